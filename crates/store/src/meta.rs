@@ -1,0 +1,236 @@
+//! Object metadata rules: names, labels, annotations, uids and timestamps.
+
+use rand::Rng;
+use serde_json::Value;
+
+use crate::error::{Cause, render_value};
+
+/// Longest DNS-1123 subdomain.
+const MAX_SUBDOMAIN: usize = 253;
+/// Longest DNS-1123 label.
+const MAX_LABEL: usize = 63;
+/// Total size allowed for all annotations of an object.
+const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
+/// Why `name` is not a DNS-1123 label, if it is not one.
+pub fn dns1123_label_error(name: &str) -> Option<String> {
+    if name.len() > MAX_LABEL {
+        return Some(format!("must be no more than {MAX_LABEL} characters"));
+    }
+    if !is_label(name) {
+        return Some(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must \
+             start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for \
+             validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+                .to_string(),
+        );
+    }
+    None
+}
+
+/// Why `name` is not a DNS-1123 subdomain, if it is not one.
+pub fn dns1123_subdomain_error(name: &str) -> Option<String> {
+    if name.len() > MAX_SUBDOMAIN {
+        return Some(format!("must be no more than {MAX_SUBDOMAIN} characters"));
+    }
+    if name.is_empty() || !name.split('.').all(is_label) {
+        return Some(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and \
+             must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation \
+             is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+                .to_string(),
+        );
+    }
+    None
+}
+
+fn is_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_LABEL
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn is_qualified_name_part(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_LABEL
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Checks a label or annotation key (`[prefix/]name`).
+fn key_error(key: &str) -> Option<String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix {
+        if dns1123_subdomain_error(p).is_some() {
+            return Some("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".into());
+        }
+    }
+    if !is_qualified_name_part(name) {
+        return Some("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')".into());
+    }
+    None
+}
+
+/// Validates `metadata.labels` and `metadata.annotations`, returning field causes.
+pub fn validate_labels_and_annotations(meta: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if let Some(labels) = meta.get("labels").and_then(Value::as_object) {
+        for (k, v) in labels {
+            let field = format!("metadata.labels");
+            if let Some(e) = key_error(k) {
+                causes.push(Cause::invalid(field.clone(), &Value::String(k.clone()), &e));
+            }
+            match v.as_str() {
+                Some(s) if s.is_empty() || is_qualified_name_part(s) => {}
+                Some(_) => causes.push(Cause::invalid(
+                    field,
+                    v,
+                    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+                )),
+                None => causes.push(Cause::invalid(field, v, "label values must be strings")),
+            }
+        }
+    }
+    if let Some(annotations) = meta.get("annotations").and_then(Value::as_object) {
+        let mut total = 0;
+        for (k, v) in annotations {
+            total += k.len() + v.as_str().map_or(0, str::len);
+            if let Some(e) = key_error(k) {
+                causes.push(Cause::invalid("metadata.annotations", &Value::String(k.clone()), &e));
+            }
+            if !v.is_string() {
+                causes.push(Cause::invalid("metadata.annotations", v, "annotation values must be strings"));
+            }
+        }
+        if total > MAX_ANNOTATIONS_BYTES {
+            causes.push(Cause::new(
+                "FieldValueTooLong",
+                "metadata.annotations",
+                format!("Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes"),
+            ));
+        }
+    }
+    causes
+}
+
+/// Validates an object name, as a label when `label` is set, otherwise as a subdomain.
+pub fn validate_name(name: &str, label: bool) -> Option<Cause> {
+    if name.is_empty() {
+        return Some(Cause::new("FieldValueRequired", "metadata.name", "Required value: name or generateName is required"));
+    }
+    let err = if label { dns1123_label_error(name) } else { dns1123_subdomain_error(name) };
+    err.map(|e| Cause::new("FieldValueInvalid", "metadata.name", format!("Invalid value: {}: {e}", render_value(&Value::String(name.into())))))
+}
+
+/// Alphabet of generateName suffixes (no vowels, no look-alikes), as Kubernetes uses.
+const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// `prefix` plus five random characters.
+pub fn generate_name(prefix: &str) -> String {
+    let mut rng = rand::rng();
+    let suffix: String =
+        (0..5).map(|_| SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())] as char).collect();
+    format!("{prefix}{suffix}")
+}
+
+/// A random (version 4) UUID.
+pub fn new_uid() -> String {
+    let mut b: [u8; 16] = rand::rng().random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// RFC 3339 UTC timestamp at second precision, e.g. `2026-01-02T03:04:05Z`.
+pub fn rfc3339(unix_secs: i64) -> String {
+    let days = unix_secs.div_euclid(86_400);
+    let secs = unix_secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs / 60) % 60, secs % 60)
+}
+
+/// Parses an RFC 3339 UTC timestamp as written by [`rfc3339`] (fractions and offsets ignored).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+// Howard Hinnant's civil calendar algorithms.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_follow_dns1123() {
+        assert!(dns1123_subdomain_error("payment-service.v1").is_none());
+        assert!(dns1123_subdomain_error("Payment").is_some());
+        assert!(dns1123_subdomain_error("-a").is_some());
+        assert!(dns1123_subdomain_error(&"a".repeat(254)).is_some());
+        assert!(dns1123_label_error("a.b").is_some());
+        assert!(dns1123_label_error("cluster1").is_none());
+        assert!(validate_name("", false).is_some());
+    }
+
+    #[test]
+    fn label_keys_and_values_are_checked() {
+        let ok = json!({"labels": {"submariner-io/clusterID": "c1", "app": ""}});
+        assert!(validate_labels_and_annotations(&ok).is_empty());
+        let bad = json!({"labels": {"bad key!": "x", "app": "-bad"}});
+        assert_eq!(validate_labels_and_annotations(&bad).len(), 2);
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_798_761_845), "2027-01-01T00:04:05Z");
+        assert_eq!(parse_rfc3339("2027-01-01T00:04:05Z"), Some(1_798_761_845));
+    }
+
+    #[test]
+    fn uids_are_v4_and_generated_names_have_suffix() {
+        let u = new_uid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        let n = generate_name("svc-");
+        assert_eq!(n.len(), 9);
+        assert!(n.starts_with("svc-"));
+    }
+}
