@@ -1,1 +1,117 @@
-fn main() {}
+//! `subsea`: the daemon binary. One subcommand per component, so one image serves them all.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "subsea",
+    version,
+    about = "subsea components: multi-cluster networking for Kubernetes, Submariner-compatible"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the embedded Kubernetes-compatible API server (a broker without a hub cluster, or
+    /// the API of a simulated cluster).
+    ///
+    /// On first start it creates DIR with a CA, a serving certificate, an admin token and
+    /// DIR/admin.kubeconfig (mode 0600). Point kubectl at it with
+    /// `KUBECONFIG=DIR/admin.kubeconfig kubectl get ns`.
+    ///
+    /// Example: subsea apiserver --data-dir /var/lib/subsea/broker --listen 0.0.0.0:6443 --tls-san broker.example.com
+    Apiserver(ApiserverArgs),
+    /// Print (or write) the CustomResourceDefinitions of every subsea/Submariner kind.
+    ///
+    /// Example: subsea crds | kubectl apply -f -
+    Crds {
+        /// Write one file per CRD into this directory instead of printing them.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct ApiserverArgs {
+    /// Directory for the data, certificates and admin kubeconfig (created if missing).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Address and port to listen on (port 0 picks a free port; see DIR/admin.kubeconfig).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Extra DNS name or IP address for the serving certificate (repeatable).
+    #[arg(long = "tls-san", value_name = "NAME")]
+    tls_sans: Vec<String>,
+    /// Watch history kept per resource type, in events; older resume points get 410 Expired.
+    #[arg(long, default_value_t = 1000)]
+    watch_cache_size: usize,
+    /// Name of the context written into admin.kubeconfig.
+    #[arg(long, default_value = "subsea")]
+    context: String,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn apiserver(args: ApiserverArgs) -> Result<()> {
+    let running = subsea_apiserver::start(subsea_apiserver::Config {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        tls_sans: args.tls_sans,
+        watch_cache_size: args.watch_cache_size,
+        context: args.context,
+    })
+    .await?;
+    tracing::info!(address = %running.addr, kubeconfig = %running.kubeconfig.display(), "subsea apiserver is serving");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        r = running.task => r.context("the server task failed")?,
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+fn crds(dir: Option<PathBuf>) -> Result<()> {
+    let all = subsea_api::crds::all();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+            for (file, crd) in all {
+                let path = dir.join(file);
+                std::fs::write(&path, subsea_api::crds::to_yaml(&crd))
+                    .with_context(|| format!("failed to write {}", path.display()))?;
+            }
+        }
+        None => {
+            for (_, crd) in all {
+                print!("---\n{}", subsea_api::crds::to_yaml(&crd));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Apiserver(args) => apiserver(args).await,
+        Command::Crds { dir } => crds(dir),
+    }
+}

@@ -20,8 +20,14 @@ pub fn all() -> Vec<(String, CustomResourceDefinition)> {
         operator::Submariner::crd(),
         operator::ServiceDiscovery::crd(),
         operator::Broker::crd(),
-        merged(mcs::v1alpha1::ServiceExport::crd(), mcs::v1beta1::ServiceExport::crd()),
-        merged(mcs::v1alpha1::ServiceImport::crd(), mcs::v1beta1::ServiceImport::crd()),
+        optional_spec(merged(
+            mcs::v1alpha1::ServiceExport::crd(),
+            mcs::v1beta1::ServiceExport::crd(),
+        )),
+        merged(
+            mcs::v1alpha1::ServiceImport::crd(),
+            mcs::v1beta1::ServiceImport::crd(),
+        ),
     ];
     crds.into_iter()
         .map(|crd| {
@@ -36,6 +42,19 @@ pub fn to_yaml(crd: &CustomResourceDefinition) -> String {
     // Serialising a plain data struct to YAML cannot fail.
     let body = serde_yaml::to_string(crd).unwrap_or_default();
     format!("# Generated from crates/api by `cargo run -p subsea -- crds`; do not edit.\n{body}")
+}
+
+/// A ServiceExport is usually created with no spec at all (`kubectl` users write only metadata),
+/// so, as in the mcs-api CRDs, `spec` is not required.
+fn optional_spec(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for v in &mut crd.spec.versions {
+        if let Some(schema) = v.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+            if let Some(required) = schema.required.as_mut() {
+                required.retain(|r| r != "spec");
+            }
+        }
+    }
+    crd
 }
 
 /// v1alpha1 stays the storage version: it is what Submariner reads and writes.
@@ -66,8 +85,8 @@ fn gateway_crd() -> CustomResourceDefinition {
         .with_transform(kube::core::schema::OptionalEnum)
         .with_transform(kube::core::schema::OptionalIntOrString)
         .into_generator();
-    let mut schema = serde_json::to_value(generator.into_root_schema_for::<GatewaySchema>())
-        .unwrap_or_default();
+    let mut schema =
+        serde_json::to_value(generator.into_root_schema_for::<GatewaySchema>()).unwrap_or_default();
     if let Some(obj) = schema.as_object_mut() {
         obj.remove("title");
         obj.insert(
@@ -131,8 +150,12 @@ mod tests {
             .into_iter()
             .find(|(f, _)| f.starts_with("serviceexports"))
             .expect("serviceexports CRD");
-        let versions: Vec<(&str, bool, bool)> =
-            crd.spec.versions.iter().map(|v| (v.name.as_str(), v.served, v.storage)).collect();
+        let versions: Vec<(&str, bool, bool)> = crd
+            .spec
+            .versions
+            .iter()
+            .map(|v| (v.name.as_str(), v.served, v.storage))
+            .collect();
         assert_eq!(versions, vec![("v1beta1", true, false), ("v1alpha1", true, true)]);
     }
 
@@ -147,8 +170,16 @@ mod tests {
         };
         let v = serde_json::to_value(&ep).expect("serialize");
         for key in [
-            "cluster_id", "cable_name", "healthCheckIP", "healthCheckIPs", "hostname", "subnets",
-            "private_ip", "public_ip", "nat_enabled", "backend",
+            "cluster_id",
+            "cable_name",
+            "healthCheckIP",
+            "healthCheckIPs",
+            "hostname",
+            "subnets",
+            "private_ip",
+            "public_ip",
+            "nat_enabled",
+            "backend",
         ] {
             assert!(v.get(key).is_some(), "missing {key} in {v}");
         }
@@ -156,8 +187,14 @@ mod tests {
 
     #[test]
     fn gateway_schema_has_status_only() {
-        let (_, crd) = all().into_iter().find(|(f, _)| f.starts_with("gateways")).expect("gateways");
-        let schema = crd.spec.versions[0].schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref());
+        let (_, crd) = all()
+            .into_iter()
+            .find(|(f, _)| f.starts_with("gateways"))
+            .expect("gateways");
+        let schema = crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref());
         let props = schema.and_then(|s| s.properties.as_ref()).expect("properties");
         assert!(props.contains_key("status"));
         assert!(!props.contains_key("spec"));

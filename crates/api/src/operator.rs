@@ -133,7 +133,11 @@ pub struct SubmarinerSpec {
     #[serde(default)]
     pub halt_on_certificate_error: bool,
     /// A custom CoreDNS ConfigMap to configure.
-    #[serde(rename = "coreDNSCustomConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "coreDNSCustomConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub core_dns_custom_config: Option<CoreDnsCustomConfig>,
     /// Extra DNS zones answered besides `clusterset.local`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -175,7 +179,12 @@ pub struct SubmarinerStatus {
 
 /// Lighthouse deployment settings (object `service-discovery`).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[kube(group = "submariner.io", version = "v1alpha1", kind = "ServiceDiscovery", namespaced)]
+#[kube(
+    group = "submariner.io",
+    version = "v1alpha1",
+    kind = "ServiceDiscovery",
+    namespaced
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceDiscoverySpec {
     /// Broker type.
@@ -224,7 +233,11 @@ pub struct ServiceDiscoverySpec {
     #[serde(rename = "clustersetIPEnabled", default)]
     pub clusterset_ip_enabled: bool,
     /// A custom CoreDNS ConfigMap to configure.
-    #[serde(rename = "coreDNSCustomConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "coreDNSCustomConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub core_dns_custom_config: Option<CoreDnsCustomConfig>,
     /// Extra DNS zones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -246,10 +259,18 @@ pub struct BrokerSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub default_custom_domains: Vec<String>,
     /// Globalnet CIDR range.
-    #[serde(rename = "globalnetCIDRRange", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "globalnetCIDRRange",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub globalnet_cidr_range: String,
     /// ClusterSet IP CIDR range.
-    #[serde(rename = "clustersetIPCIDRRange", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "clustersetIPCIDRRange",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub clusterset_ip_cidr_range: String,
     /// Default Globalnet cluster size.
     #[serde(default)]

@@ -169,7 +169,10 @@ impl Gateway {
         Self {
             api_version: "submariner.io/v1".into(),
             kind: "Gateway".into(),
-            metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
             status: Some(status),
         }
     }

@@ -1,1 +1,148 @@
-//! placeholder
+//! `subsea apiserver`: a small Kubernetes-compatible API server with durable storage.
+//!
+//! It serves the built-in kinds subsea needs plus any CRD, over HTTPS with bearer-token
+//! authentication, to kubectl and kube-rs alike. The object rules live in `subsea-store`; this
+//! crate adds TLS, HTTP routing, discovery, the write-ahead log and watch fan-out.
+
+pub mod discovery;
+pub mod handlers;
+pub mod http;
+pub mod pki;
+pub mod route;
+pub mod state;
+pub mod wal;
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use subsea_store::{Registry, Store};
+use tokio::net::TcpListener;
+
+use crate::state::Shared;
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the snapshot, log, certificates and kubeconfig live.
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Extra names and addresses for the serving certificate.
+    pub tls_sans: Vec<String>,
+    /// Events of watch history kept per resource type.
+    pub watch_cache_size: usize,
+    /// Context (and cluster) name written into `admin.kubeconfig`.
+    pub context: String,
+}
+
+/// A running server.
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Path of the admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// The serving task.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+fn tls_acceptor(pki: &pki::Pki) -> Result<tokio_rustls::TlsAcceptor> {
+    let certs = rustls_pemfile::certs(&mut pki.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("serving certificate is not valid PEM")?;
+    let key = rustls_pemfile::private_key(&mut pki.key_pem.as_bytes())
+        .context("serving key is not valid PEM")?
+        .context("no private key in the serving key PEM")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("failed to select TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("failed to load the serving certificate")?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// Objects every cluster has from the start.
+fn seed(store: &mut Store, reg: &Registry) -> Vec<subsea_store::Event> {
+    let mut events = Vec::new();
+    let now = state::now();
+    let ns_info = reg.find("", "v1", "namespaces").cloned();
+    let svc_info = reg.find("", "v1", "services").cloned();
+    if let Some(ns_info) = ns_info {
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            if store.get("/namespaces", "", ns).is_none() {
+                if let Ok((_, evs)) =
+                    store.create(&ns_info, "", json!({"metadata": {"name": ns}}), now, false)
+                {
+                    events.extend(evs);
+                }
+            }
+        }
+    }
+    if let Some(svc_info) = svc_info {
+        if store.get("/services", "default", "kubernetes").is_none() {
+            let svc = json!({"metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"type": "ClusterIP", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
+            if let Ok((_, evs)) = store.create(&svc_info, "default", svc, now, false) {
+                events.extend(evs);
+            }
+        }
+    }
+    events
+}
+
+/// Starts serving; returns once the listener is bound and the kubeconfig written.
+pub async fn start(config: Config) -> Result<Running> {
+    let (store, wal) = wal::open(&config.data_dir)?;
+    let mut registry = Registry::with_built_ins();
+    for crd in store.objects("apiextensions.k8s.io/customresourcedefinitions", None) {
+        registry.set_crd(&crd);
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let pki = pki::ensure(&config.data_dir, addr, &config.tls_sans)?;
+    let acceptor = tls_acceptor(&pki)?;
+    let kubeconfig = config.data_dir.join("admin.kubeconfig");
+    pki::write_secret(
+        &kubeconfig,
+        pki::kubeconfig(
+            &config.context,
+            &pki::server_url(addr),
+            &pki.ca_pem,
+            &pki.admin_token,
+        )
+        .as_bytes(),
+    )?;
+    let shared = Shared::start(
+        store,
+        registry,
+        wal,
+        config.watch_cache_size,
+        pki.admin_token.clone(),
+    );
+    shared
+        .write(|store, reg| Ok(((), seed(store, reg))))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let janitor = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            handlers::finalize_namespaces(&janitor).await;
+        }
+    });
+    let task = tokio::spawn(http::serve(listener, acceptor, shared));
+    Ok(Running {
+        addr,
+        kubeconfig,
+        task,
+    })
+}

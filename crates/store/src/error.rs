@@ -34,7 +34,13 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None, causes: Vec::new() }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            causes: Vec::new(),
+        }
     }
 
     /// 400 BadRequest.
@@ -54,7 +60,11 @@ impl ApiError {
 
     /// 404 for a path nothing is served at.
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 404 NotFound for a named object; `resource` is `plural[.group]`.
@@ -67,8 +77,12 @@ impl ApiError {
     /// 409 AlreadyExists.
     pub fn already_exists(resource: &str, name: &str) -> Self {
         let (plural, group) = split_resource(resource);
-        Self::new(409, "AlreadyExists", format!("{resource} \"{name}\" already exists"))
-            .with_details(name, group, plural)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{resource} \"{name}\" already exists"),
+        )
+        .with_details(name, group, plural)
     }
 
     /// 409 Conflict for a stale resourceVersion.
@@ -83,8 +97,12 @@ impl ApiError {
     /// 409 Conflict with a specific explanation.
     pub fn conflict_because(resource: &str, name: &str, why: &str) -> Self {
         let (plural, group) = split_resource(resource);
-        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {resource} \"{name}\": {why}"))
-            .with_details(name, group, plural)
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {resource} \"{name}\": {why}"),
+        )
+        .with_details(name, group, plural)
     }
 
     /// 405 MethodNotAllowed.
@@ -99,7 +117,11 @@ impl ApiError {
 
     /// 413 RequestEntityTooLarge.
     pub fn too_large(limit: usize) -> Self {
-        Self::new(413, "RequestEntityTooLarge", format!("the request body is larger than the limit of {limit} bytes"))
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
     }
 
     /// 415 UnsupportedMediaType.
@@ -109,8 +131,15 @@ impl ApiError {
 
     /// 422 Invalid with field causes. `kind` is the Kind, `group` its group.
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
-        let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
-        let list: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let list: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
         let message = match list.len() {
             0 => format!("{qualified} \"{name}\" is invalid"),
             1 => format!("{qualified} \"{name}\" is invalid: {}", list[0]),
@@ -163,7 +192,11 @@ impl ApiError {
 impl Cause {
     /// A cause with the given reason, field and message.
     pub fn new(reason: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { reason: reason.to_string(), field: field.into(), message: message.into() }
+        Self {
+            reason: reason.to_string(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// `FieldValueRequired`.
@@ -173,7 +206,11 @@ impl Cause {
 
     /// `FieldValueInvalid` with the offending value quoted as Kubernetes does.
     pub fn invalid(field: impl Into<String>, value: &Value, detail: &str) -> Self {
-        Self::new("FieldValueInvalid", field, format!("Invalid value: {}: {detail}", render_value(value)))
+        Self::new(
+            "FieldValueInvalid",
+            field,
+            format!("Invalid value: {}: {detail}", render_value(value)),
+        )
     }
 }
 

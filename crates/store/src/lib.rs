@@ -7,7 +7,10 @@
 //! and no async runtime; `subsea-apiserver` puts HTTP, durability and watch fan-out around it.
 #![deny(missing_docs)]
 
+pub mod admit;
+pub mod crd;
 pub mod error;
+pub mod history;
 pub mod meta;
 pub mod patch;
 pub mod registry;
@@ -16,5 +19,6 @@ pub mod selector;
 pub mod store;
 
 pub use error::{ApiError, Result};
+pub use history::History;
 pub use registry::{Registry, ResourceInfo};
 pub use store::{Event, EventType, ObjectKey, Store, WalRecord};

@@ -48,7 +48,8 @@ fn is_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= MAX_LABEL
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -57,7 +58,8 @@ fn is_qualified_name_part(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= MAX_LABEL
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -104,10 +106,18 @@ pub fn validate_labels_and_annotations(meta: &Value) -> Vec<Cause> {
         for (k, v) in annotations {
             total += k.len() + v.as_str().map_or(0, str::len);
             if let Some(e) = key_error(k) {
-                causes.push(Cause::invalid("metadata.annotations", &Value::String(k.clone()), &e));
+                causes.push(Cause::invalid(
+                    "metadata.annotations",
+                    &Value::String(k.clone()),
+                    &e,
+                ));
             }
             if !v.is_string() {
-                causes.push(Cause::invalid("metadata.annotations", v, "annotation values must be strings"));
+                causes.push(Cause::invalid(
+                    "metadata.annotations",
+                    v,
+                    "annotation values must be strings",
+                ));
             }
         }
         if total > MAX_ANNOTATIONS_BYTES {
@@ -124,10 +134,27 @@ pub fn validate_labels_and_annotations(meta: &Value) -> Vec<Cause> {
 /// Validates an object name, as a label when `label` is set, otherwise as a subdomain.
 pub fn validate_name(name: &str, label: bool) -> Option<Cause> {
     if name.is_empty() {
-        return Some(Cause::new("FieldValueRequired", "metadata.name", "Required value: name or generateName is required"));
+        return Some(Cause::new(
+            "FieldValueRequired",
+            "metadata.name",
+            "Required value: name or generateName is required",
+        ));
     }
-    let err = if label { dns1123_label_error(name) } else { dns1123_subdomain_error(name) };
-    err.map(|e| Cause::new("FieldValueInvalid", "metadata.name", format!("Invalid value: {}: {e}", render_value(&Value::String(name.into())))))
+    let err = if label {
+        dns1123_label_error(name)
+    } else {
+        dns1123_subdomain_error(name)
+    };
+    err.map(|e| {
+        Cause::new(
+            "FieldValueInvalid",
+            "metadata.name",
+            format!(
+                "Invalid value: {}: {e}",
+                render_value(&Value::String(name.into()))
+            ),
+        )
+    })
 }
 
 /// Alphabet of generateName suffixes (no vowels, no look-alikes), as Kubernetes uses.
@@ -136,8 +163,9 @@ const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// `prefix` plus five random characters.
 pub fn generate_name(prefix: &str) -> String {
     let mut rng = rand::rng();
-    let suffix: String =
-        (0..5).map(|_| SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())] as char)
+        .collect();
     format!("{prefix}{suffix}")
 }
 
@@ -147,7 +175,14 @@ pub fn new_uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// RFC 3339 UTC timestamp at second precision, e.g. `2026-01-02T03:04:05Z`.
@@ -155,7 +190,12 @@ pub fn rfc3339(unix_secs: i64) -> String {
     let days = unix_secs.div_euclid(86_400);
     let secs = unix_secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs / 60) % 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }
 
 /// Parses an RFC 3339 UTC timestamp as written by [`rfc3339`] (fractions and offsets ignored).

@@ -39,9 +39,9 @@ fn pointer_parts(path: &str) -> Result<Vec<String>, PatchError> {
     if path.is_empty() {
         return Ok(Vec::new());
     }
-    let rest = path
-        .strip_prefix('/')
-        .ok_or_else(|| PatchError::Malformed(format!("invalid JSON pointer {path:?}: must start with '/'")))?;
+    let rest = path.strip_prefix('/').ok_or_else(|| {
+        PatchError::Malformed(format!("invalid JSON pointer {path:?}: must start with '/'"))
+    })?;
     Ok(rest.split('/').map(unescape).collect())
 }
 
@@ -69,20 +69,28 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), PatchError> {
             m.insert(last.clone(), value);
         }
         Value::Array(a) => {
-            let idx = if last == "-" { a.len() } else { index(last, a.len() + 1, path)? };
+            let idx = if last == "-" {
+                a.len()
+            } else {
+                index(last, a.len() + 1, path)?
+            };
             a.insert(idx, value);
         }
-        _ => return Err(PatchError::Failed(format!("doc is missing path: \"{path}\": missing value"))),
+        _ => {
+            return Err(PatchError::Failed(format!(
+                "doc is missing path: \"{path}\": missing value"
+            )));
+        }
     }
     Ok(())
 }
 
 fn index(token: &str, bound: usize, path: &str) -> Result<usize, PatchError> {
-    token
-        .parse::<usize>()
-        .ok()
-        .filter(|i| *i < bound)
-        .ok_or_else(|| PatchError::Failed(format!("unable to access invalid index: {token} at path {path:?}")))
+    token.parse::<usize>().ok().filter(|i| *i < bound).ok_or_else(|| {
+        PatchError::Failed(format!(
+            "unable to access invalid index: {token} at path {path:?}"
+        ))
+    })
 }
 
 fn remove(doc: &mut Value, path: &str) -> Result<Value, PatchError> {
@@ -123,10 +131,14 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), PatchError> {
             .and_then(Value::as_str)
             .ok_or_else(|| PatchError::Malformed(format!("operation {name:?} has no \"path\"")))?;
         let value = || {
-            op.get("value").cloned().ok_or_else(|| PatchError::Malformed(format!("operation {name:?} has no \"value\"")))
+            op.get("value")
+                .cloned()
+                .ok_or_else(|| PatchError::Malformed(format!("operation {name:?} has no \"value\"")))
         };
         let from = || {
-            op.get("from").and_then(Value::as_str).ok_or_else(|| PatchError::Malformed(format!("operation {name:?} has no \"from\"")))
+            op.get("from")
+                .and_then(Value::as_str)
+                .ok_or_else(|| PatchError::Malformed(format!("operation {name:?} has no \"from\"")))
         };
         match name {
             "add" => add(doc, path, value()?)?,
@@ -136,7 +148,9 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), PatchError> {
             "replace" => {
                 let v = value()?;
                 if get(doc, path)?.is_none() {
-                    return Err(PatchError::Failed(format!("replace operation does not apply: doc is missing key: {path}: missing value")));
+                    return Err(PatchError::Failed(format!(
+                        "replace operation does not apply: doc is missing key: {path}: missing value"
+                    )));
                 }
                 remove(doc, path).ok();
                 add(doc, path, v)?;
@@ -146,16 +160,18 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), PatchError> {
                 add(doc, path, v)?;
             }
             "copy" => {
-                let v = get(doc, from()?)?
-                    .cloned()
-                    .ok_or_else(|| PatchError::Failed(format!("copy from a missing path: {}", from().unwrap_or(""))))?;
+                let v = get(doc, from()?)?.cloned().ok_or_else(|| {
+                    PatchError::Failed(format!("copy from a missing path: {}", from().unwrap_or("")))
+                })?;
                 add(doc, path, v)?;
             }
             "test" => {
                 let want = op.get("value").cloned().unwrap_or(Value::Null);
                 let got = get(doc, path)?.cloned().unwrap_or(Value::Null);
                 if got != want {
-                    return Err(PatchError::Failed(format!("testing value {path} failed: test failed")));
+                    return Err(PatchError::Failed(format!(
+                        "testing value {path} failed: test failed"
+                    )));
                 }
             }
             other => return Err(PatchError::Malformed(format!("Unexpected kind: {other}"))),
@@ -256,8 +272,17 @@ fn merge_list(current: Option<Value>, items: &[Value], strategy: ListStrategy) -
             }
         }
         ListStrategy::Key(key) => {
-            if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
-                let mut out = Value::Array(items.iter().filter(|i| i.get("$patch").is_none()).cloned().collect());
+            if items
+                .iter()
+                .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
+            {
+                let mut out = Value::Array(
+                    items
+                        .iter()
+                        .filter(|i| i.get("$patch").is_none())
+                        .cloned()
+                        .collect(),
+                );
                 strip_directives(&mut out);
                 return Ok(out);
             }
@@ -328,7 +353,8 @@ mod tests {
     #[test]
     fn failed_test_and_bad_paths_are_errors() {
         let mut doc = json!({"a": 1});
-        let e = json_patch(&mut doc, &json!([{"op": "test", "path": "/a", "value": 2}])).expect_err("test fails");
+        let e =
+            json_patch(&mut doc, &json!([{"op": "test", "path": "/a", "value": 2}])).expect_err("test fails");
         assert!(matches!(e, PatchError::Failed(_)));
         let e = json_patch(&mut doc, &json!([{"op": "remove", "path": "/zz"}])).expect_err("missing");
         assert!(matches!(e, PatchError::Failed(_)));
@@ -340,22 +366,37 @@ mod tests {
     #[test]
     fn json_patch_replace_and_append() {
         let mut doc = json!({"data": {"k": "v"}, "l": [1]});
-        json_patch(&mut doc, &json!([
-            {"op": "replace", "path": "/data", "value": {"n": "m"}},
-            {"op": "add", "path": "/l/-", "value": 2},
-            {"op": "copy", "from": "/l/0", "path": "/first"},
-            {"op": "move", "from": "/first", "path": "/moved"}
-        ])).expect("applies");
+        json_patch(
+            &mut doc,
+            &json!([
+                {"op": "replace", "path": "/data", "value": {"n": "m"}},
+                {"op": "add", "path": "/l/-", "value": 2},
+                {"op": "copy", "from": "/l/0", "path": "/first"},
+                {"op": "move", "from": "/first", "path": "/moved"}
+            ]),
+        )
+        .expect("applies");
         assert_eq!(doc, json!({"data": {"n": "m"}, "l": [1, 2], "moved": 1}));
     }
 
     #[test]
     fn strategic_merge_service_ports_by_port() {
         let mut svc = json!({"spec": {"ports": [{"port": 80, "name": "http"}], "selector": {"app": "a"}}});
-        strategic_merge(&mut svc, &json!({"spec": {"$setElementOrder/ports": [{"port": 80}, {"port": 443}],
-            "ports": [{"port": 443, "name": "https"}]}})).expect("applies");
-        assert_eq!(svc["spec"]["ports"], json!([{"port": 80, "name": "http"}, {"port": 443, "name": "https"}]));
-        strategic_merge(&mut svc, &json!({"spec": {"ports": [{"$patch": "delete", "port": 80}]}})).expect("applies");
+        strategic_merge(
+            &mut svc,
+            &json!({"spec": {"$setElementOrder/ports": [{"port": 80}, {"port": 443}],
+            "ports": [{"port": 443, "name": "https"}]}}),
+        )
+        .expect("applies");
+        assert_eq!(
+            svc["spec"]["ports"],
+            json!([{"port": 80, "name": "http"}, {"port": 443, "name": "https"}])
+        );
+        strategic_merge(
+            &mut svc,
+            &json!({"spec": {"ports": [{"$patch": "delete", "port": 80}]}}),
+        )
+        .expect("applies");
         assert_eq!(svc["spec"]["ports"], json!([{"port": 443, "name": "https"}]));
     }
 
@@ -364,7 +405,11 @@ mod tests {
         let mut obj = json!({"metadata": {"finalizers": ["a"]}});
         strategic_merge(&mut obj, &json!({"metadata": {"finalizers": ["a", "b"]}})).expect("applies");
         assert_eq!(obj["metadata"]["finalizers"], json!(["a", "b"]));
-        strategic_merge(&mut obj, &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}})).expect("applies");
+        strategic_merge(
+            &mut obj,
+            &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
+        )
+        .expect("applies");
         assert_eq!(obj["metadata"]["finalizers"], json!(["b"]));
     }
 }

@@ -58,12 +58,20 @@ impl ResourceInfo {
 
     /// `plural` or `plural.group`, as used in error messages.
     pub fn qualified(&self) -> String {
-        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
 
     /// `group/version` or `version` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// Whether names of this type must be DNS-1123 labels (rather than subdomains).
@@ -101,15 +109,37 @@ const fn b(
     status: bool,
     generation: bool,
 ) -> BuiltIn {
-    BuiltIn { group, version, plural, kind, namespaced, short, status, generation, fields: &[] }
+    BuiltIn {
+        group,
+        version,
+        plural,
+        kind,
+        namespaced,
+        short,
+        status,
+        generation,
+        fields: &[],
+    }
 }
 
 /// The built-in types this server stores (no controllers run for them).
 const BUILT_INS: &[BuiltIn] = &[
     b("", "v1", "namespaces", "Namespace", false, &["ns"], true, false),
     b("", "v1", "configmaps", "ConfigMap", true, &["cm"], false, false),
-    BuiltIn { fields: &["type"], ..b("", "v1", "secrets", "Secret", true, &[], false, false) },
-    b("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"], false, false),
+    BuiltIn {
+        fields: &["type"],
+        ..b("", "v1", "secrets", "Secret", true, &[], false, false)
+    },
+    b(
+        "",
+        "v1",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        false,
+        false,
+    ),
     b("", "v1", "services", "Service", true, &["svc"], true, false),
     b("", "v1", "nodes", "Node", false, &["no"], true, false),
     BuiltIn {
@@ -132,12 +162,57 @@ const BUILT_INS: &[BuiltIn] = &[
         ],
         ..b("", "v1", "events", "Event", true, &["ev"], false, false)
     },
-    b("events.k8s.io", "v1", "events", "Event", true, &["ev"], false, false),
-    b("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, &[], false, false),
-    b("coordination.k8s.io", "v1", "leases", "Lease", true, &[], false, false),
-    b("apps", "v1", "deployments", "Deployment", true, &["deploy"], true, true),
+    b(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+    ),
+    b(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    b(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "Lease",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    b(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        true,
+        &["deploy"],
+        true,
+        true,
+    ),
     b("apps", "v1", "daemonsets", "DaemonSet", true, &["ds"], true, true),
-    b("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, &["crd", "crds"], true, true),
+    b(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
+        &["crd", "crds"],
+        true,
+        true,
+    ),
 ];
 
 fn built_in(x: &BuiltIn) -> ResourceInfo {
@@ -175,7 +250,9 @@ pub struct Registry {
 impl Registry {
     /// The built-in types only.
     pub fn with_built_ins() -> Self {
-        Self { infos: BUILT_INS.iter().map(built_in).collect() }
+        Self {
+            infos: BUILT_INS.iter().map(built_in).collect(),
+        }
     }
 
     /// Every served entry.
@@ -185,7 +262,9 @@ impl Registry {
 
     /// The entry for a URL's group, version and plural.
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
-        self.infos.iter().find(|i| i.group == group && i.version == version && i.plural == plural)
+        self.infos
+            .iter()
+            .find(|i| i.group == group && i.version == version && i.plural == plural)
     }
 
     /// Any served version of a type.
@@ -208,7 +287,9 @@ impl Registry {
 
     /// Replaces the entries of a CRD (by `plural.group`) with those it now defines.
     pub fn set_crd(&mut self, crd: &Value) {
-        let Some(name) = crd.pointer("/metadata/name").and_then(Value::as_str) else { return };
+        let Some(name) = crd.pointer("/metadata/name").and_then(Value::as_str) else {
+            return;
+        };
         self.remove_crd(name);
         self.infos.extend(infos_from_crd(crd));
     }
@@ -232,7 +313,10 @@ pub fn infos_from_crd(crd: &Value) -> Vec<ResourceInfo> {
     let group = spec["group"].as_str().unwrap_or_default();
     let plural = names["plural"].as_str().unwrap_or_default();
     let kind = names["kind"].as_str().unwrap_or_default();
-    let singular = names["singular"].as_str().map(String::from).unwrap_or_else(|| kind.to_lowercase());
+    let singular = names["singular"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| kind.to_lowercase());
     let mut versions: Vec<&Value> = spec["versions"]
         .as_array()
         .map(|v| v.iter().filter(|v| v["served"].as_bool() == Some(true)).collect())
@@ -245,7 +329,10 @@ pub fn infos_from_crd(crd: &Value) -> Vec<ResourceInfo> {
             let sub = &v["subresources"];
             let scale = sub.get("scale").filter(|s| s.is_object()).map(|s| ScalePaths {
                 spec_replicas: s["specReplicasPath"].as_str().unwrap_or(".spec.replicas").into(),
-                status_replicas: s["statusReplicasPath"].as_str().unwrap_or(".status.replicas").into(),
+                status_replicas: s["statusReplicasPath"]
+                    .as_str()
+                    .unwrap_or(".status.replicas")
+                    .into(),
                 label_selector: s["labelSelectorPath"].as_str().map(String::from),
             });
             ResourceInfo {
@@ -263,7 +350,10 @@ pub fn infos_from_crd(crd: &Value) -> Vec<ResourceInfo> {
                 unconditional_update: false,
                 generation: true,
                 custom: true,
-                printer_columns: v["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
+                printer_columns: v["additionalPrinterColumns"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
                 extra_field_selectors: Vec::new(),
             }
         })
@@ -272,9 +362,13 @@ pub fn infos_from_crd(crd: &Value) -> Vec<ResourceInfo> {
 
 /// Sort key of a Kubernetes version string (`v1` > `v1beta2` > `v1beta1` > `v1alpha1` > other).
 pub fn version_priority(v: &str) -> (u8, u32, u32) {
-    let Some(rest) = v.strip_prefix('v') else { return (0, 0, 0) };
+    let Some(rest) = v.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let Ok(major) = digits.parse::<u32>() else { return (0, 0, 0) };
+    let Ok(major) = digits.parse::<u32>() else {
+        return (0, 0, 0);
+    };
     let tail = &rest[digits.len()..];
     let level = |prefix: &str| tail.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok());
     if tail.is_empty() {
@@ -290,7 +384,16 @@ pub fn version_priority(v: &str) -> (u8, u32, u32) {
 
 /// Discovery verbs of a main resource.
 pub fn verbs() -> Value {
-    json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"])
+    json!([
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch"
+    ])
 }
 
 #[cfg(test)]
@@ -300,13 +403,13 @@ mod tests {
     #[test]
     fn crd_versions_are_ordered_by_priority() {
         let crd = json!({"metadata": {"name": "serviceexports.multicluster.x-k8s.io"}, "spec": {
-            "group": "multicluster.x-k8s.io", "scope": "Namespaced",
-            "names": {"plural": "serviceexports", "kind": "ServiceExport", "shortNames": ["svcex"]},
-            "versions": [
-                {"name": "v1alpha1", "served": true, "storage": true, "subresources": {"status": {}}},
-                {"name": "v1beta1", "served": true, "storage": false},
-                {"name": "v2", "served": false, "storage": false}
-            ]}});
+        "group": "multicluster.x-k8s.io", "scope": "Namespaced",
+        "names": {"plural": "serviceexports", "kind": "ServiceExport", "shortNames": ["svcex"]},
+        "versions": [
+            {"name": "v1alpha1", "served": true, "storage": true, "subresources": {"status": {}}},
+            {"name": "v1beta1", "served": true, "storage": false},
+            {"name": "v2", "served": false, "storage": false}
+        ]}});
         let infos = infos_from_crd(&crd);
         let versions: Vec<&str> = infos.iter().map(|i| i.version.as_str()).collect();
         assert_eq!(versions, vec!["v1beta1", "v1alpha1"]);
@@ -314,15 +417,25 @@ mod tests {
         assert_eq!(infos[0].singular, "serviceexport");
         let mut reg = Registry::with_built_ins();
         reg.set_crd(&crd);
-        assert!(reg.find("multicluster.x-k8s.io", "v1alpha1", "serviceexports").is_some());
+        assert!(
+            reg.find("multicluster.x-k8s.io", "v1alpha1", "serviceexports")
+                .is_some()
+        );
         reg.remove_crd("serviceexports.multicluster.x-k8s.io");
-        assert!(reg.find("multicluster.x-k8s.io", "v1alpha1", "serviceexports").is_none());
+        assert!(
+            reg.find("multicluster.x-k8s.io", "v1alpha1", "serviceexports")
+                .is_none()
+        );
     }
 
     #[test]
     fn leases_need_resource_version_on_update() {
         let reg = Registry::with_built_ins();
-        assert!(!reg.find("coordination.k8s.io", "v1", "leases").expect("leases").unconditional_update);
+        assert!(
+            !reg.find("coordination.k8s.io", "v1", "leases")
+                .expect("leases")
+                .unconditional_update
+        );
         assert!(reg.find("", "v1", "configmaps").expect("cm").unconditional_update);
         assert_eq!(reg.groups()[0], ("".to_string(), vec!["v1".to_string()]));
     }

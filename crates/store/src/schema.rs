@@ -9,7 +9,10 @@ use crate::error::{Cause, render_value};
 
 /// Whether the schema keeps fields it does not declare.
 fn preserves_unknown(schema: &Value) -> bool {
-    schema.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true)
+    schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true)
 }
 
 fn is_int_or_string(schema: &Value) -> bool {
@@ -17,7 +20,11 @@ fn is_int_or_string(schema: &Value) -> bool {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// Removes fields the schema does not declare and nulls it does not allow; returns the paths of
@@ -25,8 +32,10 @@ fn join(path: &str, key: &str) -> String {
 pub fn prune(value: &mut Value, schema: &Value) -> Vec<String> {
     let mut unknown = Vec::new();
     // apiVersion, kind and metadata are always kept at the root.
-    if let (Value::Object(obj), Some(props)) = (value as &mut Value, schema.get("properties").and_then(Value::as_object))
-    {
+    if let (Value::Object(obj), Some(props)) = (
+        value as &mut Value,
+        schema.get("properties").and_then(Value::as_object),
+    ) {
         for (k, v) in obj.iter_mut() {
             if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
                 continue;
@@ -51,7 +60,10 @@ pub fn prune(value: &mut Value, schema: &Value) -> Vec<String> {
 
 fn drop_nulls(obj: &mut Map<String, Value>, props: &Map<String, Value>) {
     obj.retain(|k, v| {
-        !(v.is_null() && props.get(k).is_some_and(|s| s.get("nullable").and_then(Value::as_bool) != Some(true)))
+        !(v.is_null()
+            && props
+                .get(k)
+                .is_some_and(|s| s.get("nullable").and_then(Value::as_bool) != Some(true)))
     });
 }
 
@@ -78,7 +90,9 @@ fn prune_at(value: &mut Value, schema: &Value, path: &str, unknown: &mut Vec<Str
                 for (k, v) in obj.iter_mut() {
                     prune_at(v, add, &join(path, k), unknown);
                 }
-            } else if !preserves_unknown(schema) && schema.get("type").and_then(Value::as_str) == Some("object") {
+            } else if !preserves_unknown(schema)
+                && schema.get("type").and_then(Value::as_str) == Some("object")
+            {
                 // An object schema with neither properties nor additionalProperties keeps nothing.
                 if schema.get("additionalProperties").and_then(Value::as_bool) != Some(true) {
                     for k in obj.keys() {
@@ -142,7 +156,9 @@ fn type_name(v: &Value) -> &'static str {
 fn type_matches(want: &str, v: &Value) -> bool {
     match (want, v) {
         ("number", Value::Number(_)) => true,
-        ("integer", Value::Number(n)) => n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0),
+        ("integer", Value::Number(n)) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
         (w, v) => w == type_name(v),
     }
 }
@@ -161,13 +177,28 @@ fn invalid(causes: &mut Vec<Cause>, path: &str, value: &Value, detail: String) {
 fn validate_at(value: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
     if value.is_null() {
         if schema.get("nullable").and_then(Value::as_bool) != Some(true) && schema.get("type").is_some() {
-            invalid(causes, path, &Value::String("null".into()), format!("{path} in body must be of type {}: \"null\"", schema["type"].as_str().unwrap_or("object")));
+            invalid(
+                causes,
+                path,
+                &Value::String("null".into()),
+                format!(
+                    "{path} in body must be of type {}: \"null\"",
+                    schema["type"].as_str().unwrap_or("object")
+                ),
+            );
         }
         return;
     }
     if is_int_or_string(schema) {
         if !(value.is_string() || type_matches("integer", value)) {
-            causes.push(Cause::invalid(path, &Value::String(type_name(value).into()), &format!("{path} in body must be of type integer-or-string: {:?}", type_name(value))));
+            causes.push(Cause::invalid(
+                path,
+                &Value::String(type_name(value).into()),
+                &format!(
+                    "{path} in body must be of type integer-or-string: {:?}",
+                    type_name(value)
+                ),
+            ));
         }
     } else if let Some(t) = schema.get("type").and_then(Value::as_str) {
         if !type_matches(t, value) {
@@ -175,7 +206,10 @@ fn validate_at(value: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause
             causes.push(Cause::new(
                 "FieldValueTypeInvalid",
                 path,
-                format!("Invalid value: {:?}: {path} in body must be of type {t}: {got:?}", got),
+                format!(
+                    "Invalid value: {:?}: {path} in body must be of type {t}: {got:?}",
+                    got
+                ),
             ));
             return;
         }
@@ -186,7 +220,11 @@ fn validate_at(value: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause
             causes.push(Cause::new(
                 "FieldValueNotSupported",
                 path,
-                format!("Unsupported value: {}: supported values: {}", render_value(value), list.join(", ")),
+                format!(
+                    "Unsupported value: {}: supported values: {}",
+                    render_value(value),
+                    list.join(", ")
+                ),
             ));
         }
     }
@@ -195,10 +233,19 @@ fn validate_at(value: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause
         Value::String(s) => {
             let len = s.chars().count() as f64;
             if let Some(min) = num("minLength").filter(|m| len < *m) {
-                invalid(causes, path, value, format!("{path} in body should be at least {min} chars long"));
+                invalid(
+                    causes,
+                    path,
+                    value,
+                    format!("{path} in body should be at least {min} chars long"),
+                );
             }
             if let Some(max) = num("maxLength").filter(|m| len > *m) {
-                causes.push(Cause::new("FieldValueTooLong", path, format!("Too long: may not be more than {max} bytes")));
+                causes.push(Cause::new(
+                    "FieldValueTooLong",
+                    path,
+                    format!("Too long: may not be more than {max} bytes"),
+                ));
             }
             if let Some(p) = schema.get("pattern").and_then(Value::as_str) {
                 match regex::Regex::new(p) {
@@ -214,26 +261,55 @@ fn validate_at(value: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause
             let exclusive = |k: &str| schema.get(k).and_then(Value::as_bool) == Some(true);
             if let Some(min) = num("minimum") {
                 if exclusive("exclusiveMinimum") && x <= min {
-                    invalid(causes, path, value, format!("{path} in body should be greater than {min}"));
+                    invalid(
+                        causes,
+                        path,
+                        value,
+                        format!("{path} in body should be greater than {min}"),
+                    );
                 } else if x < min {
-                    invalid(causes, path, value, format!("{path} in body should be greater than or equal to {min}"));
+                    invalid(
+                        causes,
+                        path,
+                        value,
+                        format!("{path} in body should be greater than or equal to {min}"),
+                    );
                 }
             }
             if let Some(max) = num("maximum") {
                 if exclusive("exclusiveMaximum") && x >= max {
-                    invalid(causes, path, value, format!("{path} in body should be less than {max}"));
+                    invalid(
+                        causes,
+                        path,
+                        value,
+                        format!("{path} in body should be less than {max}"),
+                    );
                 } else if x > max {
-                    invalid(causes, path, value, format!("{path} in body should be less than or equal to {max}"));
+                    invalid(
+                        causes,
+                        path,
+                        value,
+                        format!("{path} in body should be less than or equal to {max}"),
+                    );
                 }
             }
         }
         Value::Array(items) => {
             let len = items.len() as f64;
             if let Some(max) = num("maxItems").filter(|m| len > *m) {
-                causes.push(Cause::new("FieldValueTooMany", path, format!("Too many: {len}: must have at most {max} items")));
+                causes.push(Cause::new(
+                    "FieldValueTooMany",
+                    path,
+                    format!("Too many: {len}: must have at most {max} items"),
+                ));
             }
             if let Some(min) = num("minItems").filter(|m| len < *m) {
-                invalid(causes, path, value, format!("{path} in body should have at least {min} items"));
+                invalid(
+                    causes,
+                    path,
+                    value,
+                    format!("{path} in body should have at least {min} items"),
+                );
             }
             if let Some(s) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
@@ -265,23 +341,35 @@ fn validate_at(value: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause
             }
             let n = obj.len() as f64;
             if let Some(max) = num("maxProperties").filter(|m| n > *m) {
-                causes.push(Cause::new("FieldValueTooMany", path, format!("Too many: {n}: must have at most {max} items")));
+                causes.push(Cause::new(
+                    "FieldValueTooMany",
+                    path,
+                    format!("Too many: {n}: must have at most {max} items"),
+                ));
             }
         }
         _ => {}
     }
     for key in ["allOf", "anyOf", "oneOf"] {
-        let Some(subs) = schema.get(key).and_then(Value::as_array) else { continue };
+        let Some(subs) = schema.get(key).and_then(Value::as_array) else {
+            continue;
+        };
         let results: Vec<Vec<Cause>> = subs.iter().map(|s| validate(value, s, path)).collect();
         let passing = results.iter().filter(|r| r.is_empty()).count();
         match key {
             "allOf" => causes.extend(results.into_iter().flatten()),
-            "anyOf" if passing == 0 && !results.is_empty() && !is_int_or_string(schema) => {
-                invalid(causes, path, value, format!("{path} in body must match at least one schema (anyOf)"))
-            }
-            "oneOf" if passing != 1 && !results.is_empty() => {
-                invalid(causes, path, value, format!("{path} in body must match exactly one schema (oneOf)"))
-            }
+            "anyOf" if passing == 0 && !results.is_empty() && !is_int_or_string(schema) => invalid(
+                causes,
+                path,
+                value,
+                format!("{path} in body must match at least one schema (anyOf)"),
+            ),
+            "oneOf" if passing != 1 && !results.is_empty() => invalid(
+                causes,
+                path,
+                value,
+                format!("{path} in body must match exactly one schema (oneOf)"),
+            ),
             _ => {}
         }
     }
@@ -323,7 +411,10 @@ mod tests {
         assert_eq!(unknown, vec!["spec.bogus".to_string(), "extra".to_string()]);
         assert_eq!(v["spec"]["free"]["anything"]["x"], 1);
         assert!(v["spec"].get("size").is_none(), "non-nullable null dropped");
-        assert!(v["spec"]["note"].is_null() && v["spec"].get("note").is_some(), "nullable null kept");
+        assert!(
+            v["spec"]["note"].is_null() && v["spec"].get("note").is_some(),
+            "nullable null kept"
+        );
         assert_eq!(v["metadata"]["name"], "n");
     }
 
@@ -336,22 +427,48 @@ mod tests {
 
     #[test]
     fn validation_messages_match_kubernetes() {
-        let v = json!({"spec": {"name": "ab", "size": "big", "mode": "c", "tags": ["a", "b", "c"], "port": 80}});
+        let v =
+            json!({"spec": {"name": "ab", "size": "big", "mode": "c", "tags": ["a", "b", "c"], "port": 80}});
         let causes = validate(&v, &schema(), "");
-        let text: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
-        assert!(text.contains(&"spec.name: Invalid value: \"ab\": spec.name in body should be at least 3 chars long".to_string()), "{text:?}");
+        let text: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        assert!(
+            text.contains(
+                &"spec.name: Invalid value: \"ab\": spec.name in body should be at least 3 chars long"
+                    .to_string()
+            ),
+            "{text:?}"
+        );
         assert!(text.contains(&"spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\"".to_string()), "{text:?}");
-        assert!(text.contains(&"spec.mode: Unsupported value: \"c\": supported values: \"a\", \"b\"".to_string()), "{text:?}");
-        assert!(text.iter().any(|t| t.starts_with("spec.tags: Too many: 3")), "{text:?}");
+        assert!(
+            text.contains(&"spec.mode: Unsupported value: \"c\": supported values: \"a\", \"b\"".to_string()),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.starts_with("spec.tags: Too many: 3")),
+            "{text:?}"
+        );
         assert_eq!(causes.len(), 4);
     }
 
     #[test]
     fn required_and_ranges() {
         let causes = validate(&json!({"spec": {"size": 11}}), &schema(), "");
-        let text: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
-        assert!(text.contains(&"spec.name: Required value".to_string()), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("should be less than or equal to 10")), "{text:?}");
+        let text: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        assert!(
+            text.contains(&"spec.name: Required value".to_string()),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("should be less than or equal to 10")),
+            "{text:?}"
+        );
         assert!(validate(&json!({"spec": {"name": "abc", "port": "http"}}), &schema(), "").is_empty());
     }
 }

@@ -28,7 +28,9 @@ impl LabelSelector {
                 continue;
             }
             reqs.push(parse_requirement(t).ok_or_else(|| {
-                ApiError::bad_request(format!("unable to parse requirement: found '{t}', expected: valid label selector"))
+                ApiError::bad_request(format!(
+                    "unable to parse requirement: found '{t}', expected: valid label selector"
+                ))
             })?);
         }
         Ok(Self(reqs))
@@ -97,7 +99,11 @@ fn parse_requirement(t: &str) -> Option<Requirement> {
             if !valid_key(k) || !valid_value(v) {
                 return None;
             }
-            return Some(if neg { Requirement::NotEq(k.into(), v.into()) } else { Requirement::Eq(k.into(), v.into()) });
+            return Some(if neg {
+                Requirement::NotEq(k.into(), v.into())
+            } else {
+                Requirement::Eq(k.into(), v.into())
+            });
         }
     }
     let mut parts = t.splitn(2, char::is_whitespace);
@@ -134,11 +140,15 @@ impl FieldSelector {
             } else if let Some((f, v)) = t.split_once('=') {
                 (f, false, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{s}'; can't understand '{t}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{s}'; can't understand '{t}'"
+                )));
             };
             let field = field.trim();
             if !supported.contains(&field) {
-                return Err(ApiError::bad_request(format!("field label not supported: {field}")));
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {field}"
+                )));
             }
             terms.push((field.to_string(), neg, value.trim().to_string()));
         }
@@ -188,8 +198,11 @@ mod tests {
     #[test]
     fn field_selector_checks_supported_fields() {
         let obj = json!({"metadata": {"name": "a", "namespace": "ns"}});
-        let sel = FieldSelector::parse("metadata.name=a,metadata.namespace!=x", &["metadata.name", "metadata.namespace"])
-            .expect("parse");
+        let sel = FieldSelector::parse(
+            "metadata.name=a,metadata.namespace!=x",
+            &["metadata.name", "metadata.namespace"],
+        )
+        .expect("parse");
         assert!(sel.matches(&obj));
         let err = FieldSelector::parse("spec.foo=1", &["metadata.name"]).expect_err("unsupported");
         assert_eq!(err.code, 400);

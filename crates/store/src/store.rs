@@ -56,6 +56,8 @@ pub struct Event {
     pub kind: EventType,
     /// The object after the change (before it, for deletions).
     pub object: Arc<Value>,
+    /// The object before the change, if it existed (not persisted).
+    pub prev: Option<Arc<Value>>,
     /// The resourceVersion of the change.
     pub rev: u64,
 }
@@ -128,7 +130,9 @@ pub struct Store {
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str)
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
 }
 
 fn key_of(ty: &str, obj: &Value) -> ObjectKey {
@@ -207,17 +211,24 @@ impl Store {
 
     /// Every stored object, for snapshots.
     pub fn iter_all(&self) -> impl Iterator<Item = (&str, &Arc<Value>)> {
-        self.tables.iter().flat_map(|(ty, t)| t.values().map(move |v| (ty.as_str(), v)))
+        self.tables
+            .iter()
+            .flat_map(|(ty, t)| t.values().map(move |v| (ty.as_str(), v)))
     }
 
     /// One object.
     pub fn get(&self, ty: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.tables.get(ty)?.get(&(ns.to_string(), name.to_string())).cloned()
+        self.tables
+            .get(ty)?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Objects of a type in a namespace (or all), unfiltered.
     pub fn objects(&self, ty: &str, ns: Option<&str>) -> Vec<Arc<Value>> {
-        let Some(t) = self.tables.get(ty) else { return Vec::new() };
+        let Some(t) = self.tables.get(ty) else {
+            return Vec::new();
+        };
         match ns {
             Some(ns) => t
                 .range((ns.to_string(), String::new())..)
@@ -230,7 +241,9 @@ impl Store {
 
     /// Whether a namespace holds any object of any namespaced type.
     pub fn namespace_is_empty(&self, ns: &str) -> bool {
-        self.tables.iter().all(|(ty, _)| ty == "/namespaces" || self.objects(ty, Some(ns)).is_empty())
+        self.tables
+            .iter()
+            .all(|(ty, _)| ty == "/namespaces" || self.objects(ty, Some(ns)).is_empty())
     }
 
     /// Lists objects with filters and paging.
@@ -239,9 +252,10 @@ impl Store {
             Some(tok) => Some(decode_continue(tok)?),
             None => None,
         };
-        let mut matching = self.objects(ty, opts.namespace.as_deref()).into_iter().filter(|o| {
-            opts.labels.matches(o.pointer("/metadata/labels")) && opts.fields.matches(o)
-        });
+        let mut matching = self
+            .objects(ty, opts.namespace.as_deref())
+            .into_iter()
+            .filter(|o| opts.labels.matches(o.pointer("/metadata/labels")) && opts.fields.matches(o));
         let mut items = Vec::new();
         let mut last_key: Option<(String, String)> = None;
         let limit = opts.limit.filter(|l| *l > 0);
@@ -264,7 +278,12 @@ impl Store {
             last_key = Some((k.ns, k.name));
             items.push(o);
         }
-        Ok(ListPage { items, rev: self.rev, continue_token: None, remaining: None })
+        Ok(ListPage {
+            items,
+            rev: self.rev,
+            continue_token: None,
+            remaining: None,
+        })
     }
 
     fn next_rev(&mut self) -> u64 {
@@ -288,7 +307,15 @@ impl Store {
             .and_then(Value::as_str)
             .and_then(|r| r.parse().ok())
             .unwrap_or(self.rev);
-        let ev = Event { ty: ty.to_string(), kind, object: obj.clone(), rev };
+        let key = key_of(ty, &obj);
+        let prev = self.get(ty, &key.ns, &key.name);
+        let ev = Event {
+            ty: ty.to_string(),
+            kind,
+            object: obj.clone(),
+            prev,
+            rev,
+        };
         self.replay(&ev);
         (obj, vec![ev])
     }
@@ -326,7 +353,9 @@ impl Store {
                 set_meta(&mut obj, "name", json!(name));
             }
         }
-        let mut causes: Vec<Cause> = meta::validate_name(&name, info.name_is_label()).into_iter().collect();
+        let mut causes: Vec<Cause> = meta::validate_name(&name, info.name_is_label())
+            .into_iter()
+            .collect();
         causes.extend(meta::validate_labels_and_annotations(&obj["metadata"]));
         if !causes.is_empty() {
             return Err(ApiError::invalid(&info.kind, &info.group, &name, causes));
@@ -362,9 +391,9 @@ impl Store {
     fn check_namespace_open(&self, ns: &str) -> Result<()> {
         match self.get("/namespaces", "", ns) {
             None => Err(ApiError::not_found("namespaces", ns)),
-            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            ))),
+            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(
+                format!("unable to create new content in namespace {ns} because it is being terminated"),
+            )),
             Some(_) => Ok(()),
         }
     }
@@ -381,7 +410,9 @@ impl Store {
         dry_run: bool,
     ) -> Result<(Arc<Value>, Vec<Event>)> {
         let ty = info.type_key();
-        let current = self.get(&ty, ns, name).ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
+        let current = self
+            .get(&ty, ns, name)
+            .ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
         if !obj.get("metadata").is_some_and(Value::is_object) {
             obj["metadata"] = json!({});
         }
@@ -446,7 +477,13 @@ impl Store {
             }
         }
         // Server-owned metadata.
-        for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             match current.pointer(&format!("/metadata/{f}")) {
                 Some(v) => set_meta(&mut obj, f, v.clone()),
                 None => remove_meta(&mut obj, f),
@@ -474,11 +511,17 @@ impl Store {
         if info.generation
             && generation_relevant(&obj, status_isolated) != generation_relevant(&current, status_isolated)
         {
-            let g = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            let g = current
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             set_meta(&mut obj, "generation", json!(g + 1));
         }
         set_meta(&mut obj, "resourceVersion", json!(current_rv));
-        if terminating && finalizers(&obj).is_empty() && !(ty == "/namespaces" && !self.namespace_is_empty(name)) {
+        if terminating
+            && finalizers(&obj).is_empty()
+            && !(ty == "/namespaces" && !self.namespace_is_empty(name))
+        {
             if !dry_run {
                 self.stamp(&mut obj);
             }
@@ -504,7 +547,9 @@ impl Store {
         dry_run: bool,
     ) -> Result<(Deleted, Vec<Event>)> {
         let ty = info.type_key();
-        let current = self.get(&ty, ns, name).ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
+        let current = self
+            .get(&ty, ns, name)
+            .ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
         if let Some(uid) = &pre.uid {
             if meta_str(&current, "uid") != Some(uid.as_str()) {
                 return Err(ApiError::conflict_because(
@@ -538,7 +583,10 @@ impl Store {
             set_meta(&mut obj, "deletionTimestamp", json!(meta::rfc3339(now)));
             set_meta(&mut obj, "deletionGracePeriodSeconds", json!(0));
             if info.generation {
-                let g = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                let g = obj
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
                 if g > 0 {
                     set_meta(&mut obj, "generation", json!(g + 1));
                 }
@@ -574,7 +622,8 @@ impl Store {
             for info in infos.iter().filter(|i| i.namespaced) {
                 for obj in self.objects(&info.type_key(), Some(&ns)) {
                     let name = meta_str(&obj, "name").unwrap_or_default().to_string();
-                    if let Ok((_, evs)) = self.delete(info, &ns, &name, &Preconditions::default(), now, false) {
+                    if let Ok((_, evs)) = self.delete(info, &ns, &name, &Preconditions::default(), now, false)
+                    {
                         events.extend(evs);
                     }
                 }
@@ -613,7 +662,9 @@ fn encode_continue(rev: u64, ns: &str, name: &str) -> String {
 fn decode_continue(tok: &str) -> Result<(String, String)> {
     use base64::Engine;
     let bad = || ApiError::bad_request("continue key is not valid: illegal base64 data");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tok).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(tok)
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
     let ns = v.pointer("/start/0").and_then(Value::as_str).ok_or_else(bad)?;
     let name = v.pointer("/start/1").and_then(Value::as_str).ok_or_else(bad)?;

@@ -1,0 +1,586 @@
+//! Resource requests: get, list, create, update, patch, delete, deletecollection, and the
+//! status and scale subresources.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::{HeaderMap, Method};
+use serde_json::{Value, json};
+use subsea_store::admit::{FieldValidation, admit_custom, check_type_meta};
+use subsea_store::selector::{FieldSelector, LabelSelector};
+use subsea_store::store::{Deleted, ListOptions, Part, Preconditions};
+use subsea_store::{ApiError, Registry, ResourceInfo, Store, crd, patch};
+
+use crate::http::Reply;
+use crate::route::ResourcePath;
+use crate::state::{Shared, now};
+use crate::watch;
+
+const CRD_TYPE: &str = "apiextensions.k8s.io/customresourcedefinitions";
+
+/// A parsed resource request.
+pub struct Request {
+    /// HTTP method.
+    pub method: Method,
+    /// Path parts.
+    pub path: ResourcePath,
+    /// Query parameters.
+    pub query: HashMap<String, String>,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: Bytes,
+}
+
+impl Request {
+    fn q(&self, k: &str) -> Option<&str> {
+        self.query.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    fn dry_run(&self) -> Result<bool, ApiError> {
+        match self.q("dryRun") {
+            None => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Invalid dry run value: {other}; only All is supported"
+            ))),
+        }
+    }
+
+    fn content_type(&self) -> String {
+        self.headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
+    fn json_body(&self) -> Result<Value, ApiError> {
+        let ct = self.content_type();
+        if ct.contains("protobuf") {
+            return Err(ApiError::unsupported_media_type(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct}); with kubectl, use `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`"
+            )));
+        }
+        if self.body.is_empty() {
+            return Err(ApiError::bad_request(
+                "the request body is empty; expected a JSON object",
+            ));
+        }
+        let v: Value = if ct.contains("yaml") {
+            serde_yaml::from_slice(&self.body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+        } else {
+            serde_json::from_slice(&self.body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding request body as JSON: {e}")))?
+        };
+        Ok(v)
+    }
+}
+
+/// The object as seen at the requested version.
+pub fn present(info: &ResourceInfo, obj: &Arc<Value>) -> Value {
+    let mut v = (**obj).clone();
+    if v.get("apiVersion").and_then(Value::as_str) != Some(info.api_version().as_str()) {
+        v["apiVersion"] = json!(info.api_version());
+    }
+    if v.get("kind").is_none() {
+        v["kind"] = json!(info.kind);
+    }
+    v
+}
+
+/// Handles one resource request.
+pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiError> {
+    let info = {
+        let reg = shared.registry();
+        reg.find(&req.path.group, &req.path.version, &req.path.plural)
+            .cloned()
+            .ok_or_else(ApiError::no_route)?
+    };
+    let p = &req.path;
+    if (!info.namespaced && p.namespace.is_some())
+        || (info.namespaced && p.namespace.is_none() && p.name.is_some())
+    {
+        return Err(ApiError::no_route());
+    }
+    let ns = p.namespace.clone().unwrap_or_default();
+    let sub = p.sub.as_deref();
+    match sub {
+        None => {}
+        Some("status") if info.status => {}
+        Some("scale") if info.scale.is_some() => {}
+        Some(_) => return Err(ApiError::no_route()),
+    }
+    match (&req.method, p.name.clone()) {
+        (&Method::GET, Some(name)) => get(shared, &info, &ns, &name, sub),
+        (&Method::GET, None) => {
+            if matches!(req.q("watch"), Some("true" | "1")) {
+                watch::start(shared, &info, p.namespace.as_deref(), &req.query)
+            } else {
+                list(shared, &info, p.namespace.as_deref(), &req)
+            }
+        }
+        (&Method::POST, None) => create(shared, &info, &ns, &req).await,
+        (&Method::PUT, Some(name)) => update(shared, &info, &ns, &name, sub, &req).await,
+        (&Method::PATCH, Some(name)) => patch_object(shared, &info, &ns, &name, sub, &req).await,
+        (&Method::DELETE, Some(name)) => delete(shared, &info, &ns, &name, &req).await,
+        (&Method::DELETE, None) => delete_collection(shared, &info, p.namespace.as_deref(), &req).await,
+        (m, _) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource: {m}"
+        ))),
+    }
+}
+
+fn get(
+    shared: &Shared,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let obj = shared
+        .store()
+        .get(&info.type_key(), ns, name)
+        .ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
+    match sub {
+        Some("scale") => Ok(Reply::json(200, scale_of(info, &obj))),
+        _ => Ok(Reply::json(200, present(info, &obj))),
+    }
+}
+
+/// Parses list/watch filters.
+pub fn list_options(
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    query: &HashMap<String, String>,
+) -> Result<ListOptions, ApiError> {
+    let get = |k: &str| query.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    Ok(ListOptions {
+        namespace: ns.map(String::from),
+        labels: LabelSelector::parse(get("labelSelector").unwrap_or(""))?,
+        fields: FieldSelector::parse(get("fieldSelector").unwrap_or(""), &info.field_selectors())?,
+        limit: get("limit")
+            .map(|l| {
+                l.parse::<usize>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}: must be a number")))
+            })
+            .transpose()?,
+        continue_token: get("continue").map(String::from),
+    })
+}
+
+fn list(shared: &Shared, info: &ResourceInfo, ns: Option<&str>, req: &Request) -> Result<Reply, ApiError> {
+    let opts = list_options(info, ns, &req.query)?;
+    let page = shared.store().list(&info.type_key(), &opts)?;
+    let items: Vec<Value> = page.items.iter().map(|o| present(info, o)).collect();
+    let mut meta = json!({"resourceVersion": page.rev.to_string()});
+    if let Some(c) = page.continue_token {
+        meta["continue"] = json!(c);
+    }
+    if let Some(r) = page.remaining {
+        meta["remainingItemCount"] = json!(r);
+    }
+    Ok(Reply::json(
+        200,
+        json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": meta, "items": items}),
+    ))
+}
+
+/// Checks type metadata and applies a custom resource's schema; returns warnings.
+fn admit(info: &ResourceInfo, obj: &mut Value, fv: FieldValidation) -> Result<Vec<String>, ApiError> {
+    check_type_meta(info, obj)?;
+    admit_custom(info, obj, fv)
+}
+
+async fn create(
+    shared: &Arc<Shared>,
+    info: &ResourceInfo,
+    ns: &str,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let mut obj = req.json_body()?;
+    let fv = FieldValidation::parse(req.q("fieldValidation"))?;
+    let dry = req.dry_run()?;
+    let warnings = admit(info, &mut obj, fv)?;
+    let created = if info.type_key() == CRD_TYPE {
+        crd::validate_and_default(&mut obj)?;
+        shared
+            .write_registry(|store, reg| {
+                let (created, mut evs) = store.create(info, ns, obj, now(), dry)?;
+                if dry {
+                    return Ok((created, evs));
+                }
+                let name = created["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let (served, more) = set_crd_status(store, info, &name, None)?;
+                evs.extend(more);
+                reg.set_crd(&served);
+                Ok((served, evs))
+            })
+            .await?
+    } else {
+        shared
+            .write(|store, _| store.create(info, ns, obj, now(), dry))
+            .await?
+    };
+    Ok(Reply::json(201, present(info, &created)).with_warnings(warnings))
+}
+
+/// Writes the served status of a stored CRD.
+fn set_crd_status(
+    store: &mut Store,
+    info: &ResourceInfo,
+    name: &str,
+    previous: Option<&Value>,
+) -> Result<(Arc<Value>, Vec<subsea_store::Event>), ApiError> {
+    let current = store
+        .get(CRD_TYPE, "", name)
+        .ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
+    let mut with_status = (*current).clone();
+    with_status["status"] = crd::served_status(&current, previous, now());
+    store.update(info, "", name, with_status, Part::Status, false)
+}
+
+async fn update(
+    shared: &Arc<Shared>,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let mut obj = req.json_body()?;
+    let fv = FieldValidation::parse(req.q("fieldValidation"))?;
+    let dry = req.dry_run()?;
+    if sub == Some("scale") {
+        let replicas = obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+        let rv = obj.pointer("/metadata/resourceVersion").cloned();
+        return write_scale(shared, info, ns, name, replicas, rv, dry).await;
+    }
+    let warnings = admit(info, &mut obj, fv)?;
+    let part = if sub == Some("status") {
+        Part::Status
+    } else {
+        Part::Main
+    };
+    let updated = commit_update(shared, info, ns, name, obj, part, dry).await?;
+    Ok(Reply::json(200, present(info, &updated)).with_warnings(warnings))
+}
+
+async fn commit_update(
+    shared: &Arc<Shared>,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    mut obj: Value,
+    part: Part,
+    dry: bool,
+) -> Result<Arc<Value>, ApiError> {
+    if info.type_key() == CRD_TYPE {
+        if part == Part::Main {
+            crd::validate_and_default(&mut obj)?;
+        }
+        return shared
+            .write_registry(|store, reg| {
+                let previous = store.get(CRD_TYPE, "", name);
+                let (updated, mut evs) = store.update(info, ns, name, obj, part, dry)?;
+                if dry || evs.iter().any(|e| e.kind == subsea_store::EventType::Deleted) {
+                    return Ok((updated, evs));
+                }
+                let (served, more) = set_crd_status(store, info, name, previous.as_deref())?;
+                evs.extend(more);
+                reg.set_crd(&served);
+                Ok((served, evs))
+            })
+            .await;
+    }
+    shared
+        .write(|store, _| store.update(info, ns, name, obj, part, dry))
+        .await
+}
+
+fn apply_patch(info: &ResourceInfo, ct: &str, target: &mut Value, body: &Value) -> Result<(), ApiError> {
+    let result = match ct {
+        "application/json-patch+json" => patch::json_patch(target, body),
+        "application/merge-patch+json" | "application/apply-patch+yaml" => {
+            patch::merge(target, body);
+            Ok(())
+        }
+        "application/strategic-merge-patch+json" if !info.custom => patch::strategic_merge(target, body),
+        "application/strategic-merge-patch+json" => {
+            return Err(ApiError::unsupported_media_type(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (strategic merge patch is not supported for custom resource {}; use --type merge or --type json)",
+                info.qualified()
+            )));
+        }
+        other => {
+            return Err(ApiError::unsupported_media_type(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
+            )));
+        }
+    };
+    result.map_err(|e| match e {
+        patch::PatchError::Malformed(m) => ApiError::bad_request(m),
+        patch::PatchError::Failed(m) => {
+            let mut err = ApiError::invalid(&info.kind, &info.group, "", Vec::new());
+            err.message = m;
+            err.details = None;
+            err
+        }
+    })
+}
+
+async fn patch_object(
+    shared: &Arc<Shared>,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let ct = req.content_type();
+    let body = req.json_body()?;
+    let fv = FieldValidation::parse(req.q("fieldValidation"))?;
+    let dry = req.dry_run()?;
+    let is_apply = ct == "application/apply-patch+yaml";
+    if is_apply && req.q("fieldManager").is_none() {
+        return Err(ApiError::invalid(
+            &info.kind,
+            &info.group,
+            name,
+            vec![subsea_store::error::Cause::required("fieldManager")],
+        ));
+    }
+    let current = shared.store().get(&info.type_key(), ns, name);
+    let Some(current) = current else {
+        if is_apply && sub.is_none() {
+            // Server-side apply creates what is missing.
+            let mut obj = body;
+            let warnings = admit(info, &mut obj, fv)?;
+            let created = shared
+                .write(|store, _| store.create(info, ns, obj, now(), dry))
+                .await?;
+            return Ok(Reply::json(201, present(info, &created)).with_warnings(warnings));
+        }
+        return Err(ApiError::not_found(&info.qualified(), name));
+    };
+    if sub == Some("scale") {
+        let mut scale = scale_of(info, &current);
+        apply_patch(info, &ct, &mut scale, &body)?;
+        let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+        let rv = scale.pointer("/metadata/resourceVersion").cloned();
+        return write_scale(shared, info, ns, name, replicas, rv, dry).await;
+    }
+    let mut target = present(info, &current);
+    apply_patch(info, &ct, &mut target, &body)?;
+    let warnings = admit(info, &mut target, fv)?;
+    let part = if sub == Some("status") {
+        Part::Status
+    } else {
+        Part::Main
+    };
+    let updated = commit_update(shared, info, ns, name, target, part, dry).await?;
+    Ok(Reply::json(200, present(info, &updated)).with_warnings(warnings))
+}
+
+fn json_pointer(path: &str) -> String {
+    path.replace('.', "/")
+}
+
+/// The `autoscaling/v1` Scale view of a custom resource.
+fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
+    let Some(paths) = &info.scale else {
+        return Value::Null;
+    };
+    let spec = obj
+        .pointer(&json_pointer(&paths.spec_replicas))
+        .cloned()
+        .unwrap_or(json!(0));
+    let status = obj
+        .pointer(&json_pointer(&paths.status_replicas))
+        .cloned()
+        .unwrap_or(json!(0));
+    let mut st = json!({"replicas": status});
+    if let Some(sel) = paths
+        .label_selector
+        .as_deref()
+        .and_then(|p| obj.pointer(&json_pointer(p)))
+    {
+        st["selector"] = sel.clone();
+    }
+    let m = &obj["metadata"];
+    json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+            "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+        "spec": {"replicas": spec}, "status": st})
+}
+
+async fn write_scale(
+    shared: &Arc<Shared>,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    replicas: Value,
+    rv: Option<Value>,
+    dry: bool,
+) -> Result<Reply, ApiError> {
+    let Some(paths) = info.scale.clone() else {
+        return Err(ApiError::no_route());
+    };
+    let updated = shared
+        .write(|store, _| {
+            let current = store
+                .get(&info.type_key(), ns, name)
+                .ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
+            let mut obj = (*current).clone();
+            if let Some(rv) = rv.filter(|r| r.as_str().is_some_and(|s| !s.is_empty())) {
+                obj["metadata"]["resourceVersion"] = rv;
+            }
+            let mut parts = paths.spec_replicas.trim_start_matches('.').split('.').peekable();
+            let mut cur = &mut obj;
+            while let Some(p) = parts.next() {
+                if parts.peek().is_none() {
+                    cur[p] = replicas.clone();
+                    break;
+                }
+                if !cur[p].is_object() {
+                    cur[p] = json!({});
+                }
+                cur = &mut cur[p];
+            }
+            store.update(info, ns, name, obj, Part::Main, dry)
+        })
+        .await?;
+    Ok(Reply::json(200, scale_of(info, &updated)))
+}
+
+fn delete_options(req: &Request) -> Result<(Preconditions, bool), ApiError> {
+    let mut dry = req.dry_run()?;
+    let mut pre = Preconditions::default();
+    if !req.body.is_empty() {
+        let v: Value = serde_json::from_slice(&req.body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+        pre.uid = v
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from);
+        pre.resource_version = v
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(String::from);
+        if let Some(d) = v.get("dryRun").and_then(Value::as_array) {
+            dry |= d.iter().any(|x| x == "All");
+        }
+    }
+    Ok((pre, dry))
+}
+
+fn success_status(info: &ResourceInfo, obj: &Value) -> Value {
+    let m = &obj["metadata"];
+    let mut details = json!({"name": m["name"], "kind": info.plural, "uid": m["uid"]});
+    if !info.group.is_empty() {
+        details["group"] = json!(info.group);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+async fn delete(
+    shared: &Arc<Shared>,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let (pre, dry) = delete_options(req)?;
+    let is_crd = info.type_key() == CRD_TYPE;
+    let outcome = shared
+        .write_registry(|store, reg| {
+            let (outcome, mut evs) = store.delete(info, ns, name, &pre, now(), dry)?;
+            if let (Deleted::Gone(obj), true, false) = (&outcome, is_crd, dry) {
+                // Custom resources go with their definition.
+                let ty = format!(
+                    "{}/{}",
+                    obj["spec"]["group"].as_str().unwrap_or_default(),
+                    obj["spec"]["names"]["plural"].as_str().unwrap_or_default()
+                );
+                evs.extend(store.drop_type(&ty));
+                reg.remove_crd(name);
+            }
+            Ok((outcome, evs))
+        })
+        .await?;
+    if info.type_key() == "/namespaces" {
+        finalize_namespaces(shared).await;
+    }
+    Ok(match outcome {
+        Deleted::Gone(obj) => Reply::json(200, success_status(info, &obj)),
+        Deleted::Pending(obj) => Reply::json(200, present(info, &obj)),
+    })
+}
+
+async fn delete_collection(
+    shared: &Arc<Shared>,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let (_, dry) = delete_options(req)?;
+    let opts = list_options(info, ns, &req.query)?;
+    let opts = ListOptions {
+        limit: None,
+        continue_token: None,
+        ..opts
+    };
+    let deleted = shared
+        .write(|store, _| {
+            let page = store.list(&info.type_key(), &opts)?;
+            let mut out = Vec::new();
+            let mut events = Vec::new();
+            for obj in page.items {
+                let o_ns = obj["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let o_name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                if let Ok((d, evs)) =
+                    store.delete(info, &o_ns, &o_name, &Preconditions::default(), now(), dry)
+                {
+                    out.push(match d {
+                        Deleted::Gone(o) | Deleted::Pending(o) => present(info, &o),
+                    });
+                    events.extend(evs);
+                }
+            }
+            Ok((out, events))
+        })
+        .await?;
+    let rev = shared.store().rev();
+    Ok(Reply::json(
+        200,
+        json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(),
+        "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),
+    ))
+}
+
+/// Runs the namespace controller step: empties terminating namespaces and removes empty ones.
+pub async fn finalize_namespaces(shared: &Arc<Shared>) {
+    let terminating = shared
+        .store()
+        .objects("/namespaces", None)
+        .iter()
+        .any(|n| n.pointer("/metadata/deletionTimestamp").is_some());
+    if !terminating {
+        return;
+    }
+    let _ = shared
+        .write(|store, reg: &Registry| {
+            let mut seen = std::collections::HashSet::new();
+            let infos: Vec<&ResourceInfo> = reg.all().iter().filter(|i| seen.insert(i.type_key())).collect();
+            Ok(((), store.finalize_namespaces(&infos, now())))
+        })
+        .await;
+}

@@ -1,0 +1,219 @@
+//! The HTTPS front end: TLS, authentication, routing and response encoding.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::Value;
+use subsea_store::ApiError;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+use crate::route::{self, Route};
+use crate::state::Shared;
+use crate::{discovery, handlers};
+
+/// Largest request body accepted (kube-apiserver's limit).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Response body type.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+enum Payload {
+    Json(Value),
+    Raw(Bytes, &'static str),
+    Stream(mpsc::Receiver<Bytes>),
+}
+
+/// A handler's answer.
+pub struct Reply {
+    code: u16,
+    payload: Payload,
+    warnings: Vec<String>,
+}
+
+impl Reply {
+    /// A JSON document.
+    pub fn json(code: u16, v: Value) -> Self {
+        Self {
+            code,
+            payload: Payload::Json(v),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A streamed (watch) body.
+    pub fn stream(rx: mpsc::Receiver<Bytes>) -> Self {
+        Self {
+            code: 200,
+            payload: Payload::Stream(rx),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn raw(code: u16, b: &'static [u8], ct: &'static str) -> Self {
+        Self {
+            code,
+            payload: Payload::Raw(Bytes::from_static(b), ct),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Adds `Warning: 299` headers.
+    pub fn with_warnings(mut self, w: Vec<String>) -> Self {
+        self.warnings = w;
+        self
+    }
+
+    fn error(e: &ApiError) -> Self {
+        Self::json(e.code, e.to_status())
+    }
+
+    fn into_response(self) -> Response<Body> {
+        let mut b = Response::builder()
+            .status(StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+        for w in &self.warnings {
+            b = b.header("Warning", format!("299 - {w:?}"));
+        }
+        let (ct, body) = match self.payload {
+            Payload::Json(v) => (
+                "application/json",
+                Full::new(Bytes::from(serde_json::to_vec(&v).unwrap_or_default())).boxed(),
+            ),
+            Payload::Raw(bytes, ct) => (ct, Full::new(bytes).boxed()),
+            Payload::Stream(rx) => {
+                let stream =
+                    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+                        .map(|b| Ok::<_, Infallible>(Frame::data(b)));
+                ("application/json", BodyExt::boxed(StreamBody::new(stream)))
+            }
+        };
+        b.header("Content-Type", ct)
+            .header("Cache-Control", "no-cache, private")
+            .body(body)
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+    }
+}
+
+fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
+    let Some(h) = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(token) = h.strip_prefix("Bearer ") else {
+        return false;
+    };
+    // Compare without an early exit so timing does not reveal a prefix of the token.
+    let (a, b) = (token.trim().as_bytes(), shared.admin_token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(ApiError::too_large(MAX_BODY))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "failed to read the request body: {e}"
+        ))),
+    }
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    let r = route::parse(req.uri().path());
+    match r {
+        Route::Health => return Ok(Reply::raw(200, b"ok", "text/plain; charset=utf-8")),
+        Route::Version => return Ok(Reply::json(200, discovery::version())),
+        _ => {}
+    }
+    if !authorized(&shared, &req) {
+        return Err(ApiError::unauthorized());
+    }
+    match r {
+        // An empty protobuf document: kubectl finds no schemas, skips client-side validation
+        // and leaves validation to the server (fieldValidation=Strict).
+        Route::OpenApiV2 => Ok(Reply::raw(
+            200,
+            b"",
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+        )),
+        Route::CoreVersions => Ok(Reply::json(200, discovery::core_versions())),
+        Route::Groups => Ok(Reply::json(200, discovery::groups(&shared.registry()))),
+        Route::Group(g) => discovery::group(&shared.registry(), &g)
+            .map(|d| Reply::json(200, d))
+            .ok_or_else(ApiError::no_route),
+        Route::Resources(g, v) => discovery::resources(&shared.registry(), &g, &v)
+            .map(|d| Reply::json(200, d))
+            .ok_or_else(ApiError::no_route),
+        Route::Resource(path) => {
+            let (parts, body) = req.into_parts();
+            let body = read_body(body).await?;
+            let request = handlers::Request {
+                method: parts.method,
+                path,
+                query: route::query(parts.uri.query()),
+                headers: parts.headers,
+                body,
+            };
+            handlers::handle(&shared, request).await
+        }
+        _ => Err(ApiError::no_route()),
+    }
+}
+
+async fn serve_request(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let reply = match route(shared, req).await {
+        Ok(r) => r,
+        Err(e) => Reply::error(&e),
+    };
+    tracing::debug!(%method, %path, code = reply.code, "request");
+    Ok(reply.into_response())
+}
+
+/// Accepts TLS connections until the task is dropped.
+pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper::service::service_fn(move |req| serve_request(shared.clone(), req));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,160 @@
+//! Admission of a request body: type metadata checks and, for custom resources, the CRD's
+//! structural schema (prune, default, validate) under the requested field validation.
+
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, Result};
+use crate::registry::ResourceInfo;
+use crate::schema;
+
+/// The `fieldValidation` query parameter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Unknown fields are an error (kubectl's default).
+    Strict,
+    /// Unknown fields are dropped with a warning (the server default).
+    #[default]
+    Warn,
+    /// Unknown fields are dropped silently.
+    Ignore,
+}
+
+impl FieldValidation {
+    /// Parses the query value; unknown values are a 400.
+    pub fn parse(s: Option<&str>) -> Result<Self> {
+        match s.unwrap_or("") {
+            "" | "Warn" => Ok(Self::Warn),
+            "Strict" => Ok(Self::Strict),
+            "Ignore" => Ok(Self::Ignore),
+            other => Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other}, must be one of Ignore, Warn, Strict"
+            ))),
+        }
+    }
+}
+
+/// Checks that the body is a JSON object whose `apiVersion` and `kind` (filled in when absent)
+/// match the endpoint.
+pub fn check_type_meta(info: &ResourceInfo, obj: &mut Value) -> Result<()> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
+    }
+    let want_av = info.api_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => obj["apiVersion"] = json!(want_av),
+        Some(av) if av == want_av => {}
+        // Another served version of the same group (e.g. v1alpha1 body at a v1beta1 URL) is converted.
+        Some(av) if !info.group.is_empty() && av.split('/').next() == Some(info.group.as_str()) => {
+            obj["apiVersion"] = json!(want_av);
+        }
+        Some(av) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )));
+        }
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        None | Some("") => obj["kind"] = json!(info.kind),
+        Some(k) if k == info.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                info.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Applies a custom resource's schema: returns warnings, or the 400/422 error.
+pub fn admit_custom(info: &ResourceInfo, obj: &mut Value, fv: FieldValidation) -> Result<Vec<String>> {
+    let Some(schema) = &info.schema else {
+        return Ok(Vec::new());
+    };
+    let unknown = schema::prune(obj, schema);
+    let mut warnings = Vec::new();
+    if !unknown.is_empty() {
+        let list: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+        match fv {
+            FieldValidation::Strict => {
+                return Err(ApiError::bad_request(format!(
+                    "strict decoding error: {}",
+                    list.join(", ")
+                )));
+            }
+            FieldValidation::Warn => warnings = list,
+            FieldValidation::Ignore => {}
+        }
+    }
+    schema::apply_defaults(obj, schema);
+    let causes = schema::validate(obj, schema, "");
+    if !causes.is_empty() {
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return Err(ApiError::invalid(&info.kind, &info.group, name, causes));
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::infos_from_crd;
+
+    fn widget() -> ResourceInfo {
+        infos_from_crd(&json!({"metadata": {"name": "widgets.example.com"}, "spec": {
+            "group": "example.com", "scope": "Namespaced", "names": {"plural": "widgets", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "properties": {"spec": {"type": "object", "properties": {
+                    "size": {"type": "integer", "default": 3}}}}}}}]}}))
+        .remove(0)
+    }
+
+    #[test]
+    fn strict_rejects_unknown_fields_warn_drops_them() {
+        let info = widget();
+        let body = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"x": 1}});
+        let err = admit_custom(&info, &mut body.clone(), FieldValidation::Strict).expect_err("strict");
+        assert_eq!(err.message, "strict decoding error: unknown field \"spec.x\"");
+        let mut warned = body.clone();
+        let w = admit_custom(&info, &mut warned, FieldValidation::Warn).expect("warn");
+        assert_eq!(w, vec!["unknown field \"spec.x\"".to_string()]);
+        assert_eq!(warned["spec"], json!({"size": 3}));
+    }
+
+    #[test]
+    fn invalid_values_are_422_naming_the_object() {
+        let info = widget();
+        let mut body = json!({"metadata": {"name": "w"}, "spec": {"size": "big"}});
+        let err = admit_custom(&info, &mut body, FieldValidation::Strict).expect_err("invalid");
+        assert_eq!(err.code, 422);
+        assert!(
+            err.message
+                .starts_with("Widget.example.com \"w\" is invalid: spec.size: Invalid value"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn type_meta_must_match_the_endpoint() {
+        let info = widget();
+        let mut ok = json!({"metadata": {}});
+        check_type_meta(&info, &mut ok).expect("filled in");
+        assert_eq!(
+            (ok["apiVersion"].as_str(), ok["kind"].as_str()),
+            (Some("example.com/v1"), Some("Widget"))
+        );
+        let err =
+            check_type_meta(&info, &mut json!({"apiVersion": "v1", "kind": "Widget"})).expect_err("wrong av");
+        assert_eq!(err.code, 400);
+        let err = check_type_meta(&info, &mut json!({"kind": "ConfigMap"})).expect_err("wrong kind");
+        assert!(err.message.contains("kind in the data (ConfigMap)"));
+        assert_eq!(
+            check_type_meta(&info, &mut json!([])).expect_err("array").code,
+            400
+        );
+    }
+}
