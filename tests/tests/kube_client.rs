@@ -1,0 +1,274 @@
+//! kube-rs 5 against `subsea apiserver`: typed CRUD, discovery, watchers that survive 410, a
+//! Controller with the finalizer helper, and await_condition.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Client, Discovery, ResourceExt};
+use serde_json::json;
+use subsea_api::mcs::v1alpha1::ServiceExport;
+use subsea_api::mcs::{Condition, ServiceExportStatus};
+use subsea_api::submariner::{Cluster, ClusterSpec, Endpoint, EndpointSpec};
+use subsea_integration::ApiServer;
+use tokio::net::{TcpListener, TcpStream};
+
+async fn client_at(s: &ApiServer, url: Option<String>) -> Client {
+    let kc = kube::config::Kubeconfig::read_from(s.kubeconfig()).expect("kubeconfig");
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
+    if let Some(u) = url {
+        cfg.cluster_url = u.parse().expect("url");
+    }
+    Client::try_from(cfg).expect("client")
+}
+
+async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (_, crd) in subsea_api::crds::all() {
+        let name = crd.name_any();
+        crds.create(&PostParams::default(), &crd).await.expect("create CRD");
+        let established = await_condition(crds.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(Duration::from_secs(10), established).await.expect("CRD established in time").expect("watch");
+    }
+}
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": "t"}}, "data": {"k": "v"}})).expect("cm")
+}
+
+#[tokio::test]
+async fn typed_crud_for_builtins_and_custom_resources() {
+    let s = ApiServer::start(&[]).expect("server");
+    let client = client_at(&s, None).await;
+    install_crds(&client).await;
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let created = cms.create(&PostParams::default(), &cm("a")).await.expect("create");
+    assert!(created.resource_version().is_some() && created.uid().is_some());
+    let err = cms.create(&PostParams::default(), &cm("a")).await.expect_err("duplicate");
+    assert!(matches!(&err, kube::Error::Api(s) if s.is_already_exists()), "{err:?}");
+    let mut changed = created.clone();
+    changed.data = Some([("k".to_string(), "w".to_string())].into());
+    let replaced = cms.replace("a", &PostParams::default(), &changed).await.expect("replace");
+    assert_eq!(replaced.data.as_ref().and_then(|d| d.get("k")).map(String::as_str), Some("w"));
+    let err = cms.replace("a", &PostParams::default(), &changed).await.expect_err("stale");
+    assert!(matches!(&err, kube::Error::Api(s) if s.is_conflict()), "{err:?}");
+    cms.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}}))).await.expect("merge");
+    let listed = cms.list(&ListParams::default().labels("x=y")).await.expect("list");
+    assert_eq!(listed.items.len(), 1);
+    assert!(listed.metadata.resource_version.is_some());
+    assert!(cms.get_opt("missing").await.expect("get_opt").is_none());
+    let deleted = cms.delete("a", &DeleteParams::default()).await.expect("delete");
+    assert!(deleted.is_right(), "an immediate delete returns a Status");
+
+    let clusters: Api<Cluster> = Api::namespaced(client.clone(), "default");
+    let spec = ClusterSpec {
+        cluster_id: "cluster1".into(),
+        service_cidr: vec!["100.66.0.0/16".into()],
+        cluster_cidr: vec!["10.130.0.0/16".into()],
+        ..Default::default()
+    };
+    let c = clusters.create(&PostParams::default(), &Cluster::new("cluster1", spec)).await.expect("create cluster");
+    assert_eq!(c.spec.cluster_id, "cluster1");
+    let invalid = Cluster::new("cluster2", ClusterSpec::default());
+    let err = clusters.create(&PostParams::default(), &invalid).await.expect_err("cluster_id too short");
+    assert!(matches!(&err, kube::Error::Api(s) if s.is_invalid() && s.message.contains("should be at least 1 chars long")), "{err:?}");
+
+    let endpoints: Api<Endpoint> = Api::namespaced(client.clone(), "default");
+    let ep = EndpointSpec {
+        cluster_id: "cluster1".into(),
+        cable_name: "submariner-cable-cluster1-172-18-0-4".into(),
+        hostname: "gw1".into(),
+        private_ip: "172.18.0.4".into(),
+        private_ips: vec!["172.18.0.4".into(), "fd00::4".into()],
+        backend: "wireguard".into(),
+        backend_config: [("publicKey".to_string(), "abc=".to_string())].into(),
+        ..Default::default()
+    };
+    endpoints.create(&PostParams::default(), &Endpoint::new("cluster1-submariner-cable-cluster1-172-18-0-4", ep.clone())).await.expect("create endpoint");
+    let got = endpoints.get("cluster1-submariner-cable-cluster1-172-18-0-4").await.expect("get endpoint");
+    assert_eq!(got.spec, ep, "every field, plural IPs included, round-trips");
+
+    let exports: Api<ServiceExport> = Api::namespaced(client.clone(), "default");
+    exports.create(&PostParams::default(), &ServiceExport::new("svc", Default::default())).await.expect("export");
+    let status = json!({"status": {"conditions": [{"type": "Valid", "status": "True", "reason": "Valid"}]}});
+    let patched = exports.patch_status("svc", &PatchParams::default(), &Patch::Merge(status)).await.expect("status");
+    assert_eq!(patched.status.map(|s| s.conditions.len()), Some(1));
+    assert_eq!(patched.metadata.generation, Some(1), "status writes do not bump generation");
+}
+
+#[tokio::test]
+async fn discovery_run_sees_builtin_and_submariner_groups() {
+    let s = ApiServer::start(&[]).expect("server");
+    let client = client_at(&s, None).await;
+    install_crds(&client).await;
+    let discovery = Discovery::new(client).run().await.expect("discovery");
+    let groups: Vec<String> = discovery.groups().map(|g| g.name().to_string()).collect();
+    for want in ["", "apps", "coordination.k8s.io", "discovery.k8s.io", "submariner.io", "multicluster.x-k8s.io"] {
+        assert!(groups.iter().any(|g| g == want), "{want} missing from {groups:?}");
+    }
+    let mcs = discovery.get("multicluster.x-k8s.io").expect("mcs group");
+    assert_eq!(mcs.preferred_version_or_latest(), "v1beta1");
+    let kinds: Vec<String> = mcs.recommended_resources().into_iter().map(|(ar, _)| ar.kind).collect();
+    assert!(kinds.contains(&"ServiceExport".to_string()) && kinds.contains(&"ServiceImport".to_string()), "{kinds:?}");
+}
+
+/// A TCP proxy that can cut its connections and hold new ones, to force a watcher to resume
+/// from a resourceVersion the server no longer has.
+struct Proxy {
+    addr: SocketAddr,
+    paused: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let paused = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (p, c) = (paused.clone(), conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let p = p.clone();
+                let task = tokio::spawn(async move {
+                    for _ in 0..600 {
+                        if !p.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    if let Ok(mut up) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+                c.lock().expect("lock").push(task);
+            }
+        });
+        Self { addr, paused, conns }
+    }
+
+    fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        for t in self.conns.lock().expect("lock").drain(..) {
+            t.abort();
+        }
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+    }
+}
+
+fn server_addr(s: &ApiServer) -> SocketAddr {
+    let kc = std::fs::read_to_string(s.kubeconfig()).expect("kubeconfig");
+    let url = kc.lines().find_map(|l| l.trim().strip_prefix("server: https://")).expect("server line");
+    url.parse().expect("addr")
+}
+
+#[tokio::test]
+async fn watcher_and_reflector_relist_after_a_forced_410() {
+    let s = ApiServer::start(&["--watch-cache-size", "5"]).expect("server");
+    let proxy = Proxy::start(server_addr(&s)).await;
+    let direct = client_at(&s, None).await;
+    let proxied = client_at(&s, Some(format!("https://127.0.0.1:{}", proxy.addr.port()))).await;
+    let cms: Api<ConfigMap> = Api::namespaced(direct.clone(), "default");
+    for i in 0..3 {
+        cms.create(&PostParams::default(), &cm(&format!("first-{i}"))).await.expect("create");
+    }
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let inits = Arc::new(AtomicUsize::new(0));
+    let seen = inits.clone();
+    let api: Api<ConfigMap> = Api::namespaced(proxied, "default");
+    let stream = reflector(writer, watcher(api, watcher::Config::default().labels("app=t")))
+        .default_backoff()
+        .inspect_ok(move |ev| {
+            if matches!(ev, watcher::Event::Init) {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    tokio::time::timeout(Duration::from_secs(10), reader.wait_until_ready()).await.expect("ready in time").expect("ready");
+    assert_eq!(reader.state().len(), 3);
+
+    proxy.pause();
+    for i in 0..20 {
+        cms.create(&PostParams::default(), &cm(&format!("later-{i}"))).await.expect("create");
+    }
+    cms.delete("first-0", &DeleteParams::default()).await.expect("delete");
+    proxy.resume();
+
+    let mut ok = false;
+    for _ in 0..200 {
+        if reader.state().len() == 22 && inits.load(Ordering::SeqCst) >= 2 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    task.abort();
+    assert!(ok, "reflector has {} objects after {} lists; server log:\n{}", reader.state().len(), inits.load(Ordering::SeqCst), s.log());
+    assert!(reader.get(&reflector::ObjectRef::new("first-0").within("default")).is_none());
+}
+
+struct Ctx {
+    client: Client,
+    cleaned: Mutex<Vec<String>>,
+}
+
+async fn reconcile(obj: Arc<ServiceExport>, ctx: Arc<Ctx>) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
+    let api: Api<ServiceExport> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    finalizer(&api, "subsea.test/cleanup", obj, |ev| async {
+        match ev {
+            Finalizer::Apply(o) => {
+                let status = ServiceExportStatus {
+                    conditions: vec![Condition { type_: "Valid".into(), status: "True".into(), reason: Some("Valid".into()), ..Default::default() }],
+                };
+                api.patch_status(&o.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await?;
+                Ok(Action::await_change())
+            }
+            Finalizer::Cleanup(o) => {
+                ctx.cleaned.lock().expect("lock").push(o.name_any());
+                Ok(Action::await_change())
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn controller_with_finalizer_reconciles_and_cleans_up() {
+    let s = ApiServer::start(&[]).expect("server");
+    let client = client_at(&s, None).await;
+    install_crds(&client).await;
+    let api: Api<ServiceExport> = Api::namespaced(client.clone(), "default");
+    let ctx = Arc::new(Ctx { client: client.clone(), cleaned: Mutex::default() });
+    let controller = Controller::new(api.clone(), watcher::Config::default())
+        .run(reconcile, |_, _, _| Action::requeue(Duration::from_millis(200)), ctx.clone())
+        .for_each(|_| async {});
+    let task = tokio::spawn(controller);
+
+    let created = api.create(&PostParams::default(), &ServiceExport::new("payment-service", Default::default())).await.expect("create");
+    let valid = await_condition(api.clone(), "payment-service", |o: Option<&ServiceExport>| {
+        o.and_then(|o| o.status.as_ref()).is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Valid"))
+    });
+    tokio::time::timeout(Duration::from_secs(20), valid).await.expect("reconciled in time").expect("watch");
+    let live = api.get("payment-service").await.expect("get");
+    assert_eq!(live.finalizers(), &["subsea.test/cleanup".to_string()]);
+
+    api.delete("payment-service", &DeleteParams::default()).await.expect("delete");
+    let uid = created.uid().expect("uid");
+    let gone = await_condition(api.clone(), "payment-service", conditions::is_deleted(&uid));
+    tokio::time::timeout(Duration::from_secs(20), gone).await.expect("deleted in time").expect("watch");
+    task.abort();
+    assert_eq!(*ctx.cleaned.lock().expect("lock"), vec!["payment-service".to_string()]);
+}
