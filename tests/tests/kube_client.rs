@@ -24,7 +24,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 async fn client_at(s: &ApiServer, url: Option<String>) -> Client {
     let kc = kube::config::Kubeconfig::read_from(s.kubeconfig()).expect("kubeconfig");
-    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("config");
     if let Some(u) = url {
         cfg.cluster_url = u.parse().expect("url");
     }
@@ -35,14 +37,20 @@ async fn install_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for (_, crd) in subsea_api::crds::all() {
         let name = crd.name_any();
-        crds.create(&PostParams::default(), &crd).await.expect("create CRD");
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("create CRD");
         let established = await_condition(crds.clone(), &name, conditions::is_crd_established());
-        tokio::time::timeout(Duration::from_secs(10), established).await.expect("CRD established in time").expect("watch");
+        tokio::time::timeout(Duration::from_secs(10), established)
+            .await
+            .expect("CRD established in time")
+            .expect("watch");
     }
 }
 
 fn cm(name: &str) -> ConfigMap {
-    serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": "t"}}, "data": {"k": "v"}})).expect("cm")
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": "t"}}, "data": {"k": "v"}}))
+        .expect("cm")
 }
 
 #[tokio::test]
@@ -52,18 +60,49 @@ async fn typed_crud_for_builtins_and_custom_resources() {
     install_crds(&client).await;
 
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let created = cms.create(&PostParams::default(), &cm("a")).await.expect("create");
+    let created = cms
+        .create(&PostParams::default(), &cm("a"))
+        .await
+        .expect("create");
     assert!(created.resource_version().is_some() && created.uid().is_some());
-    let err = cms.create(&PostParams::default(), &cm("a")).await.expect_err("duplicate");
-    assert!(matches!(&err, kube::Error::Api(s) if s.is_already_exists()), "{err:?}");
+    let err = cms
+        .create(&PostParams::default(), &cm("a"))
+        .await
+        .expect_err("duplicate");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.is_already_exists()),
+        "{err:?}"
+    );
     let mut changed = created.clone();
     changed.data = Some([("k".to_string(), "w".to_string())].into());
-    let replaced = cms.replace("a", &PostParams::default(), &changed).await.expect("replace");
-    assert_eq!(replaced.data.as_ref().and_then(|d| d.get("k")).map(String::as_str), Some("w"));
-    let err = cms.replace("a", &PostParams::default(), &changed).await.expect_err("stale");
+    let replaced = cms
+        .replace("a", &PostParams::default(), &changed)
+        .await
+        .expect("replace");
+    assert_eq!(
+        replaced
+            .data
+            .as_ref()
+            .and_then(|d| d.get("k"))
+            .map(String::as_str),
+        Some("w")
+    );
+    let err = cms
+        .replace("a", &PostParams::default(), &changed)
+        .await
+        .expect_err("stale");
     assert!(matches!(&err, kube::Error::Api(s) if s.is_conflict()), "{err:?}");
-    cms.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}}))).await.expect("merge");
-    let listed = cms.list(&ListParams::default().labels("x=y")).await.expect("list");
+    cms.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+    )
+    .await
+    .expect("merge");
+    let listed = cms
+        .list(&ListParams::default().labels("x=y"))
+        .await
+        .expect("list");
     assert_eq!(listed.items.len(), 1);
     assert!(listed.metadata.resource_version.is_some());
     assert!(cms.get_opt("missing").await.expect("get_opt").is_none());
@@ -77,11 +116,20 @@ async fn typed_crud_for_builtins_and_custom_resources() {
         cluster_cidr: vec!["10.130.0.0/16".into()],
         ..Default::default()
     };
-    let c = clusters.create(&PostParams::default(), &Cluster::new("cluster1", spec)).await.expect("create cluster");
+    let c = clusters
+        .create(&PostParams::default(), &Cluster::new("cluster1", spec))
+        .await
+        .expect("create cluster");
     assert_eq!(c.spec.cluster_id, "cluster1");
     let invalid = Cluster::new("cluster2", ClusterSpec::default());
-    let err = clusters.create(&PostParams::default(), &invalid).await.expect_err("cluster_id too short");
-    assert!(matches!(&err, kube::Error::Api(s) if s.is_invalid() && s.message.contains("should be at least 1 chars long")), "{err:?}");
+    let err = clusters
+        .create(&PostParams::default(), &invalid)
+        .await
+        .expect_err("cluster_id too short");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.is_invalid() && s.message.contains("should be at least 1 chars long")),
+        "{err:?}"
+    );
 
     let endpoints: Api<Endpoint> = Api::namespaced(client.clone(), "default");
     let ep = EndpointSpec {
@@ -94,16 +142,38 @@ async fn typed_crud_for_builtins_and_custom_resources() {
         backend_config: [("publicKey".to_string(), "abc=".to_string())].into(),
         ..Default::default()
     };
-    endpoints.create(&PostParams::default(), &Endpoint::new("cluster1-submariner-cable-cluster1-172-18-0-4", ep.clone())).await.expect("create endpoint");
-    let got = endpoints.get("cluster1-submariner-cable-cluster1-172-18-0-4").await.expect("get endpoint");
+    endpoints
+        .create(
+            &PostParams::default(),
+            &Endpoint::new("cluster1-submariner-cable-cluster1-172-18-0-4", ep.clone()),
+        )
+        .await
+        .expect("create endpoint");
+    let got = endpoints
+        .get("cluster1-submariner-cable-cluster1-172-18-0-4")
+        .await
+        .expect("get endpoint");
     assert_eq!(got.spec, ep, "every field, plural IPs included, round-trips");
 
     let exports: Api<ServiceExport> = Api::namespaced(client.clone(), "default");
-    exports.create(&PostParams::default(), &ServiceExport::new("svc", Default::default())).await.expect("export");
+    exports
+        .create(
+            &PostParams::default(),
+            &ServiceExport::new("svc", Default::default()),
+        )
+        .await
+        .expect("export");
     let status = json!({"status": {"conditions": [{"type": "Valid", "status": "True", "reason": "Valid"}]}});
-    let patched = exports.patch_status("svc", &PatchParams::default(), &Patch::Merge(status)).await.expect("status");
+    let patched = exports
+        .patch_status("svc", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect("status");
     assert_eq!(patched.status.map(|s| s.conditions.len()), Some(1));
-    assert_eq!(patched.metadata.generation, Some(1), "status writes do not bump generation");
+    assert_eq!(
+        patched.metadata.generation,
+        Some(1),
+        "status writes do not bump generation"
+    );
 }
 
 #[tokio::test]
@@ -113,13 +183,27 @@ async fn discovery_run_sees_builtin_and_submariner_groups() {
     install_crds(&client).await;
     let discovery = Discovery::new(client).run().await.expect("discovery");
     let groups: Vec<String> = discovery.groups().map(|g| g.name().to_string()).collect();
-    for want in ["", "apps", "coordination.k8s.io", "discovery.k8s.io", "submariner.io", "multicluster.x-k8s.io"] {
+    for want in [
+        "",
+        "apps",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "submariner.io",
+        "multicluster.x-k8s.io",
+    ] {
         assert!(groups.iter().any(|g| g == want), "{want} missing from {groups:?}");
     }
     let mcs = discovery.get("multicluster.x-k8s.io").expect("mcs group");
     assert_eq!(mcs.preferred_version_or_latest(), "v1beta1");
-    let kinds: Vec<String> = mcs.recommended_resources().into_iter().map(|(ar, _)| ar.kind).collect();
-    assert!(kinds.contains(&"ServiceExport".to_string()) && kinds.contains(&"ServiceImport".to_string()), "{kinds:?}");
+    let kinds: Vec<String> = mcs
+        .recommended_resources()
+        .into_iter()
+        .map(|(ar, _)| ar.kind)
+        .collect();
+    assert!(
+        kinds.contains(&"ServiceExport".to_string()) && kinds.contains(&"ServiceImport".to_string()),
+        "{kinds:?}"
+    );
 }
 
 /// A TCP proxy that can cut its connections and hold new ones, to force a watcher to resume
@@ -171,7 +255,10 @@ impl Proxy {
 
 fn server_addr(s: &ApiServer) -> SocketAddr {
     let kc = std::fs::read_to_string(s.kubeconfig()).expect("kubeconfig");
-    let url = kc.lines().find_map(|l| l.trim().strip_prefix("server: https://")).expect("server line");
+    let url = kc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: https://"))
+        .expect("server line");
     url.parse().expect("addr")
 }
 
@@ -183,7 +270,9 @@ async fn watcher_and_reflector_relist_after_a_forced_410() {
     let proxied = client_at(&s, Some(format!("https://127.0.0.1:{}", proxy.addr.port()))).await;
     let cms: Api<ConfigMap> = Api::namespaced(direct.clone(), "default");
     for i in 0..3 {
-        cms.create(&PostParams::default(), &cm(&format!("first-{i}"))).await.expect("create");
+        cms.create(&PostParams::default(), &cm(&format!("first-{i}")))
+            .await
+            .expect("create");
     }
     let (reader, writer) = reflector::store::<ConfigMap>();
     let inits = Arc::new(AtomicUsize::new(0));
@@ -197,14 +286,21 @@ async fn watcher_and_reflector_relist_after_a_forced_410() {
             }
         });
     let task = tokio::spawn(stream.for_each(|_| async {}));
-    tokio::time::timeout(Duration::from_secs(10), reader.wait_until_ready()).await.expect("ready in time").expect("ready");
+    tokio::time::timeout(Duration::from_secs(10), reader.wait_until_ready())
+        .await
+        .expect("ready in time")
+        .expect("ready");
     assert_eq!(reader.state().len(), 3);
 
     proxy.pause();
     for i in 0..20 {
-        cms.create(&PostParams::default(), &cm(&format!("later-{i}"))).await.expect("create");
+        cms.create(&PostParams::default(), &cm(&format!("later-{i}")))
+            .await
+            .expect("create");
     }
-    cms.delete("first-0", &DeleteParams::default()).await.expect("delete");
+    cms.delete("first-0", &DeleteParams::default())
+        .await
+        .expect("delete");
     proxy.resume();
 
     let mut ok = false;
@@ -216,8 +312,18 @@ async fn watcher_and_reflector_relist_after_a_forced_410() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     task.abort();
-    assert!(ok, "reflector has {} objects after {} lists; server log:\n{}", reader.state().len(), inits.load(Ordering::SeqCst), s.log());
-    assert!(reader.get(&reflector::ObjectRef::new("first-0").within("default")).is_none());
+    assert!(
+        ok,
+        "reflector has {} objects after {} lists; server log:\n{}",
+        reader.state().len(),
+        inits.load(Ordering::SeqCst),
+        s.log()
+    );
+    assert!(
+        reader
+            .get(&reflector::ObjectRef::new("first-0").within("default"))
+            .is_none()
+    );
 }
 
 struct Ctx {
@@ -225,15 +331,28 @@ struct Ctx {
     cleaned: Mutex<Vec<String>>,
 }
 
-async fn reconcile(obj: Arc<ServiceExport>, ctx: Arc<Ctx>) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
+async fn reconcile(
+    obj: Arc<ServiceExport>,
+    ctx: Arc<Ctx>,
+) -> Result<Action, kube::runtime::finalizer::Error<kube::Error>> {
     let api: Api<ServiceExport> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     finalizer(&api, "subsea.test/cleanup", obj, |ev| async {
         match ev {
             Finalizer::Apply(o) => {
                 let status = ServiceExportStatus {
-                    conditions: vec![Condition { type_: "Valid".into(), status: "True".into(), reason: Some("Valid".into()), ..Default::default() }],
+                    conditions: vec![Condition {
+                        type_: "Valid".into(),
+                        status: "True".into(),
+                        reason: Some("Valid".into()),
+                        ..Default::default()
+                    }],
                 };
-                api.patch_status(&o.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await?;
+                api.patch_status(
+                    &o.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": status})),
+                )
+                .await?;
                 Ok(Action::await_change())
             }
             Finalizer::Cleanup(o) => {
@@ -251,24 +370,212 @@ async fn controller_with_finalizer_reconciles_and_cleans_up() {
     let client = client_at(&s, None).await;
     install_crds(&client).await;
     let api: Api<ServiceExport> = Api::namespaced(client.clone(), "default");
-    let ctx = Arc::new(Ctx { client: client.clone(), cleaned: Mutex::default() });
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        cleaned: Mutex::default(),
+    });
     let controller = Controller::new(api.clone(), watcher::Config::default())
-        .run(reconcile, |_, _, _| Action::requeue(Duration::from_millis(200)), ctx.clone())
+        .run(
+            reconcile,
+            |_, _, _| Action::requeue(Duration::from_millis(200)),
+            ctx.clone(),
+        )
         .for_each(|_| async {});
     let task = tokio::spawn(controller);
 
-    let created = api.create(&PostParams::default(), &ServiceExport::new("payment-service", Default::default())).await.expect("create");
+    let created = api
+        .create(
+            &PostParams::default(),
+            &ServiceExport::new("payment-service", Default::default()),
+        )
+        .await
+        .expect("create");
     let valid = await_condition(api.clone(), "payment-service", |o: Option<&ServiceExport>| {
-        o.and_then(|o| o.status.as_ref()).is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Valid"))
+        o.and_then(|o| o.status.as_ref())
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Valid"))
     });
-    tokio::time::timeout(Duration::from_secs(20), valid).await.expect("reconciled in time").expect("watch");
+    tokio::time::timeout(Duration::from_secs(20), valid)
+        .await
+        .expect("reconciled in time")
+        .expect("watch");
     let live = api.get("payment-service").await.expect("get");
     assert_eq!(live.finalizers(), &["subsea.test/cleanup".to_string()]);
 
-    api.delete("payment-service", &DeleteParams::default()).await.expect("delete");
+    api.delete("payment-service", &DeleteParams::default())
+        .await
+        .expect("delete");
     let uid = created.uid().expect("uid");
     let gone = await_condition(api.clone(), "payment-service", conditions::is_deleted(&uid));
-    tokio::time::timeout(Duration::from_secs(20), gone).await.expect("deleted in time").expect("watch");
+    tokio::time::timeout(Duration::from_secs(20), gone)
+        .await
+        .expect("deleted in time")
+        .expect("watch");
     task.abort();
-    assert_eq!(*ctx.cleaned.lock().expect("lock"), vec!["payment-service".to_string()]);
+    assert_eq!(
+        *ctx.cleaned.lock().expect("lock"),
+        vec!["payment-service".to_string()]
+    );
+}
+
+async fn status_of(
+    client: &Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", content_type)
+        .body(kube::client::Body::from(body))
+        .expect("request");
+    let resp = client.send(req).await.expect("send");
+    let code = resp.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        code,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_right_status_codes() {
+    let s = ApiServer::start(&[]).expect("server");
+    let client = client_at(&s, None).await;
+    install_crds(&client).await;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let json = "application/json";
+    let cases: Vec<(&str, &str, &str, Vec<u8>, u16, &str)> = vec![
+        ("POST", cms, json, b"{not json".to_vec(), 400, "BadRequest"),
+        (
+            "POST",
+            cms,
+            json,
+            br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            cms,
+            json,
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Not_DNS"}}"#.to_vec(),
+            422,
+            "Invalid",
+        ),
+        (
+            "POST",
+            cms,
+            json,
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"labels":"x","name":"a"}}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            cms,
+            json,
+            vec![b'{'; 4 << 20],
+            413,
+            "RequestEntityTooLarge",
+        ),
+        (
+            "POST",
+            cms,
+            json,
+            format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/nope/configmaps",
+            json,
+            br#"{"metadata":{"name":"a"}}"#.to_vec(),
+            404,
+            "NotFound",
+        ),
+        (
+            "POST",
+            cms,
+            "application/vnd.kubernetes.protobuf",
+            b"k8s\0".to_vec(),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            "PATCH",
+            "/apis/submariner.io/v1/namespaces/default/clusters/x",
+            "application/strategic-merge-patch+json",
+            b"{}".to_vec(),
+            404,
+            "NotFound",
+        ),
+        ("GET", "/api/v1/nothings", json, Vec::new(), 404, "NotFound"),
+        ("PUT", cms, json, b"{}".to_vec(), 405, "MethodNotAllowed"),
+        (
+            "GET",
+            "/api/v1/configmaps?labelSelector=a%3D(",
+            json,
+            Vec::new(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            "/api/v1/configmaps?fieldSelector=spec.x%3D1",
+            json,
+            Vec::new(),
+            400,
+            "BadRequest",
+        ),
+    ];
+    for (method, path, ct, body, code, reason) in cases {
+        let (got, status) = status_of(&client, method, path, ct, body).await;
+        assert_eq!(
+            (got, status["reason"].as_str()),
+            (code, Some(reason)),
+            "{method} {path}: {status}"
+        );
+        assert_eq!(status["kind"], "Status");
+    }
+    // A strategic merge patch on a custom resource is a 415, as on a real cluster.
+    let clusters: Api<Cluster> = Api::namespaced(client.clone(), "default");
+    let spec = ClusterSpec {
+        cluster_id: "c".into(),
+        ..Default::default()
+    };
+    clusters
+        .create(&PostParams::default(), &Cluster::new("c", spec))
+        .await
+        .expect("create");
+    let (got, _) = status_of(
+        &client,
+        "PATCH",
+        "/apis/submariner.io/v1/namespaces/default/clusters/c",
+        "application/strategic-merge-patch+json",
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(got, 415);
+
+    let kc = kube::config::Kubeconfig::read_from(s.kubeconfig()).expect("kubeconfig");
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("config");
+    cfg.auth_info = Default::default();
+    let anonymous = Client::try_from(cfg).expect("client");
+    let (got, status) = status_of(&anonymous, "GET", "/api/v1/namespaces", json, Vec::new()).await;
+    assert_eq!((got, status["reason"].as_str()), (401, Some("Unauthorized")));
+    for open in ["/healthz", "/livez", "/readyz", "/version"] {
+        assert_eq!(
+            status_of(&anonymous, "GET", open, json, Vec::new()).await.0,
+            200,
+            "{open}"
+        );
+    }
 }

@@ -258,6 +258,31 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_decode_without_panicking() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut good = Vec::new();
+        encode(&ev(1, "a", EventType::Added), &mut good);
+        for round in 0..2000 {
+            let mut bytes = if round % 2 == 0 { good.clone() } else { Vec::new() };
+            for _ in 0..(round % 64) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let b = (x & 0xff) as u8;
+                if bytes.is_empty() || x % 3 == 0 {
+                    bytes.push(b);
+                } else {
+                    let i = (x as usize >> 8) % bytes.len();
+                    bytes[i] = b;
+                }
+            }
+            let (events, valid) = decode_all(&bytes);
+            assert!(valid <= bytes.len());
+            assert!(events.len() <= 1);
+        }
+    }
+
+    #[test]
     fn reopen_keeps_objects_and_revision() {
         let dir = std::env::temp_dir().join(format!("subsea-wal-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);

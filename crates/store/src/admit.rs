@@ -39,6 +39,7 @@ pub fn check_type_meta(info: &ResourceInfo, obj: &mut Value) -> Result<()> {
     if !obj.is_object() {
         return Err(ApiError::bad_request("the request body must be a JSON object"));
     }
+    check_metadata_types(obj.get("metadata"))?;
     let want_av = info.api_version();
     match obj.get("apiVersion").and_then(Value::as_str) {
         None | Some("") => obj["apiVersion"] = json!(want_av),
@@ -62,6 +63,54 @@ pub fn check_type_meta(info: &ResourceInfo, obj: &mut Value) -> Result<()> {
                 info.kind
             )));
         }
+    }
+    Ok(())
+}
+
+/// Rejects metadata whose fields have the wrong JSON types, as Kubernetes' decoder does, before
+/// any rule looks at them.
+fn check_metadata_types(meta: Option<&Value>) -> Result<()> {
+    let Some(meta) = meta else { return Ok(()) };
+    let bad = |field: &str, want: &str| {
+        Err(ApiError::bad_request(format!(
+            "error decoding request body: metadata{field} must be {want}"
+        )))
+    };
+    let Some(m) = meta.as_object() else {
+        return bad("", "an object");
+    };
+    for f in [
+        "name",
+        "generateName",
+        "namespace",
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+    ] {
+        if m.get(f).is_some_and(|v| !v.is_string() && !v.is_null()) {
+            return bad(&format!(".{f}"), "a string");
+        }
+    }
+    for f in ["labels", "annotations"] {
+        match m.get(f) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(o)) if o.values().all(Value::is_string) => {}
+            Some(_) => return bad(&format!(".{f}"), "a map of strings"),
+        }
+    }
+    match m.get("finalizers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+        Some(_) => return bad(".finalizers", "a list of strings"),
+    }
+    match m.get("ownerReferences") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if a.iter().all(Value::is_object) => {}
+        Some(_) => return bad(".ownerReferences", "a list of objects"),
+    }
+    if m.get("generation").is_some_and(|v| !v.is_i64() && !v.is_null()) {
+        return bad(".generation", "an integer");
     }
     Ok(())
 }

@@ -14,6 +14,18 @@ pub fn validate_and_default(crd: &mut Value) -> Result<()> {
         .unwrap_or_default()
         .to_string();
     let mut causes = Vec::new();
+    if !crd["spec"].is_object() || !crd["spec"]["names"].is_object() {
+        return Err(ApiError::invalid(
+            "CustomResourceDefinition",
+            "apiextensions.k8s.io",
+            &name,
+            vec![Cause::required(if crd["spec"].is_object() {
+                "spec.names"
+            } else {
+                "spec"
+            })],
+        ));
+    }
     let spec = &mut crd["spec"];
     let group = spec["group"].as_str().unwrap_or_default().to_string();
     let plural = spec
@@ -186,5 +198,16 @@ mod tests {
             .map(|v| v.remove("schema"));
         let err = validate_and_default(&mut c).expect_err("schema required");
         assert!(err.message.contains("schemas are required"));
+        for broken in [
+            json!({"metadata": {"name": "x"}, "spec": "x"}),
+            json!({"spec": {"names": 1}}),
+        ] {
+            assert_eq!(
+                validate_and_default(&mut broken.clone())
+                    .expect_err("not an object")
+                    .code,
+                422
+            );
+        }
     }
 }

@@ -18,6 +18,9 @@ pub mod schema;
 pub mod selector;
 pub mod store;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use error::{ApiError, Result};
 pub use history::History;
 pub use registry::{Registry, ResourceInfo};
