@@ -1,7 +1,6 @@
 //! The installed kubectl against `subsea apiserver`: what a user types must work as on a real
 //! cluster, including the error messages.
 
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -195,6 +194,7 @@ fn label_annotate_and_patch() {
 #[test]
 fn watch_shows_added_modified_deleted() {
     let s = with_crds();
+    apply(&s, &CLUSTER.replace("cluster1", "cluster0"));
     let mut watch = Command::new("kubectl")
         .env("KUBECONFIG", s.kubeconfig())
         .args(["--cache-dir", s.kube_cache.0.to_str().expect("utf-8")])
@@ -203,35 +203,39 @@ fn watch_shows_added_modified_deleted() {
             "clusters",
             "--watch",
             "--output-watch-events",
-            "--request-timeout=8s",
+            "--request-timeout=30s",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("kubectl watch starts");
-    std::thread::sleep(Duration::from_millis(1500));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = watch.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The watch is established once the existing object has been listed.
+    let first = rx.recv_timeout(Duration::from_secs(20)).expect("watch header");
+    assert!(first.starts_with("EVENT"), "{first}");
+    let listed = rx.recv_timeout(Duration::from_secs(20)).expect("initial object");
+    assert!(listed.contains("cluster0"), "{listed}");
     apply(&s, CLUSTER);
     s.ok(&["label", "cluster", "cluster1", "a=b"]);
     s.ok(&["delete", "cluster", "cluster1"]);
-    std::thread::sleep(Duration::from_millis(1000));
+    let mut events = Vec::new();
+    while events.len() < 3 {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+            break;
+        };
+        events.push(line.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+    }
     let _ = watch.kill();
-    let mut out = String::new();
-    watch
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
     let _ = watch.wait();
-    let events: Vec<String> = out
-        .lines()
-        .skip(1)
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-        .collect();
     assert_eq!(
         events,
-        vec!["ADDED cluster1", "MODIFIED cluster1", "DELETED cluster1"],
-        "{out}"
+        vec!["ADDED cluster1", "MODIFIED cluster1", "DELETED cluster1"]
     );
 }
 
