@@ -504,8 +504,8 @@ async fn bad_requests_get_the_right_status_codes() {
             cms,
             "application/vnd.kubernetes.protobuf",
             b"k8s\0".to_vec(),
-            415,
-            "UnsupportedMediaType",
+            400,
+            "BadRequest",
         ),
         (
             "PATCH",

@@ -16,6 +16,8 @@ use crate::http::Reply;
 use crate::route::ResourcePath;
 use crate::state::{Shared, now};
 use crate::watch;
+use crate::{auth, authz};
+use subsea_rbac::User;
 
 const CRD_TYPE: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
@@ -31,6 +33,10 @@ pub struct Request {
     pub headers: HeaderMap,
     /// Request body.
     pub body: Bytes,
+    /// The authenticated caller.
+    pub user: User,
+    /// The cluster ID the caller's writes are confined to (broker cluster tokens).
+    pub cluster: Option<String>,
 }
 
 impl Request {
@@ -59,9 +65,7 @@ impl Request {
     fn json_body(&self) -> Result<Value, ApiError> {
         let ct = self.content_type();
         if ct.contains("protobuf") {
-            return Err(ApiError::unsupported_media_type(format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct}); with kubectl, use `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`"
-            )));
+            return subsea_store::protobuf::decode(&self.body);
         }
         if self.body.is_empty() {
             return Err(ApiError::bad_request(
@@ -106,6 +110,9 @@ pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiErro
         return Err(ApiError::no_route());
     }
     let ns = p.namespace.clone().unwrap_or_default();
+    if info.plural == "selfsubjectaccessreviews" && info.group == "authorization.k8s.io" {
+        return self_review(shared, &req);
+    }
     let sub = p.sub.as_deref();
     match sub {
         None => {}
@@ -131,6 +138,34 @@ pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiErro
             "the server does not allow this method on the requested resource: {m}"
         ))),
     }
+}
+
+/// `SelfSubjectAccessReview`: may the caller do this? (`kubectl auth can-i`)
+fn self_review(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
+    if req.method != Method::POST {
+        return Err(ApiError::method_not_allowed(
+            "selfsubjectaccessreviews only supports create",
+        ));
+    }
+    let mut review = req.json_body()?;
+    let ra = review
+        .pointer("/spec/resourceAttributes")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let s = |k: &str| ra.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let attrs = subsea_rbac::Attributes {
+        verb: s("verb"),
+        api_group: s("group"),
+        resource: s("resource"),
+        subresource: s("subresource"),
+        namespace: s("namespace"),
+        name: s("name"),
+    };
+    let allowed = ra.is_object() && authz::allowed(&shared.store(), &req.user, &attrs);
+    review["status"] = json!({"allowed": allowed});
+    review["apiVersion"] = json!("authorization.k8s.io/v1");
+    review["kind"] = json!("SelfSubjectAccessReview");
+    Ok(Reply::json(201, review))
 }
 
 fn get(
@@ -208,7 +243,7 @@ async fn create(
         crd::validate_and_default(&mut obj)?;
         shared
             .write_registry(|store, reg| {
-                let (created, mut evs) = store.create(info, ns, obj, now(), dry)?;
+                let (created, mut evs) = create_locked(shared, store, info, ns, obj, dry, req)?;
                 if dry {
                     return Ok((created, evs));
                 }
@@ -224,7 +259,7 @@ async fn create(
             .await?
     } else {
         shared
-            .write(|store, _| store.create(info, ns, obj, now(), dry))
+            .write(|store, _| create_locked(shared, store, info, ns, obj, dry, req))
             .await?
     };
     Ok(Reply::json(201, present(info, &created)).with_warnings(warnings))
@@ -259,7 +294,7 @@ async fn update(
     if sub == Some("scale") {
         let replicas = obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
         let rv = obj.pointer("/metadata/resourceVersion").cloned();
-        return write_scale(shared, info, ns, name, replicas, rv, dry).await;
+        return write_scale(shared, info, ns, name, replicas, rv, dry, req).await;
     }
     let warnings = admit(info, &mut obj, fv)?;
     let part = if sub == Some("status") {
@@ -267,10 +302,11 @@ async fn update(
     } else {
         Part::Main
     };
-    let updated = commit_update(shared, info, ns, name, obj, part, dry).await?;
+    let updated = commit_update(shared, info, ns, name, obj, part, dry, req).await?;
     Ok(Reply::json(200, present(info, &updated)).with_warnings(warnings))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn commit_update(
     shared: &Arc<Shared>,
     info: &ResourceInfo,
@@ -279,6 +315,7 @@ async fn commit_update(
     mut obj: Value,
     part: Part,
     dry: bool,
+    req: &Request,
 ) -> Result<Arc<Value>, ApiError> {
     if info.type_key() == CRD_TYPE {
         if part == Part::Main {
@@ -287,7 +324,7 @@ async fn commit_update(
         return shared
             .write_registry(|store, reg| {
                 let previous = store.get(CRD_TYPE, "", name);
-                let (updated, mut evs) = store.update(info, ns, name, obj, part, dry)?;
+                let (updated, mut evs) = update_locked(shared, store, info, ns, name, obj, part, dry, req)?;
                 if dry || evs.iter().any(|e| e.kind == subsea_store::EventType::Deleted) {
                     return Ok((updated, evs));
                 }
@@ -299,8 +336,58 @@ async fn commit_update(
             .await;
     }
     shared
-        .write(|store, _| store.update(info, ns, name, obj, part, dry))
+        .write(|store, _| update_locked(shared, store, info, ns, name, obj, part, dry, req))
         .await
+}
+
+/// Enforces the per-cluster broker rule for a scoped caller on the objects a write touches.
+fn guard(req: &Request, current: Option<&Value>, new: Option<&Value>, verb: &str) -> Result<(), ApiError> {
+    let Some(cluster) = &req.cluster else {
+        return Ok(());
+    };
+    for obj in current.into_iter().chain(new) {
+        authz::check_cluster_owned(cluster, &req.user, obj, verb)?;
+    }
+    Ok(())
+}
+
+/// A create, inside the store lock: the per-cluster rule and the token controller apply here.
+#[allow(clippy::too_many_arguments)]
+fn create_locked(
+    shared: &Shared,
+    store: &mut Store,
+    info: &ResourceInfo,
+    ns: &str,
+    mut obj: Value,
+    dry: bool,
+    req: &Request,
+) -> Result<(Arc<Value>, Vec<subsea_store::Event>), ApiError> {
+    guard(req, None, Some(&obj), "create")?;
+    if info.type_key() == "/secrets" {
+        auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);
+    }
+    store.create(info, ns, obj, now(), dry)
+}
+
+/// An update, inside the store lock (see [`create_locked`]).
+#[allow(clippy::too_many_arguments)]
+fn update_locked(
+    shared: &Shared,
+    store: &mut Store,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    mut obj: Value,
+    part: Part,
+    dry: bool,
+    req: &Request,
+) -> Result<(Arc<Value>, Vec<subsea_store::Event>), ApiError> {
+    let current = store.get(&info.type_key(), ns, name);
+    guard(req, current.as_deref(), Some(&obj), "update")?;
+    if info.type_key() == "/secrets" && part == Part::Main {
+        auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);
+    }
+    store.update(info, ns, name, obj, part, dry)
 }
 
 fn apply_patch(info: &ResourceInfo, ct: &str, target: &mut Value, body: &Value) -> Result<(), ApiError> {
@@ -362,7 +449,7 @@ async fn patch_object(
             let mut obj = body;
             let warnings = admit(info, &mut obj, fv)?;
             let created = shared
-                .write(|store, _| store.create(info, ns, obj, now(), dry))
+                .write(|store, _| create_locked(shared, store, info, ns, obj, dry, req))
                 .await?;
             return Ok(Reply::json(201, present(info, &created)).with_warnings(warnings));
         }
@@ -373,7 +460,7 @@ async fn patch_object(
         apply_patch(info, &ct, &mut scale, &body)?;
         let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
         let rv = scale.pointer("/metadata/resourceVersion").cloned();
-        return write_scale(shared, info, ns, name, replicas, rv, dry).await;
+        return write_scale(shared, info, ns, name, replicas, rv, dry, req).await;
     }
     let mut target = present(info, &current);
     apply_patch(info, &ct, &mut target, &body)?;
@@ -383,7 +470,7 @@ async fn patch_object(
     } else {
         Part::Main
     };
-    let updated = commit_update(shared, info, ns, name, target, part, dry).await?;
+    let updated = commit_update(shared, info, ns, name, target, part, dry, req).await?;
     Ok(Reply::json(200, present(info, &updated)).with_warnings(warnings))
 }
 
@@ -419,6 +506,7 @@ fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
         "spec": {"replicas": spec}, "status": st})
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn write_scale(
     shared: &Arc<Shared>,
     info: &ResourceInfo,
@@ -427,6 +515,7 @@ async fn write_scale(
     replicas: Value,
     rv: Option<Value>,
     dry: bool,
+    req: &Request,
 ) -> Result<Reply, ApiError> {
     let Some(paths) = info.scale.clone() else {
         return Err(ApiError::no_route());
@@ -436,6 +525,7 @@ async fn write_scale(
             let current = store
                 .get(&info.type_key(), ns, name)
                 .ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
+            guard(req, Some(&current), None, "update")?;
             let mut obj = (*current).clone();
             if let Some(rv) = rv.filter(|r| r.as_str().is_some_and(|s| !s.is_empty())) {
                 obj["metadata"]["resourceVersion"] = rv;
@@ -499,6 +589,12 @@ async fn delete(
     let is_crd = info.type_key() == CRD_TYPE;
     let outcome = shared
         .write_registry(|store, reg| {
+            guard(
+                req,
+                store.get(&info.type_key(), ns, name).as_deref(),
+                None,
+                "delete",
+            )?;
             let (outcome, mut evs) = store.delete(info, ns, name, &pre, now(), dry)?;
             if let (Deleted::Gone(obj), true, false) = (&outcome, is_crd, dry) {
                 // Custom resources go with their definition.
@@ -538,6 +634,9 @@ async fn delete_collection(
     let deleted = shared
         .write(|store, _| {
             let page = store.list(&info.type_key(), &opts)?;
+            for obj in &page.items {
+                guard(req, Some(obj), None, "delete")?;
+            }
             let mut out = Vec::new();
             let mut events = Vec::new();
             for obj in page.items {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -18,7 +18,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::route::{self, Route};
 use crate::state::Shared;
-use crate::{discovery, handlers};
+use crate::{auth, authz, discovery, handlers};
+use subsea_rbac::User;
 
 /// Largest request body accepted (kube-apiserver's limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -102,32 +103,37 @@ impl Reply {
     }
 }
 
-fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
-    let Some(h) = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(token) = h.strip_prefix("Bearer ") else {
-        return false;
-    };
-    // Compare without an early exit so timing does not reveal a prefix of the token.
-    let (a, b) = (token.trim().as_bytes(), shared.admin_token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The caller behind the request's bearer token.
+fn authenticate(shared: &Shared, req: &Request<Incoming>) -> Option<User> {
+    let h = req.headers().get(hyper::header::AUTHORIZATION)?.to_str().ok()?;
+    let token = h.strip_prefix("Bearer ")?.trim();
+    if auth::same_secret(token, &shared.admin_token) {
+        return Some(User::admin());
+    }
+    shared.authenticate_token(token)
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(ApiError::too_large(MAX_BODY))
+/// Reads a request body up to [`MAX_BODY`]. An oversized body is drained (up to a bound) before
+/// the 413 goes out, so the client sees the answer instead of a reset connection.
+async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("failed to read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_BODY {
+                buf.extend_from_slice(&data);
+            } else if seen > 4 * MAX_BODY {
+                break;
+            }
         }
-        Err(e) => Err(ApiError::bad_request(format!(
-            "failed to read the request body: {e}"
-        ))),
     }
+    if seen > MAX_BODY {
+        return Err(ApiError::too_large(MAX_BODY));
+    }
+    Ok(Bytes::from(buf))
 }
 
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, ApiError> {
@@ -137,9 +143,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Api
         Route::Version => return Ok(Reply::json(200, discovery::version())),
         _ => {}
     }
-    if !authorized(&shared, &req) {
-        return Err(ApiError::unauthorized());
-    }
+    let user = authenticate(&shared, &req).ok_or_else(ApiError::unauthorized)?;
     match r {
         // An empty protobuf document: kubectl finds no schemas, skips client-side validation
         // and leaves validation to the server (fieldValidation=Strict).
@@ -157,14 +161,27 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Api
             .map(|d| Reply::json(200, d))
             .ok_or_else(ApiError::no_route),
         Route::Resource(path) => {
+            let query = route::query(req.uri().query());
+            let attrs = authz::attributes(req.method(), &path, &query);
+            let self_review =
+                path.group == "authorization.k8s.io" && path.plural == "selfsubjectaccessreviews";
+            let cluster = {
+                let store = shared.store();
+                if !self_review && !authz::allowed(&store, &user, &attrs) {
+                    return Err(authz::forbidden(&user, &attrs));
+                }
+                authz::cluster_scope(&store, &user)
+            };
             let (parts, body) = req.into_parts();
             let body = read_body(body).await?;
             let request = handlers::Request {
                 method: parts.method,
                 path,
-                query: route::query(parts.uri.query()),
+                query,
                 headers: parts.headers,
                 body,
+                user,
+                cluster,
             };
             handlers::handle(&shared, request).await
         }

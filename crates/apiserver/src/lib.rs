@@ -4,6 +4,8 @@
 //! authentication, to kubectl and kube-rs alike. The object rules live in `subsea-store`; this
 //! crate adds TLS, HTTP routing, discovery, the write-ahead log and watch fan-out.
 
+pub mod auth;
+pub mod authz;
 pub mod discovery;
 pub mod handlers;
 pub mod http;
@@ -127,6 +129,7 @@ pub async fn start(config: Config) -> Result<Running> {
         wal,
         config.watch_cache_size,
         pki.admin_token.clone(),
+        pki.ca_pem.clone(),
     );
     shared
         .write(|store, reg| Ok(((), seed(store, reg))))

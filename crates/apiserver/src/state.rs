@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use subsea_store::{ApiError, Event, History, Registry, Store};
 use tokio::sync::{broadcast, watch};
 
+use crate::auth::TokenIndex;
 use crate::wal::Wal;
 
 /// Capacity of each type's live event channel; a watcher further behind is sent 410.
@@ -55,8 +56,11 @@ pub struct Shared {
     queue: Mutex<Vec<Event>>,
     wake: Condvar,
     durable: watch::Sender<u64>,
+    tokens: Mutex<TokenIndex>,
     /// Bearer token with full access.
     pub admin_token: String,
+    /// PEM of the CA, put into service-account token Secrets.
+    pub ca_pem: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,8 +84,10 @@ impl Shared {
         wal: Wal,
         watch_cache_size: usize,
         admin_token: String,
+        ca_pem: String,
     ) -> Arc<Self> {
         let rev = store.rev();
+        let tokens = Mutex::new(TokenIndex::build(&store));
         let (durable, _) = watch::channel(rev);
         let shared = Arc::new(Self {
             store: Mutex::new(store),
@@ -93,7 +99,9 @@ impl Shared {
             queue: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             durable,
+            tokens,
             admin_token,
+            ca_pem,
         });
         let writer = shared.clone();
         std::thread::Builder::new()
@@ -151,7 +159,14 @@ impl Shared {
         lock(&self.hub)
     }
 
+    /// Who a service-account token belongs to.
+    pub fn authenticate_token(&self, token: &str) -> Option<subsea_rbac::User> {
+        let store = self.store();
+        lock(&self.tokens).authenticate(token, &store)
+    }
+
     fn enqueue(&self, events: Vec<Event>) -> Option<u64> {
+        lock(&self.tokens).apply(&events);
         let last = events.last().map(|e| e.rev)?;
         lock(&self.queue).extend(events);
         self.wake.notify_one();

@@ -13,6 +13,7 @@ pub mod error;
 pub mod history;
 pub mod meta;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod selector;
