@@ -55,6 +55,10 @@ struct ApiserverArgs {
     /// Name of the context written into admin.kubeconfig.
     #[arg(long, default_value = "subsea")]
     context: String,
+    /// CIDR(s) Service ClusterIPs are allocated from, comma-separated (one per IP family), as
+    /// kube-apiserver's flag. Without it, Services keep whatever addresses they are given.
+    #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',')]
+    service_cluster_ip_range: Vec<String>,
 }
 
 fn init_logging() {
@@ -67,12 +71,18 @@ fn init_logging() {
 }
 
 async fn apiserver(args: ApiserverArgs) -> Result<()> {
+    let service_cidrs = args
+        .service_cluster_ip_range
+        .iter()
+        .map(|c| subsea_cidr::Cidr::parse(c).map_err(|e| anyhow::anyhow!("--service-cluster-ip-range: {e}")))
+        .collect::<Result<Vec<_>>>()?;
     let running = subsea_apiserver::start(subsea_apiserver::Config {
         data_dir: args.data_dir,
         listen: args.listen,
         tls_sans: args.tls_sans,
         watch_cache_size: args.watch_cache_size,
         context: args.context,
+        service_cidrs,
     })
     .await?;
     tracing::info!(address = %running.addr, kubeconfig = %running.kubeconfig.display(), "subsea apiserver is serving");

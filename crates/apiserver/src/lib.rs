@@ -40,6 +40,8 @@ pub struct Config {
     pub watch_cache_size: usize,
     /// Context (and cluster) name written into `admin.kubeconfig`.
     pub context: String,
+    /// Ranges Service ClusterIPs are allocated from (empty: stored as given).
+    pub service_cidrs: Vec<subsea_cidr::Cidr>,
 }
 
 /// A running server.
@@ -101,7 +103,8 @@ fn seed(store: &mut Store, reg: &Registry) -> Vec<subsea_store::Event> {
 
 /// Starts serving; returns once the listener is bound and the kubeconfig written.
 pub async fn start(config: Config) -> Result<Running> {
-    let (store, wal) = wal::open(&config.data_dir)?;
+    let (mut store, wal) = wal::open(&config.data_dir)?;
+    store.set_service_cidrs(config.service_cidrs.clone());
     let mut registry = Registry::with_built_ins();
     for crd in store.objects("apiextensions.k8s.io/customresourcedefinitions", None) {
         registry.set_crd(&crd);

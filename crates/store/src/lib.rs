@@ -17,6 +17,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod selector;
+pub mod services;
 pub mod store;
 
 #[cfg(test)]

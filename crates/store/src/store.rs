@@ -127,6 +127,7 @@ type Table = BTreeMap<(String, String), Arc<Value>>;
 pub struct Store {
     rev: u64,
     tables: BTreeMap<String, Table>,
+    service_cidrs: Vec<subsea_cidr::Cidr>,
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
@@ -182,6 +183,31 @@ impl Store {
     /// An empty store at resourceVersion 0.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the ranges Service ClusterIPs are allocated from (none: addresses are stored as given).
+    pub fn set_service_cidrs(&mut self, cidrs: Vec<subsea_cidr::Cidr>) {
+        self.service_cidrs = cidrs;
+    }
+
+    fn assign_cluster_ips(
+        &self,
+        info: &ResourceInfo,
+        ns: &str,
+        name: &str,
+        obj: &mut Value,
+        previous: Option<&Value>,
+    ) -> Result<()> {
+        if info.type_key() != "/services" {
+            return Ok(());
+        }
+        let others: Vec<Arc<Value>> = self
+            .objects("/services", None)
+            .into_iter()
+            .filter(|o| !(meta_str(o, "namespace") == Some(ns) && meta_str(o, "name") == Some(name)))
+            .collect();
+        crate::services::assign(obj, &others, &self.service_cidrs, previous)
+            .map_err(|causes| ApiError::invalid(&info.kind, &info.group, name, causes))
     }
 
     /// The current (latest) resourceVersion.
@@ -382,6 +408,7 @@ impl Store {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
         }
+        self.assign_cluster_ips(info, ns, &name, &mut obj, None)?;
         if !dry_run {
             self.stamp(&mut obj);
         }
@@ -492,6 +519,9 @@ impl Store {
         remove_meta(&mut obj, "managedFields");
         if ty == "/namespaces" && part == Part::Main {
             obj["spec"] = current.get("spec").cloned().unwrap_or(json!({}));
+        }
+        if part == Part::Main {
+            self.assign_cluster_ips(info, ns, name, &mut obj, Some(&current))?;
         }
         let mut causes = meta::validate_labels_and_annotations(&obj["metadata"]);
         let terminating = current.pointer("/metadata/deletionTimestamp").is_some();

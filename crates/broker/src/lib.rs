@@ -1,0 +1,18 @@
+//! The broker's rules as plain data, shared by `subctl deploy-broker`, `subctl join` and the
+//! agents: the `broker-info.subm` format, cluster IDs, CIDR overlap checks, the objects written
+//! on the broker and in each cluster, and the CoreDNS forwarding block. No I/O.
+#![deny(missing_docs)]
+
+pub mod cluster_id;
+pub mod corefile;
+pub mod info;
+pub mod objects;
+
+pub use subsea_cidr::Cidr;
+
+/// Default broker namespace.
+pub const BROKER_NAMESPACE: &str = "submariner-k8s-broker";
+/// Namespace of the components in each joined cluster.
+pub const OPERATOR_NAMESPACE: &str = "submariner-operator";
+/// Components a broker can enable.
+pub const COMPONENTS: &[&str] = &["service-discovery", "connectivity"];
