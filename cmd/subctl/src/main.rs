@@ -1,6 +1,12 @@
-//! `subctl`: the command line for deploying and operating subsea (Submariner-compatible verbs).
+//! `subctl`: deploy and operate subsea with Submariner's verbs and flags. Argument parsing
+//! only; the work is done by `subsea-ctl`.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use subsea_ctl::progress::Progress;
+use subsea_ctl::{cluster, deploy_broker, join};
 
 #[derive(Parser)]
 #[command(
@@ -13,16 +19,168 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args, Clone)]
+struct KubeArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Make a Kubernetes API (a cluster, or `subsea apiserver`) the broker and write broker-info.subm.
+    ///
+    /// Creates the broker namespace, the CRDs, the admin and per-cluster roles, the admin service
+    /// account and its token, the Broker object and a pre-shared key, then writes
+    /// broker-info.subm (mode 0600; an existing file is backed up first). Safe to re-run: the
+    /// pre-shared key of an existing file for the same broker is kept.
+    ///
+    /// Example: subctl deploy-broker --kubeconfig broker.kubeconfig
+    DeployBroker(DeployBrokerArgs),
+    /// Join a cluster to the broker described by a broker-info.subm file.
+    ///
+    /// Checks the cluster ID and CIDRs against the clusters already joined (duplicates and
+    /// overlaps are refused, with the fix), creates the cluster's own broker account, and writes
+    /// the broker credentials, pre-shared key, Submariner configuration and DNS forwarding into
+    /// the cluster. Safe to re-run on a joined cluster.
+    ///
+    /// Example: subctl join broker-info.subm --kubeconfig c1.kubeconfig --clusterid cluster1
+    Join(JoinArgs),
     /// Print the version of subctl.
     ///
     /// Example: subctl version
     Version,
 }
 
-fn main() {
-    match Cli::parse().command {
+#[derive(Args)]
+struct DeployBrokerArgs {
+    #[command(flatten)]
+    kube: KubeArgs,
+    /// Namespace for the broker's objects.
+    #[arg(short = 'n', long, default_value = "submariner-k8s-broker")]
+    namespace: String,
+    /// Components to enable, comma-separated: service-discovery, connectivity.
+    #[arg(long, value_delimiter = ',', default_value = "service-discovery,connectivity")]
+    components: Vec<String>,
+    /// Extra DNS zones to serve besides clusterset.local, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    custom_domains: Vec<String>,
+    /// Broker URL to write into broker-info.subm (default: the kubeconfig's server URL).
+    #[arg(long, value_name = "URL")]
+    broker_url: Option<String>,
+    /// Reuse the pre-shared key of this existing broker-info.subm.
+    #[arg(long, value_name = "FILE")]
+    ipsec_psk_from: Option<PathBuf>,
+    /// Enable Globalnet (not supported yet: refused with an explanation).
+    #[arg(long)]
+    globalnet: bool,
+    /// Where to write the broker-info file.
+    #[arg(long, default_value = "broker-info.subm", value_name = "FILE")]
+    output: PathBuf,
+}
+
+#[derive(Args)]
+struct JoinArgs {
+    /// The broker-info.subm written by `subctl deploy-broker`.
+    #[arg(value_name = "BROKER-INFO")]
+    info: PathBuf,
+    #[command(flatten)]
+    kube: KubeArgs,
+    /// Cluster ID: a DNS-1123 label unique in the cluster set (default: the kubeconfig cluster name, sanitised).
+    #[arg(long)]
+    clusterid: Option<String>,
+    /// Service CIDR(s) of this cluster, comma-separated (default: discovered).
+    #[arg(long, value_delimiter = ',')]
+    servicecidr: Vec<String>,
+    /// Pod CIDR(s) of this cluster, comma-separated (default: discovered).
+    #[arg(long, value_delimiter = ',')]
+    clustercidr: Vec<String>,
+    /// Cable driver; subsea's data plane is userspace WireGuard.
+    #[arg(long, default_value = "wireguard")]
+    cable_driver: String,
+    /// Enable NAT traversal.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    natt: bool,
+    /// UDP port of the tunnels.
+    #[arg(long, default_value_t = 4500)]
+    nattport: u16,
+    /// Health-check connections between gateways.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    health_check: bool,
+    /// Seconds between health-check pings.
+    #[arg(long, default_value_t = 1)]
+    health_check_interval: u64,
+    /// Lost pings before a connection is reported as an error.
+    #[arg(long, default_value_t = 5)]
+    health_check_max_packet_loss_count: u64,
+    /// Verify the broker's certificate against the CA in the broker-info file.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    check_broker_certificate: bool,
+    /// Label a node as the gateway when none is labelled.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    label_gateway: bool,
+    /// Extra DNS zones, comma-separated (default: the broker's).
+    #[arg(long, value_delimiter = ',')]
+    custom_domains: Option<Vec<String>>,
+    /// Write DNS forwarding into this ConfigMap ([namespace/]name, key lighthouse.server) instead of kube-system/coredns.
+    #[arg(long, value_name = "[NS/]NAME")]
+    coredns_custom_configmap: Option<String>,
+    /// Broker URL overriding the one in the broker-info file.
+    #[arg(long, value_name = "URL")]
+    broker_url: Option<String>,
+}
+
+async fn run(cmd: Command) -> Result<()> {
+    let mut stdout = std::io::stdout();
+    let mut p = Progress::new(&mut stdout);
+    match cmd {
         Command::Version => println!("subctl version: v{}", env!("CARGO_PKG_VERSION")),
+        Command::DeployBroker(a) => {
+            let target = cluster::connect(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
+            let opts = deploy_broker::Options {
+                namespace: a.namespace,
+                components: a.components,
+                custom_domains: a.custom_domains,
+                broker_url: a.broker_url,
+                psk_from: a.ipsec_psk_from,
+                globalnet: a.globalnet,
+                output: a.output,
+            };
+            deploy_broker::run(&target, &opts, &mut p).await?;
+        }
+        Command::Join(a) => {
+            let target = cluster::connect(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
+            let opts = join::Options {
+                info_path: a.info,
+                cluster_id: a.clusterid,
+                service_cidrs: a.servicecidr,
+                cluster_cidrs: a.clustercidr,
+                cable_driver: a.cable_driver,
+                natt: a.natt,
+                natt_port: a.nattport,
+                health_check: a.health_check,
+                health_check_interval: a.health_check_interval,
+                health_check_max_loss: a.health_check_max_packet_loss_count,
+                check_broker_certificate: a.check_broker_certificate,
+                label_gateway: a.label_gateway,
+                custom_domains: a.custom_domains,
+                coredns_custom_configmap: a.coredns_custom_configmap,
+                broker_url: a.broker_url,
+            };
+            join::run(&target, &opts, &mut p).await?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli.command).await {
+        eprintln!(" ✗ {e:#}");
+        std::process::exit(1);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod cluster_id;
 pub mod corefile;
+pub mod discovery;
 pub mod info;
 pub mod objects;
 

@@ -1,0 +1,244 @@
+//! Connecting to a cluster from a kubeconfig, and generic create-or-update of JSON manifests.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+    PostParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::Value;
+
+/// A connected cluster.
+#[derive(Clone)]
+pub struct Target {
+    /// The client.
+    pub client: Client,
+    /// API server URL.
+    pub url: String,
+    /// Name of the kubeconfig cluster entry (the default cluster ID).
+    pub cluster_name: String,
+    /// The context used.
+    pub context: String,
+}
+
+/// Connects with a kubeconfig (`--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`) and
+/// an optional context.
+pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Target> {
+    let kc = match kubeconfig {
+        Some(p) => Kubeconfig::read_from(p)
+            .with_context(|| format!("failed to read the kubeconfig {}", p.display()))?,
+        None => {
+            Kubeconfig::read().context("failed to read the kubeconfig (set --kubeconfig or $KUBECONFIG)")?
+        }
+    };
+    let ctx_name = context
+        .map(String::from)
+        .or_else(|| kc.current_context.clone())
+        .unwrap_or_default();
+    let cluster_name = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == ctx_name)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())
+        .ok_or_else(|| anyhow!("the kubeconfig has no context {ctx_name:?}; pick one with --context"))?;
+    let opts = KubeConfigOptions {
+        context: Some(ctx_name.clone()),
+        ..Default::default()
+    };
+    let cfg = Config::from_custom_kubeconfig(kc, &opts)
+        .await
+        .context("failed to load the kubeconfig")?;
+    let url = cfg.cluster_url.to_string().trim_end_matches('/').to_string();
+    let client = Client::try_from(cfg).context("failed to build a Kubernetes client")?;
+    Ok(Target {
+        client,
+        url,
+        cluster_name,
+        context: ctx_name,
+    })
+}
+
+/// Plural resource names of the kinds subctl writes.
+fn plural(kind: &str) -> Result<&'static str> {
+    Ok(match kind {
+        "Namespace" => "namespaces",
+        "ServiceAccount" => "serviceaccounts",
+        "Secret" => "secrets",
+        "ConfigMap" => "configmaps",
+        "Service" => "services",
+        "Node" => "nodes",
+        "Pod" => "pods",
+        "Role" => "roles",
+        "RoleBinding" => "rolebindings",
+        "CustomResourceDefinition" => "customresourcedefinitions",
+        "Broker" => "brokers",
+        "Submariner" => "submariners",
+        "ServiceDiscovery" => "servicediscoveries",
+        "Cluster" => "clusters",
+        "Endpoint" => "endpoints",
+        other => bail!("subctl does not know the resource of kind {other}"),
+    })
+}
+
+/// The API of the object's kind, in its namespace (if any).
+pub fn api_for(client: &Client, obj: &Value) -> Result<Api<DynamicObject>> {
+    let av = obj["apiVersion"].as_str().unwrap_or_default();
+    let kind = obj["kind"].as_str().unwrap_or_default();
+    let (group, version) = av.split_once('/').unwrap_or(("", av));
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural(kind)?);
+    Ok(match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    })
+}
+
+/// An API for `(apiVersion, kind)` in `ns` (or cluster-wide).
+pub fn api(client: &Client, api_version: &str, kind: &str, ns: Option<&str>) -> Result<Api<DynamicObject>> {
+    let mut probe = serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {}});
+    if let Some(ns) = ns {
+        probe["metadata"]["namespace"] = ns.into();
+    }
+    api_for(client, &probe)
+}
+
+/// A kube error as a readable message: the API server's own message for API errors.
+pub fn readable(e: kube::Error) -> anyhow::Error {
+    match e {
+        kube::Error::Api(s) => anyhow!("{} ({})", s.message, s.reason),
+        other => anyhow!(other),
+    }
+}
+
+/// RFC 7386 merge of `patch` into `target`.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+/// Creates the object, or merges it into the existing one (writing nothing when the existing
+/// one already holds everything). Returns the stored object and whether it was created.
+pub async fn apply(client: &Client, obj: &Value) -> Result<(DynamicObject, bool)> {
+    let api = api_for(client, obj)?;
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let desc = format!("{} {name:?}", obj["kind"].as_str().unwrap_or("object"));
+    let typed: DynamicObject = serde_json::from_value(obj.clone()).context("invalid manifest")?;
+    let existing = if name.is_empty() {
+        None
+    } else {
+        api.get_opt(name)
+            .await
+            .map_err(readable)
+            .with_context(|| format!("failed to read {desc}"))?
+    };
+    if let Some(existing) = existing {
+        let current = serde_json::to_value(&existing)?;
+        let mut merged = current.clone();
+        merge(&mut merged, obj);
+        if merged == current {
+            return Ok((existing, false));
+        }
+        let patched = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(obj))
+            .await
+            .map_err(readable)
+            .with_context(|| format!("failed to update {desc}"))?;
+        return Ok((patched, false));
+    }
+    let created = api
+        .create(&PostParams::default(), &typed)
+        .await
+        .map_err(readable)
+        .with_context(|| format!("failed to create {desc}"))?;
+    Ok((created, true))
+}
+
+/// Deletes an object if it exists.
+pub async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<()> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("failed to delete {name:?}")),
+    }
+}
+
+/// A service account's token Secret, created if missing, once the token controller has filled it.
+pub async fn service_account_token(client: &Client, ns: &str, sa: &str) -> Result<DynamicObject> {
+    let secrets = api(client, "v1", "Secret", Some(ns))?;
+    let mine = |s: &DynamicObject| {
+        s.data["type"] == "kubernetes.io/service-account-token"
+            && s.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("kubernetes.io/service-account.name"))
+                .map(String::as_str)
+                == Some(sa)
+    };
+    let existing = secrets
+        .list(&ListParams::default())
+        .await
+        .context("failed to list Secrets")?
+        .items
+        .into_iter()
+        .find(mine);
+    let name = match existing {
+        Some(s) => s.metadata.name.unwrap_or_default(),
+        None => {
+            let obj: DynamicObject = serde_json::from_value(subsea_broker::objects::token_secret(ns, sa))?;
+            secrets
+                .create(&PostParams::default(), &obj)
+                .await
+                .context("failed to create the token Secret")?
+                .metadata
+                .name
+                .unwrap_or_default()
+        }
+    };
+    for _ in 0..300 {
+        let s = secrets
+            .get(&name)
+            .await
+            .context("failed to read the token Secret")?;
+        if s.data
+            .pointer("/data/token")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty())
+        {
+            return Ok(s);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!(
+        "the token of service account {ns}/{sa} was not issued within 30 s (is the token controller running?)"
+    )
+}
+
+/// Decodes a base64 `data` field of a Secret.
+pub fn secret_data(secret: &DynamicObject, key: &str) -> Result<Vec<u8>> {
+    use base64::Engine;
+    let v = secret
+        .data
+        .pointer(&format!("/data/{}", key.replace('/', "~1")))
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("Secret has no {key}"))?;
+    base64::engine::general_purpose::STANDARD
+        .decode(v)
+        .with_context(|| format!("Secret field {key} is not base64"))
+}

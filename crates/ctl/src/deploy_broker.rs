@@ -1,0 +1,190 @@
+//! `subctl deploy-broker`: turn any Kubernetes API into a broker and write `broker-info.subm`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use rand::Rng;
+use serde_json::to_value;
+use subsea_broker::info::BrokerInfo;
+use subsea_broker::objects as obj;
+
+use crate::cluster::{self, Target};
+use crate::progress::Progress;
+
+/// Options of `deploy-broker`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Broker namespace.
+    pub namespace: String,
+    /// Enabled components.
+    pub components: Vec<String>,
+    /// Default custom DNS domains.
+    pub custom_domains: Vec<String>,
+    /// URL written into the file (default: the kubeconfig's server URL).
+    pub broker_url: Option<String>,
+    /// Reuse the PSK of this broker-info file.
+    pub psk_from: Option<PathBuf>,
+    /// Globalnet requested.
+    pub globalnet: bool,
+    /// Where to write `broker-info.subm`.
+    pub output: PathBuf,
+}
+
+/// Checks the component list.
+pub fn validate_components(components: &[String]) -> Result<()> {
+    for c in components {
+        if !subsea_broker::COMPONENTS.contains(&c.as_str()) {
+            bail!(
+                "unknown component {c:?}: valid components are {}",
+                subsea_broker::COMPONENTS.join(", ")
+            );
+        }
+    }
+    if components.is_empty() {
+        bail!("no components given: use --components service-discovery,connectivity (or a subset)");
+    }
+    Ok(())
+}
+
+fn read_info(path: &Path) -> Result<BrokerInfo> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+    BrokerInfo::decode(&text).with_context(|| format!("{} is not a valid broker-info file", path.display()))
+}
+
+/// Writes the file with mode 0600, first renaming an existing one to `<file>.<timestamp>`.
+pub fn write_info_file(path: &Path, content: &str, now_rfc3339: &str) -> Result<Option<PathBuf>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut backup = None;
+    if path.exists() {
+        let b = PathBuf::from(format!("{}.{}", path.display(), now_rfc3339.replace(':', "_")));
+        std::fs::rename(path, &b).with_context(|| format!("failed to back up {}", path.display()))?;
+        backup = Some(b);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("failed to create {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    Ok(backup)
+}
+
+/// Seconds since the epoch as RFC 3339.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let (y, m, d) = civil(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        yoe + era * 400 + i64::from(m <= 2),
+        m,
+        doy - (153 * mp + 2) / 5 + 1,
+    )
+}
+
+/// Deploys the broker and writes the info file.
+pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Result<()> {
+    if opts.globalnet {
+        bail!(
+            "Globalnet is not supported by subsea yet: deploy the broker without --globalnet and give every cluster non-overlapping service and pod CIDRs"
+        );
+    }
+    validate_components(&opts.components)?;
+    let client = &target.client;
+    let ns = opts.namespace.as_str();
+    for (_, crd) in subsea_api::crds::all() {
+        cluster::apply(client, &to_value(&crd)?).await?;
+    }
+    p.done("Deployed the broker CRDs");
+    cluster::apply(client, &obj::namespace(ns)).await?;
+    cluster::apply(
+        client,
+        &obj::service_account(ns, obj::ADMIN_SA, serde_json::json!({})),
+    )
+    .await?;
+    cluster::apply(client, &obj::admin_role(ns)).await?;
+    cluster::apply(
+        client,
+        &obj::role_binding(ns, obj::ADMIN_ROLE, obj::ADMIN_ROLE, obj::ADMIN_SA),
+    )
+    .await?;
+    cluster::apply(client, &obj::cluster_role(ns)).await?;
+    cluster::apply(client, &obj::globalnet_info(ns)).await?;
+    p.done(format!(
+        "Created the broker namespace {ns:?}, its service account and roles"
+    ));
+    let mut components = opts.components.clone();
+    components.sort();
+    components.dedup();
+    cluster::apply(client, &obj::broker(ns, &components, &opts.custom_domains)).await?;
+    p.done("Created the Broker object");
+    let secret = cluster::service_account_token(client, ns, obj::ADMIN_SA).await?;
+    p.done("Issued the broker admin token");
+
+    let broker_url = opts.broker_url.clone().unwrap_or_else(|| target.url.clone());
+    // Reuse the PSK of --ipsec-psk-from, or of the file being replaced when it is for the same
+    // broker, so re-running deploy-broker does not cut the tunnels of joined clusters.
+    let previous = opts
+        .psk_from
+        .as_deref()
+        .or(Some(opts.output.as_path()))
+        .filter(|p| p.exists());
+    let psk = match previous.map(read_info) {
+        Some(Ok(info)) if opts.psk_from.is_some() || info.broker_url == broker_url => info.psk,
+        Some(Err(e)) if opts.psk_from.is_some() => return Err(e.context("failed to read --ipsec-psk-from")),
+        _ => rand::rng()
+            .random::<[u8; 32]>()
+            .iter()
+            .chain(rand::rng().random::<[u8; 16]>().iter())
+            .copied()
+            .collect(),
+    };
+    let info = BrokerInfo {
+        broker_url,
+        ca_crt: cluster::secret_data(&secret, "ca.crt")?,
+        namespace: ns.to_string(),
+        token: String::from_utf8(cluster::secret_data(&secret, "token")?)?,
+        token_secret_name: secret.metadata.name.clone().unwrap_or_default(),
+        token_service_account: obj::ADMIN_SA.to_string(),
+        psk,
+        components,
+        custom_domains: if opts.custom_domains.is_empty() {
+            None
+        } else {
+            Some(opts.custom_domains.clone())
+        },
+    };
+    if let Some(b) = write_info_file(&opts.output, &info.encode(), &now_rfc3339())? {
+        p.info(format!(
+            "Backed up the previous {} to {}",
+            opts.output.display(),
+            b.display()
+        ));
+    }
+    p.done(format!(
+        "Wrote {} (keep it secret: it holds the broker token and the pre-shared key)",
+        opts.output.display()
+    ));
+    Ok(())
+}

@@ -1,0 +1,560 @@
+//! `subctl join`: register a cluster with the broker and configure it, step by step as
+//! Submariner does, refusing what Submariner would silently get wrong (duplicate IDs,
+//! overlapping CIDRs) and leaving nothing half-made on the broker when it fails.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine;
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+use subsea_broker::info::BrokerInfo;
+use subsea_broker::objects::{self as obj, JoinSettings};
+use subsea_broker::{Cidr, OPERATOR_NAMESPACE, cluster_id, corefile, discovery};
+
+use crate::cluster::{self, Target, api, apply};
+use crate::progress::Progress;
+
+/// Options of `join`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The broker-info file.
+    pub info_path: PathBuf,
+    /// `--clusterid`.
+    pub cluster_id: Option<String>,
+    /// `--servicecidr`.
+    pub service_cidrs: Vec<String>,
+    /// `--clustercidr`.
+    pub cluster_cidrs: Vec<String>,
+    /// `--cable-driver`.
+    pub cable_driver: String,
+    /// `--natt`.
+    pub natt: bool,
+    /// `--nattport`.
+    pub natt_port: u16,
+    /// `--health-check`.
+    pub health_check: bool,
+    /// `--health-check-interval`.
+    pub health_check_interval: u64,
+    /// `--health-check-max-packet-loss-count`.
+    pub health_check_max_loss: u64,
+    /// `--check-broker-certificate`.
+    pub check_broker_certificate: bool,
+    /// `--label-gateway`.
+    pub label_gateway: bool,
+    /// `--custom-domains`.
+    pub custom_domains: Option<Vec<String>>,
+    /// `--coredns-custom-configmap [ns/]name`.
+    pub coredns_custom_configmap: Option<String>,
+    /// `--broker-url`.
+    pub broker_url: Option<String>,
+}
+
+const LIGHTHOUSE_DNS_SERVICE: &str = "submariner-lighthouse-coredns";
+
+fn pem_to_der(pem: &[u8]) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(pem);
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN CERTIFICATE-----") {
+            inside = true;
+            cur.clear();
+        } else if line.starts_with("-----END CERTIFICATE-----") {
+            inside = false;
+            if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(cur.trim()) {
+                out.push(der);
+            }
+        } else if inside {
+            cur.push_str(line.trim());
+        }
+    }
+    out
+}
+
+/// A client for the broker with the given token.
+pub fn broker_client(url: &str, ca_pem: &[u8], token: &str, namespace: &str, verify: bool) -> Result<Client> {
+    let mut cfg = Config::new(
+        url.parse()
+            .with_context(|| format!("the broker URL {url:?} is not a valid URL"))?,
+    );
+    cfg.default_namespace = namespace.to_string();
+    cfg.auth_info.token = Some(token.to_string().into());
+    if verify {
+        cfg.root_cert = Some(pem_to_der(ca_pem));
+    } else {
+        cfg.accept_invalid_certs = true;
+    }
+    Client::try_from(cfg).context("failed to build the broker client")
+}
+
+/// Explains a failure to reach the broker with a fix.
+fn broker_error(e: kube::Error, url: &str, ns: &str) -> anyhow::Error {
+    match &e {
+        kube::Error::Api(s) if s.code == 401 => anyhow!(
+            "the broker at {url} rejected the token in the broker-info file (401 Unauthorized): the file is from another broker, or its service account was deleted; get a fresh file with `subctl deploy-broker` or `subctl recover-broker-info`"
+        ),
+        kube::Error::Api(s) if s.code == 403 => anyhow!(
+            "missing permissions on the broker at {url}: {}; the broker-info token needs the submariner-k8s-broker-admin role in namespace {ns} (re-run `subctl deploy-broker`)",
+            s.message
+        ),
+        kube::Error::Api(s) if s.code == 404 => anyhow!(
+            "the broker at {url} does not serve clusters.submariner.io in namespace {ns}: was `subctl deploy-broker` run against it?"
+        ),
+        _ => {
+            // The TLS failure sits deep in hyper/rustls errors; its text is the only stable signal.
+            let chain = format!("{:#}", anyhow::Error::from(e));
+            if chain.contains("certificate")
+                || chain.contains("UnknownIssuer")
+                || chain.contains("invalid peer")
+            {
+                anyhow!(
+                    "TLS verification of the broker at {url} failed ({chain}); if the broker's certificate is not signed by the CA in the broker-info file, retry with --check-broker-certificate=false"
+                )
+            } else {
+                anyhow!(
+                    "cannot reach the broker at {url} ({chain}); check that the URL in the broker-info file (or --broker-url) is reachable from here"
+                )
+            }
+        }
+    }
+}
+
+fn labels_of(o: &DynamicObject, key: &str) -> Option<String> {
+    o.metadata.labels.as_ref().and_then(|l| l.get(key)).cloned()
+}
+
+fn annotation(o: &DynamicObject, key: &str) -> Option<String> {
+    o.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned()
+}
+
+fn cidrs(list: &[String], flag: &str) -> Result<Vec<Cidr>> {
+    list.iter()
+        .map(|c| Cidr::parse(c).map_err(|e| anyhow!("{flag}: {e}")))
+        .collect()
+}
+
+async fn discover_cidrs(local: &Client, p: &mut Progress<'_>) -> Result<(Vec<String>, Vec<String>)> {
+    let pods = api(local, "v1", "Pod", Some("kube-system"))
+        .and_then(|a| Ok(a))?
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .map(|o| serde_json::to_value(o).unwrap_or_default())
+                .collect::<Vec<Value>>()
+        })
+        .unwrap_or_default();
+    let kube_proxy = api(local, "v1", "ConfigMap", Some("kube-system"))?
+        .get_opt("kube-proxy")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|cm| {
+            cm.data
+                .pointer("/data/config.conf")
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
+    let nodes: Vec<Value> = api(local, "v1", "Node", None)?
+        .list(&ListParams::default())
+        .await
+        .context("failed to list nodes")?
+        .items
+        .into_iter()
+        .map(|o| serde_json::to_value(o).unwrap_or_default())
+        .collect();
+    let pod_cidrs = discovery::pod_cidrs(&pods, kube_proxy.as_deref(), &nodes);
+    let mut svc_cidrs = discovery::service_cidrs_from_pods(&pods);
+    if svc_cidrs.is_empty() {
+        // Submariner's trick: ask for an impossible ClusterIP and read the valid range from the error.
+        let services = api(local, "v1", "Service", Some("default"))?;
+        let probe: DynamicObject = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "invalid-svc", "namespace": "default"},
+            "spec": {"clusterIP": "1.1.1.1", "ports": [{"port": 443}]}}))?;
+        match services.create(&PostParams::default(), &probe).await {
+            Err(kube::Error::Api(s)) => svc_cidrs = discovery::service_cidrs_from_error(&s.message),
+            Ok(_) => cluster::delete(&services, "invalid-svc").await?,
+            Err(e) => p.warn(format!("could not probe the service CIDR: {e}")),
+        }
+    }
+    Ok((svc_cidrs, pod_cidrs))
+}
+
+/// What join created on the broker, to undo on failure.
+#[derive(Default)]
+struct Created(Vec<(kube::Api<DynamicObject>, String)>);
+
+/// Joins the local cluster to the broker.
+pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result<()> {
+    let path = &opts.info_path;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow!("failed to read the broker-info file {}: {e}; run `subctl deploy-broker` against the broker first and pass the broker-info.subm it wrote", path.display())
+    })?;
+    let info = BrokerInfo::decode(&text).map_err(|e| {
+        anyhow!("{} is not a valid broker-info file: {e}; use the file written by `subctl deploy-broker` (or `subctl recover-broker-info`)", path.display())
+    })?;
+    let url = opts.broker_url.clone().unwrap_or_else(|| info.broker_url.clone());
+    p.info(format!("{} indicates broker is at {url}", path.display()));
+
+    let id = match &opts.cluster_id {
+        Some(id) => id.clone(),
+        None => cluster_id::sanitize(&local.cluster_name),
+    };
+    cluster_id::validate(&id).map_err(|e| anyhow!("{e}; pass a valid one with --clusterid"))?;
+    if opts.cable_driver != "wireguard" {
+        bail!(
+            "cable driver {:?} is not supported: subsea's data plane is WireGuard; use --cable-driver wireguard",
+            opts.cable_driver
+        );
+    }
+    let ns = info.namespace.clone();
+    let admin = broker_client(
+        &url,
+        &info.ca_crt,
+        &info.token,
+        &ns,
+        opts.check_broker_certificate,
+    )?;
+    let broker_clusters = api(&admin, "submariner.io/v1", "Cluster", Some(&ns))?
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| broker_error(e, &url, &ns))?;
+    p.done(format!("Connected to the broker at {url}"));
+
+    let local_uid = api(&local.client, "v1", "Namespace", None)?
+        .get("kube-system")
+        .await
+        .context("failed to read namespace kube-system of the joining cluster")?
+        .metadata
+        .uid
+        .unwrap_or_default();
+    let sa_api = api(&admin, "v1", "ServiceAccount", Some(&ns))?;
+    let sa_name = obj::cluster_sa_name(&id);
+    if let Some(sa) = sa_api
+        .get_opt(&sa_name)
+        .await
+        .map_err(|e| broker_error(e, &url, &ns))?
+    {
+        if annotation(&sa, obj::CLUSTER_UID_ANNOTATION).is_some_and(|u| u != local_uid) {
+            bail!(
+                "cluster ID {id:?} is already used by another cluster on the broker; cluster IDs must be unique: choose another with --clusterid"
+            );
+        }
+    } else if broker_clusters
+        .items
+        .iter()
+        .any(|c| c.metadata.name.as_deref() == Some(id.as_str()))
+    {
+        bail!(
+            "cluster ID {id:?} is already registered on the broker by another cluster; cluster IDs must be unique: choose another with --clusterid"
+        );
+    }
+    p.done(format!("Cluster ID {id:?} is free on the broker"));
+
+    let (mut svc, mut pods) = (opts.service_cidrs.clone(), opts.cluster_cidrs.clone());
+    if svc.is_empty() || pods.is_empty() {
+        let (found_svc, found_pods) = discover_cidrs(&local.client, p).await?;
+        if svc.is_empty() {
+            svc = found_svc;
+        }
+        if pods.is_empty() {
+            pods = found_pods;
+        }
+    }
+    if svc.is_empty() {
+        bail!("could not discover the service CIDR of this cluster; pass it with --servicecidr");
+    }
+    if pods.is_empty() {
+        bail!("could not discover the pod CIDR of this cluster; pass it with --clustercidr");
+    }
+    let (svc_c, pod_c) = (cidrs(&svc, "--servicecidr")?, cidrs(&pods, "--clustercidr")?);
+    p.done(format!(
+        "Service CIDRs {}; pod CIDRs {}",
+        svc.join(","),
+        pods.join(",")
+    ));
+
+    let mine: Vec<Cidr> = svc_c.iter().chain(pod_c.iter()).copied().collect();
+    for other in broker_clusters
+        .items
+        .iter()
+        .filter(|c| c.data["spec"]["cluster_id"] != id.as_str())
+    {
+        let other_id = other.data["spec"]["cluster_id"].as_str().unwrap_or_default();
+        let theirs: Vec<Cidr> = ["service_cidr", "cluster_cidr"]
+            .iter()
+            .flat_map(|k| other.data["spec"][k].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().and_then(|s| Cidr::parse(s).ok()))
+            .collect();
+        let clashes = subsea_cidr::overlaps(&mine, &theirs);
+        if !clashes.is_empty() {
+            let list: Vec<String> = clashes.iter().map(|(a, b)| format!("{a} overlaps {b}")).collect();
+            bail!(
+                "the CIDRs of cluster {id:?} overlap those of joined cluster {other_id:?}: {}; every cluster needs distinct service and pod CIDRs (Submariner would silently drop the endpoint): rejoin with --servicecidr/--clustercidr set to free ranges (Globalnet, which allows overlaps, is not supported yet)",
+                list.join("; ")
+            );
+        }
+    }
+    p.done("No CIDR overlaps with joined clusters");
+
+    let mut created = Created::default();
+    let result = register(
+        local,
+        opts,
+        &info,
+        &url,
+        &id,
+        &local_uid,
+        &svc,
+        &pods,
+        &admin,
+        &mut created,
+        p,
+    )
+    .await;
+    if let Err(e) = result {
+        for (api, name) in created.0.iter().rev() {
+            let _ = cluster::delete(api, name).await;
+        }
+        if !created.0.is_empty() {
+            p.info("Removed what this join had created on the broker");
+        }
+        return Err(e);
+    }
+    p.done(format!("Cluster {id:?} joined the broker"));
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn register(
+    local: &Target,
+    opts: &Options,
+    info: &BrokerInfo,
+    url: &str,
+    id: &str,
+    local_uid: &str,
+    svc: &[String],
+    pods: &[String],
+    admin: &Client,
+    created: &mut Created,
+    p: &mut Progress<'_>,
+) -> Result<()> {
+    let ns = info.namespace.as_str();
+    let sa_name = obj::cluster_sa_name(id);
+    let sa = obj::service_account(
+        ns,
+        &sa_name,
+        json!({obj::CLUSTER_ID_ANNOTATION: id, obj::CLUSTER_UID_ANNOTATION: local_uid}),
+    );
+    let rb = obj::role_binding(ns, &obj::cluster_binding_name(id), obj::CLUSTER_ROLE, &sa_name);
+    for o in [&sa, &rb] {
+        let (_, new) = apply(admin, o)
+            .await
+            .map_err(|e| e.context("failed to write the cluster's account on the broker"))?;
+        if new {
+            created.0.push((
+                cluster::api_for(admin, o)?,
+                o["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    let token_secret = cluster::service_account_token(admin, ns, &sa_name).await?;
+    let token = String::from_utf8(cluster::secret_data(&token_secret, "token")?)?;
+    let ca = cluster::secret_data(&token_secret, "ca.crt")?;
+    p.done(format!(
+        "Created service account {sa_name:?} and its token on the broker"
+    ));
+
+    // The cluster's own token writes its Cluster record: the broker only lets it write objects
+    // labelled with its own ID.
+    let own = broker_client(url, &ca, &token, ns, opts.check_broker_certificate)?;
+    let record = json!({"apiVersion": "submariner.io/v1", "kind": "Cluster",
+        "metadata": {"name": id, "namespace": ns, "labels": {"submariner-io/clusterID": id}},
+        "spec": {"cluster_id": id, "color_codes": ["blue"], "service_cidr": svc, "cluster_cidr": pods, "global_cidr": []}});
+    let (_, new) = apply(&own, &record)
+        .await
+        .map_err(|e| e.context("failed to register the cluster on the broker"))?;
+    if new {
+        created
+            .0
+            .push((cluster::api_for(admin, &record)?, id.to_string()));
+    }
+    p.done("Registered the cluster and its CIDRs on the broker");
+
+    let lc = &local.client;
+    apply(lc, &obj::namespace(OPERATOR_NAMESPACE)).await?;
+    for (_, crd) in subsea_api::crds::all() {
+        apply(lc, &serde_json::to_value(&crd)?).await?;
+    }
+    apply(
+        lc,
+        &obj::opaque_secret(
+            OPERATOR_NAMESPACE,
+            obj::BROKER_SECRET,
+            &[
+                ("ca.crt", &ca),
+                ("namespace", ns.as_bytes()),
+                ("token", token.as_bytes()),
+            ],
+        ),
+    )
+    .await?;
+    apply(
+        lc,
+        &obj::opaque_secret(OPERATOR_NAMESPACE, obj::PSK_SECRET, &[("psk", &info.psk)]),
+    )
+    .await?;
+    let coredns_custom = opts
+        .coredns_custom_configmap
+        .as_ref()
+        .map(|c| match c.split_once('/') {
+            Some((ns, name)) => (ns.to_string(), name.to_string()),
+            None => ("kube-system".to_string(), c.clone()),
+        });
+    let custom_domains = opts
+        .custom_domains
+        .clone()
+        .or_else(|| info.custom_domains.clone())
+        .unwrap_or_default();
+    let settings = JoinSettings {
+        cluster_id: id.to_string(),
+        broker_url: url.to_string(),
+        broker_namespace: ns.to_string(),
+        token: token.clone(),
+        ca_crt: ca.clone(),
+        insecure: !opts.check_broker_certificate,
+        psk: info.psk.clone(),
+        cable_driver: opts.cable_driver.clone(),
+        natt: opts.natt,
+        natt_port: opts.natt_port,
+        service_cidrs: svc.to_vec(),
+        cluster_cidrs: pods.to_vec(),
+        health_check: opts.health_check,
+        health_check_interval: opts.health_check_interval,
+        health_check_max_loss: opts.health_check_max_loss,
+        components: info.components.clone(),
+        custom_domains: custom_domains.clone(),
+        coredns_custom: coredns_custom.clone(),
+    };
+    apply(lc, &obj::submariner(&settings)).await?;
+    let sd_enabled = info.components.iter().any(|c| c == "service-discovery");
+    if sd_enabled {
+        apply(lc, &obj::service_discovery(&settings)).await?;
+    }
+    let local_record = json!({"apiVersion": "submariner.io/v1", "kind": "Cluster",
+        "metadata": {"name": id, "namespace": OPERATOR_NAMESPACE},
+        "spec": {"cluster_id": id, "color_codes": ["blue"], "service_cidr": svc, "cluster_cidr": pods, "global_cidr": []}});
+    apply(lc, &local_record).await?;
+    p.done("Wrote the broker credentials, the pre-shared key and the Submariner configuration locally");
+
+    if opts.label_gateway && info.components.iter().any(|c| c == "connectivity") {
+        label_gateway(lc, p).await?;
+    }
+    if sd_enabled {
+        configure_dns(lc, &custom_domains, coredns_custom.as_ref(), p).await?;
+    }
+    Ok(())
+}
+
+async fn label_gateway(client: &Client, p: &mut Progress<'_>) -> Result<()> {
+    let nodes = api(client, "v1", "Node", None)?;
+    let list = nodes
+        .list(&ListParams::default())
+        .await
+        .context("failed to list nodes")?
+        .items;
+    if let Some(gw) = list
+        .iter()
+        .find(|n| labels_of(n, "submariner.io/gateway").as_deref() == Some("true"))
+    {
+        p.done(format!(
+            "Gateway node {:?} is already labelled",
+            gw.metadata.name.as_deref().unwrap_or_default()
+        ));
+        return Ok(());
+    }
+    let is_worker = |n: &&DynamicObject| labels_of(n, "node-role.kubernetes.io/worker").is_some();
+    let not_control = |n: &&DynamicObject| {
+        labels_of(n, "node-role.kubernetes.io/control-plane").is_none()
+            && labels_of(n, "node-role.kubernetes.io/master").is_none()
+    };
+    let mut candidates: Vec<&DynamicObject> = list.iter().filter(is_worker).collect();
+    if candidates.is_empty() {
+        candidates = list.iter().filter(not_control).collect();
+    }
+    candidates.sort_by_key(|n| n.metadata.name.clone());
+    let Some(node) = candidates.first() else {
+        p.warn("No node could be labelled as gateway; label one with `kubectl label node NAME submariner.io/gateway=true`");
+        return Ok(());
+    };
+    let name = node.metadata.name.clone().unwrap_or_default();
+    nodes
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"submariner.io/gateway": "true"}}})),
+        )
+        .await
+        .with_context(|| format!("failed to label node {name:?} as gateway"))?;
+    p.done(format!(
+        "Labelled node {name:?} as the gateway (submariner.io/gateway=true)"
+    ));
+    Ok(())
+}
+
+async fn configure_dns(
+    client: &Client,
+    custom: &[String],
+    custom_cm: Option<&(String, String)>,
+    p: &mut Progress<'_>,
+) -> Result<()> {
+    let svc = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": LIGHTHOUSE_DNS_SERVICE, "namespace": OPERATOR_NAMESPACE, "labels": {"app": LIGHTHOUSE_DNS_SERVICE}},
+        "spec": {"selector": {"app": LIGHTHOUSE_DNS_SERVICE}, "ports": [
+            {"name": "udp", "port": 53, "protocol": "UDP", "targetPort": 53},
+            {"name": "tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]}});
+    let (stored, _) = apply(client, &svc).await?;
+    let Some(ip) = stored
+        .data
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .filter(|ip| !ip.is_empty() && *ip != "None")
+        .map(String::from)
+    else {
+        p.warn("The lighthouse DNS Service got no ClusterIP; configure DNS forwarding for clusterset.local by hand (see the README)");
+        return Ok(());
+    };
+    let mut zones = vec!["clusterset.local".to_string()];
+    zones.extend(custom.iter().cloned());
+    let cms = |ns: &str| api(client, "v1", "ConfigMap", Some(ns));
+    if let Some((ns, name)) = custom_cm {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
+            "data": {"lighthouse.server": corefile::forward_blocks(&zones, &ip)}});
+        apply(client, &cm).await?;
+        p.done(format!(
+            "Configured {ns}/{name} (key lighthouse.server) to forward {} to {ip}",
+            zones.join(", ")
+        ));
+        return Ok(());
+    }
+    match cms("kube-system")?.get_opt("coredns").await.context("failed to read kube-system/coredns")? {
+        Some(cm) => {
+            let current = cm.data.pointer("/data/Corefile").and_then(Value::as_str).unwrap_or_default();
+            let updated = corefile::with_lighthouse_block(current, &zones, &ip);
+            cms("kube-system")?
+                .patch("coredns", &PatchParams::default(), &Patch::Merge(json!({"data": {"Corefile": updated}})))
+                .await
+                .context("failed to update kube-system/coredns")?;
+            p.done(format!("Configured CoreDNS to forward {} to the lighthouse DNS server at {ip}", zones.join(", ")));
+        }
+        None => p.warn(format!(
+            "kube-system/coredns not found: configure your cluster DNS to forward {} to {ip} (see the README), or use --coredns-custom-configmap",
+            zones.join(", ")
+        )),
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! What `subctl` does, without its argument parsing: deploy a broker, join a cluster, and the
+//! day-2 commands. Talks to clusters through kube-rs; the decisions live in `subsea-broker`.
+
+pub mod cluster;
+pub mod deploy_broker;
+pub mod join;
+pub mod progress;
