@@ -116,6 +116,22 @@ impl ApiServer {
         self.data.0.join("admin.kubeconfig")
     }
 
+    /// Runs `subctl` with this server's kubeconfig in `dir`; returns (success, stdout, stderr).
+    pub fn subctl(&self, dir: &Path, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(binary("subctl"))
+            .current_dir(dir)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .output()
+            .expect("subctl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Kills the process with SIGKILL (no chance to flush anything).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

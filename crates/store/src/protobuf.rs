@@ -139,7 +139,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let kind = str_of(&type_meta, 2)?.unwrap_or_default();
     let raw = fields(bytes_of(&unknown, 2).unwrap_or_default())?;
     let mut obj = match kind.as_str() {
-        "Namespace" => json!({"metadata": metadata(&raw)?}),
+        "Namespace" | "ServiceAccount" => json!({"metadata": metadata(&raw)?}),
         "ConfigMap" => {
             let mut o = json!({"metadata": metadata(&raw)?});
             let data = map_of(&raw, 2, false)?;
@@ -193,7 +193,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         }
         other => {
             return Err(ApiError::unsupported_media_type(format!(
-                "protobuf bodies are only understood for Namespace, ConfigMap, Secret and SelfSubjectAccessReview, not {other:?}; send JSON instead"
+                "protobuf bodies are only understood for Namespace, ServiceAccount, ConfigMap, Secret and SelfSubjectAccessReview, not {other:?}; send JSON instead"
             )));
         }
     };

@@ -1,0 +1,381 @@
+//! `subctl deploy-broker` and `subctl join` against three `subsea apiserver`s (a broker and two
+//! clusters), checked with kubectl; every bad input leaves the broker unchanged.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use subsea_broker::info::BrokerInfo;
+use subsea_integration::{ApiServer, TempDir};
+
+fn cluster(n: u8) -> ApiServer {
+    let range = format!("100.{}.0.0/16", 65 + n);
+    let s = ApiServer::start(&[
+        "--service-cluster-ip-range",
+        &range,
+        "--context",
+        &format!("cluster{n}"),
+    ])
+    .expect("cluster");
+    let pods = 129 + n;
+    let setup = format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: gw\n  labels: {{node-role.kubernetes.io/worker: \"\"}}\nspec:\n  podCIDR: 10.{pods}.1.0/24\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: cp\n  labels: {{node-role.kubernetes.io/control-plane: \"\"}}\nspec:\n  podCIDR: 10.{pods}.0.0/24\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-controller-manager-cp\n  namespace: kube-system\n  labels: {{component: kube-controller-manager}}\nspec:\n  containers:\n  - name: kcm\n    image: kcm\n    command: [kube-controller-manager, --cluster-cidr=10.{pods}.0.0/16]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: coredns\n  namespace: kube-system\ndata:\n  Corefile: |\n    .:53 {{\n        kubernetes cluster.local\n    }}\n"
+    );
+    let out = s
+        .kubectl_stdin(&["apply", "-f", "-"], Some(&setup))
+        .expect("kubectl runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s
+}
+
+fn broker_state(b: &ApiServer) -> String {
+    b.ok(&[
+        "get",
+        "serviceaccounts,secrets,rolebindings,clusters.submariner.io",
+        "-n",
+        "submariner-k8s-broker",
+        "-o",
+        "name",
+    ])
+}
+
+fn read_info(dir: &Path) -> BrokerInfo {
+    BrokerInfo::decode(&std::fs::read_to_string(dir.join("broker-info.subm")).expect("file")).expect("valid")
+}
+
+#[test]
+fn deploy_broker_and_join_two_clusters() {
+    let broker = ApiServer::start(&["--context", "broker"]).expect("broker");
+    let (c1, c2) = (cluster(1), cluster(2));
+    let dir = TempDir::new("broker-info");
+
+    let (ok, out, err) = broker.subctl(&dir.0, &["deploy-broker"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("✓ Wrote broker-info.subm"), "{out}");
+    let file = dir.0.join("broker-info.subm");
+    assert_eq!(
+        std::fs::metadata(&file).expect("file").permissions().mode() & 0o777,
+        0o600
+    );
+    let info = read_info(&dir.0);
+    assert_eq!(info.namespace, "submariner-k8s-broker");
+    assert_eq!(info.psk.len(), 48);
+    assert_eq!(info.components, vec!["connectivity", "service-discovery"]);
+    assert_eq!(info.token_service_account, "submariner-k8s-broker-admin");
+    assert!(
+        broker
+            .ok(&[
+                "get",
+                "brokers.submariner.io",
+                "submariner-broker",
+                "-n",
+                "submariner-k8s-broker",
+                "-o",
+                "jsonpath={.spec.components}"
+            ])
+            .contains("service-discovery")
+    );
+    assert!(
+        broker
+            .ok(&["get", "roles", "-n", "submariner-k8s-broker", "-o", "name"])
+            .contains("submariner-k8s-broker-cluster")
+    );
+
+    let (ok, out, err) = c1.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster1"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("Service CIDRs 100.66.0.0/16; pod CIDRs 10.130.0.0/16"),
+        "discovered from the cluster: {out}"
+    );
+    let (ok, out, err) = c2.subctl(
+        &dir.0,
+        &[
+            "join",
+            "broker-info.subm",
+            "--coredns-custom-configmap",
+            "kube-system/coredns-custom",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("Cluster \"cluster2\" joined"),
+        "ID from the kubeconfig cluster name: {out}"
+    );
+
+    // Broker side, read back with kubectl.
+    let sas = broker.ok(&["get", "sa", "-n", "submariner-k8s-broker", "-o", "name"]);
+    assert!(
+        sas.contains("serviceaccount/cluster-cluster1") && sas.contains("serviceaccount/cluster-cluster2"),
+        "{sas}"
+    );
+    let rbs = broker.ok(&[
+        "get",
+        "rolebindings",
+        "-n",
+        "submariner-k8s-broker",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.roleRef.name} {end}",
+    ]);
+    assert!(
+        rbs.contains("cluster-cluster1-submariner-k8s-broker-cluster=submariner-k8s-broker-cluster"),
+        "{rbs}"
+    );
+    let clusters = broker.ok(&["get", "clusters.submariner.io", "-n", "submariner-k8s-broker", "-o", "jsonpath={range .items[*]}{.metadata.labels.submariner-io/clusterID}:{.spec.service_cidr[0]}:{.spec.cluster_cidr[0]} {end}"]);
+    assert_eq!(
+        clusters.trim(),
+        "cluster1:100.66.0.0/16:10.130.0.0/16 cluster2:100.67.0.0/16:10.131.0.0/16"
+    );
+
+    // Cluster side.
+    for secret in ["submariner-broker-secret", "submariner-ipsec-psk"] {
+        c1.ok(&["get", "secret", secret, "-n", "submariner-operator"]);
+    }
+    let sub = c1.ok(&["get", "submariners.submariner.io", "submariner", "-n", "submariner-operator", "-o", "jsonpath={.spec.clusterID} {.spec.cableDriver} {.spec.serviceCIDR} {.spec.clusterCIDR} {.spec.brokerK8sRemoteNamespace} {.spec.ceIPSecNATTPort}"]);
+    assert_eq!(
+        sub,
+        "cluster1 wireguard 100.66.0.0/16 10.130.0.0/16 submariner-k8s-broker 4500"
+    );
+    c1.ok(&[
+        "get",
+        "servicediscoveries.submariner.io",
+        "service-discovery",
+        "-n",
+        "submariner-operator",
+    ]);
+    assert_eq!(
+        c1.ok(&[
+            "get",
+            "node",
+            "gw",
+            "-o",
+            "jsonpath={.metadata.labels.submariner\\.io/gateway}"
+        ]),
+        "true"
+    );
+    assert_eq!(
+        c1.ok(&["get", "node", "cp", "-o", "jsonpath={.metadata.labels}"])
+            .contains("submariner.io/gateway"),
+        false
+    );
+    let dns_ip = c1.ok(&[
+        "get",
+        "svc",
+        "submariner-lighthouse-coredns",
+        "-n",
+        "submariner-operator",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let corefile = c1.ok(&[
+        "get",
+        "cm",
+        "coredns",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.data.Corefile}",
+    ]);
+    assert!(
+        corefile.starts_with("#lighthouse-start")
+            && corefile.contains(&format!("forward . {dns_ip}"))
+            && corefile.contains("kubernetes cluster.local"),
+        "{corefile}"
+    );
+    let custom = c2.ok(&[
+        "get",
+        "cm",
+        "coredns-custom",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.data.lighthouse\\.server}",
+    ]);
+    assert!(custom.contains("clusterset.local:53"), "{custom}");
+
+    // The per-cluster token in cluster1 can write only cluster1's objects on the broker.
+    let token = c1.ok(&[
+        "get",
+        "secret",
+        "submariner-broker-secret",
+        "-n",
+        "submariner-operator",
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
+    let token = String::from_utf8(base64_decode(&token)).expect("utf-8");
+    let as_c1 = broker
+        .kubectl(&[
+            "--token",
+            &token,
+            "delete",
+            "clusters.submariner.io",
+            "cluster2",
+            "-n",
+            "submariner-k8s-broker",
+        ])
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&as_c1.stderr).contains("Forbidden"));
+
+    // Re-running converges: no second account token, same PSK.
+    let before = broker_state(&broker);
+    let (ok, out, err) = c1.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster1"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(broker_state(&broker), before);
+    let corefile = c1.ok(&[
+        "get",
+        "cm",
+        "coredns",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.data.Corefile}",
+    ]);
+    assert_eq!(corefile.matches("#lighthouse-start").count(), 1);
+    let (ok, out, err) = broker.subctl(&dir.0, &["deploy-broker"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        read_info(&dir.0).psk,
+        info.psk,
+        "re-deploying keeps the pre-shared key"
+    );
+    let backups = std::fs::read_dir(&dir.0)
+        .expect("dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("broker-info.subm."))
+        })
+        .count();
+    assert_eq!(backups, 1);
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .expect("base64")
+}
+
+#[test]
+fn bad_joins_say_why_and_leave_the_broker_unchanged() {
+    let broker = ApiServer::start(&["--context", "broker"]).expect("broker");
+    let (c1, c2) = (cluster(1), cluster(2));
+    let dir = TempDir::new("bad-joins");
+    assert!(broker.subctl(&dir.0, &["deploy-broker"]).0);
+    assert!(
+        c1.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster1"])
+            .0
+    );
+    let info = read_info(&dir.0);
+    let write = |name: &str, i: &BrokerInfo| std::fs::write(dir.0.join(name), i.encode()).expect("write");
+
+    // A file whose CA is not the broker's.
+    let other_ca = std::fs::read(c2.data.0.join("ca.crt")).expect("other CA");
+    write(
+        "wrong-ca.subm",
+        &BrokerInfo {
+            ca_crt: other_ca,
+            ..info.clone()
+        },
+    );
+    // A token without broker permissions.
+    broker.ok(&["create", "sa", "nobody", "-n", "submariner-k8s-broker"]);
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: nobody-token\n  namespace: submariner-k8s-broker\n  annotations: {kubernetes.io/service-account.name: nobody}\ntype: kubernetes.io/service-account-token\n";
+    assert!(
+        broker
+            .kubectl_stdin(&["apply", "-f", "-"], Some(secret))
+            .expect("runs")
+            .status
+            .success()
+    );
+    let nobody = String::from_utf8(base64_decode(&broker.ok(&[
+        "get",
+        "secret",
+        "nobody-token",
+        "-n",
+        "submariner-k8s-broker",
+        "-o",
+        "jsonpath={.data.token}",
+    ])))
+    .expect("utf-8");
+    write(
+        "no-rights.subm",
+        &BrokerInfo {
+            token: nobody,
+            ..info.clone()
+        },
+    );
+    std::fs::write(dir.0.join("garbage.subm"), "this is not a broker-info file").expect("write");
+
+    let before = broker_state(&broker);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["join", "missing.subm", "--clusterid", "cluster2"],
+            "failed to read the broker-info file",
+        ),
+        (
+            vec!["join", "garbage.subm", "--clusterid", "cluster2"],
+            "is not a valid broker-info file",
+        ),
+        (
+            vec!["join", "broker-info.subm", "--clusterid", "Cluster_2"],
+            "is not a valid DNS-1123 label",
+        ),
+        (
+            vec!["join", "broker-info.subm", "--clusterid", "cluster1"],
+            "cluster ID \"cluster1\" is already used by another cluster",
+        ),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--clustercidr",
+                "10.130.0.0/17",
+            ],
+            "overlap those of joined cluster \"cluster1\": 10.130.0.0/17 overlaps 10.130.0.0/16",
+        ),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--broker-url",
+                "https://127.0.0.1:1",
+            ],
+            "cannot reach the broker at https://127.0.0.1:1",
+        ),
+        (
+            vec!["join", "wrong-ca.subm", "--clusterid", "cluster2"],
+            "--check-broker-certificate=false",
+        ),
+        (
+            vec!["join", "no-rights.subm", "--clusterid", "cluster2"],
+            "missing permissions on the broker",
+        ),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--cable-driver",
+                "libreswan",
+            ],
+            "is not supported",
+        ),
+        (vec!["deploy-broker", "--globalnet"], "Globalnet is not supported"),
+    ];
+    for (args, want) in cases {
+        let (ok, out, err) = c2.subctl(&dir.0, &args);
+        assert!(!ok, "{args:?} succeeded: {out}");
+        assert!(err.contains(want), "{args:?}: expected {want:?} in:\n{err}");
+        assert_eq!(broker_state(&broker), before, "{args:?} changed the broker");
+    }
+    assert!(
+        c2.ok(&["get", "secrets", "-n", "submariner-operator", "-o", "name"])
+            .trim()
+            .is_empty(),
+        "nothing written locally either"
+    );
+}
