@@ -55,6 +55,8 @@ pub struct ApiServer {
     pub flags: Vec<String>,
     /// Where kubectl keeps its discovery cache for this server.
     pub kube_cache: TempDir,
+    /// Listen address; the port chosen at first start is kept across restarts.
+    listen: String,
 }
 
 impl ApiServer {
@@ -65,6 +67,7 @@ impl ApiServer {
             data: TempDir::new("apiserver"),
             flags: flags.iter().map(|f| f.to_string()).collect(),
             kube_cache: TempDir::new("kubecache"),
+            listen: "127.0.0.1:0".into(),
         };
         s.launch()?;
         Ok(s)
@@ -86,7 +89,7 @@ impl ApiServer {
         let child = Command::new(&bin)
             .args(["apiserver", "--data-dir"])
             .arg(&self.data.0)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", &self.listen])
             .args(&self.flags)
             .stdout(Stdio::null())
             .stderr(log)
@@ -98,12 +101,47 @@ impl ApiServer {
             if self.kubeconfig().exists() {
                 let out = self.kubectl(&["get", "--raw", "/readyz"])?;
                 if out.status.success() {
+                    self.listen = self.url().trim_start_matches("https://").to_string();
                     return Ok(());
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         bail!("subsea apiserver did not become ready within 20 s")
+    }
+
+    /// The server URL from the kubeconfig.
+    pub fn url(&self) -> String {
+        let kc = std::fs::read_to_string(self.kubeconfig()).unwrap_or_default();
+        kc.lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// A simulated cluster `n`: service range `100.(65+n).0.0/16`, pods `10.(129+n).0.0/16` on a
+    /// worker node and a control-plane node, a controller-manager pod carrying the pod CIDR
+    /// flag, and a CoreDNS ConfigMap, as on a kubeadm cluster.
+    pub fn simulated_cluster(n: u8) -> Result<Self> {
+        let range = format!("100.{}.0.0/16", 65 + n);
+        let s = Self::start(&[
+            "--service-cluster-ip-range",
+            &range,
+            "--context",
+            &format!("cluster{n}"),
+        ])?;
+        let pods = 129 + u32::from(n);
+        let setup = format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: gw\n  labels: {{node-role.kubernetes.io/worker: \"\"}}\nspec:\n  podCIDR: 10.{pods}.1.0/24\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: cp\n  labels: {{node-role.kubernetes.io/control-plane: \"\"}}\nspec:\n  podCIDR: 10.{pods}.0.0/24\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-controller-manager-cp\n  namespace: kube-system\n  labels: {{component: kube-controller-manager}}\nspec:\n  containers:\n  - name: kcm\n    image: kcm\n    command: [kube-controller-manager, --cluster-cidr=10.{pods}.0.0/16]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: coredns\n  namespace: kube-system\ndata:\n  Corefile: |\n    .:53 {{\n        kubernetes cluster.local\n    }}\n"
+        );
+        let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(&setup))?;
+        if !out.status.success() {
+            bail!(
+                "setting up cluster{n} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(s)
     }
 
     /// The server's log so far.

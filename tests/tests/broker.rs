@@ -8,23 +8,7 @@ use subsea_broker::info::BrokerInfo;
 use subsea_integration::{ApiServer, TempDir};
 
 fn cluster(n: u8) -> ApiServer {
-    let range = format!("100.{}.0.0/16", 65 + n);
-    let s = ApiServer::start(&[
-        "--service-cluster-ip-range",
-        &range,
-        "--context",
-        &format!("cluster{n}"),
-    ])
-    .expect("cluster");
-    let pods = 129 + n;
-    let setup = format!(
-        "apiVersion: v1\nkind: Node\nmetadata:\n  name: gw\n  labels: {{node-role.kubernetes.io/worker: \"\"}}\nspec:\n  podCIDR: 10.{pods}.1.0/24\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: cp\n  labels: {{node-role.kubernetes.io/control-plane: \"\"}}\nspec:\n  podCIDR: 10.{pods}.0.0/24\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-controller-manager-cp\n  namespace: kube-system\n  labels: {{component: kube-controller-manager}}\nspec:\n  containers:\n  - name: kcm\n    image: kcm\n    command: [kube-controller-manager, --cluster-cidr=10.{pods}.0.0/16]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: coredns\n  namespace: kube-system\ndata:\n  Corefile: |\n    .:53 {{\n        kubernetes cluster.local\n    }}\n"
-    );
-    let out = s
-        .kubectl_stdin(&["apply", "-f", "-"], Some(&setup))
-        .expect("kubectl runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    s
+    ApiServer::simulated_cluster(n).expect("cluster")
 }
 
 fn broker_state(b: &ApiServer) -> String {

@@ -1,0 +1,196 @@
+//! The cluster <-> broker syncer between two joined clusters, with the clusters' own scoped
+//! broker tokens: publish, copy down, loop prevention, updates, deletes, orphan cleanup at
+//! start, and convergence after the broker was down.
+
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::api::ApiResource;
+use subsea_api::submariner::Endpoint;
+use subsea_integration::{ApiServer, TempDir};
+use subsea_syncer::driver::Syncer;
+use subsea_syncer::plan::{Config, Direction};
+
+const OP: &str = "submariner-operator";
+const BROKER_NS: &str = "submariner-k8s-broker";
+
+async fn local_client(s: &ApiServer) -> Client {
+    let kc = kube::config::Kubeconfig::read_from(s.kubeconfig()).expect("kubeconfig");
+    Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("config"),
+    )
+    .expect("client")
+}
+
+fn broker_client(broker: &ApiServer, cluster: &ApiServer) -> Client {
+    use base64::Engine;
+    let field = |k: &str| {
+        let v = cluster.ok(&[
+            "get",
+            "secret",
+            "submariner-broker-secret",
+            "-n",
+            OP,
+            "-o",
+            &format!("jsonpath={{.data.{}}}", k.replace('.', "\\.")),
+        ]);
+        base64::engine::general_purpose::STANDARD
+            .decode(v.trim())
+            .expect("base64")
+    };
+    let token = String::from_utf8(field("token")).expect("utf-8");
+    subsea_ctl::join::broker_client(&broker.url(), &field("ca.crt"), &token, BROKER_NS, true)
+        .expect("broker client")
+}
+
+fn spawn_pair(id: &str, local: Client, broker: Client) -> Vec<tokio::task::JoinHandle<()>> {
+    let ar = ApiResource::erase::<Endpoint>(&());
+    let up = Syncer {
+        resource: ar.clone(),
+        config: Config {
+            cluster_id: id.into(),
+            direction: Direction::LocalToBroker,
+            source_namespace: Some(OP.into()),
+            target_namespace: BROKER_NS.into(),
+        },
+        source: local.clone(),
+        target: broker.clone(),
+    };
+    let down = Syncer {
+        resource: ar,
+        config: Config {
+            cluster_id: id.into(),
+            direction: Direction::BrokerToLocal,
+            source_namespace: Some(BROKER_NS.into()),
+            target_namespace: OP.into(),
+        },
+        source: broker,
+        target: local,
+    };
+    vec![tokio::spawn(up.run()), tokio::spawn(down.run())]
+}
+
+fn endpoint(name: &str, cluster_id: &str, hostname: &str) -> String {
+    format!(
+        "apiVersion: submariner.io/v1\nkind: Endpoint\nmetadata:\n  name: {name}\n  namespace: {OP}\nspec:\n  cluster_id: {cluster_id}\n  cable_name: submariner-cable-{cluster_id}-1-2-3-4\n  hostname: {hostname}\n  subnets: []\n  private_ip: 1.2.3.4\n  public_ip: \"\"\n  nat_enabled: false\n  backend: wireguard\n"
+    )
+}
+
+/// `kubectl get endpoints.submariner.io -n NS` as "name=hostname@clusterlabel" lines, sorted.
+fn endpoints(s: &ApiServer, ns: &str) -> String {
+    let out = s.ok(&["get", "endpoints.submariner.io", "-n", ns, "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.spec.hostname}@{.metadata.labels.submariner-io/clusterID}{\"\\n\"}{end}"]);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    lines.join(" ")
+}
+
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn apply(s: &ApiServer, yaml: &str) {
+    let out = s
+        .kubectl_stdin(&["apply", "-f", "-"], Some(yaml))
+        .expect("kubectl runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_flow_between_clusters_through_the_broker() {
+    let mut broker = ApiServer::start(&["--context", "broker"]).expect("broker");
+    let (c1, c2) = (
+        ApiServer::simulated_cluster(1).expect("c1"),
+        ApiServer::simulated_cluster(2).expect("c2"),
+    );
+    let dir = TempDir::new("syncer");
+    assert!(broker.subctl(&dir.0, &["deploy-broker"]).0);
+    assert!(
+        c1.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster1"])
+            .0
+    );
+    assert!(
+        c2.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster2"])
+            .0
+    );
+    let (l1, l2) = (local_client(&c1).await, local_client(&c2).await);
+
+    // Orphans from a previous run: a copy in cluster2 of a cluster1 endpoint that no longer
+    // exists, and a broker object of cluster2 with no local source.
+    apply(
+        &c2,
+        &endpoint("stale-copy", "cluster1", "old").replace(
+            "namespace: submariner-operator",
+            "namespace: submariner-operator\n  labels: {submariner-io/clusterID: cluster1}",
+        ),
+    );
+    apply(
+        &broker,
+        &endpoint("stale-up", "cluster2", "old").replace(
+            "namespace: submariner-operator",
+            "namespace: submariner-k8s-broker\n  labels: {submariner-io/clusterID: cluster2}",
+        ),
+    );
+    apply(&c1, &endpoint("cluster1-ep", "cluster1", "gw1"));
+
+    let mut tasks = spawn_pair("cluster1", l1.clone(), broker_client(&broker, &c1));
+    tasks.extend(spawn_pair("cluster2", l2.clone(), broker_client(&broker, &c2)));
+
+    eventually(
+        "cluster1's endpoint reaches cluster2 and the orphans are gone",
+        || {
+            endpoints(&c2, OP) == "cluster1-ep=gw1@cluster1"
+                && endpoints(&broker, BROKER_NS) == "cluster1-ep=gw1@cluster1"
+        },
+    )
+    .await;
+    assert_eq!(
+        endpoints(&c1, OP),
+        "cluster1-ep=gw1@",
+        "no copy of our own endpoint comes back down"
+    );
+
+    apply(&c2, &endpoint("cluster2-ep", "cluster2", "gw2"));
+    eventually("cluster2's endpoint reaches cluster1", || {
+        endpoints(&c1, OP) == "cluster1-ep=gw1@ cluster2-ep=gw2@cluster2"
+    })
+    .await;
+    apply(&c1, &endpoint("cluster1-ep", "cluster1", "gw1b"));
+    eventually("an update propagates", || {
+        endpoints(&c2, OP) == "cluster1-ep=gw1b@cluster1 cluster2-ep=gw2@"
+    })
+    .await;
+    assert_eq!(
+        endpoints(&broker, BROKER_NS),
+        "cluster1-ep=gw1b@cluster1 cluster2-ep=gw2@cluster2",
+        "nothing duplicated"
+    );
+
+    // The broker goes away; changes made meanwhile arrive once it is back.
+    broker.kill();
+    c1.ok(&["delete", "endpoints.submariner.io", "cluster1-ep", "-n", OP]);
+    apply(&c1, &endpoint("cluster1-new", "cluster1", "gw1c"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    broker.restart().expect("broker restarts on the same port");
+    eventually(
+        "after the outage cluster2 sees exactly cluster1's current endpoint",
+        || endpoints(&c2, OP) == "cluster1-new=gw1c@cluster1 cluster2-ep=gw2@",
+    )
+    .await;
+    assert_eq!(
+        endpoints(&broker, BROKER_NS),
+        "cluster1-new=gw1c@cluster1 cluster2-ep=gw2@cluster2"
+    );
+    for t in tasks {
+        t.abort();
+    }
+}
