@@ -363,3 +363,181 @@ fn bad_joins_say_why_and_leave_the_broker_unchanged() {
         "nothing written locally either"
     );
 }
+
+/// One kubeconfig with a context per server, as users of several clusters have.
+fn merged_kubeconfig(dir: &Path, servers: &[&ApiServer]) -> std::path::PathBuf {
+    let paths: Vec<String> = servers
+        .iter()
+        .map(|s| s.kubeconfig().display().to_string())
+        .collect();
+    let out = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", paths.join(":"))
+        .args(["config", "view", "--flatten"])
+        .output()
+        .expect("kubectl config view");
+    let path = dir.join("all.kubeconfig");
+    std::fs::write(&path, out.stdout).expect("write kubeconfig");
+    path
+}
+
+fn subctl(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(subsea_integration::binary("subctl"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("subctl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn show_recover_and_uninstall() {
+    let broker = ApiServer::start(&["--context", "broker"]).expect("broker");
+    let (c1, c2) = (cluster(1), cluster(2));
+    let dir = TempDir::new("day2");
+    assert!(
+        broker
+            .subctl(&dir.0, &["deploy-broker", "--custom-domains", "example.org"])
+            .0
+    );
+    assert!(
+        c1.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster1"])
+            .0
+    );
+    assert!(
+        c2.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster2"])
+            .0
+    );
+    let kc = merged_kubeconfig(&dir.0, &[&broker, &c1, &c2]);
+    let kc = kc.to_str().expect("utf-8");
+
+    let (ok, out, err) = subctl(&dir.0, &["show", "brokers", "--kubeconfig", kc]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Cluster \"broker\"\nNAMESPACE               NAME                COMPONENTS"),
+        "{out}"
+    );
+    assert!(
+        out.contains("submariner-k8s-broker   submariner-broker   connectivity, service-discovery   no"),
+        "{out}"
+    );
+    assert!(out.contains("Cluster \"cluster1\"\nNo brokers found"), "{out}");
+    let (ok, out, _) = subctl(
+        &dir.0,
+        &[
+            "show",
+            "networks",
+            "--kubeconfig",
+            kc,
+            "--context",
+            "cluster2",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(ok);
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(rows[0]["SERVICE CIDRS"], serde_json::json!(["100.67.0.0/16"]));
+    assert_eq!(rows[0]["CONTEXT"], "cluster2");
+    let (ok, out, _) = subctl(
+        &dir.0,
+        &[
+            "show",
+            "versions",
+            "--kubeconfig",
+            kc,
+            "--context",
+            "cluster1",
+            "-o",
+            "yaml",
+        ],
+    );
+    assert!(ok && out.contains("COMPONENT: submariner-gateway"), "{out}");
+
+    let (ok, _, err) = subctl(
+        &dir.0,
+        &[
+            "recover-broker-info",
+            "--kubeconfig",
+            kc,
+            "--context",
+            "cluster1",
+            "--output",
+            "recovered.subm",
+        ],
+    );
+    assert!(
+        !ok && err.contains("--broker-kubeconfig/--broker-context"),
+        "{err}"
+    );
+    let (ok, _, err) = subctl(
+        &dir.0,
+        &[
+            "recover-broker-info",
+            "--kubeconfig",
+            kc,
+            "--context",
+            "cluster1",
+            "--broker-context",
+            "broker",
+            "--output",
+            "recovered.subm",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (orig, rec) = (
+        read_info(&dir.0),
+        BrokerInfo::decode(&std::fs::read_to_string(dir.0.join("recovered.subm")).expect("file"))
+            .expect("valid"),
+    );
+    assert_eq!(rec, orig, "the recovered file matches the original");
+
+    let (ok, _, err) = subctl(
+        &dir.0,
+        &["uninstall", "--kubeconfig", kc, "--context", "cluster2"],
+    );
+    assert!(!ok && err.contains("re-run with -y"), "{err}");
+    let (ok, out, err) = subctl(
+        &dir.0,
+        &["uninstall", "--kubeconfig", kc, "--context", "cluster2", "-y"],
+    );
+    assert!(ok, "{out}{err}");
+    let left = broker.ok(&[
+        "get",
+        "clusters.submariner.io",
+        "-n",
+        "submariner-k8s-broker",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(left.trim(), "cluster.submariner.io/cluster1");
+    assert!(
+        c2.fails(&["get", "ns", "submariner-operator"])
+            .contains("NotFound")
+    );
+    assert!(
+        !c2.ok(&[
+            "get",
+            "cm",
+            "coredns",
+            "-n",
+            "kube-system",
+            "-o",
+            "jsonpath={.data.Corefile}"
+        ])
+        .contains("lighthouse")
+    );
+    assert!(
+        !c2.ok(&["get", "nodes", "--show-labels"])
+            .contains("submariner.io/gateway")
+    );
+    assert!(!c2.ok(&["get", "crds", "-o", "name"]).contains("submariner.io"));
+    // cluster2 can join again afterwards.
+    assert!(
+        c2.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster2"])
+            .0
+    );
+}

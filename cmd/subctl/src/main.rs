@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use subsea_ctl::progress::Progress;
-use subsea_ctl::{cluster, deploy_broker, join};
+use subsea_ctl::show::What;
+use subsea_ctl::table::Output;
+use subsea_ctl::{cluster, deploy_broker, join, recover, show, uninstall};
 
 #[derive(Parser)]
 #[command(
@@ -49,10 +51,70 @@ enum Command {
     ///
     /// Example: subctl join broker-info.subm --kubeconfig c1.kubeconfig --clusterid cluster1
     Join(JoinArgs),
+    /// Show subsea's state in every context of the kubeconfig (or only --context).
+    ///
+    /// Example: subctl show endpoints --kubeconfig all-clusters.kubeconfig
+    #[command(subcommand)]
+    Show(ShowCommand),
+    /// Remove subsea from a cluster (and the cluster's records from the broker).
+    ///
+    /// Deletes the cluster's Cluster and Endpoint records on the broker (with its own broker
+    /// credentials), the CoreDNS forwarding, the gateway node label, the submariner-operator
+    /// namespace and the subsea CRDs. Asks for -y.
+    ///
+    /// Example: subctl uninstall --context cluster2 -y
+    Uninstall {
+        #[command(flatten)]
+        kube: KubeArgs,
+        /// Confirm without asking.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Rebuild broker-info.subm from a joined cluster (the PSK and broker address come from the
+    /// cluster; the admin token needs the broker's own kubeconfig).
+    ///
+    /// Example: subctl recover-broker-info --context cluster1 --broker-kubeconfig broker.kubeconfig
+    RecoverBrokerInfo {
+        #[command(flatten)]
+        kube: KubeArgs,
+        /// Kubeconfig of the broker, to re-read the admin token (default: --kubeconfig).
+        #[arg(long, value_name = "FILE")]
+        broker_kubeconfig: Option<PathBuf>,
+        /// Context of the broker in that kubeconfig.
+        #[arg(long, value_name = "NAME")]
+        broker_context: Option<String>,
+        /// Broker URL to write (default: the one the cluster uses).
+        #[arg(long, value_name = "URL")]
+        broker_url: Option<String>,
+        /// Where to write the file.
+        #[arg(long, default_value = "broker-info.subm", value_name = "FILE")]
+        output: PathBuf,
+    },
     /// Print the version of subctl.
     ///
     /// Example: subctl version
     Version,
+}
+
+#[derive(Args)]
+struct ShowArgs {
+    #[command(flatten)]
+    kube: KubeArgs,
+    /// Output format: table, json or yaml.
+    #[arg(short = 'o', long, default_value = "table")]
+    output: Output,
+}
+
+#[derive(Subcommand)]
+enum ShowCommand {
+    /// Brokers: NAMESPACE, NAME, COMPONENTS, GLOBALNET, GLOBALNET CIDR, DEFAULT GLOBALNET SIZE, DEFAULT DOMAINS.
+    Brokers(ShowArgs),
+    /// Service and pod CIDRs of each joined cluster.
+    Networks(ShowArgs),
+    /// Local and remote endpoints: CLUSTER, ENDPOINT IP, PUBLIC IP, CABLE DRIVER, TYPE.
+    Endpoints(ShowArgs),
+    /// Configured and running component versions.
+    Versions(ShowArgs),
 }
 
 #[derive(Args)]
@@ -138,6 +200,41 @@ async fn run(cmd: Command) -> Result<()> {
     let mut p = Progress::new(&mut stdout);
     match cmd {
         Command::Version => println!("subctl version: v{}", env!("CARGO_PKG_VERSION")),
+        Command::Show(cmd) => {
+            let (what, a) = match cmd {
+                ShowCommand::Brokers(a) => (What::Brokers, a),
+                ShowCommand::Networks(a) => (What::Networks, a),
+                ShowCommand::Endpoints(a) => (What::Endpoints, a),
+                ShowCommand::Versions(a) => (What::Versions, a),
+            };
+            let targets =
+                cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
+            print!("{}", show::run(&targets, what, a.output).await?);
+        }
+        Command::Uninstall { kube, yes } => {
+            let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            uninstall::run(&target, yes, &mut p).await?;
+        }
+        Command::RecoverBrokerInfo {
+            kube,
+            broker_kubeconfig,
+            broker_context,
+            broker_url,
+            output,
+        } => {
+            let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            let broker = match (&broker_kubeconfig, &broker_context) {
+                (None, None) => None,
+                _ => Some(
+                    cluster::connect(
+                        broker_kubeconfig.as_deref().or(kube.kubeconfig.as_deref()),
+                        broker_context.as_deref(),
+                    )
+                    .await?,
+                ),
+            };
+            recover::run(&target, broker.as_ref(), broker_url, &output, &mut p).await?;
+        }
         Command::DeployBroker(a) => {
             let target = cluster::connect(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
             let opts = deploy_broker::Options {

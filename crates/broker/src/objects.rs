@@ -63,7 +63,9 @@ pub fn admin_role(ns: &str) -> Value {
     ]})
 }
 
-/// Role every joined cluster's service account is bound to.
+/// Role every joined cluster's service account is bound to. Unlike Submariner's, it grants no
+/// access to Secrets: with it a cluster could read the broker admin token and escape the
+/// per-cluster write rule.
 pub fn cluster_role(ns: &str) -> Value {
     json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": CLUSTER_ROLE, "namespace": ns},
     "rules": [
@@ -71,7 +73,6 @@ pub fn cluster_role(ns: &str) -> Value {
         rule(&["submariner.io"], &["brokers"], &["get", "list"]),
         rule(&["multicluster.x-k8s.io"], &["serviceimports", "serviceimports/status"], CRUD),
         rule(&["discovery.k8s.io"], &["endpointslices", "endpointslices/restricted"], CRUD),
-        rule(&[""], &["secrets"], &["get", "list", "watch"]),
         rule(&[""], &["serviceaccounts"], &["get", "list"]),
     ]})
 }

@@ -63,6 +63,25 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
     })
 }
 
+/// The contexts of a kubeconfig, or just `context` when given.
+pub async fn connect_all(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Vec<Target>> {
+    if context.is_some() {
+        return Ok(vec![connect(kubeconfig, context).await?]);
+    }
+    let kc = match kubeconfig {
+        Some(p) => Kubeconfig::read_from(p)
+            .with_context(|| format!("failed to read the kubeconfig {}", p.display()))?,
+        None => {
+            Kubeconfig::read().context("failed to read the kubeconfig (set --kubeconfig or $KUBECONFIG)")?
+        }
+    };
+    let mut out = Vec::new();
+    for ctx in kc.contexts.iter().map(|c| c.name.clone()) {
+        out.push(connect(kubeconfig, Some(&ctx)).await?);
+    }
+    Ok(out)
+}
+
 /// Plural resource names of the kinds subctl writes.
 fn plural(kind: &str) -> Result<&'static str> {
     Ok(match kind {
@@ -81,6 +100,9 @@ fn plural(kind: &str) -> Result<&'static str> {
         "ServiceDiscovery" => "servicediscoveries",
         "Cluster" => "clusters",
         "Endpoint" => "endpoints",
+        "Gateway" => "gateways",
+        "DaemonSet" => "daemonsets",
+        "Deployment" => "deployments",
         other => bail!("subctl does not know the resource of kind {other}"),
     })
 }

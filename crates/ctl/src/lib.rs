@@ -5,3 +5,7 @@ pub mod cluster;
 pub mod deploy_broker;
 pub mod join;
 pub mod progress;
+pub mod recover;
+pub mod show;
+pub mod table;
+pub mod uninstall;

@@ -1,0 +1,175 @@
+//! `subctl show brokers|networks|endpoints|versions` across the contexts of a kubeconfig.
+
+use anyhow::Result;
+use kube::api::ListParams;
+use serde_json::{Value, json};
+
+use crate::cluster::{Target, api};
+use crate::table::{Output, render};
+
+/// What to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    /// Broker objects.
+    Brokers,
+    /// Service and pod CIDRs.
+    Networks,
+    /// Local and remote endpoints.
+    Endpoints,
+    /// Component versions.
+    Versions,
+}
+
+async fn list(t: &Target, av: &str, kind: &str, ns: Option<&str>) -> Vec<Value> {
+    let Ok(api) = api(&t.client, av, kind, ns) else {
+        return Vec::new();
+    };
+    // A cluster without the CRD has nothing to show.
+    api.list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter_map(|o| serde_json::to_value(o).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// Rows and columns of one cluster.
+pub async fn rows(t: &Target, what: What) -> Result<(Vec<&'static str>, Vec<Value>)> {
+    let submariner = list(
+        t,
+        "submariner.io/v1alpha1",
+        "Submariner",
+        Some(subsea_broker::OPERATOR_NAMESPACE),
+    )
+    .await;
+    let local_id = submariner
+        .first()
+        .map(|s| s["spec"]["clusterID"].clone())
+        .unwrap_or(Value::Null);
+    Ok(match what {
+        What::Brokers => {
+            let cols = vec![
+                "NAMESPACE",
+                "NAME",
+                "COMPONENTS",
+                "GLOBALNET",
+                "GLOBALNET CIDR",
+                "DEFAULT GLOBALNET SIZE",
+                "DEFAULT DOMAINS",
+            ];
+            let rows = list(t, "submariner.io/v1alpha1", "Broker", None)
+                .await
+                .iter()
+                .map(|b| {
+                    let spec = &b["spec"];
+                    json!({"NAMESPACE": b["metadata"]["namespace"], "NAME": b["metadata"]["name"], "COMPONENTS": spec["components"],
+                        "GLOBALNET": if spec["globalnetEnabled"] == true { "yes" } else { "no" },
+                        "GLOBALNET CIDR": spec["globalnetCIDRRange"], "DEFAULT GLOBALNET SIZE": spec["defaultGlobalnetClusterSize"],
+                        "DEFAULT DOMAINS": spec["defaultCustomDomains"]})
+                })
+                .collect();
+            (cols, rows)
+        }
+        What::Networks => {
+            let cols = vec!["CLUSTER", "NETWORK PLUGIN", "SERVICE CIDRS", "CLUSTER CIDRS"];
+            let rows = submariner
+                .iter()
+                .map(|s| {
+                    let spec = &s["spec"];
+                    let plugin = s["status"]["networkPlugin"].as_str().filter(|p| !p.is_empty()).unwrap_or("generic");
+                    json!({"CLUSTER": spec["clusterID"], "NETWORK PLUGIN": plugin,
+                        "SERVICE CIDRS": spec["serviceCIDR"].as_str().unwrap_or_default().split(',').collect::<Vec<_>>(),
+                        "CLUSTER CIDRS": spec["clusterCIDR"].as_str().unwrap_or_default().split(',').collect::<Vec<_>>()})
+                })
+                .collect();
+            (cols, rows)
+        }
+        What::Endpoints => {
+            let cols = vec!["CLUSTER", "ENDPOINT IP", "PUBLIC IP", "CABLE DRIVER", "TYPE"];
+            let rows = list(t, "submariner.io/v1", "Endpoint", Some(subsea_broker::OPERATOR_NAMESPACE))
+                .await
+                .iter()
+                .map(|e| {
+                    let spec = &e["spec"];
+                    let kind = if spec["cluster_id"] == local_id { "local" } else { "remote" };
+                    json!({"CLUSTER": spec["cluster_id"], "ENDPOINT IP": spec["private_ip"], "PUBLIC IP": spec["public_ip"],
+                        "CABLE DRIVER": spec["backend"], "TYPE": kind})
+                })
+                .collect();
+            (cols, rows)
+        }
+        What::Versions => {
+            let cols = vec!["COMPONENT", "REPOSITORY", "CONFIGURED", "RUNNING", "ARCH"];
+            let gateways = list(
+                t,
+                "submariner.io/v1",
+                "Gateway",
+                Some(subsea_broker::OPERATOR_NAMESPACE),
+            )
+            .await;
+            let running = gateways.iter().find_map(|g| {
+                g["status"]["version"]
+                    .as_str()
+                    .filter(|v| !v.is_empty())
+                    .map(String::from)
+            });
+            let rows = submariner
+                .iter()
+                .flat_map(|sub| {
+                    let configured = s(&sub["spec"]["version"]);
+                    let repo = sub["spec"]["repository"].as_str().filter(|r| !r.is_empty()).unwrap_or("subsea").to_string();
+                    let running = running.clone().unwrap_or_else(|| "not running".into());
+                    ["submariner-gateway", "submariner-routeagent", "submariner-lighthouse-agent", "submariner-lighthouse-coredns"]
+                        .into_iter()
+                        .map(move |c| json!({"COMPONENT": c, "REPOSITORY": repo, "CONFIGURED": configured, "RUNNING": running, "ARCH": std::env::consts::ARCH}))
+                })
+                .collect();
+            (cols, rows)
+        }
+    })
+}
+
+/// Shows `what` for every target, with a `Cluster "<context>"` header per target in table output.
+pub async fn run(targets: &[Target], what: What, output: Output) -> Result<String> {
+    let mut out = String::new();
+    let mut all = Vec::new();
+    let mut columns = Vec::new();
+    for t in targets {
+        let (cols, rows) = rows(t, what).await?;
+        columns = cols;
+        if output == Output::Table {
+            out.push_str(&format!("Cluster \"{}\"\n", t.context));
+            if rows.is_empty() {
+                out.push_str(&format!(
+                    "No {} found\n\n",
+                    match what {
+                        What::Brokers => "brokers",
+                        What::Networks => "Submariner configuration",
+                        What::Endpoints => "endpoints",
+                        What::Versions => "Submariner components",
+                    }
+                ));
+            } else {
+                out.push_str(&render(&columns, &rows, output));
+                out.push('\n');
+            }
+        } else {
+            all.extend(rows.into_iter().map(|mut r| {
+                r["CONTEXT"] = json!(t.context);
+                r
+            }));
+        }
+    }
+    if output != Output::Table {
+        columns.insert(0, "CONTEXT");
+        out = render(&columns, &all, output);
+    }
+    Ok(out)
+}

@@ -1,0 +1,143 @@
+//! `subctl uninstall`: remove subsea from a cluster, and the cluster's records from the broker.
+
+use anyhow::{Result, bail};
+use base64::Engine;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use subsea_broker::{OPERATOR_NAMESPACE, corefile};
+
+use crate::cluster::{self, Target, api};
+use crate::join::broker_client;
+use crate::progress::Progress;
+
+/// Uninstalls; `yes` is the user's confirmation.
+pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
+    if !yes {
+        bail!(
+            "this removes subsea from the cluster of context {:?} and its records from the broker; re-run with -y to confirm",
+            t.context
+        );
+    }
+    let subs = api(
+        &t.client,
+        "submariner.io/v1alpha1",
+        "Submariner",
+        Some(OPERATOR_NAMESPACE),
+    )?;
+    let sub = subs
+        .get_opt("submariner")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::to_value(s).ok());
+    if let Some(sub) = &sub {
+        let spec = &sub["spec"];
+        let id = spec["clusterID"].as_str().unwrap_or_default();
+        let ns = spec["brokerK8sRemoteNamespace"].as_str().unwrap_or_default();
+        let ca = base64::engine::general_purpose::STANDARD
+            .decode(spec["brokerK8sCA"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+        let url = format!(
+            "https://{}",
+            spec["brokerK8sApiServer"].as_str().unwrap_or_default()
+        );
+        let token = spec["brokerK8sApiServerToken"].as_str().unwrap_or_default();
+        let verify = spec["brokerK8sInsecure"] != true;
+        match remove_from_broker(&url, &ca, token, ns, id, verify).await {
+            Ok(n) => p.done(format!("Removed {n} objects of cluster {id:?} from the broker")),
+            Err(e) => p.warn(format!("could not clean the broker at {url} ({e:#}); its records of cluster {id:?} remain until you re-run uninstall")),
+        }
+        if let Some(cm) = spec["coreDNSCustomConfig"].as_object() {
+            let (cns, name) = (
+                cm["namespace"].as_str().unwrap_or("kube-system"),
+                cm["configMapName"].as_str().unwrap_or_default(),
+            );
+            let cms = api(&t.client, "v1", "ConfigMap", Some(cns))?;
+            let _ = cms
+                .patch(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"data": {"lighthouse.server": null}})),
+                )
+                .await;
+        }
+    }
+    let cms = api(&t.client, "v1", "ConfigMap", Some("kube-system"))?;
+    if let Some(cm) = cms.get_opt("coredns").await.ok().flatten() {
+        let current = cm
+            .data
+            .pointer("/data/Corefile")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let cleaned = corefile::without_lighthouse_block(&current);
+        if cleaned != current {
+            cms.patch(
+                "coredns",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"Corefile": cleaned}})),
+            )
+            .await
+            .map_err(cluster::readable)?;
+            p.done("Removed the clusterset.local forwarding from CoreDNS");
+        }
+    }
+    let nodes = api(&t.client, "v1", "Node", None)?;
+    for n in nodes
+        .list(&ListParams::default().labels("submariner.io/gateway=true"))
+        .await
+        .map_err(cluster::readable)?
+        .items
+    {
+        let name = n.metadata.name.unwrap_or_default();
+        nodes
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"submariner.io/gateway": null}}})),
+            )
+            .await
+            .map_err(cluster::readable)?;
+        p.done(format!("Unlabelled gateway node {name:?}"));
+    }
+    cluster::delete(&api(&t.client, "v1", "Namespace", None)?, OPERATOR_NAMESPACE).await?;
+    p.done(format!(
+        "Deleted namespace {OPERATOR_NAMESPACE:?} and everything in it"
+    ));
+    let crds = api(
+        &t.client,
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        None,
+    )?;
+    for (file, _) in subsea_api::crds::all() {
+        cluster::delete(&crds, file.trim_end_matches(".yaml")).await?;
+    }
+    p.done("Deleted the subsea CRDs");
+    Ok(())
+}
+
+async fn remove_from_broker(
+    url: &str,
+    ca: &[u8],
+    token: &str,
+    ns: &str,
+    id: &str,
+    verify: bool,
+) -> Result<usize> {
+    let broker = broker_client(url, ca, token, ns, verify)?;
+    let mut n = 0;
+    let selector = ListParams::default().labels(&format!("submariner-io/clusterID={id}"));
+    for (av, kind) in [("submariner.io/v1", "Endpoint"), ("submariner.io/v1", "Cluster")] {
+        let a = api(&broker, av, kind, Some(ns))?;
+        for o in a.list(&selector).await.map_err(cluster::readable)?.items {
+            let name = o.metadata.name.unwrap_or_default();
+            match a.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => n += 1,
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(cluster::readable(e)),
+            }
+        }
+    }
+    Ok(n)
+}
