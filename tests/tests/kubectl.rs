@@ -420,3 +420,28 @@ fn bad_input_gets_a_status_not_a_crash() {
     assert_eq!(s.ok(&["get", "--raw", "/readyz"]), "ok");
     assert!(s.ok(&["get", "cm", "-o", "name"]).trim().is_empty());
 }
+
+#[test]
+fn broker_policy_manifest_loads() {
+    let s = ApiServer::start(&[]).expect("server starts");
+    let dir = repo_root().join("manifests/broker");
+    let out = s.ok(&["apply", "-f", dir.to_str().expect("utf-8")]);
+    assert!(
+        out.contains(
+            "validatingadmissionpolicy.admissionregistration.k8s.io/subsea-broker-per-cluster-writes created"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("validatingadmissionpolicybinding.admissionregistration.k8s.io/subsea-broker-per-cluster-writes created"), "{out}");
+    let ns = s.ok(&[
+        "get",
+        "ns",
+        "default",
+        "-o",
+        "jsonpath={.metadata.labels.kubernetes\\.io/metadata\\.name}",
+    ]);
+    assert_eq!(
+        ns, "default",
+        "namespaces carry their name label, which the policy binding selects on"
+    );
+}

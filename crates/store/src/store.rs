@@ -407,6 +407,11 @@ impl Store {
         if ty == "/namespaces" {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
+            // Kubernetes labels every namespace with its own name (selectors rely on it).
+            if !obj["metadata"]["labels"].is_object() {
+                obj["metadata"]["labels"] = json!({});
+            }
+            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
         }
         self.assign_cluster_ips(info, ns, &name, &mut obj, None)?;
         if !dry_run {
