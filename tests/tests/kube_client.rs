@@ -106,6 +106,21 @@ async fn typed_crud_for_builtins_and_custom_resources() {
     assert_eq!(listed.items.len(), 1);
     assert!(listed.metadata.resource_version.is_some());
     assert!(cms.get_opt("missing").await.expect("get_opt").is_none());
+    let meta = cms
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("metadata list");
+    assert_eq!(meta.items.len(), 1);
+    assert_eq!(meta.items[0].metadata.name.as_deref(), Some("a"));
+    assert_eq!(
+        cms.get_metadata("a")
+            .await
+            .expect("metadata get")
+            .metadata
+            .labels
+            .and_then(|l| l.get("x").cloned()),
+        Some("y".into())
+    );
     let deleted = cms.delete("a", &DeleteParams::default()).await.expect("delete");
     assert!(deleted.is_right(), "an immediate delete returns a Status");
 

@@ -143,6 +143,24 @@ fn apply_create_reapply_and_get_in_every_form() {
     );
     let wide = s.ok(&["get", "clusters", "-o", "wide"]);
     assert!(wide.contains("cluster1"), "{wide}");
+    // Server-side printing: the CRD's printer columns, and the built-ins' usual ones.
+    let table = s.ok(&["get", "clusters"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        vec!["NAME", "CLUSTER ID", "SERVICE CIDR", "CLUSTER CIDR", "AGE"],
+        "{table}"
+    );
+    assert!(table.contains(r#"["100.67.0.0/16"]"#), "{table}");
+    let ns = s.ok(&["get", "ns", "default"]);
+    assert!(ns.starts_with("NAME      STATUS   AGE\ndefault   Active"), "{ns}");
 }
 
 #[test]

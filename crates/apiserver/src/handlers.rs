@@ -39,6 +39,49 @@ pub struct Request {
     pub cluster: Option<String>,
 }
 
+/// How objects are rendered in a response (from the Accept header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// Full objects.
+    Full,
+    /// `meta.k8s.io/v1` Table (kubectl get).
+    Table,
+    /// `PartialObjectMetadata` (kube-rs `*_metadata`).
+    Metadata,
+}
+
+impl View {
+    /// The view an Accept header asks for.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let accept = headers
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        // The first media type we understand wins; plain JSON is the fallback.
+        for part in accept.split(',') {
+            if part.contains("as=Table") {
+                return Self::Table;
+            }
+            if part.contains("as=PartialObjectMetadata") {
+                return Self::Metadata;
+            }
+            if part.trim().starts_with("application/json") && !part.contains("as=") {
+                return Self::Full;
+            }
+        }
+        Self::Full
+    }
+
+    /// One object in this view.
+    pub fn one(self, info: &ResourceInfo, obj: &Arc<Value>) -> Value {
+        match self {
+            Self::Full => present(info, obj),
+            Self::Table => subsea_store::table::table(info, &[present(info, obj)], None, now()),
+            Self::Metadata => subsea_store::table::partial_metadata(obj),
+        }
+    }
+}
+
 impl Request {
     fn q(&self, k: &str) -> Option<&str> {
         self.query.get(k).map(String::as_str).filter(|v| !v.is_empty())
@@ -121,10 +164,16 @@ pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiErro
         Some(_) => return Err(ApiError::no_route()),
     }
     match (&req.method, p.name.clone()) {
-        (&Method::GET, Some(name)) => get(shared, &info, &ns, &name, sub),
+        (&Method::GET, Some(name)) => get(shared, &info, &ns, &name, sub, View::from_headers(&req.headers)),
         (&Method::GET, None) => {
             if matches!(req.q("watch"), Some("true" | "1")) {
-                watch::start(shared, &info, p.namespace.as_deref(), &req.query)
+                watch::start(
+                    shared,
+                    &info,
+                    p.namespace.as_deref(),
+                    &req.query,
+                    View::from_headers(&req.headers),
+                )
             } else {
                 list(shared, &info, p.namespace.as_deref(), &req)
             }
@@ -174,6 +223,7 @@ fn get(
     ns: &str,
     name: &str,
     sub: Option<&str>,
+    view: View,
 ) -> Result<Reply, ApiError> {
     let obj = shared
         .store()
@@ -181,7 +231,7 @@ fn get(
         .ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
     match sub {
         Some("scale") => Ok(Reply::json(200, scale_of(info, &obj))),
-        _ => Ok(Reply::json(200, present(info, &obj))),
+        _ => Ok(Reply::json(200, view.one(info, &obj))),
     }
 }
 
@@ -217,10 +267,21 @@ fn list(shared: &Shared, info: &ResourceInfo, ns: Option<&str>, req: &Request) -
     if let Some(r) = page.remaining {
         meta["remainingItemCount"] = json!(r);
     }
-    Ok(Reply::json(
-        200,
-        json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": meta, "items": items}),
-    ))
+    let body = match View::from_headers(&req.headers) {
+        View::Full => {
+            json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": meta, "items": items})
+        }
+        View::Table => {
+            let mut t = subsea_store::table::table(info, &items, None, now());
+            t["metadata"] = meta;
+            t
+        }
+        View::Metadata => {
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+            "items": items.iter().map(subsea_store::table::partial_metadata).collect::<Vec<_>>()})
+        }
+    };
+    Ok(Reply::json(200, body))
 }
 
 /// Checks type metadata and applies a custom resource's schema; returns warnings.

@@ -11,7 +11,7 @@ use subsea_store::store::ListOptions;
 use subsea_store::{ApiError, Event, EventType, ResourceInfo};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::handlers::{list_options, present};
+use crate::handlers::{View, list_options};
 use crate::http::Reply;
 use crate::state::Shared;
 
@@ -71,6 +71,7 @@ pub fn start(
     info: &ResourceInfo,
     ns: Option<&str>,
     query: &HashMap<String, String>,
+    view: View,
 ) -> Result<Reply, ApiError> {
     let opts = list_options(info, ns, query)?;
     let q = |k: &str| query.get(k).map(String::as_str).filter(|v| !v.is_empty());
@@ -137,7 +138,7 @@ pub fn start(
             async move { tx.send(b).await.is_ok() }
         };
         for obj in initial {
-            if !send(line("ADDED", &present(&info, &obj))).await {
+            if !send(line("ADDED", &view.one(&info, &obj))).await {
                 return;
             }
         }
@@ -147,7 +148,7 @@ pub fn start(
         for ev in past {
             last = ev.rev;
             if let Some(kind) = translate(&opts, &ev) {
-                if !send(line(kind, &present(&info, &ev.object))).await {
+                if !send(line(kind, &view.one(&info, &ev.object))).await {
                     return;
                 }
             }
@@ -177,7 +178,7 @@ pub fn start(
                         }
                         last = ev.rev;
                         if let Some(kind) = translate(&opts, &ev) {
-                            if !send(line(kind, &present(&info, &ev.object))).await {
+                            if !send(line(kind, &view.one(&info, &ev.object))).await {
                                 return;
                             }
                         }

@@ -19,6 +19,7 @@ pub mod schema;
 pub mod selector;
 pub mod services;
 pub mod store;
+pub mod table;
 
 #[cfg(test)]
 mod fuzz;
