@@ -196,6 +196,28 @@ async fn discovery_run_sees_builtin_and_submariner_groups() {
     let s = ApiServer::start(&[]).expect("server");
     let client = client_at(&s, None).await;
     install_crds(&client).await;
+    let aggregated = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .expect("aggregated discovery");
+    let agg_groups: Vec<String> = aggregated.groups().map(|g| g.name().to_string()).collect();
+    for want in ["", "apps", "submariner.io", "multicluster.x-k8s.io"] {
+        assert!(
+            agg_groups.iter().any(|g| g == want),
+            "{want} missing from aggregated {agg_groups:?}"
+        );
+    }
+    let (ar, caps) = aggregated
+        .resolve_gvk(&kube::api::GroupVersionKind::gvk(
+            "submariner.io",
+            "v1",
+            "Gateway",
+        ))
+        .expect("Gateway");
+    assert_eq!(
+        (ar.plural.as_str(), caps.scope),
+        ("gateways", kube::discovery::Scope::Namespaced)
+    );
     let discovery = Discovery::new(client).run().await.expect("discovery");
     let groups: Vec<String> = discovery.groups().map(|g| g.name().to_string()).collect();
     for want in [

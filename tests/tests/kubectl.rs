@@ -463,3 +463,43 @@ fn broker_policy_manifest_loads() {
         "namespaces carry their name label, which the policy binding selects on"
     );
 }
+
+#[test]
+fn deleting_an_owner_collects_or_orphans_its_dependents() {
+    let s = ApiServer::start(&[]).expect("server starts");
+    let child = |name: &str, owner: &str, uid: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: {owner}, uid: {uid}}}\n"
+        )
+    };
+    for (owner, dependent) in [("owner-a", "child-a"), ("owner-b", "child-b")] {
+        apply(
+            &s,
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {owner}\n"),
+        );
+        let uid = s.ok(&["get", "cm", owner, "-o", "jsonpath={.metadata.uid}"]);
+        apply(&s, &child(dependent, owner, &uid));
+    }
+    s.ok(&["delete", "cm", "owner-a"]);
+    s.ok(&["delete", "cm", "owner-b", "--cascade=orphan"]);
+    let mut collected = false;
+    for _ in 0..100 {
+        if s.kubectl(&["get", "cm", "child-a"]).expect("runs").status.code() == Some(1) {
+            collected = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(collected, "the dependent of a deleted owner is garbage-collected");
+    let refs = s.ok(&[
+        "get",
+        "cm",
+        "child-b",
+        "-o",
+        "jsonpath={.metadata.ownerReferences}",
+    ]);
+    assert!(
+        refs.trim().is_empty() || refs.trim() == "[]",
+        "orphaned dependents lose the reference: {refs}"
+    );
+}

@@ -93,3 +93,55 @@ pub fn resources(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": list}))
 }
+
+/// Content type of aggregated discovery (kubectl checks it; kube-rs does not).
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an Accept header asks for aggregated discovery.
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=APIGroupDiscoveryList"))
+}
+
+fn aggregated_resource(i: &ResourceInfo) -> Value {
+    let mut subs = Vec::new();
+    if i.status {
+        subs.push(json!({"subresource": "status", "responseKind": {"group": i.group, "version": i.version, "kind": i.kind},
+            "verbs": ["get", "patch", "update"]}));
+    }
+    if i.scale.is_some() {
+        subs.push(json!({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+            "verbs": ["get", "patch", "update"]}));
+    }
+    json!({"resource": i.plural, "responseKind": {"group": i.group, "version": i.version, "kind": i.kind},
+        "scope": if i.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": i.singular,
+        "verbs": verbs(), "shortNames": i.short_names, "categories": i.categories, "subresources": subs})
+}
+
+/// `APIGroupDiscoveryList` (apidiscovery.k8s.io/v2) for the core group (`core`) or the others.
+pub fn aggregated(reg: &Registry, core: bool) -> Value {
+    let items: Vec<Value> = reg
+        .groups()
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == core)
+        .map(|(g, versions)| {
+            let vs: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = reg
+                        .all()
+                        .iter()
+                        .filter(|i| i.group == g && &i.version == v)
+                        .map(aggregated_resource)
+                        .collect();
+                    json!({"version": v, "freshness": "Current", "resources": resources})
+                })
+                .collect();
+            json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": vs})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}

@@ -609,9 +609,11 @@ async fn write_scale(
     Ok(Reply::json(200, scale_of(info, &updated)))
 }
 
-fn delete_options(req: &Request) -> Result<(Preconditions, bool), ApiError> {
+fn delete_options(req: &Request) -> Result<(Preconditions, bool, bool), ApiError> {
     let mut dry = req.dry_run()?;
     let mut pre = Preconditions::default();
+    let mut orphan =
+        req.q("propagationPolicy") == Some("Orphan") || req.q("orphanDependents") == Some("true");
     if !req.body.is_empty() {
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
@@ -626,8 +628,9 @@ fn delete_options(req: &Request) -> Result<(Preconditions, bool), ApiError> {
         if let Some(d) = v.get("dryRun").and_then(Value::as_array) {
             dry |= d.iter().any(|x| x == "All");
         }
+        orphan |= v["propagationPolicy"] == "Orphan" || v["orphanDependents"] == true;
     }
-    Ok((pre, dry))
+    Ok((pre, dry, orphan))
 }
 
 fn success_status(info: &ResourceInfo, obj: &Value) -> Value {
@@ -646,7 +649,7 @@ async fn delete(
     name: &str,
     req: &Request,
 ) -> Result<Reply, ApiError> {
-    let (pre, dry) = delete_options(req)?;
+    let (pre, dry, orphan) = delete_options(req)?;
     let is_crd = info.type_key() == CRD_TYPE;
     let outcome = shared
         .write_registry(|store, reg| {
@@ -657,6 +660,11 @@ async fn delete(
                 "delete",
             )?;
             let (outcome, mut evs) = store.delete(info, ns, name, &pre, now(), dry)?;
+            if let (Deleted::Gone(obj), true, false) = (&outcome, orphan, dry) {
+                if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str) {
+                    evs.extend(store.orphan_dependents(uid));
+                }
+            }
             if let (Deleted::Gone(obj), true, false) = (&outcome, is_crd, dry) {
                 // Custom resources go with their definition.
                 let ty = format!(
@@ -685,7 +693,7 @@ async fn delete_collection(
     ns: Option<&str>,
     req: &Request,
 ) -> Result<Reply, ApiError> {
-    let (_, dry) = delete_options(req)?;
+    let (_, dry, _) = delete_options(req)?;
     let opts = list_options(info, ns, &req.query)?;
     let opts = ListOptions {
         limit: None,
@@ -724,6 +732,23 @@ async fn delete_collection(
         json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(),
         "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),
     ))
+}
+
+/// Runs the garbage collector when something was deleted since `seen` deletions; returns the
+/// new count.
+pub async fn collect_garbage(shared: &Arc<Shared>, seen: u64) -> u64 {
+    let now_seen = shared.deletions.load(std::sync::atomic::Ordering::Relaxed);
+    if now_seen == seen {
+        return seen;
+    }
+    let _ = shared
+        .write(|store, reg: &Registry| {
+            let mut types = std::collections::HashSet::new();
+            let infos: Vec<&ResourceInfo> = reg.all().iter().filter(|i| types.insert(i.type_key())).collect();
+            Ok(((), store.collect_garbage(&infos, now())))
+        })
+        .await;
+    now_seen
 }
 
 /// Runs the namespace controller step: empties terminating namespaces and removes empty ones.

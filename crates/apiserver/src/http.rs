@@ -29,6 +29,7 @@ pub type Body = BoxBody<Bytes, Infallible>;
 
 enum Payload {
     Json(Value),
+    JsonAs(Value, &'static str),
     Raw(Bytes, &'static str),
     Stream(mpsc::Receiver<Bytes>),
 }
@@ -46,6 +47,15 @@ impl Reply {
         Self {
             code,
             payload: Payload::Json(v),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A JSON document with a specific content type.
+    pub fn json_as(code: u16, v: Value, ct: &'static str) -> Self {
+        Self {
+            code,
+            payload: Payload::JsonAs(v, ct),
             warnings: Vec::new(),
         }
     }
@@ -86,6 +96,10 @@ impl Reply {
         let (ct, body) = match self.payload {
             Payload::Json(v) => (
                 "application/json",
+                Full::new(Bytes::from(serde_json::to_vec(&v).unwrap_or_default())).boxed(),
+            ),
+            Payload::JsonAs(v, ct) => (
+                ct,
                 Full::new(Bytes::from(serde_json::to_vec(&v).unwrap_or_default())).boxed(),
             ),
             Payload::Raw(bytes, ct) => (ct, Full::new(bytes).boxed()),
@@ -144,6 +158,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Api
         _ => {}
     }
     let user = authenticate(&shared, &req).ok_or_else(ApiError::unauthorized)?;
+    let accept = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let aggregated = discovery::wants_aggregated(accept);
     match r {
         // An empty protobuf document: kubectl finds no schemas, skips client-side validation
         // and leaves validation to the server (fieldValidation=Strict).
@@ -151,6 +171,11 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Api
             200,
             b"",
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+        )),
+        Route::CoreVersions | Route::Groups if aggregated => Ok(Reply::json_as(
+            200,
+            discovery::aggregated(&shared.registry(), r == Route::CoreVersions),
+            discovery::AGGREGATED_CONTENT_TYPE,
         )),
         Route::CoreVersions => Ok(Reply::json(200, discovery::core_versions())),
         Route::Groups => Ok(Reply::json(200, discovery::groups(&shared.registry()))),

@@ -140,9 +140,11 @@ pub async fn start(config: Config) -> Result<Running> {
         .map_err(|e| anyhow::anyhow!(e))?;
     let janitor = shared.clone();
     tokio::spawn(async move {
+        let mut deletions = 0;
         loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
             handlers::finalize_namespaces(&janitor).await;
+            deletions = handlers::collect_garbage(&janitor, deletions).await;
         }
     });
     let task = tokio::spawn(http::serve(listener, acceptor, shared));

@@ -57,6 +57,8 @@ pub struct Shared {
     wake: Condvar,
     durable: watch::Sender<u64>,
     tokens: Mutex<TokenIndex>,
+    /// Deletions so far, so the garbage collector only scans after something was deleted.
+    pub deletions: std::sync::atomic::AtomicU64,
     /// Bearer token with full access.
     pub admin_token: String,
     /// PEM of the CA, put into service-account token Secrets.
@@ -100,6 +102,7 @@ impl Shared {
             wake: Condvar::new(),
             durable,
             tokens,
+            deletions: std::sync::atomic::AtomicU64::new(0),
             admin_token,
             ca_pem,
         });
@@ -167,6 +170,12 @@ impl Shared {
 
     fn enqueue(&self, events: Vec<Event>) -> Option<u64> {
         lock(&self.tokens).apply(&events);
+        let deleted = events
+            .iter()
+            .filter(|e| e.kind == subsea_store::EventType::Deleted)
+            .count() as u64;
+        self.deletions
+            .fetch_add(deleted, std::sync::atomic::Ordering::Relaxed);
         let last = events.last().map(|e| e.rev)?;
         lock(&self.queue).extend(events);
         self.wake.notify_one();

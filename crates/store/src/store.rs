@@ -676,6 +676,61 @@ impl Store {
         events
     }
 
+    /// The garbage collector's step: deletes objects whose owners (by `ownerReferences` uid)
+    /// are all gone. `infos` gives one entry per type.
+    pub fn collect_garbage(&mut self, infos: &[&ResourceInfo], now: i64) -> Vec<Event> {
+        let uids: std::collections::HashSet<String> = self
+            .iter_all()
+            .filter_map(|(_, o)| meta_str(o, "uid").map(String::from))
+            .collect();
+        let mut orphans = Vec::new();
+        for (ty, obj) in self.iter_all() {
+            let Some(owners) = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array) else {
+                continue;
+            };
+            let alive = owners
+                .iter()
+                .any(|o| o["uid"].as_str().is_some_and(|u| uids.contains(u)));
+            if !owners.is_empty() && !alive && obj.pointer("/metadata/deletionTimestamp").is_none() {
+                let k = key_of(ty, obj);
+                orphans.push(k);
+            }
+        }
+        let mut events = Vec::new();
+        for k in orphans {
+            if let Some(info) = infos.iter().find(|i| i.type_key() == k.ty) {
+                if let Ok((_, evs)) = self.delete(info, &k.ns, &k.name, &Preconditions::default(), now, false)
+                {
+                    events.extend(evs);
+                }
+            }
+        }
+        events
+    }
+
+    /// `propagationPolicy: Orphan`: dependents of `uid` forget that owner instead of being
+    /// collected.
+    pub fn orphan_dependents(&mut self, uid: &str) -> Vec<Event> {
+        let mut changed = Vec::new();
+        for (ty, obj) in self.iter_all() {
+            let Some(owners) = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array) else {
+                continue;
+            };
+            if owners.iter().any(|o| o["uid"] == uid) {
+                let mut o = (**obj).clone();
+                let kept: Vec<Value> = owners.iter().filter(|o| o["uid"] != uid).cloned().collect();
+                set_meta(&mut o, "ownerReferences", json!(kept));
+                changed.push((ty.to_string(), o));
+            }
+        }
+        let mut events = Vec::new();
+        for (ty, mut o) in changed {
+            self.stamp(&mut o);
+            events.extend(self.commit(&ty, EventType::Modified, o, false).1);
+        }
+        events
+    }
+
     /// Removes every object of a type (when its CRD is deleted), ignoring finalizers.
     pub fn drop_type(&mut self, ty: &str) -> Vec<Event> {
         let mut events = Vec::new();

@@ -380,3 +380,47 @@ fn replaying_events_rebuilds_the_store() {
         s.get("/configmaps", "default", "b")
     );
 }
+
+#[test]
+fn garbage_collector_follows_owner_references() {
+    let r = reg();
+    let mut s = store_with_default_ns(&r);
+    let cm = info(&r, "", "configmaps");
+    let (owner, _) = s
+        .create(cm, "default", json!({"metadata": {"name": "owner"}}), 0, false)
+        .expect("owner");
+    let uid = owner["metadata"]["uid"].as_str().expect("uid").to_string();
+    let child = |name: &str| json!({"metadata": {"name": name, "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}});
+    s.create(cm, "default", child("child"), 0, false).expect("child");
+    s.create(cm, "default", json!({"metadata": {"name": "two-owners", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid},
+        {"apiVersion": "v1", "kind": "Namespace", "name": "default", "uid": s.get("/namespaces", "", "default").expect("ns")["metadata"]["uid"]}]}}), 0, false).expect("two");
+    let infos: Vec<&ResourceInfo> = r.all().iter().collect();
+    assert!(
+        s.collect_garbage(&infos, 0).is_empty(),
+        "owners alive: nothing collected"
+    );
+    s.delete(cm, "default", "owner", &Preconditions::default(), 0, false)
+        .expect("delete owner");
+    let evs = s.collect_garbage(&infos, 0);
+    assert_eq!(evs.len(), 1);
+    assert!(s.get("/configmaps", "default", "child").is_none());
+    assert!(
+        s.get("/configmaps", "default", "two-owners").is_some(),
+        "another owner is alive"
+    );
+
+    let (o2, _) = s
+        .create(cm, "default", json!({"metadata": {"name": "owner2"}}), 0, false)
+        .expect("owner2");
+    let uid2 = o2["metadata"]["uid"].as_str().expect("uid").to_string();
+    s.create(cm, "default", json!({"metadata": {"name": "kept", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner2", "uid": uid2}]}}), 0, false).expect("kept");
+    s.delete(cm, "default", "owner2", &Preconditions::default(), 0, false)
+        .expect("delete");
+    s.orphan_dependents(&uid2);
+    s.collect_garbage(&infos, 0);
+    assert!(
+        s.get("/configmaps", "default", "kept").is_some(),
+        "orphaned, not collected"
+    );
+}
