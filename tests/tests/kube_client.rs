@@ -616,3 +616,48 @@ async fn bad_requests_get_the_right_status_codes() {
         );
     }
 }
+
+#[tokio::test]
+async fn server_side_apply_gives_lease_managers_mutual_exclusion() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let s = ApiServer::start(&[]).expect("server");
+    let client = client_at(&s, None).await;
+    let leases: Api<Lease> = Api::namespaced(client, "default");
+    let claim = |holder: &str| {
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "lock"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15}})
+    };
+    let created = leases
+        .patch("lock", &PatchParams::apply("gw-a"), &Patch::Apply(claim("gw-a")))
+        .await
+        .expect("create by apply");
+    assert_eq!(
+        created.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("gw-a")
+    );
+    let err = leases
+        .patch("lock", &PatchParams::apply("gw-b"), &Patch::Apply(claim("gw-b")))
+        .await
+        .expect_err("held");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"),
+        "{err:?}"
+    );
+    let taken = leases
+        .patch(
+            "lock",
+            &PatchParams::apply("gw-b").force(),
+            &Patch::Apply(claim("gw-b")),
+        )
+        .await
+        .expect("forced");
+    assert_eq!(
+        taken.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("gw-b")
+    );
+    let mf = taken.metadata.managed_fields.unwrap_or_default();
+    assert!(
+        mf.iter()
+            .any(|m| m.manager.as_deref() == Some("gw-b") && m.operation.as_deref() == Some("Apply"))
+    );
+}

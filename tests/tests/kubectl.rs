@@ -503,3 +503,118 @@ fn deleting_an_owner_collects_or_orphans_its_dependents() {
         "orphaned dependents lose the reference: {refs}"
     );
 }
+
+#[test]
+fn server_side_apply_tracks_owners_and_conflicts() {
+    let s = ApiServer::start(&[]).expect("server starts");
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: \"1\"\n  b: \"2\"\n";
+    let out = s
+        .kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(cm))
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configmap/ssa serverside-applied"));
+    let managers = s.ok(&[
+        "get",
+        "cm",
+        "ssa",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}:{.metadata.managedFields[*].operation}",
+    ]);
+    assert_eq!(managers, "kubectl:Apply");
+    let changed = cm.replace("a: \"1\"", "a: \"9\"");
+    let out = s
+        .kubectl_stdin(
+            &["apply", "--server-side", "--field-manager", "other", "-f", "-"],
+            Some(&changed),
+        )
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with \"kubectl\" using v1: .data.a"),
+        "{err}"
+    );
+    let out = s
+        .kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager",
+                "other",
+                "--force-conflicts",
+                "-f",
+                "-",
+            ],
+            Some(&changed),
+        )
+        .expect("runs");
+    assert!(out.status.success());
+    assert_eq!(s.ok(&["get", "cm", "ssa", "-o", "jsonpath={.data.a}"]), "9");
+    // Both managers applied b with the same value, so they co-own it: it stays until neither
+    // applies it any more.
+    let only_a = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: \"9\"\n";
+    let apply_as = |args: &[&str]| {
+        s.kubectl_stdin(args, Some(only_a))
+            .expect("runs")
+            .status
+            .success()
+    };
+    assert!(apply_as(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        "-"
+    ]));
+    assert_eq!(
+        s.ok(&["get", "cm", "ssa", "-o", "jsonpath={.data}"]),
+        r#"{"a":"9","b":"2"}"#
+    );
+    assert!(apply_as(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "other",
+        "-f",
+        "-"
+    ]));
+    assert_eq!(
+        s.ok(&["get", "cm", "ssa", "-o", "jsonpath={.data}"]),
+        r#"{"a":"9"}"#
+    );
+}
+
+#[test]
+fn client_side_apply_twice_merges_like_a_real_cluster() {
+    let s = with_crds();
+    let svc = |ports: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {{app: web}}\n  ports:\n{ports}"
+        )
+    };
+    apply(&s, &svc("  - {name: http, port: 80, targetPort: 8080}\n"));
+    apply(
+        &s,
+        &svc(
+            "  - {name: http, port: 80, targetPort: 8080}\n  - {name: https, port: 443, targetPort: 8443}\n",
+        ),
+    );
+    assert_eq!(
+        s.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.ports[*].port}"]),
+        "80 443",
+        "port added by strategic merge"
+    );
+    apply(&s, &svc("  - {name: https, port: 443, targetPort: 8443}\n"));
+    assert_eq!(
+        s.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.ports[*].port}"]),
+        "443",
+        "port removed by a $patch: delete directive"
+    );
+    let changed = CLUSTER.replace("global_cidr: []", "global_cidr: []\n  color_codes: [blue]");
+    apply(&s, &changed);
+    apply(&s, CLUSTER);
+    assert_eq!(
+        s.ok(&["get", "cluster", "cluster1", "-o", "jsonpath={.spec.color_codes}"]),
+        "",
+        "a field dropped from the file is removed"
+    );
+}

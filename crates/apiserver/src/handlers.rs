@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use subsea_store::admit::{FieldValidation, admit_custom, check_type_meta};
 use subsea_store::selector::{FieldSelector, LabelSelector};
 use subsea_store::store::{Deleted, ListOptions, Part, Preconditions};
-use subsea_store::{ApiError, Registry, ResourceInfo, Store, crd, patch};
+use subsea_store::{ApiError, Registry, ResourceInfo, Store, crd, managed, meta, patch};
 
 use crate::http::Reply;
 use crate::route::ResourcePath;
@@ -83,6 +83,25 @@ impl View {
 }
 
 impl Request {
+    fn is_apply(&self) -> bool {
+        self.content_type() == "application/apply-patch+yaml"
+    }
+
+    /// The field manager: `fieldManager`, else the client's name from its User-Agent, as
+    /// Kubernetes does.
+    fn manager(&self) -> String {
+        if let Some(m) = self.q("fieldManager") {
+            return m.to_string();
+        }
+        self.headers
+            .get(hyper::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ua| ua.split('/').next())
+            .filter(|m| !m.is_empty())
+            .unwrap_or("unknown")
+            .to_string()
+    }
+
     fn q(&self, k: &str) -> Option<&str> {
         self.query.get(k).map(String::as_str).filter(|v| !v.is_empty())
     }
@@ -427,6 +446,15 @@ fn create_locked(
     if info.type_key() == "/secrets" {
         auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);
     }
+    if !req.is_apply() {
+        managed::record_update(
+            None,
+            &mut obj,
+            &req.manager(),
+            &info.api_version(),
+            &meta::rfc3339(now()),
+        );
+    }
     store.create(info, ns, obj, now(), dry)
 }
 
@@ -447,6 +475,15 @@ fn update_locked(
     guard(req, current.as_deref(), Some(&obj), "update")?;
     if info.type_key() == "/secrets" && part == Part::Main {
         auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);
+    }
+    if !req.is_apply() {
+        managed::record_update(
+            current.as_deref(),
+            &mut obj,
+            &req.manager(),
+            &info.api_version(),
+            &meta::rfc3339(now()),
+        );
     }
     store.update(info, ns, name, obj, part, dry)
 }
@@ -503,17 +540,11 @@ async fn patch_object(
             vec![subsea_store::error::Cause::required("fieldManager")],
         ));
     }
+    if is_apply && sub != Some("scale") {
+        return server_side_apply(shared, info, ns, name, sub, body, fv, dry, req).await;
+    }
     let current = shared.store().get(&info.type_key(), ns, name);
     let Some(current) = current else {
-        if is_apply && sub.is_none() {
-            // Server-side apply creates what is missing.
-            let mut obj = body;
-            let warnings = admit(info, &mut obj, fv)?;
-            let created = shared
-                .write(|store, _| create_locked(shared, store, info, ns, obj, dry, req))
-                .await?;
-            return Ok(Reply::json(201, present(info, &created)).with_warnings(warnings));
-        }
         return Err(ApiError::not_found(&info.qualified(), name));
     };
     if sub == Some("scale") {
@@ -533,6 +564,72 @@ async fn patch_object(
     };
     let updated = commit_update(shared, info, ns, name, target, part, dry, req).await?;
     Ok(Reply::json(200, present(info, &updated)).with_warnings(warnings))
+}
+
+/// Server-side apply: field ownership, conflicts (409 unless `force=true`), create if missing.
+#[allow(clippy::too_many_arguments)]
+async fn server_side_apply(
+    shared: &Arc<Shared>,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    body: Value,
+    fv: FieldValidation,
+    dry: bool,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let manager = req.manager();
+    let force = req.q("force") == Some("true");
+    let (obj, warnings, created) = shared
+        .write(|store, _| {
+            let current = store.get(&info.type_key(), ns, name);
+            if current.is_none() && sub.is_some() {
+                return Err(ApiError::not_found(&info.qualified(), name));
+            }
+            let wanted_rv = body
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty());
+            let current_rv = current
+                .as_ref()
+                .and_then(|c| c.pointer("/metadata/resourceVersion"))
+                .and_then(Value::as_str);
+            if wanted_rv.is_some() && wanted_rv != current_rv {
+                return Err(ApiError::conflict(&info.qualified(), name));
+            }
+            let base = current.as_ref().map(|c| present(info, c));
+            let mut obj = managed::apply(
+                base.as_ref(),
+                &body,
+                &manager,
+                force,
+                &info.api_version(),
+                &meta::rfc3339(now()),
+            )
+            .map_err(|mut e| {
+                e.details = Some((name.to_string(), info.group.clone(), info.plural.clone()));
+                e
+            })?;
+            if obj.pointer("/metadata/name").is_none() {
+                obj["metadata"]["name"] = json!(name);
+            }
+            let warnings = admit(info, &mut obj, fv)?;
+            let part = if sub == Some("status") {
+                Part::Status
+            } else {
+                Part::Main
+            };
+            let was_new = current.is_none();
+            let (stored, evs) = match current {
+                None => create_locked(shared, store, info, ns, obj, dry, req)?,
+                Some(_) => update_locked(shared, store, info, ns, name, obj, part, dry, req)?,
+            };
+            Ok(((stored, warnings, was_new), evs))
+        })
+        .await?;
+    let code = if created { 201 } else { 200 };
+    Ok(Reply::json(code, present(info, &obj)).with_warnings(warnings))
 }
 
 fn json_pointer(path: &str) -> String {

@@ -11,6 +11,7 @@ pub mod admit;
 pub mod crd;
 pub mod error;
 pub mod history;
+pub mod managed;
 pub mod meta;
 pub mod patch;
 pub mod protobuf;

@@ -391,7 +391,8 @@ impl Store {
         }
         set_meta(&mut obj, "uid", json!(meta::new_uid()));
         set_meta(&mut obj, "creationTimestamp", json!(meta::rfc3339(now)));
-        for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"] {
+        // managedFields are computed by the caller (subsea_store::managed) and kept as given.
+        for f in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
             remove_meta(&mut obj, f);
         }
         if info.generation {
@@ -521,7 +522,6 @@ impl Store {
                 None => remove_meta(&mut obj, f),
             }
         }
-        remove_meta(&mut obj, "managedFields");
         if ty == "/namespaces" && part == Part::Main {
             obj["spec"] = current.get("spec").cloned().unwrap_or(json!({}));
         }
