@@ -661,3 +661,84 @@ async fn server_side_apply_gives_lease_managers_mutual_exclusion() {
             .any(|m| m.manager.as_deref() == Some("gw-b") && m.operation.as_deref() == Some("Apply"))
     );
 }
+
+#[tokio::test]
+async fn pages_are_consistent_and_streaming_lists_work() {
+    let s = ApiServer::start(&[]).expect("server");
+    let client = client_at(&s, None).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..5 {
+        cms.create(&PostParams::default(), &cm(&format!("p{i}")))
+            .await
+            .expect("create");
+    }
+    let first = cms.list(&ListParams::default().limit(2)).await.expect("page 1");
+    assert_eq!(first.items.len(), 2);
+    assert_eq!(first.metadata.remaining_item_count, Some(3));
+    // A write between pages does not show up in the rest of this list.
+    cms.create(&PostParams::default(), &cm("p-late"))
+        .await
+        .expect("create");
+    let token = first.metadata.continue_.clone().expect("continue token");
+    let second = cms
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .expect("page 2");
+    let third = cms
+        .list(
+            &ListParams::default()
+                .limit(2)
+                .continue_token(second.metadata.continue_.as_deref().expect("token")),
+        )
+        .await
+        .expect("page 3");
+    let names: Vec<String> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .chain(&third.items)
+        .map(|c| c.name_any())
+        .collect();
+    assert_eq!(names, vec!["p0", "p1", "p2", "p3", "p4"]);
+    assert_eq!(
+        second.metadata.resource_version, first.metadata.resource_version,
+        "every page is the first page's snapshot"
+    );
+    assert!(third.metadata.continue_.is_none());
+    let reused = cms
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .expect_err("used token");
+    assert!(
+        matches!(&reused, kube::Error::Api(s) if s.code == 410 && s.reason == "Expired"),
+        "{reused:?}"
+    );
+
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let stream = reflector(
+        writer,
+        watcher(cms.clone(), watcher::Config::default().streaming_lists()),
+    )
+    .default_backoff();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    tokio::time::timeout(Duration::from_secs(10), reader.wait_until_ready())
+        .await
+        .expect("initial events end in time")
+        .expect("ready");
+    assert_eq!(
+        reader.state().len(),
+        6,
+        "sendInitialEvents delivered every object, then the initial-events-end bookmark"
+    );
+    cms.create(&PostParams::default(), &cm("p-live"))
+        .await
+        .expect("create");
+    for _ in 0..100 {
+        if reader.state().len() == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert_eq!(reader.state().len(), 7, "live events follow the initial ones");
+}

@@ -265,19 +265,29 @@ pub fn list_options(
         namespace: ns.map(String::from),
         labels: LabelSelector::parse(get("labelSelector").unwrap_or(""))?,
         fields: FieldSelector::parse(get("fieldSelector").unwrap_or(""), &info.field_selectors())?,
-        limit: get("limit")
-            .map(|l| {
-                l.parse::<usize>()
-                    .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}: must be a number")))
-            })
-            .transpose()?,
-        continue_token: get("continue").map(String::from),
     })
 }
 
 fn list(shared: &Shared, info: &ResourceInfo, ns: Option<&str>, req: &Request) -> Result<Reply, ApiError> {
     let opts = list_options(info, ns, &req.query)?;
-    let page = shared.store().list(&info.type_key(), &opts)?;
+    let limit = req
+        .q("limit")
+        .map(|l| {
+            l.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}: must be a number")))
+        })
+        .transpose()?;
+    let now_i = std::time::Instant::now();
+    let page = match req.q("continue") {
+        Some(token) => shared.pager().next(token, limit, now_i)?,
+        None => {
+            let (items, rev) = {
+                let store = shared.store();
+                (store.list(&info.type_key(), &opts), store.rev())
+            };
+            shared.pager().first(items, rev, limit, now_i)
+        }
+    };
     let items: Vec<Value> = page.items.iter().map(|o| present(info, o)).collect();
     let mut meta = json!({"resourceVersion": page.rev.to_string()});
     if let Some(c) = page.continue_token {
@@ -792,20 +802,15 @@ async fn delete_collection(
 ) -> Result<Reply, ApiError> {
     let (_, dry, _) = delete_options(req)?;
     let opts = list_options(info, ns, &req.query)?;
-    let opts = ListOptions {
-        limit: None,
-        continue_token: None,
-        ..opts
-    };
     let deleted = shared
         .write(|store, _| {
-            let page = store.list(&info.type_key(), &opts)?;
-            for obj in &page.items {
+            let items = store.list(&info.type_key(), &opts);
+            for obj in &items {
                 guard(req, Some(obj), None, "delete")?;
             }
             let mut out = Vec::new();
             let mut events = Vec::new();
-            for obj in page.items {
+            for obj in items {
                 let o_ns = obj["metadata"]["namespace"]
                     .as_str()
                     .unwrap_or_default()

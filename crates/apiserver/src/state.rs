@@ -57,6 +57,7 @@ pub struct Shared {
     wake: Condvar,
     durable: watch::Sender<u64>,
     tokens: Mutex<TokenIndex>,
+    pager: Mutex<crate::paging::Pager>,
     /// Deletions so far, so the garbage collector only scans after something was deleted.
     pub deletions: std::sync::atomic::AtomicU64,
     /// Bearer token with full access.
@@ -102,6 +103,7 @@ impl Shared {
             wake: Condvar::new(),
             durable,
             tokens,
+            pager: Mutex::new(crate::paging::Pager::default()),
             deletions: std::sync::atomic::AtomicU64::new(0),
             admin_token,
             ca_pem,
@@ -155,6 +157,11 @@ impl Shared {
     /// The store, for reading or for changes that produce no events.
     pub fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    /// Open list snapshots.
+    pub fn pager(&self) -> MutexGuard<'_, crate::paging::Pager> {
+        lock(&self.pager)
     }
 
     /// The watch hub.

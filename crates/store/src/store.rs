@@ -92,19 +92,6 @@ pub enum Part {
     Status,
 }
 
-/// A page of a list.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ListPage {
-    /// Matching objects.
-    pub items: Vec<Arc<Value>>,
-    /// resourceVersion the list reflects.
-    pub rev: u64,
-    /// Token for the next page.
-    pub continue_token: Option<String>,
-    /// Items left after this page.
-    pub remaining: Option<u64>,
-}
-
 /// A list request's filters.
 #[derive(Clone, Debug, Default)]
 pub struct ListOptions {
@@ -114,10 +101,6 @@ pub struct ListOptions {
     pub labels: LabelSelector,
     /// Field filter.
     pub fields: FieldSelector,
-    /// Page size.
-    pub limit: Option<usize>,
-    /// Continue token of the previous page.
-    pub continue_token: Option<String>,
 }
 
 type Table = BTreeMap<(String, String), Arc<Value>>;
@@ -272,44 +255,12 @@ impl Store {
             .all(|(ty, _)| ty == "/namespaces" || self.objects(ty, Some(ns)).is_empty())
     }
 
-    /// Lists objects with filters and paging.
-    pub fn list(&self, ty: &str, opts: &ListOptions) -> Result<ListPage> {
-        let start = match &opts.continue_token {
-            Some(tok) => Some(decode_continue(tok)?),
-            None => None,
-        };
-        let mut matching = self
-            .objects(ty, opts.namespace.as_deref())
+    /// Lists the objects matching the filters, in (namespace, name) order.
+    pub fn list(&self, ty: &str, opts: &ListOptions) -> Vec<Arc<Value>> {
+        self.objects(ty, opts.namespace.as_deref())
             .into_iter()
-            .filter(|o| opts.labels.matches(o.pointer("/metadata/labels")) && opts.fields.matches(o));
-        let mut items = Vec::new();
-        let mut last_key: Option<(String, String)> = None;
-        let limit = opts.limit.filter(|l| *l > 0);
-        for o in matching.by_ref() {
-            let k = key_of(ty, &o);
-            if let Some((ns, name)) = &start {
-                if (&k.ns, &k.name) <= (ns, name) {
-                    continue;
-                }
-            }
-            if limit.is_some_and(|l| items.len() >= l) {
-                let rest = 1 + matching.count() as u64;
-                return Ok(ListPage {
-                    items,
-                    rev: self.rev,
-                    continue_token: last_key.map(|(ns, name)| encode_continue(self.rev, &ns, &name)),
-                    remaining: Some(rest),
-                });
-            }
-            last_key = Some((k.ns, k.name));
-            items.push(o);
-        }
-        Ok(ListPage {
-            items,
-            rev: self.rev,
-            continue_token: None,
-            remaining: None,
-        })
+            .filter(|o| opts.labels.matches(o.pointer("/metadata/labels")) && opts.fields.matches(o))
+            .collect()
     }
 
     fn next_rev(&mut self) -> u64 {
@@ -741,24 +692,6 @@ impl Store {
         }
         events
     }
-}
-
-fn encode_continue(rev: u64, ns: &str, name: &str) -> String {
-    use base64::Engine;
-    let body = json!({"rv": rev, "start": [ns, name]}).to_string();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body)
-}
-
-fn decode_continue(tok: &str) -> Result<(String, String)> {
-    use base64::Engine;
-    let bad = || ApiError::bad_request("continue key is not valid: illegal base64 data");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(tok)
-        .map_err(|_| bad())?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    let ns = v.pointer("/start/0").and_then(Value::as_str).ok_or_else(bad)?;
-    let name = v.pointer("/start/1").and_then(Value::as_str).ok_or_else(bad)?;
-    Ok((ns.to_string(), name.to_string()))
 }
 
 #[cfg(test)]
