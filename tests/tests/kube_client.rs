@@ -60,6 +60,16 @@ async fn typed_crud_for_builtins_and_custom_resources() {
     install_crds(&client).await;
 
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let dry_created = cms.create(&dry, &cm("dry")).await.expect("dry-run create");
+    assert_eq!(dry_created.metadata.name.as_deref(), Some("dry"));
+    assert!(
+        cms.get_opt("dry").await.expect("get").is_none(),
+        "dryRun=All is not persisted"
+    );
     let created = cms
         .create(&PostParams::default(), &cm("a"))
         .await

@@ -316,7 +316,11 @@ fn list(shared: &Shared, info: &ResourceInfo, ns: Option<&str>, req: &Request) -
 /// Checks type metadata and applies a custom resource's schema; returns warnings.
 fn admit(info: &ResourceInfo, obj: &mut Value, fv: FieldValidation) -> Result<Vec<String>, ApiError> {
     check_type_meta(info, obj)?;
-    admit_custom(info, obj, fv)
+    if info.custom {
+        admit_custom(info, obj, fv)
+    } else {
+        subsea_store::admit::admit_builtin(&info.group, &info.plural, obj, fv)
+    }
 }
 
 async fn create(
@@ -430,6 +434,21 @@ async fn commit_update(
         .await
 }
 
+/// A Secret's `stringData` is write-only: Kubernetes merges it into `data` (base64) on write.
+fn fold_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(sd) = secret.as_object_mut().and_then(|o| o.remove("stringData")) else {
+        return;
+    };
+    if !secret["data"].is_object() {
+        secret["data"] = json!({});
+    }
+    for (k, v) in sd.as_object().into_iter().flatten() {
+        let text = v.as_str().unwrap_or_default();
+        secret["data"][k.as_str()] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
 /// Enforces the per-cluster broker rule for a scoped caller on the objects a write touches.
 fn guard(req: &Request, current: Option<&Value>, new: Option<&Value>, verb: &str) -> Result<(), ApiError> {
     let Some(cluster) = &req.cluster else {
@@ -454,6 +473,7 @@ fn create_locked(
 ) -> Result<(Arc<Value>, Vec<subsea_store::Event>), ApiError> {
     guard(req, None, Some(&obj), "create")?;
     if info.type_key() == "/secrets" {
+        fold_string_data(&mut obj);
         auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);
     }
     if !req.is_apply() {
@@ -484,6 +504,7 @@ fn update_locked(
     let current = store.get(&info.type_key(), ns, name);
     guard(req, current.as_deref(), Some(&obj), "update")?;
     if info.type_key() == "/secrets" && part == Part::Main {
+        fold_string_data(&mut obj);
         auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);
     }
     if !req.is_apply() {
@@ -591,8 +612,10 @@ async fn server_side_apply(
 ) -> Result<Reply, ApiError> {
     let manager = req.manager();
     let force = req.q("force") == Some("true");
+    let is_crd = info.type_key() == CRD_TYPE;
+    // Under the registry write lock, so applying a CRD changes what is served atomically.
     let (obj, warnings, created) = shared
-        .write(|store, _| {
+        .write_registry(|store, reg| {
             let current = store.get(&info.type_key(), ns, name);
             if current.is_none() && sub.is_some() {
                 return Err(ApiError::not_found(&info.qualified(), name));
@@ -625,16 +648,25 @@ async fn server_side_apply(
                 obj["metadata"]["name"] = json!(name);
             }
             let warnings = admit(info, &mut obj, fv)?;
+            if is_crd {
+                crd::validate_and_default(&mut obj)?;
+            }
             let part = if sub == Some("status") {
                 Part::Status
             } else {
                 Part::Main
             };
             let was_new = current.is_none();
-            let (stored, evs) = match current {
+            let (mut stored, mut evs) = match &current {
                 None => create_locked(shared, store, info, ns, obj, dry, req)?,
                 Some(_) => update_locked(shared, store, info, ns, name, obj, part, dry, req)?,
             };
+            if is_crd && !dry && part == Part::Main {
+                let (served, more) = set_crd_status(store, info, name, current.as_deref())?;
+                evs.extend(more);
+                reg.set_crd(&served);
+                stored = served;
+            }
             Ok(((stored, warnings, was_new), evs))
         })
         .await?;

@@ -115,6 +115,108 @@ fn check_metadata_types(meta: Option<&Value>) -> Result<()> {
     Ok(())
 }
 
+const OBJECT_META: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// Top-level fields of the built-in kinds (besides apiVersion, kind and metadata).
+fn builtin_fields(group: &str, plural: &str) -> Option<&'static [&'static str]> {
+    Some(match (group, plural) {
+        ("", "configmaps") => &["data", "binaryData", "immutable"],
+        ("", "secrets") => &["data", "stringData", "type", "immutable"],
+        ("", "serviceaccounts") => &["secrets", "imagePullSecrets", "automountServiceAccountToken"],
+        ("", "events") => &[
+            "involvedObject",
+            "reason",
+            "message",
+            "source",
+            "firstTimestamp",
+            "lastTimestamp",
+            "count",
+            "type",
+            "eventTime",
+            "series",
+            "action",
+            "related",
+            "reportingComponent",
+            "reportingInstance",
+        ],
+        ("events.k8s.io", "events") => &[
+            "eventTime",
+            "series",
+            "reportingController",
+            "reportingInstance",
+            "action",
+            "reason",
+            "regarding",
+            "related",
+            "note",
+            "type",
+            "deprecatedSource",
+            "deprecatedFirstTimestamp",
+            "deprecatedLastTimestamp",
+            "deprecatedCount",
+        ],
+        ("discovery.k8s.io", "endpointslices") => &["addressType", "endpoints", "ports"],
+        ("rbac.authorization.k8s.io", "roles") => &["rules"],
+        ("rbac.authorization.k8s.io", "clusterroles") => &["rules", "aggregationRule"],
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => &["subjects", "roleRef"],
+        (_, _) => &["spec", "status"],
+    })
+}
+
+/// Unknown fields of a built-in object (top level and metadata), dropped as Kubernetes' decoder
+/// drops them; returns the warnings, or the 400 under Strict.
+pub fn admit_builtin(group: &str, plural: &str, obj: &mut Value, fv: FieldValidation) -> Result<Vec<String>> {
+    let Some(allowed) = builtin_fields(group, plural) else {
+        return Ok(Vec::new());
+    };
+    let mut unknown = Vec::new();
+    if let Some(o) = obj.as_object_mut() {
+        o.retain(|k, _| {
+            let keep =
+                matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || allowed.contains(&k.as_str());
+            if !keep {
+                unknown.push(k.clone());
+            }
+            keep
+        });
+        if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.retain(|k, _| {
+                let keep = OBJECT_META.contains(&k.as_str());
+                if !keep {
+                    unknown.push(format!("metadata.{k}"));
+                }
+                keep
+            });
+        }
+    }
+    let list: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    match fv {
+        _ if list.is_empty() => Ok(Vec::new()),
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            list.join(", ")
+        ))),
+        FieldValidation::Warn => Ok(list),
+        FieldValidation::Ignore => Ok(Vec::new()),
+    }
+}
+
 /// Applies a custom resource's schema: returns warnings, or the 400/422 error.
 pub fn admit_custom(info: &ResourceInfo, obj: &mut Value, fv: FieldValidation) -> Result<Vec<String>> {
     let Some(schema) = &info.schema else {
@@ -185,6 +287,27 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn builtin_unknown_fields_follow_field_validation() {
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "colour": "red"}, "data": {}, "datta": {}});
+        let err =
+            admit_builtin("", "configmaps", &mut body.clone(), FieldValidation::Strict).expect_err("strict");
+        assert_eq!(
+            err.message,
+            "strict decoding error: unknown field \"datta\", unknown field \"metadata.colour\""
+        );
+        let mut warned = body.clone();
+        assert_eq!(
+            admit_builtin("", "configmaps", &mut warned, FieldValidation::Warn)
+                .expect("warn")
+                .len(),
+            2
+        );
+        assert!(warned.get("datta").is_none() && warned["metadata"].get("colour").is_none());
+        let mut svc = json!({"spec": {"x": 1}, "status": {}});
+        assert!(admit_builtin("", "services", &mut svc, FieldValidation::Strict).is_ok());
     }
 
     #[test]

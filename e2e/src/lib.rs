@@ -1,0 +1,1 @@
+//! End-to-end tools and benchmarks: `apiserver-bench` measures `subsea apiserver`.
