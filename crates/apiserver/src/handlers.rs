@@ -382,7 +382,7 @@ async fn update(
     sub: Option<&str>,
     req: &Request,
 ) -> Result<Reply, ApiError> {
-    let mut obj = req.json_body()?;
+    let obj = req.json_body()?;
     let fv = FieldValidation::parse(req.q("fieldValidation"))?;
     let dry = req.dry_run()?;
     if sub == Some("scale") {
@@ -390,13 +390,33 @@ async fn update(
         let rv = obj.pointer("/metadata/resourceVersion").cloned();
         return write_scale(shared, info, ns, name, replicas, rv, dry, req).await;
     }
-    let warnings = admit(info, &mut obj, fv)?;
-    let part = if sub == Some("status") {
+    finish_update(shared, info, ns, name, obj, sub, fv, dry, req).await
+}
+
+/// Which part of the object a subresource path writes.
+fn part_of(sub: Option<&str>) -> Part {
+    if sub == Some("status") {
         Part::Status
     } else {
         Part::Main
-    };
-    let updated = commit_update(shared, info, ns, name, obj, part, dry, req).await?;
+    }
+}
+
+/// Admits the new content of an object and commits it (PUT and non-apply PATCH).
+#[allow(clippy::too_many_arguments)]
+async fn finish_update(
+    shared: &Arc<Shared>,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    mut obj: Value,
+    sub: Option<&str>,
+    fv: FieldValidation,
+    dry: bool,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let warnings = admit(info, &mut obj, fv)?;
+    let updated = commit_update(shared, info, ns, name, obj, part_of(sub), dry, req).await?;
     Ok(Reply::json(200, present(info, &updated)).with_warnings(warnings))
 }
 
@@ -587,14 +607,7 @@ async fn patch_object(
     }
     let mut target = present(info, &current);
     apply_patch(info, &ct, &mut target, &body)?;
-    let warnings = admit(info, &mut target, fv)?;
-    let part = if sub == Some("status") {
-        Part::Status
-    } else {
-        Part::Main
-    };
-    let updated = commit_update(shared, info, ns, name, target, part, dry, req).await?;
-    Ok(Reply::json(200, present(info, &updated)).with_warnings(warnings))
+    finish_update(shared, info, ns, name, target, sub, fv, dry, req).await
 }
 
 /// Server-side apply: field ownership, conflicts (409 unless `force=true`), create if missing.

@@ -156,33 +156,22 @@ pub struct JoinSettings {
     pub coredns_custom: Option<(String, String)>,
 }
 
-/// The `Submariner` object join writes (`submariner-operator/submariner`).
-pub fn submariner(s: &JoinSettings) -> Value {
+/// The broker connection and DNS settings the `Submariner` and `ServiceDiscovery` objects share.
+fn common_spec(s: &JoinSettings) -> Value {
     let host = s
         .broker_url
         .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/');
     let mut spec = json!({
-        "broker": "k8s",
         "brokerK8sApiServer": host,
         "brokerK8sApiServerToken": s.token,
         "brokerK8sCA": b64(&s.ca_crt),
         "brokerK8sSecret": BROKER_SECRET,
         "brokerK8sRemoteNamespace": s.broker_namespace,
         "brokerK8sInsecure": s.insecure,
-        "cableDriver": s.cable_driver,
-        "ceIPSecPSK": b64(&s.psk),
-        "ceIPSecPSKSecret": PSK_SECRET,
-        "ceIPSecNATTPort": s.natt_port,
-        "clusterCIDR": s.cluster_cidrs.join(","),
-        "serviceCIDR": s.service_cidrs.join(","),
         "clusterID": s.cluster_id,
         "namespace": crate::OPERATOR_NAMESPACE,
-        "natEnabled": s.natt,
-        "serviceDiscoveryEnabled": s.components.iter().any(|c| c == "service-discovery"),
-        "connectionHealthCheck": {"enabled": s.health_check, "intervalSeconds": s.health_check_interval,
-            "maxPacketLossCount": s.health_check_max_loss},
         "version": env!("CARGO_PKG_VERSION"),
     });
     if !s.custom_domains.is_empty() {
@@ -190,6 +179,28 @@ pub fn submariner(s: &JoinSettings) -> Value {
     }
     if let Some((ns, name)) = &s.coredns_custom {
         spec["coreDNSCustomConfig"] = json!({"configMapName": name, "namespace": ns});
+    }
+    spec
+}
+
+/// The `Submariner` object join writes (`submariner-operator/submariner`).
+pub fn submariner(s: &JoinSettings) -> Value {
+    let mut spec = common_spec(s);
+    let extra = json!({
+        "broker": "k8s",
+        "cableDriver": s.cable_driver,
+        "ceIPSecPSK": b64(&s.psk),
+        "ceIPSecPSKSecret": PSK_SECRET,
+        "ceIPSecNATTPort": s.natt_port,
+        "clusterCIDR": s.cluster_cidrs.join(","),
+        "serviceCIDR": s.service_cidrs.join(","),
+        "natEnabled": s.natt,
+        "serviceDiscoveryEnabled": s.components.iter().any(|c| c == "service-discovery"),
+        "connectionHealthCheck": {"enabled": s.health_check, "intervalSeconds": s.health_check_interval,
+            "maxPacketLossCount": s.health_check_max_loss},
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        spec[k.as_str()] = v.clone();
     }
     json!({"apiVersion": "submariner.io/v1alpha1", "kind": "Submariner",
         "metadata": {"name": "submariner", "namespace": crate::OPERATOR_NAMESPACE}, "spec": spec})
@@ -197,30 +208,8 @@ pub fn submariner(s: &JoinSettings) -> Value {
 
 /// The `ServiceDiscovery` object (`submariner-operator/service-discovery`).
 pub fn service_discovery(s: &JoinSettings) -> Value {
-    let host = s
-        .broker_url
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let mut spec = json!({
-        "brokerK8sApiServer": host,
-        "brokerK8sApiServerToken": s.token,
-        "brokerK8sCA": b64(&s.ca_crt),
-        "brokerK8sSecret": BROKER_SECRET,
-        "brokerK8sRemoteNamespace": s.broker_namespace,
-        "brokerK8sInsecure": s.insecure,
-        "clusterID": s.cluster_id,
-        "namespace": crate::OPERATOR_NAMESPACE,
-        "version": env!("CARGO_PKG_VERSION"),
-    });
-    if !s.custom_domains.is_empty() {
-        spec["customDomains"] = json!(s.custom_domains);
-    }
-    if let Some((ns, name)) = &s.coredns_custom {
-        spec["coreDNSCustomConfig"] = json!({"configMapName": name, "namespace": ns});
-    }
     json!({"apiVersion": "submariner.io/v1alpha1", "kind": "ServiceDiscovery",
-        "metadata": {"name": "service-discovery", "namespace": crate::OPERATOR_NAMESPACE}, "spec": spec})
+        "metadata": {"name": "service-discovery", "namespace": crate::OPERATOR_NAMESPACE}, "spec": common_spec(s)})
 }
 
 #[cfg(test)]

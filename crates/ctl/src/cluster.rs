@@ -264,3 +264,19 @@ pub fn secret_data(secret: &DynamicObject, key: &str) -> Result<Vec<u8>> {
         .decode(v)
         .with_context(|| format!("Secret field {key} is not base64"))
 }
+
+/// The cluster's `Submariner` object (written by join), if it has one.
+pub async fn submariner_object(client: &Client) -> Result<Option<DynamicObject>> {
+    let subs = api(
+        client,
+        "submariner.io/v1alpha1",
+        "Submariner",
+        Some(subsea_broker::OPERATOR_NAMESPACE),
+    )?;
+    match subs.get_opt("submariner").await {
+        Ok(o) => Ok(o),
+        // No CRD: not joined.
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+        Err(e) => Err(readable(e)),
+    }
+}

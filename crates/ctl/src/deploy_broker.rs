@@ -72,35 +72,13 @@ pub fn write_info_file(path: &Path, content: &str, now_rfc3339: &str) -> Result<
     Ok(backup)
 }
 
-/// Seconds since the epoch as RFC 3339.
+/// The current time as RFC 3339 (for backup file names).
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let days = secs / 86_400;
-    let (y, m, d) = civil(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        (secs / 3600) % 24,
-        (secs / 60) % 60,
-        secs % 60
-    )
-}
-
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        yoe + era * 400 + i64::from(m <= 2),
-        m,
-        doy - (153 * mp + 2) / 5 + 1,
-    )
+    subsea_store::meta::rfc3339(secs as i64)
 }
 
 /// Deploys the broker and writes the info file.

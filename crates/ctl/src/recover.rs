@@ -20,16 +20,8 @@ pub async fn run(
     output: &Path,
     p: &mut Progress<'_>,
 ) -> Result<()> {
-    let subs = api(
-        &cluster.client,
-        "submariner.io/v1alpha1",
-        "Submariner",
-        Some(OPERATOR_NAMESPACE),
-    )?;
-    let sub = subs
-        .get_opt("submariner")
-        .await
-        .map_err(cluster::readable)?
+    let sub = cluster::submariner_object(&cluster.client)
+        .await?
         .ok_or_else(|| {
             anyhow!(
                 "context {:?} has no Submariner object in {OPERATOR_NAMESPACE}: is this cluster joined?",

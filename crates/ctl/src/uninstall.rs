@@ -18,14 +18,7 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
             t.context
         );
     }
-    let subs = api(
-        &t.client,
-        "submariner.io/v1alpha1",
-        "Submariner",
-        Some(OPERATOR_NAMESPACE),
-    )?;
-    let sub = subs
-        .get_opt("submariner")
+    let sub = cluster::submariner_object(&t.client)
         .await
         .ok()
         .flatten()

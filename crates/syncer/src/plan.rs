@@ -73,42 +73,9 @@ pub fn owns(cfg: &Config, target: &Value) -> bool {
     }
 }
 
-/// The target copy of a source object: metadata stripped to name, generateName, labels and
-/// annotations; namespace mapped; cluster labels added; status dropped.
-pub fn desired(cfg: &Config, src: &Value) -> Value {
-    let mut out = src.clone();
-    let Some(o) = out.as_object_mut() else { return out };
-    o.remove("status");
-    let meta = src
-        .get("metadata")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut m = Map::new();
-    for k in ["name", "generateName", "labels", "annotations"] {
-        if let Some(v) = meta.get(k) {
-            m.insert(k.to_string(), v.clone());
-        }
-    }
-    m.insert("namespace".into(), json!(cfg.target_namespace));
-    if cfg.direction == Direction::LocalToBroker {
-        let labels = m.entry("labels").or_insert_with(|| json!({}));
-        if !labels.is_object() {
-            *labels = json!({});
-        }
-        labels[CLUSTER_ID_LABEL] = json!(cfg.cluster_id);
-        if cfg.source_namespace.is_none() {
-            if let Some(ns) = meta.get("namespace") {
-                labels[ORIGINATING_NAMESPACE_LABEL] = ns.clone();
-            }
-        }
-    }
-    o.insert("metadata".into(), Value::Object(m));
-    out
-}
-
-/// The comparable content of a target object (what [`desired`] produces).
-fn comparable(obj: &Value, target_ns: &str) -> Value {
+/// An object with metadata stripped to name, generateName, labels and annotations, the
+/// namespace set to `ns`, and no status: the part of an object the syncer compares and copies.
+fn stripped(obj: &Value, ns: &str) -> Value {
     let mut out = obj.clone();
     if let Some(o) = out.as_object_mut() {
         o.remove("status");
@@ -123,8 +90,26 @@ fn comparable(obj: &Value, target_ns: &str) -> Value {
                 m.insert(k.to_string(), v.clone());
             }
         }
-        m.insert("namespace".into(), json!(target_ns));
+        m.insert("namespace".into(), json!(ns));
         o.insert("metadata".into(), Value::Object(m));
+    }
+    out
+}
+
+/// The target copy of a source object: stripped, namespace mapped, cluster labels added.
+pub fn desired(cfg: &Config, src: &Value) -> Value {
+    let mut out = stripped(src, &cfg.target_namespace);
+    if cfg.direction == Direction::LocalToBroker && out.get("metadata").is_some() {
+        let labels = &mut out["metadata"]["labels"];
+        if !labels.is_object() {
+            *labels = json!({});
+        }
+        labels[CLUSTER_ID_LABEL] = json!(cfg.cluster_id);
+        if cfg.source_namespace.is_none() {
+            if let Some(ns) = src.pointer("/metadata/namespace") {
+                labels[ORIGINATING_NAMESPACE_LABEL] = ns.clone();
+            }
+        }
     }
     out
 }
@@ -141,7 +126,7 @@ pub fn reconcile(cfg: &Config, sources: &[Value], targets: &[Value]) -> Vec<Acti
     for want in &wanted {
         match targets.iter().find(|t| name(t) == name(want)) {
             None => actions.push(Action::Create(want.clone())),
-            Some(t) if comparable(t, &cfg.target_namespace) != *want => {
+            Some(t) if stripped(t, &cfg.target_namespace) != *want => {
                 actions.push(Action::Update(want.clone()))
             }
             Some(_) => {}
