@@ -94,6 +94,9 @@ fn kube_rs_cluster_tests_pass_against_subsea_apiserver() {
             "api::entry::tests::entry_create_missing_object",
             "api::entry::tests::entry_update_existing_object",
             "api::entry::tests::entry_create_dry_run",
+            "test::aggregated_discovery_apis",
+            "test::aggregated_discovery_core",
+            "test::discovery_run_aggregated",
         ],
     );
     run_suite(

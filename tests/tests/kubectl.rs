@@ -618,3 +618,52 @@ fn client_side_apply_twice_merges_like_a_real_cluster() {
         "a field dropped from the file is removed"
     );
 }
+
+#[test]
+fn imperative_create_commands_work() {
+    // kubectl's generators send protobuf bodies.
+    let s = ApiServer::start(&[]).expect("server starts");
+    assert!(
+        s.ok(&["create", "namespace", "team"])
+            .contains("namespace/team created")
+    );
+    assert!(
+        s.ok(&["create", "configmap", "cfg", "-n", "team", "--from-literal=k=v"])
+            .contains("configmap/cfg created")
+    );
+    assert!(
+        s.ok(&[
+            "create",
+            "secret",
+            "generic",
+            "pw",
+            "-n",
+            "team",
+            "--from-literal=p=hunter2"
+        ])
+        .contains("secret/pw created")
+    );
+    assert!(
+        s.ok(&["create", "serviceaccount", "bot", "-n", "team"])
+            .contains("serviceaccount/bot created")
+    );
+    assert_eq!(
+        s.ok(&["get", "cm", "cfg", "-n", "team", "-o", "jsonpath={.data.k}"]),
+        "v"
+    );
+    assert_eq!(
+        s.ok(&["get", "secret", "pw", "-n", "team", "-o", "jsonpath={.data.p}"]),
+        "aHVudGVyMg=="
+    );
+    let string_data =
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sd\n  namespace: team\nstringData:\n  p: hunter2\n";
+    apply(&s, string_data);
+    assert_eq!(
+        s.ok(&["get", "secret", "sd", "-n", "team", "-o", "jsonpath={.data.p}"]),
+        "aHVudGVyMg==",
+        "stringData folds into data"
+    );
+    let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\n  namespace: team\ndatta:\n  k: v\n";
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(bad)).expect("runs");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("strict decoding error: unknown field \"datta\""));
+}
