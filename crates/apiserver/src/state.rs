@@ -12,7 +12,7 @@ use crate::auth::TokenIndex;
 use crate::wal::Wal;
 
 /// Capacity of each type's live event channel; a watcher further behind is sent 410.
-const CHANNEL_CAPACITY: usize = 4096;
+const CHANNEL_CAPACITY: usize = 1024;
 
 /// Watch fan-out: recent history and live channels, per type.
 pub struct Hub {

@@ -210,8 +210,8 @@ impl Wal {
         {
             let mut w = BufWriter::new(File::create(&tmp)?);
             writeln!(w, "{}", json!({"rev": store.rev(), "format": 1}))?;
-            for (ty, obj) in store.iter_all() {
-                writeln!(w, "{}", json!({"ty": ty, "obj": &**obj}))?;
+            for (ty, raw) in store.iter_raw() {
+                writeln!(w, "{{\"ty\":{},\"obj\":{raw}}}", Value::String(ty.to_string()))?;
             }
             writeln!(w, "{}", json!({"end": true}))?;
             w.into_inner().map_err(|e| e.into_error())?.sync_all()?;

@@ -103,7 +103,18 @@ pub struct ListOptions {
     pub fields: FieldSelector,
 }
 
-type Table = BTreeMap<(String, String), Arc<Value>>;
+/// Objects are kept as compact JSON text: a parsed `serde_json::Value` costs over ten times its
+/// text in small-map nodes, and most objects are read rarely. Reads parse on demand.
+type Table = BTreeMap<(String, String), Arc<str>>;
+
+fn decode(text: &str) -> Arc<Value> {
+    // Only JSON this store serialized itself is ever decoded.
+    Arc::new(serde_json::from_str(text).unwrap_or_default())
+}
+
+fn encode(v: &Value) -> Arc<str> {
+    Arc::from(serde_json::to_string(v).unwrap_or_default())
+}
 
 /// All objects and the global resourceVersion.
 #[derive(Clone, Debug, Default)]
@@ -111,6 +122,19 @@ pub struct Store {
     rev: u64,
     tables: BTreeMap<String, Table>,
     service_cidrs: Vec<subsea_cidr::Cidr>,
+}
+
+/// The `metadata.uid` of an object's JSON text, without parsing the whole object.
+fn uid_of(raw: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        uid: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Obj {
+        metadata: Option<Meta>,
+    }
+    serde_json::from_str::<Obj>(raw).ok()?.metadata?.uid
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
@@ -212,17 +236,25 @@ impl Store {
                 table.remove(&(key.ns, key.name));
             }
             _ => {
-                table.insert((key.ns, key.name), ev.object.clone());
+                table.insert((key.ns, key.name), encode(&ev.object));
             }
         }
         self.rev = self.rev.max(ev.rev);
     }
 
-    /// Every stored object, for snapshots.
-    pub fn iter_all(&self) -> impl Iterator<Item = (&str, &Arc<Value>)> {
+    /// Every stored object as (type, JSON text), for snapshots.
+    pub fn iter_raw(&self) -> impl Iterator<Item = (&str, &str)> {
         self.tables
             .iter()
-            .flat_map(|(ty, t)| t.values().map(move |v| (ty.as_str(), v)))
+            .flat_map(|(ty, t)| t.values().map(move |v| (ty.as_str(), &**v)))
+    }
+
+    /// Every stored object whose JSON text mentions `needle`, parsed.
+    fn find_all(&self, needle: &str) -> Vec<(String, Arc<Value>)> {
+        self.iter_raw()
+            .filter(|(_, raw)| raw.contains(needle))
+            .map(|(ty, raw)| (ty.to_string(), decode(raw)))
+            .collect()
     }
 
     /// One object.
@@ -230,7 +262,7 @@ impl Store {
         self.tables
             .get(ty)?
             .get(&(ns.to_string(), name.to_string()))
-            .cloned()
+            .map(|raw| decode(raw))
     }
 
     /// Objects of a type in a namespace (or all), unfiltered.
@@ -242,17 +274,20 @@ impl Store {
             Some(ns) => t
                 .range((ns.to_string(), String::new())..)
                 .take_while(|((n, _), _)| n == ns)
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| decode(v))
                 .collect(),
-            None => t.values().cloned().collect(),
+            None => t.values().map(|v| decode(v)).collect(),
         }
     }
 
     /// Whether a namespace holds any object of any namespaced type.
     pub fn namespace_is_empty(&self, ns: &str) -> bool {
-        self.tables
-            .iter()
-            .all(|(ty, _)| ty == "/namespaces" || self.objects(ty, Some(ns)).is_empty())
+        self.tables.iter().all(|(ty, t)| {
+            ty == "/namespaces"
+                || t.range((ns.to_string(), String::new())..)
+                    .next()
+                    .is_none_or(|((n, _), _)| n != ns)
+        })
     }
 
     /// Lists the objects matching the filters, in (namespace, name) order.
@@ -630,12 +665,15 @@ impl Store {
     /// The garbage collector's step: deletes objects whose owners (by `ownerReferences` uid)
     /// are all gone. `infos` gives one entry per type.
     pub fn collect_garbage(&mut self, infos: &[&ResourceInfo], now: i64) -> Vec<Event> {
-        let uids: std::collections::HashSet<String> = self
-            .iter_all()
-            .filter_map(|(_, o)| meta_str(o, "uid").map(String::from))
-            .collect();
+        let dependents = self.find_all("\"ownerReferences\"");
+        if dependents.is_empty() {
+            return Vec::new();
+        }
+        let uids: std::collections::HashSet<String> =
+            self.iter_raw().filter_map(|(_, raw)| uid_of(raw)).collect();
         let mut orphans = Vec::new();
-        for (ty, obj) in self.iter_all() {
+        for (ty, obj) in &dependents {
+            let (ty, obj) = (ty.as_str(), obj);
             let Some(owners) = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array) else {
                 continue;
             };
@@ -663,7 +701,8 @@ impl Store {
     /// collected.
     pub fn orphan_dependents(&mut self, uid: &str) -> Vec<Event> {
         let mut changed = Vec::new();
-        for (ty, obj) in self.iter_all() {
+        for (ty, obj) in self.find_all(uid) {
+            let (ty, obj) = (ty.as_str(), &obj);
             let Some(owners) = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array) else {
                 continue;
             };
