@@ -457,6 +457,34 @@ fn show_recover_and_uninstall() {
     );
     assert!(ok && out.contains("COMPONENT: submariner-gateway"), "{out}");
 
+    let gateways = "apiVersion: submariner.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: submariner-operator\nstatus:\n  haStatus: active\n  version: 0.1.0\n  statusFailure: \"\"\n  localEndpoint: {cluster_id: cluster1, cable_name: c1, hostname: gw, subnets: [], private_ip: 172.18.0.4, public_ip: \"\", nat_enabled: false, backend: wireguard}\n  connections:\n  - status: connected\n    statusMessage: \"\"\n    usingIP: 172.18.0.5\n    endpoint: {cluster_id: cluster2, cable_name: c2, hostname: gw2, subnets: [100.67.0.0/16, 10.131.0.0/16], private_ip: 172.18.0.5, public_ip: \"\", nat_enabled: false, backend: wireguard}\n    latencyRTT: {last: 1.1ms, min: 1ms, average: 1.2ms, max: 1.5ms, stdDev: 100µs}\n---\napiVersion: submariner.io/v1\nkind: Gateway\nmetadata:\n  name: cp\n  namespace: submariner-operator\nstatus:\n  haStatus: passive\n  version: 0.1.0\n  statusFailure: \"\"\n  localEndpoint: {cluster_id: cluster1, cable_name: c1b, hostname: cp, subnets: [], private_ip: 172.18.0.6, public_ip: \"\", nat_enabled: false, backend: wireguard}\n  connections: []\n";
+    assert!(
+        c1.kubectl_stdin(&["apply", "-f", "-"], Some(gateways))
+            .expect("runs")
+            .status
+            .success()
+    );
+    let (ok, out, err) = subctl(
+        &dir.0,
+        &["show", "gateways", "--kubeconfig", kc, "--context", "cluster1"],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("gw     active      All connections (1) are established"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cp     passive     There are no connections"),
+        "{out}"
+    );
+    let (ok, out, _) = subctl(
+        &dir.0,
+        &["show", "connections", "--kubeconfig", kc, "--context", "cluster1"],
+    );
+    assert!(ok);
+    assert!(out.contains("GATEWAY   CLUSTER    REMOTE IP    NAT   CABLE DRIVER   SUBNETS                        STATUS      RTT avg."), "{out}");
+    assert!(out.contains("gw2       cluster2   172.18.0.5   no    wireguard      100.67.0.0/16, 10.131.0.0/16   connected   1.2ms"), "{out}");
+
     let (ok, _, err) = subctl(
         &dir.0,
         &[

@@ -115,6 +115,10 @@ enum ShowCommand {
     Endpoints(ShowArgs),
     /// Configured and running component versions.
     Versions(ShowArgs),
+    /// Gateways: NODE, HA STATUS, SUMMARY.
+    Gateways(ShowArgs),
+    /// Connections of the active gateway: GATEWAY, CLUSTER, REMOTE IP, NAT, CABLE DRIVER, SUBNETS, STATUS, RTT avg.
+    Connections(ShowArgs),
 }
 
 #[derive(Args)]
@@ -206,6 +210,8 @@ async fn run(cmd: Command) -> Result<()> {
                 ShowCommand::Networks(a) => (What::Networks, a),
                 ShowCommand::Endpoints(a) => (What::Endpoints, a),
                 ShowCommand::Versions(a) => (What::Versions, a),
+                ShowCommand::Gateways(a) => (What::Gateways, a),
+                ShowCommand::Connections(a) => (What::Connections, a),
             };
             let targets =
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;

@@ -18,6 +18,24 @@ pub enum What {
     Endpoints,
     /// Component versions.
     Versions,
+    /// Gateways and their HA status.
+    Gateways,
+    /// Connections of the active gateway.
+    Connections,
+}
+
+/// Submariner's gateway summary line.
+fn gateway_summary(status: &Value) -> String {
+    if let Some(f) = status["statusFailure"].as_str().filter(|f| !f.is_empty()) {
+        return f.to_string();
+    }
+    let conns = status["connections"].as_array().cloned().unwrap_or_default();
+    let up = conns.iter().filter(|c| c["status"] == "connected").count();
+    match conns.len() {
+        0 => "There are no connections".into(),
+        n if up == n => format!("All connections ({n}) are established"),
+        n => format!("{up} connections out of {n} are established"),
+    }
 }
 
 async fn list(t: &Target, av: &str, kind: &str, ns: Option<&str>) -> Vec<Value> {
@@ -105,6 +123,60 @@ pub async fn rows(t: &Target, what: What) -> Result<(Vec<&'static str>, Vec<Valu
                 .collect();
             (cols, rows)
         }
+        What::Gateways => {
+            let cols = vec!["NODE", "HA STATUS", "SUMMARY"];
+            let rows = list(
+                t,
+                "submariner.io/v1",
+                "Gateway",
+                Some(subsea_broker::OPERATOR_NAMESPACE),
+            )
+            .await
+            .iter()
+            .map(|g| {
+                let st = &g["status"];
+                let node = st["localEndpoint"]["hostname"]
+                    .as_str()
+                    .filter(|h| !h.is_empty())
+                    .map(String::from)
+                    .unwrap_or_else(|| s(&g["metadata"]["name"]));
+                json!({"NODE": node, "HA STATUS": st["haStatus"], "SUMMARY": gateway_summary(st)})
+            })
+            .collect();
+            (cols, rows)
+        }
+        What::Connections => {
+            let cols = vec![
+                "GATEWAY",
+                "CLUSTER",
+                "REMOTE IP",
+                "NAT",
+                "CABLE DRIVER",
+                "SUBNETS",
+                "STATUS",
+                "RTT avg.",
+            ];
+            let gateways = list(
+                t,
+                "submariner.io/v1",
+                "Gateway",
+                Some(subsea_broker::OPERATOR_NAMESPACE),
+            )
+            .await;
+            let rows = gateways
+                .iter()
+                .filter(|g| g["status"]["haStatus"] == "active")
+                .flat_map(|g| g["status"]["connections"].as_array().cloned().unwrap_or_default())
+                .map(|c| {
+                    let ep = &c["endpoint"];
+                    let ip = c["usingIP"].as_str().filter(|i| !i.is_empty()).map(String::from).unwrap_or_else(|| s(&ep["private_ip"]));
+                    json!({"GATEWAY": ep["hostname"], "CLUSTER": ep["cluster_id"], "REMOTE IP": ip,
+                        "NAT": if c["usingNAT"] == true { "yes" } else { "no" }, "CABLE DRIVER": ep["backend"],
+                        "SUBNETS": ep["subnets"], "STATUS": c["status"], "RTT avg.": c["latencyRTT"]["average"]})
+                })
+                .collect();
+            (cols, rows)
+        }
         What::Versions => {
             let cols = vec!["COMPONENT", "REPOSITORY", "CONFIGURED", "RUNNING", "ARCH"];
             let gateways = list(
@@ -154,6 +226,8 @@ pub async fn run(targets: &[Target], what: What, output: Output) -> Result<Strin
                         What::Networks => "Submariner configuration",
                         What::Endpoints => "endpoints",
                         What::Versions => "Submariner components",
+                        What::Gateways => "gateways",
+                        What::Connections => "connections",
                     }
                 ));
             } else {
