@@ -103,7 +103,24 @@ async fn acknowledged_writes_survive_sigkill() {
                 ))
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(400 + 97 * round as u64 % 300)).await;
+        // Kill only once writes are flowing (a slow machine may take a while to connect), at a
+        // moment that varies from round to round.
+        let acked_now = || {
+            ledger
+                .lock()
+                .expect("lock")
+                .values()
+                .filter(|k| k.acked.is_some())
+                .count()
+        };
+        let before = acked_now();
+        for _ in 0..200 {
+            if acked_now() >= before + 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(97 * round as u64 % 300)).await;
         server.kill();
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
