@@ -71,30 +71,15 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Creates `total` objects with `clients` concurrent writers; returns objects per second.
-async fn creates(api: &Api<ConfigMap>, prefix: &str, total: usize, clients: usize) -> Result<f64> {
-    let started = Instant::now();
-    let per = total / clients;
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let api = api.clone();
-            let prefix = prefix.to_string();
-            tokio::spawn(async move {
-                for i in 0..per {
-                    api.create(&PostParams::default(), &cm(&format!("{prefix}-{c}-{i}"), "0"))
-                        .await?;
-                }
-                Ok::<_, kube::Error>(())
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await??;
-    }
-    Ok((per * clients) as f64 / started.elapsed().as_secs_f64())
-}
-
-async fn updates(api: &Api<ConfigMap>, prefix: &str, total: usize, clients: usize) -> Result<f64> {
+/// Writes `total` objects named `<prefix>-<client>-<i>` with `clients` concurrent writers,
+/// creating them or (with `update`) replacing existing ones; returns writes per second.
+async fn burst(
+    api: &Api<ConfigMap>,
+    prefix: &str,
+    total: usize,
+    clients: usize,
+    update: bool,
+) -> Result<f64> {
     let started = Instant::now();
     let per = total / clients;
     let tasks: Vec<_> = (0..clients)
@@ -104,8 +89,12 @@ async fn updates(api: &Api<ConfigMap>, prefix: &str, total: usize, clients: usiz
             tokio::spawn(async move {
                 for i in 0..per {
                     let name = format!("{prefix}-{c}-{i}");
-                    api.replace(&name, &PostParams::default(), &cm(&name, "1"))
-                        .await?;
+                    if update {
+                        api.replace(&name, &PostParams::default(), &cm(&name, "1"))
+                            .await?;
+                    } else {
+                        api.create(&PostParams::default(), &cm(&name, "0")).await?;
+                    }
                 }
                 Ok::<_, kube::Error>(())
             })
@@ -204,8 +193,8 @@ async fn main() -> Result<()> {
         let ns = format!("rate{clients}");
         namespace(&c, &ns).await?;
         let api: Api<ConfigMap> = Api::namespaced(c.clone(), &ns);
-        let cr = creates(&api, "o", total, clients).await?;
-        let up = updates(&api, "o", total, clients).await?;
+        let cr = burst(&api, "o", total, clients, false).await?;
+        let up = burst(&api, "o", total, clients, true).await?;
         rows.push((
             format!("durable creates/s, {clients} client(s)"),
             format!("{cr:.0}"),
@@ -217,7 +206,7 @@ async fn main() -> Result<()> {
     }
     namespace(&c, "list").await?;
     let api: Api<ConfigMap> = Api::namespaced(c.clone(), "list");
-    creates(&api, "l", 10_000, 16).await?;
+    burst(&api, "l", 10_000, 16, false).await?;
     let mut times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -241,7 +230,7 @@ async fn main() -> Result<()> {
     namespace(&c, "mem").await?;
     let api: Api<ConfigMap> = Api::namespaced(c.clone(), "mem");
     let before = rss_kib(server.child.id());
-    creates(&api, "m", 100_000, 16).await?;
+    burst(&api, "m", 100_000, 16, false).await?;
     let after = rss_kib(server.child.id());
     let sample = serde_json::to_vec(&api.get("m-0-0").await?)?.len();
     let per_object = (after.saturating_sub(before) as f64 * 1024.0) / 100_000.0;
