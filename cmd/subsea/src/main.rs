@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod gateway;
+
 #[derive(Parser)]
 #[command(
     name = "subsea",
@@ -28,6 +30,13 @@ enum Command {
     ///
     /// Example: subsea apiserver --data-dir /var/lib/subsea/broker --listen 0.0.0.0:6443 --tls-san broker.example.com
     Apiserver(ApiserverArgs),
+    /// Run the gateway engine on a gateway node: leader election on the Lease
+    /// submariner-gateway-lock, the local Endpoint published to the broker, userspace WireGuard
+    /// tunnels (TUN device `submariner`) to every remote cluster, routes in table 150, and the
+    /// Gateway status object. Needs root (TUN, routes) and a joined cluster (`subctl join`).
+    ///
+    /// Example: subsea gateway --kubeconfig /etc/subsea/cluster.kubeconfig --node-name gw1
+    Gateway(gateway::GatewayArgs),
     /// Print (or write) the CustomResourceDefinitions of every subsea/Submariner kind.
     ///
     /// Example: subsea crds | kubectl apply -f -
@@ -123,5 +132,6 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Apiserver(args) => apiserver(args).await,
         Command::Crds { dir } => crds(dir),
+        Command::Gateway(args) => gateway::run(args).await,
     }
 }

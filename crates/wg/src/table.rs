@@ -53,6 +53,10 @@ pub struct PeerStats {
     pub rx_bytes: usize,
     /// Packets dropped because their inner source was not an allowed IP.
     pub spoofed: u64,
+    /// Configured AllowedIPs.
+    pub allowed_ips: Vec<Cidr>,
+    /// Configured persistent keepalive, seconds.
+    pub keepalive: Option<u16>,
 }
 
 struct Peer {
@@ -87,6 +91,16 @@ impl Device {
             by_key: HashMap::new(),
             rate_limiter,
         }
+    }
+
+    /// Our private key, for the UAPI `get` answer (which, like the kernel's, includes it).
+    pub fn private_key(&self) -> Key {
+        self.private.to_bytes()
+    }
+
+    /// The pre-shared key, if any.
+    pub fn psk(&self) -> Option<Key> {
+        self.psk
     }
 
     /// Our public key.
@@ -266,6 +280,8 @@ impl Device {
                     tx_bytes,
                     rx_bytes,
                     spoofed: p.spoofed,
+                    allowed_ips: p.config.allowed_ips.clone(),
+                    keepalive: p.config.keepalive,
                 }
             })
             .collect()

@@ -1,0 +1,90 @@
+//! `subsea gateway`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+#[derive(clap::Args)]
+pub struct GatewayArgs {
+    /// Kubeconfig of the local cluster (else $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
+    /// This node's name (Endpoint hostname, Gateway object name, lease identity).
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    node_name: Option<String>,
+    /// Address remote gateways reach this node at (default: the source address of the route
+    /// to the broker).
+    #[arg(long, value_name = "IP")]
+    private_ip: Option<IpAddr>,
+    /// Public address to publish when the node sits behind NAT.
+    #[arg(long, value_name = "IP")]
+    public_ip: Option<IpAddr>,
+    /// Address remote health checks ping (default: this node's address inside the cluster CIDR).
+    #[arg(long, value_name = "IP")]
+    health_check_ip: Option<IpAddr>,
+    /// Lease duration, seconds: how long a dead leader blocks failover.
+    #[arg(long, env = "LEADERSHIP_LEASEDURATION", default_value_t = 3.0)]
+    lease_duration: f64,
+    /// How long the leader keeps retrying a failed renewal before stepping down, seconds
+    /// (less than the lease duration, so it steps down before another can take over).
+    #[arg(long, env = "LEADERSHIP_RENEWDEADLINE", default_value_t = 2.0)]
+    renew_deadline: f64,
+    /// How often to try to take or renew the lease, seconds.
+    #[arg(long, env = "LEADERSHIP_RETRYPERIOD", default_value_t = 0.5)]
+    retry_period: f64,
+    /// Directory of the WireGuard UAPI socket (`wg show` looks in /var/run/wireguard).
+    #[arg(long, default_value = subsea_datapath::uapi::SOCKET_DIR, value_name = "DIR")]
+    uapi_dir: PathBuf,
+    /// MTU of the `submariner` TUN device.
+    #[arg(long, default_value_t = subsea_datapath::DEFAULT_MTU)]
+    mtu: u16,
+}
+
+fn secs(flag: &str, v: f64) -> Result<Duration> {
+    if !(v.is_finite() && v > 0.0 && v < 3600.0) {
+        bail!("--{flag} must be a number of seconds between 0 and 3600, got {v}");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "gateway".into())
+}
+
+pub async fn run(a: GatewayArgs) -> Result<()> {
+    let timing = subsea_health::lease::Timing {
+        lease: secs("lease-duration", a.lease_duration)?,
+        renew_deadline: secs("renew-deadline", a.renew_deadline)?,
+        retry: secs("retry-period", a.retry_period)?,
+    };
+    if timing.renew_deadline >= timing.lease || timing.retry >= timing.renew_deadline {
+        bail!(
+            "need --retry-period < --renew-deadline < --lease-duration (got {} < {} < {}): otherwise two gateways can both believe they lead",
+            a.retry_period,
+            a.renew_deadline,
+            a.lease_duration
+        );
+    }
+    if a.mtu < 1280 {
+        bail!("--mtu {} is below 1280, the minimum IPv6 needs", a.mtu);
+    }
+    subsea_gateway::run(subsea_gateway::Options {
+        kubeconfig: a.kubeconfig,
+        context: a.context,
+        hostname: a.node_name.unwrap_or_else(hostname),
+        private_ip: a.private_ip,
+        public_ip: a.public_ip,
+        health_check_ip: a.health_check_ip,
+        timing,
+        uapi_dir: a.uapi_dir,
+        mtu: a.mtu,
+    })
+    .await
+}

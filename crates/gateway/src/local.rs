@@ -1,0 +1,146 @@
+//! The objects a gateway publishes about itself, as pure functions of its settings and node.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use subsea_api::submariner::{ClusterSpec, EndpointSpec};
+
+use crate::settings::Settings;
+
+/// What the gateway found out about its node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Host name.
+    pub hostname: String,
+    /// Address other gateways reach us at.
+    pub private_ip: IpAddr,
+    /// Public address, when known.
+    pub public_ip: Option<IpAddr>,
+    /// Address of the node inside the cluster CIDR: health checks target it, and traffic the
+    /// node itself sends into the tunnel leaves from it.
+    pub cni_ip: Option<IpAddr>,
+}
+
+/// Submariner's name sanitiser (`EnsureValidName`): lowercase, anything outside
+/// `[a-z0-9.-]` becomes `-`, no leading or trailing `-`.
+pub fn valid_name(s: &str) -> String {
+    let mapped: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-' { c } else { '-' })
+        .collect();
+    mapped.trim_matches('-').to_string()
+}
+
+/// `submariner-cable-<clusterID>-<private IP with dashes>`.
+pub fn cable_name(cluster_id: &str, private_ip: IpAddr) -> String {
+    let ip = private_ip.to_string().replace(['.', ':'], "-");
+    format!("submariner-cable-{cluster_id}-{ip}")
+}
+
+/// The local Endpoint's spec.
+pub fn endpoint(s: &Settings, node: &Node, public_key: &str, port: u16) -> EndpointSpec {
+    let v4 = |ip: Option<IpAddr>| ip.filter(IpAddr::is_ipv4).map(|i| i.to_string()).unwrap_or_default();
+    let mut backend_config = BTreeMap::new();
+    backend_config.insert("publicKey".to_string(), public_key.to_string());
+    backend_config.insert("udp-port".to_string(), port.to_string());
+    backend_config.insert("interface-name".to_string(), "submariner".to_string());
+    EndpointSpec {
+        cluster_id: s.cluster_id.clone(),
+        cable_name: cable_name(&s.cluster_id, node.private_ip),
+        health_check_ip: v4(node.cni_ip),
+        health_check_ips: node.cni_ip.map(|i| vec![i.to_string()]).unwrap_or_default(),
+        hostname: node.hostname.clone(),
+        subnets: s.subnets().iter().map(ToString::to_string).collect(),
+        private_ip: v4(Some(node.private_ip)),
+        private_ips: vec![node.private_ip.to_string()],
+        public_ip: v4(node.public_ip),
+        public_ips: node.public_ip.map(|i| vec![i.to_string()]).unwrap_or_default(),
+        nat_enabled: s.nat_enabled,
+        backend: "wireguard".into(),
+        backend_config,
+    }
+}
+
+/// The Endpoint object's name: `<clusterID>-<cable name>`, sanitised.
+pub fn endpoint_name(spec: &EndpointSpec) -> String {
+    valid_name(&format!("{}-{}", spec.cluster_id, spec.cable_name))
+}
+
+/// The local Cluster's spec. Submariner publishes IPv4 CIDRs only here and always the colour
+/// "blue".
+pub fn cluster(s: &Settings) -> ClusterSpec {
+    let v4 = |c: &[subsea_cidr::Cidr]| c.iter().filter(|c| c.addr.is_ipv4()).map(ToString::to_string).collect();
+    ClusterSpec {
+        cluster_id: s.cluster_id.clone(),
+        color_codes: vec!["blue".into()],
+        service_cidr: v4(&s.service_cidrs),
+        cluster_cidr: v4(&s.cluster_cidrs),
+        global_cidr: vec![],
+    }
+}
+
+/// Local Endpoints to delete when `current` is ours: the other ones of our cluster (a previous
+/// gateway's, after a failover), as Submariner's `ensureExclusiveEndpoint` does.
+pub fn stale_local_endpoints<'a>(cluster_id: &str, current: &str, endpoints: &'a [(String, EndpointSpec)]) -> Vec<&'a str> {
+    endpoints
+        .iter()
+        .filter(|(name, spec)| spec.cluster_id == cluster_id && name != current)
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        crate::settings::from_spec(&subsea_api::operator::SubmarinerSpec {
+            broker_k8s_api_server: "b:6443".into(),
+            cluster_cidr: "10.129.0.0/16,fd00:129::/64".into(),
+            service_cidr: "100.65.0.0/16".into(),
+            cluster_id: "Cluster_1".into(),
+            nat_enabled: true,
+            ..Default::default()
+        })
+        .expect("settings")
+    }
+
+    #[test]
+    fn endpoint_follows_submariners_names_and_fields() {
+        let node = Node {
+            hostname: "c1-gw1".into(),
+            private_ip: "172.30.0.11".parse().expect("ip"),
+            public_ip: None,
+            cni_ip: Some("10.129.1.1".parse().expect("ip")),
+        };
+        let spec = endpoint(&settings(), &node, "KEY=", 4500);
+        assert_eq!(spec.cable_name, "submariner-cable-Cluster_1-172-30-0-11");
+        assert_eq!(endpoint_name(&spec), "cluster-1-submariner-cable-cluster-1-172-30-0-11");
+        assert_eq!(spec.subnets, ["100.65.0.0/16", "10.129.0.0/16", "fd00:129::/64"]);
+        assert_eq!(spec.private_ip, "172.30.0.11");
+        assert_eq!(spec.health_check_ip, "10.129.1.1");
+        assert_eq!(spec.public_ip, "");
+        assert_eq!(spec.backend_config["publicKey"], "KEY=");
+        assert_eq!(spec.backend_config["udp-port"], "4500");
+        assert!(spec.nat_enabled);
+    }
+
+    #[test]
+    fn cluster_object_keeps_ipv4_only() {
+        let c = cluster(&settings());
+        assert_eq!(c.cluster_cidr, ["10.129.0.0/16"]);
+        assert_eq!(c.color_codes, ["blue"]);
+        assert!(c.global_cidr.is_empty());
+    }
+
+    #[test]
+    fn only_other_endpoints_of_our_cluster_are_stale() {
+        let spec = |c: &str| EndpointSpec {
+            cluster_id: c.into(),
+            ..Default::default()
+        };
+        let eps = vec![("a".to_string(), spec("c1")), ("b".to_string(), spec("c1")), ("x".to_string(), spec("c2"))];
+        assert_eq!(stale_local_endpoints("c1", "b", &eps), ["a"]);
+    }
+}

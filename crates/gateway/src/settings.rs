@@ -1,0 +1,158 @@
+//! What a gateway needs to know, read from the `Submariner` object `subctl join` wrote.
+
+use base64::Engine;
+use subsea_api::operator::SubmarinerSpec;
+use subsea_cidr::Cidr;
+
+/// The gateway's configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Our cluster ID.
+    pub cluster_id: String,
+    /// Namespace of our Endpoint, Cluster, Gateway and Lease objects.
+    pub namespace: String,
+    /// Service CIDRs.
+    pub service_cidrs: Vec<Cidr>,
+    /// Pod CIDRs.
+    pub cluster_cidrs: Vec<Cidr>,
+    /// The PSK text (std-base64 of the broker PSK); WireGuard's PSK is its SHA-256.
+    pub psk_text: String,
+    /// Dataplane UDP port.
+    pub port: u16,
+    /// NAT traversal.
+    pub nat_enabled: bool,
+    /// Broker URL (`https://host:port`).
+    pub broker_url: String,
+    /// Broker namespace.
+    pub broker_namespace: String,
+    /// Per-cluster broker token.
+    pub broker_token: String,
+    /// Broker CA (PEM).
+    pub broker_ca: Vec<u8>,
+    /// Whether to verify the broker's certificate.
+    pub broker_verify: bool,
+    /// Health check on.
+    pub health_check: bool,
+    /// Health check interval, seconds.
+    pub health_interval: u64,
+    /// Lost pings before a connection is in error.
+    pub health_max_loss: u32,
+}
+
+impl Settings {
+    /// Local subnets as Submariner publishes them: services first, then pods.
+    pub fn subnets(&self) -> Vec<Cidr> {
+        self.service_cidrs.iter().chain(&self.cluster_cidrs).copied().collect()
+    }
+}
+
+fn cidrs(field: &str, flag: &str, text: &str) -> Result<Vec<Cidr>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Cidr::parse(s).map_err(|e| format!("Submariner object: {field} {s:?}: {e}; re-run `subctl join` with a valid {flag}"))
+        })
+        .collect()
+}
+
+/// Reads the `Submariner` object's spec. Errors name the field and the fix.
+pub fn from_spec(spec: &SubmarinerSpec) -> Result<Settings, String> {
+    if spec.cluster_id.is_empty() {
+        return Err("Submariner object has no clusterID; re-run `subctl join`".into());
+    }
+    if !spec.cable_driver.is_empty() && spec.cable_driver != "wireguard" {
+        return Err(format!(
+            "Submariner object asks for cable driver {:?}; subsea's gateway implements wireguard only: re-run `subctl join --cable-driver wireguard`",
+            spec.cable_driver
+        ));
+    }
+    let cluster_cidrs = cidrs("clusterCIDR", "--clustercidr", &spec.cluster_cidr)?;
+    let service_cidrs = cidrs("serviceCIDR", "--servicecidr", &spec.service_cidr)?;
+    if cluster_cidrs.is_empty() || service_cidrs.is_empty() {
+        return Err("Submariner object lacks clusterCIDR or serviceCIDR; re-run `subctl join` with --clustercidr and --servicecidr".into());
+    }
+    let broker_ca = if spec.broker_k8s_ca.is_empty() {
+        Vec::new()
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(spec.broker_k8s_ca.trim())
+            .map_err(|e| format!("Submariner object: brokerK8sCA is not base64 ({e}); re-run `subctl join`"))?
+    };
+    let host = spec.broker_k8s_api_server.trim();
+    if host.is_empty() {
+        return Err("Submariner object has no brokerK8sApiServer; re-run `subctl join`".into());
+    }
+    let health = spec.connection_health_check.clone().unwrap_or_default();
+    Ok(Settings {
+        cluster_id: spec.cluster_id.clone(),
+        namespace: if spec.namespace.is_empty() {
+            subsea_broker::OPERATOR_NAMESPACE.into()
+        } else {
+            spec.namespace.clone()
+        },
+        service_cidrs,
+        cluster_cidrs,
+        psk_text: spec.ce_ipsec_psk.clone(),
+        port: if spec.ce_ipsec_natt_port == 0 {
+            subsea_plan::DEFAULT_PORT
+        } else {
+            spec.ce_ipsec_natt_port
+        },
+        nat_enabled: spec.nat_enabled,
+        broker_url: if host.contains("://") { host.to_string() } else { format!("https://{host}") },
+        broker_namespace: spec.broker_k8s_remote_namespace.clone(),
+        broker_token: spec.broker_k8s_api_server_token.clone(),
+        broker_ca,
+        broker_verify: !spec.broker_k8s_insecure,
+        health_check: spec.connection_health_check.is_none() || health.enabled,
+        health_interval: if health.interval_seconds == 0 { 1 } else { health.interval_seconds },
+        health_max_loss: if health.max_packet_loss_count == 0 { 5 } else { health.max_packet_loss_count as u32 },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SubmarinerSpec {
+        SubmarinerSpec {
+            broker_k8s_api_server: "172.30.0.2:6443".into(),
+            broker_k8s_api_server_token: "tok".into(),
+            broker_k8s_ca: "Y2E=".into(),
+            broker_k8s_remote_namespace: "submariner-k8s-broker".into(),
+            cable_driver: "wireguard".into(),
+            ce_ipsec_psk: "cHNr".into(),
+            cluster_cidr: "10.129.0.0/16".into(),
+            service_cidr: "100.65.0.0/16".into(),
+            cluster_id: "cluster1".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reads_what_join_writes_with_submariners_defaults() {
+        let s = from_spec(&spec()).expect("valid");
+        assert_eq!(s.broker_url, "https://172.30.0.2:6443");
+        assert_eq!(s.broker_ca, b"ca");
+        assert_eq!(s.port, 4500);
+        assert_eq!(s.namespace, "submariner-operator");
+        assert_eq!(s.subnets().iter().map(ToString::to_string).collect::<Vec<_>>(), ["100.65.0.0/16", "10.129.0.0/16"]);
+        assert!(s.health_check);
+        assert_eq!((s.health_interval, s.health_max_loss), (1, 5));
+    }
+
+    #[test]
+    fn refuses_other_cable_drivers_and_bad_cidrs_naming_the_fix() {
+        let mut sp = spec();
+        sp.cable_driver = "libreswan".into();
+        assert!(from_spec(&sp).unwrap_err().contains("--cable-driver wireguard"));
+        let mut sp = spec();
+        sp.cluster_cidr = "10.0.0.0/33".into();
+        let e = from_spec(&sp).unwrap_err();
+        assert!(e.contains("clusterCIDR") && e.contains("10.0.0.0/33"), "{e}");
+        let mut sp = spec();
+        sp.cluster_id = String::new();
+        assert!(from_spec(&sp).unwrap_err().contains("clusterID"));
+    }
+}
