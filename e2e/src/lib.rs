@@ -1,1 +1,4 @@
-//! End-to-end tools and benchmarks: `apiserver-bench` measures `subsea apiserver`.
+//! End-to-end tools and benchmarks: the multi-cluster [`sandbox`] (binary `subsea-sandbox`)
+//! and `apiserver-bench`.
+
+pub mod sandbox;

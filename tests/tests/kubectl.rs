@@ -667,3 +667,32 @@ fn imperative_create_commands_work() {
     let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(bad)).expect("runs");
     assert!(String::from_utf8_lossy(&out.stderr).contains("strict decoding error: unknown field \"datta\""));
 }
+
+#[test]
+fn server_side_apply_keeps_status_of_kinds_without_a_status_subresource() {
+    // Submariner's Gateway is status-only and has no status subresource: gateways write it
+    // with server-side apply, so the applied status must be stored.
+    let s = with_crds();
+    s.ok(&["create", "namespace", "submariner-operator"]);
+    let gw = |ha: &str| {
+        format!(
+            "apiVersion: submariner.io/v1\nkind: Gateway\nmetadata:\n  name: gw1\n  namespace: submariner-operator\nstatus:\n  haStatus: {ha}\n  version: v\n  statusFailure: \"\"\n  connections: []\n  localEndpoint: {{cluster_id: c1, cable_name: x, hostname: gw1, subnets: [], private_ip: \"\", public_ip: \"\", nat_enabled: false, backend: wireguard}}\n"
+        )
+    };
+    for ha in ["active", "passive"] {
+        let out = s
+            .kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&gw(ha)))
+            .expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let got = s.ok(&[
+            "get",
+            "gateways.submariner.io",
+            "-n",
+            "submariner-operator",
+            "gw1",
+            "-o",
+            "jsonpath={.status.haStatus}",
+        ]);
+        assert_eq!(got, ha);
+    }
+}

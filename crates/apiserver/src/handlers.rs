@@ -660,6 +660,11 @@ async fn server_side_apply(
             if obj.pointer("/metadata/name").is_none() {
                 obj["metadata"]["name"] = json!(name);
             }
+            // Without a status subresource, status is part of the applied object (Submariner's
+            // Gateway has only status); field ownership is tracked for the rest.
+            if (!info.status || sub == Some("status")) && body.get("status").is_some() {
+                obj["status"] = body["status"].clone();
+            }
             let warnings = admit(info, &mut obj, fv)?;
             if is_crd {
                 crd::validate_and_default(&mut obj)?;

@@ -64,7 +64,11 @@ fn lock(device: &Mutex<Device>) -> MutexGuard<'_, Device> {
 }
 
 fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
     let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
@@ -108,13 +112,15 @@ impl Datapath {
             .map_err(|e| {
                 io::Error::new(
                     e.kind(),
-                    format!("cannot create TUN device {:?}: {e} (needs root or CAP_NET_ADMIN and /dev/net/tun)", cfg.name),
+                    format!(
+                        "cannot create TUN device {:?}: {e} (needs root or CAP_NET_ADMIN and /dev/net/tun)",
+                        cfg.name
+                    ),
                 )
             })?;
         let tun = Arc::new(tun);
-        let v4 = udp_socket(SocketAddr::from((Ipv4Addr::UNSPECIFIED, cfg.port))).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot listen on UDP port {}: {e}", cfg.port))
-        })?;
+        let v4 = udp_socket(SocketAddr::from((Ipv4Addr::UNSPECIFIED, cfg.port)))
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on UDP port {}: {e}", cfg.port)))?;
         let port = v4.local_addr()?.port();
         // IPv6 underlay is optional: a node without IPv6 still runs IPv4 tunnels.
         let v6 = udp_socket(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))).ok();
@@ -162,7 +168,13 @@ impl Datapath {
     /// The device state as the UAPI `get` operation reports it.
     pub fn uapi_get(&self) -> String {
         let d = lock(&self.device);
-        uapi::format_get(&d.private_key(), self.port, d.psk(), &d.stats(), std::time::SystemTime::now())
+        uapi::format_get(
+            &d.private_key(),
+            self.port,
+            d.psk(),
+            &d.stats(),
+            std::time::SystemTime::now(),
+        )
     }
 }
 

@@ -56,13 +56,18 @@ pub(crate) fn run(tun: &SyncDevice, sock: &std::net::UdpSocket, device: &Mutex<D
         let mut meta = vec![RecvMeta::default(); RECV_BUFS];
         // TUN write buffers: a virtio header's room in front of each packet; tun-rs grows the
         // first buffer of a flow when it coalesces, so capacity settles after warm-up.
-        let mut out: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(65535 + VIRTIO_NET_HDR_LEN)).collect();
+        let mut out: Vec<Vec<u8>> = (0..BATCH)
+            .map(|_| Vec::with_capacity(65535 + VIRTIO_NET_HDR_LEN))
+            .collect();
         let mut gro = GROTable::default();
         loop {
             let n = {
-                let mut slices: Vec<IoSliceMut<'_>> = storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                let mut slices: Vec<IoSliceMut<'_>> =
+                    storage.iter_mut().map(|b| IoSliceMut::new(b)).collect();
                 match sock
-                    .async_io(Interest::READABLE, || state.recv((&sock).into(), &mut slices, &mut meta))
+                    .async_io(Interest::READABLE, || {
+                        state.recv((&sock).into(), &mut slices, &mut meta)
+                    })
                     .await
                 {
                     Ok(n) => n,
@@ -83,11 +88,16 @@ pub(crate) fn run(tun: &SyncDevice, sock: &std::net::UdpSocket, device: &Mutex<D
                     let slot = &mut out[used];
                     slot.resize(VIRTIO_NET_HDR_LEN + SLOT, 0);
                     let mut delivered = None;
-                    dev.decapsulate(from, datagram, &mut slot[VIRTIO_NET_HDR_LEN..], &mut |a| match a {
-                        Action::Tunnel(p) => delivered = Some(p.len()),
-                        // Handshake replies and packets queued behind a handshake: rare.
-                        Action::Network(to, d) => replies.send_now(to, d),
-                    });
+                    dev.decapsulate(
+                        from,
+                        datagram,
+                        &mut slot[VIRTIO_NET_HDR_LEN..],
+                        &mut |a| match a {
+                            Action::Tunnel(p) => delivered = Some(p.len()),
+                            // Handshake replies and packets queued behind a handshake: rare.
+                            Action::Network(to, d) => replies.send_now(to, d),
+                        },
+                    );
                     if let Some(len) = delivered {
                         slot.truncate(VIRTIO_NET_HDR_LEN + len);
                         used += 1;

@@ -76,7 +76,9 @@ pub(crate) fn run(tun: &SyncDevice, device: &Mutex<Device>, sockets: &Sockets) {
                 let mut dev = lock(device);
                 let mut at = 0;
                 for (buf, size) in bufs.iter().zip(&sizes).take(n) {
-                    if let Some(Action::Network(to, d)) = dev.encapsulate(&buf[..*size], &mut batch[at..at + SLOT]) {
+                    if let Some(Action::Network(to, d)) =
+                        dev.encapsulate(&buf[..*size], &mut batch[at..at + SLOT])
+                    {
                         let len = d.len();
                         sealed.push(Sealed { to, start: at, len });
                         at += len;
@@ -177,7 +179,13 @@ mod tests {
 
     #[test]
     fn a_new_peer_a_larger_packet_or_the_segment_limit_starts_a_new_run() {
-        let v = [s(1, 0, 100), s(2, 100, 100), s(2, 200, 120), s(2, 320, 120), s(2, 440, 120)];
+        let v = [
+            s(1, 0, 100),
+            s(2, 100, 100),
+            s(2, 200, 120),
+            s(2, 320, 120),
+            s(2, 440, 120),
+        ];
         assert_eq!(runs(&v, 2), vec![(0, 1), (1, 2), (2, 4), (4, 5)]);
     }
 

@@ -24,7 +24,13 @@ fn hex(k: &Key) -> String {
 }
 
 /// The answer to `get=1`, as wireguard-go writes it. `now` anchors handshake ages to wall time.
-pub fn format_get(private: &Key, port: u16, psk: Option<Key>, peers: &[PeerStats], now: SystemTime) -> String {
+pub fn format_get(
+    private: &Key,
+    port: u16,
+    psk: Option<Key>,
+    peers: &[PeerStats],
+    now: SystemTime,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "private_key={}", hex(private));
     let _ = writeln!(s, "listen_port={port}");
@@ -58,28 +64,33 @@ pub fn format_get(private: &Key, port: u16, psk: Option<Key>, peers: &[PeerStats
 /// Serves the UAPI socket for device `name` in `dir` until the process ends. The socket is
 /// 0600 in a 0700 directory: the answer holds the private key, as the kernel's does for root.
 pub fn serve(dir: &Path, name: &str, get: Arc<dyn Fn() -> String + Send + Sync>) -> std::io::Result<PathBuf> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let path = dir.join(format!("{name}.sock"));
     // A stale socket from a previous run would make bind fail.
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    std::thread::Builder::new().name("wg-uapi".into()).spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut reader = BufReader::new(&conn);
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
+    std::thread::Builder::new()
+        .name("wg-uapi".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut reader = BufReader::new(&conn);
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let answer = if line.trim_end() == "get=1" {
+                    get()
+                } else {
+                    // set= is not offered: the gateway owns the peer set, from the Endpoints.
+                    "errno=1\n\n".to_string()
+                };
+                let _ = (&conn).write_all(answer.as_bytes());
             }
-            let answer = if line.trim_end() == "get=1" {
-                get()
-            } else {
-                // set= is not offered: the gateway owns the peer set, from the Endpoints.
-                "errno=1\n\n".to_string()
-            };
-            let _ = (&conn).write_all(answer.as_bytes());
-        }
-    })?;
+        })?;
     Ok(path)
 }
 

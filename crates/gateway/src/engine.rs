@@ -73,7 +73,10 @@ struct Shared {
 }
 
 fn now_secs() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -122,7 +125,8 @@ async fn wait_for_join(client: &Client) -> Result<subsea_api::operator::Submarin
         match subsea_ctl::cluster::submariner_object(client).await {
             Ok(Some(obj)) => {
                 let spec = obj.data.get("spec").cloned().unwrap_or_default();
-                return serde_json::from_value(spec).context("the Submariner object's spec is malformed; re-run `subctl join`");
+                return serde_json::from_value(spec)
+                    .context("the Submariner object's spec is malformed; re-run `subctl join`");
             }
             Ok(None) if !told => {
                 tracing::info!("waiting for `subctl join` to create submariner-operator/submariner");
@@ -141,14 +145,27 @@ async fn discover(opts: &Options, s: &Settings, nl: &Netlink) -> Result<Node> {
     let private_ip = match opts.private_ip {
         Some(ip) => ip,
         None => {
-            let host = s.broker_url.split("://").nth(1).unwrap_or(&s.broker_url).trim_end_matches('/');
+            let host = s
+                .broker_url
+                .split("://")
+                .nth(1)
+                .unwrap_or(&s.broker_url)
+                .trim_end_matches('/');
             let addr = host
                 .to_socket_addrs()
                 .with_context(|| format!("cannot resolve the broker address {host:?}"))?
                 .next()
                 .ok_or_else(|| anyhow!("the broker address {host:?} resolves to nothing"))?;
-            let sock = UdpSocket::bind((if addr.is_ipv4() { IpAddr::from([0u8; 4]) } else { IpAddr::from([0u16; 8]) }, 0))?;
-            sock.connect(addr).with_context(|| format!("no route to the broker at {addr}; pass --private-ip"))?;
+            let sock = UdpSocket::bind((
+                if addr.is_ipv4() {
+                    IpAddr::from([0u8; 4])
+                } else {
+                    IpAddr::from([0u16; 8])
+                },
+                0,
+            ))?;
+            sock.connect(addr)
+                .with_context(|| format!("no route to the broker at {addr}; pass --private-ip"))?;
             sock.local_addr()?.ip()
         }
     };
@@ -196,7 +213,11 @@ fn micro(t: Option<f64>) -> Option<MicroTime> {
 }
 
 /// Writes our lease; `Ok(true)` when we hold it afterwards.
-async fn write_lease(api: &Api<Lease>, current: Option<&Lease>, want: &LeaseState) -> Result<bool, kube::Error> {
+async fn write_lease(
+    api: &Api<Lease>,
+    current: Option<&Lease>,
+    want: &LeaseState,
+) -> Result<bool, kube::Error> {
     let spec = LeaseSpec {
         holder_identity: want.holder.clone(),
         lease_duration_seconds: Some(want.duration_secs as i32),
@@ -267,7 +288,8 @@ async fn elect(shared: Arc<Shared>) -> Result<()> {
             },
             Err(e) => tracing::warn!(error = %e, "cannot read the gateway lease"),
         }
-        let keep = holding || (leader.is_some() && !must_step_down(last_renew, &timing, now) && current.is_err());
+        let keep =
+            holding || (leader.is_some() && !must_step_down(last_renew, &timing, now) && current.is_err());
         match (keep, leader.is_some()) {
             (true, false) => {
                 tracing::info!("became the active gateway");
@@ -373,10 +395,25 @@ async fn lead(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
     shared.active.store(true, Ordering::SeqCst);
     let mut tasks = vec![tokio::spawn(publish(shared.clone(), local_endpoint(&shared, &d)))];
     let s = &shared.settings;
-    for ar in [ApiResource::erase::<Endpoint>(&()), ApiResource::erase::<Cluster>(&())] {
+    for ar in [
+        ApiResource::erase::<Endpoint>(&()),
+        ApiResource::erase::<Cluster>(&()),
+    ] {
         for (direction, src_ns, dst_ns, src, dst) in [
-            (Direction::LocalToBroker, &s.namespace, &s.broker_namespace, &shared.local, &shared.broker),
-            (Direction::BrokerToLocal, &s.broker_namespace, &s.namespace, &shared.broker, &shared.local),
+            (
+                Direction::LocalToBroker,
+                &s.namespace,
+                &s.broker_namespace,
+                &shared.local,
+                &shared.broker,
+            ),
+            (
+                Direction::BrokerToLocal,
+                &s.broker_namespace,
+                &s.namespace,
+                &shared.broker,
+                &shared.local,
+            ),
         ] {
             let syncer = Syncer {
                 resource: ar.clone(),
@@ -411,7 +448,9 @@ async fn publish(shared: Arc<Shared>, spec: EndpointSpec) {
     loop {
         let r = async {
             eps.patch(&name, &pp, &Patch::Apply(&endpoint)).await?;
-            clusters.patch(&local::valid_name(&s.cluster_id), &pp, &Patch::Apply(&cluster)).await?;
+            clusters
+                .patch(&local::valid_name(&s.cluster_id), &pp, &Patch::Apply(&cluster))
+                .await?;
             let all: Vec<(String, EndpointSpec)> = eps
                 .list(&ListParams::default())
                 .await?
@@ -449,8 +488,11 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
     let api: Api<Endpoint> = Api::namespaced(shared.local.clone(), &shared.settings.namespace);
     let writer = kube::runtime::reflector::store::Writer::default();
     let store = writer.as_reader();
-    let stream = kube::runtime::reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff())
-        .touched_objects();
+    let stream = kube::runtime::reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default()).default_backoff(),
+    )
+    .touched_objects();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let watch = tokio::spawn(async move {
         futures::pin_mut!(stream);
@@ -490,7 +532,10 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
         for s in &plan.skipped {
             tracing::warn!(cluster = %s.cluster_id, reason = %s.reason, "not connecting");
         }
-        *guard(&shared.remotes) = endpoints.iter().map(|e| (e.spec.cluster_id.clone(), e.spec.clone())).collect();
+        *guard(&shared.remotes) = endpoints
+            .iter()
+            .map(|e| (e.spec.cluster_id.clone(), e.spec.clone()))
+            .collect();
         *guard(&shared.plan) = plan;
         // Level-triggered: re-plan on changes and at least every 10 s to retry failed writes.
         if let Ok(None) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
@@ -564,7 +609,10 @@ async fn status_loop(shared: Arc<Shared>) {
         }
         if let Ok(list) = api.list(&ListParams::default()).await {
             for g in list {
-                let stamp = g.annotations().get("update-timestamp").and_then(|t| t.parse().ok());
+                let stamp = g
+                    .annotations()
+                    .get("update-timestamp")
+                    .and_then(|t| t.parse().ok());
                 if g.name_any() != name && status::is_stale(stamp, now, STATUS_PERIOD) {
                     tracing::info!(gateway = %g.name_any(), "removing a stale Gateway");
                     let _ = api.delete(&g.name_any(), &DeleteParams::default()).await;

@@ -27,7 +27,13 @@ pub fn valid_name(s: &str) -> String {
     let mapped: String = s
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     mapped.trim_matches('-').to_string()
 }
@@ -40,7 +46,11 @@ pub fn cable_name(cluster_id: &str, private_ip: IpAddr) -> String {
 
 /// The local Endpoint's spec.
 pub fn endpoint(s: &Settings, node: &Node, public_key: &str, port: u16) -> EndpointSpec {
-    let v4 = |ip: Option<IpAddr>| ip.filter(IpAddr::is_ipv4).map(|i| i.to_string()).unwrap_or_default();
+    let v4 = |ip: Option<IpAddr>| {
+        ip.filter(IpAddr::is_ipv4)
+            .map(|i| i.to_string())
+            .unwrap_or_default()
+    };
     let mut backend_config = BTreeMap::new();
     backend_config.insert("publicKey".to_string(), public_key.to_string());
     backend_config.insert("udp-port".to_string(), port.to_string());
@@ -70,7 +80,12 @@ pub fn endpoint_name(spec: &EndpointSpec) -> String {
 /// The local Cluster's spec. Submariner publishes IPv4 CIDRs only here and always the colour
 /// "blue".
 pub fn cluster(s: &Settings) -> ClusterSpec {
-    let v4 = |c: &[subsea_cidr::Cidr]| c.iter().filter(|c| c.addr.is_ipv4()).map(ToString::to_string).collect();
+    let v4 = |c: &[subsea_cidr::Cidr]| {
+        c.iter()
+            .filter(|c| c.addr.is_ipv4())
+            .map(ToString::to_string)
+            .collect()
+    };
     ClusterSpec {
         cluster_id: s.cluster_id.clone(),
         color_codes: vec!["blue".into()],
@@ -82,7 +97,11 @@ pub fn cluster(s: &Settings) -> ClusterSpec {
 
 /// Local Endpoints to delete when `current` is ours: the other ones of our cluster (a previous
 /// gateway's, after a failover), as Submariner's `ensureExclusiveEndpoint` does.
-pub fn stale_local_endpoints<'a>(cluster_id: &str, current: &str, endpoints: &'a [(String, EndpointSpec)]) -> Vec<&'a str> {
+pub fn stale_local_endpoints<'a>(
+    cluster_id: &str,
+    current: &str,
+    endpoints: &'a [(String, EndpointSpec)],
+) -> Vec<&'a str> {
     endpoints
         .iter()
         .filter(|(name, spec)| spec.cluster_id == cluster_id && name != current)
@@ -116,7 +135,10 @@ mod tests {
         };
         let spec = endpoint(&settings(), &node, "KEY=", 4500);
         assert_eq!(spec.cable_name, "submariner-cable-Cluster_1-172-30-0-11");
-        assert_eq!(endpoint_name(&spec), "cluster-1-submariner-cable-cluster-1-172-30-0-11");
+        assert_eq!(
+            endpoint_name(&spec),
+            "cluster-1-submariner-cable-cluster-1-172-30-0-11"
+        );
         assert_eq!(spec.subnets, ["100.65.0.0/16", "10.129.0.0/16", "fd00:129::/64"]);
         assert_eq!(spec.private_ip, "172.30.0.11");
         assert_eq!(spec.health_check_ip, "10.129.1.1");
@@ -140,7 +162,11 @@ mod tests {
             cluster_id: c.into(),
             ..Default::default()
         };
-        let eps = vec![("a".to_string(), spec("c1")), ("b".to_string(), spec("c1")), ("x".to_string(), spec("c2"))];
+        let eps = vec![
+            ("a".to_string(), spec("c1")),
+            ("b".to_string(), spec("c1")),
+            ("x".to_string(), spec("c2")),
+        ];
         assert_eq!(stale_local_endpoints("c1", "b", &eps), ["a"]);
     }
 }

@@ -42,7 +42,11 @@ pub struct Settings {
 impl Settings {
     /// Local subnets as Submariner publishes them: services first, then pods.
     pub fn subnets(&self) -> Vec<Cidr> {
-        self.service_cidrs.iter().chain(&self.cluster_cidrs).copied().collect()
+        self.service_cidrs
+            .iter()
+            .chain(&self.cluster_cidrs)
+            .copied()
+            .collect()
     }
 }
 
@@ -51,7 +55,9 @@ fn cidrs(field: &str, flag: &str, text: &str) -> Result<Vec<Cidr>, String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
-            Cidr::parse(s).map_err(|e| format!("Submariner object: {field} {s:?}: {e}; re-run `subctl join` with a valid {flag}"))
+            Cidr::parse(s).map_err(|e| {
+                format!("Submariner object: {field} {s:?}: {e}; re-run `subctl join` with a valid {flag}")
+            })
         })
         .collect()
 }
@@ -77,7 +83,9 @@ pub fn from_spec(spec: &SubmarinerSpec) -> Result<Settings, String> {
     } else {
         base64::engine::general_purpose::STANDARD
             .decode(spec.broker_k8s_ca.trim())
-            .map_err(|e| format!("Submariner object: brokerK8sCA is not base64 ({e}); re-run `subctl join`"))?
+            .map_err(|e| {
+                format!("Submariner object: brokerK8sCA is not base64 ({e}); re-run `subctl join`")
+            })?
     };
     let host = spec.broker_k8s_api_server.trim();
     if host.is_empty() {
@@ -100,14 +108,26 @@ pub fn from_spec(spec: &SubmarinerSpec) -> Result<Settings, String> {
             spec.ce_ipsec_natt_port
         },
         nat_enabled: spec.nat_enabled,
-        broker_url: if host.contains("://") { host.to_string() } else { format!("https://{host}") },
+        broker_url: if host.contains("://") {
+            host.to_string()
+        } else {
+            format!("https://{host}")
+        },
         broker_namespace: spec.broker_k8s_remote_namespace.clone(),
         broker_token: spec.broker_k8s_api_server_token.clone(),
         broker_ca,
         broker_verify: !spec.broker_k8s_insecure,
         health_check: spec.connection_health_check.is_none() || health.enabled,
-        health_interval: if health.interval_seconds == 0 { 1 } else { health.interval_seconds },
-        health_max_loss: if health.max_packet_loss_count == 0 { 5 } else { health.max_packet_loss_count as u32 },
+        health_interval: if health.interval_seconds == 0 {
+            1
+        } else {
+            health.interval_seconds
+        },
+        health_max_loss: if health.max_packet_loss_count == 0 {
+            5
+        } else {
+            health.max_packet_loss_count as u32
+        },
     })
 }
 
@@ -137,7 +157,10 @@ mod tests {
         assert_eq!(s.broker_ca, b"ca");
         assert_eq!(s.port, 4500);
         assert_eq!(s.namespace, "submariner-operator");
-        assert_eq!(s.subnets().iter().map(ToString::to_string).collect::<Vec<_>>(), ["100.65.0.0/16", "10.129.0.0/16"]);
+        assert_eq!(
+            s.subnets().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["100.65.0.0/16", "10.129.0.0/16"]
+        );
         assert!(s.health_check);
         assert_eq!((s.health_interval, s.health_max_loss), (1, 5));
     }

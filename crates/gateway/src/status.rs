@@ -23,11 +23,21 @@ pub struct Health {
 }
 
 /// One connection from the tunnel's view, then the health check's.
-fn connection(peer: &Peer, spec: &EndpointSpec, stats: Option<&PeerStats>, health: Option<&Health>) -> Connection {
+fn connection(
+    peer: &Peer,
+    spec: &EndpointSpec,
+    stats: Option<&PeerStats>,
+    health: Option<&Health>,
+) -> Connection {
     let (mut status, mut message) = match stats.and_then(|s| s.last_handshake.map(|h| (s, h))) {
         None => ("connecting", "no initial handshake yet".to_string()),
-        Some((_, age)) if age > HANDSHAKE_TIMEOUT => ("error", format!("no handshake for {} seconds", age.as_secs())),
-        Some((s, _)) => ("connected", format!("Rx={} Bytes, Tx={} Bytes", s.rx_bytes, s.tx_bytes)),
+        Some((_, age)) if age > HANDSHAKE_TIMEOUT => {
+            ("error", format!("no handshake for {} seconds", age.as_secs()))
+        }
+        Some((s, _)) => (
+            "connected",
+            format!("Rx={} Bytes, Tx={} Bytes", s.rx_bytes, s.tx_bytes),
+        ),
     };
     if let Some(h) = health {
         if h.failing && status == "connected" {
@@ -150,10 +160,16 @@ mod tests {
     fn handshake_age_decides_the_tunnel_state() {
         assert_eq!(status(Some(stats(None)), None).status, "connecting");
         let c = status(Some(stats(Some(3))), None);
-        assert_eq!((c.status.as_str(), c.status_message.as_str()), ("connected", "Rx=9 Bytes, Tx=5 Bytes"));
+        assert_eq!(
+            (c.status.as_str(), c.status_message.as_str()),
+            ("connected", "Rx=9 Bytes, Tx=5 Bytes")
+        );
         assert_eq!(c.using_ip, "172.30.0.12");
         let c = status(Some(stats(Some(200))), None);
-        assert_eq!((c.status.as_str(), c.status_message.as_str()), ("error", "no handshake for 200 seconds"));
+        assert_eq!(
+            (c.status.as_str(), c.status_message.as_str()),
+            ("error", "no handshake for 200 seconds")
+        );
     }
 
     #[test]
@@ -170,7 +186,15 @@ mod tests {
 
     #[test]
     fn passive_gateways_report_no_connections_and_staleness_is_three_periods() {
-        let s = gateway_status(false, &EndpointSpec::default(), &Plan::default(), &|_| None, &[], &|_| None, "");
+        let s = gateway_status(
+            false,
+            &EndpointSpec::default(),
+            &Plan::default(),
+            &|_| None,
+            &[],
+            &|_| None,
+            "",
+        );
         assert_eq!(s.ha_status, "passive");
         assert!(s.connections.is_empty());
         let p = Duration::from_secs(5);

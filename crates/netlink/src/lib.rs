@@ -7,8 +7,10 @@ use std::net::IpAddr;
 use anyhow::{Context, Result, anyhow};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteMetric, RouteProtocol};
-use rtnetlink::packet_route::rule::RuleAttribute;
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteMetric, RouteProtocol,
+};
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute};
 use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
 use subsea_cidr::Cidr;
 
@@ -93,7 +95,8 @@ impl Netlink {
         }
         let mut msg = b.build();
         if let Some(mtu) = r.mtu {
-            msg.attributes.push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+            msg.attributes
+                .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
         }
         msg
     }
@@ -131,9 +134,13 @@ impl Netlink {
         let mut out = Vec::new();
         for v6 in [false, true] {
             let filter = if v6 {
-                RouteMessageBuilder::<std::net::Ipv6Addr>::new().table_id(table).build()
+                RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                    .table_id(table)
+                    .build()
             } else {
-                RouteMessageBuilder::<std::net::Ipv4Addr>::new().table_id(table).build()
+                RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                    .table_id(table)
+                    .build()
             };
             let mut s = self.handle.route().get(filter).execute();
             while let Some(msg) = s.try_next().await.context("cannot list routes")? {
@@ -177,8 +184,18 @@ impl Netlink {
             if self.rule_exists(v6, table, priority).await? {
                 continue;
             }
-            let add = self.handle.rule().add().table_id(table).priority(priority);
-            let r = if v6 { add.v6().execute().await } else { add.v4().execute().await };
+            let add = self
+                .handle
+                .rule()
+                .add()
+                .table_id(table)
+                .priority(priority)
+                .action(RuleAction::ToTable);
+            let r = if v6 {
+                add.v6().execute().await
+            } else {
+                add.v4().execute().await
+            };
             r.with_context(|| format!("cannot add the rule to table {table} at priority {priority}"))?;
         }
         Ok(())
@@ -200,7 +217,12 @@ impl Netlink {
                 }
             }
             for msg in doomed {
-                self.handle.rule().del(msg).execute().await.context("cannot delete rule")?;
+                self.handle
+                    .rule()
+                    .del(msg)
+                    .execute()
+                    .await
+                    .context("cannot delete rule")?;
             }
         }
         Ok(())
@@ -216,4 +238,3 @@ fn route_table(msg: &RouteMessage) -> u32 {
         })
         .unwrap_or(u32::from(msg.header.table))
 }
-

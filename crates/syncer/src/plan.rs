@@ -58,8 +58,9 @@ pub fn should_sync(cfg: &Config, obj: &Value) -> bool {
         return false;
     }
     match cfg.direction {
-        // Objects carrying a cluster label are copies of remote data: never re-publish them.
-        Direction::LocalToBroker => label(obj, CLUSTER_ID_LABEL).is_none(),
+        // Objects labelled with another cluster are copies of remote data: never re-publish
+        // them. Our own label (or none) marks local data.
+        Direction::LocalToBroker => label(obj, CLUSTER_ID_LABEL).is_none_or(|c| c == cfg.cluster_id),
         // Only other clusters' objects come back down.
         Direction::BrokerToLocal => label(obj, CLUSTER_ID_LABEL).is_some_and(|c| c != cfg.cluster_id),
     }
@@ -188,6 +189,10 @@ mod tests {
         assert!(
             !should_sync(&up, &ep("remote", "submariner-operator", Some("c2"), json!({}))),
             "remote copies are not re-published"
+        );
+        assert!(
+            should_sync(&up, &ep("own", "submariner-operator", Some("c1"), json!({}))),
+            "objects labelled with our own cluster are local data"
         );
         let down = cfg(Direction::BrokerToLocal);
         assert!(

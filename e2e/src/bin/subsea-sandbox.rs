@@ -1,0 +1,287 @@
+//! `subsea-sandbox`: simulated Kubernetes clusters in network namespaces, joined with the real
+//! `subctl` and connected by the real gateway. Needs root.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use subsea_e2e::sandbox::{Sandbox, UpOptions, relay};
+
+#[derive(Parser)]
+#[command(
+    name = "subsea-sandbox",
+    version,
+    about = "Simulated multi-cluster Kubernetes in network namespaces, for demos, e2e tests and benchmarks",
+    after_help = "Example:\n  subsea-sandbox up --clusters 2\n  subsea-sandbox status\n  subsea-sandbox exec cluster2 cluster2-worker -- ping -c1 10.129.4.1\n  KUBECONFIG=$(subsea-sandbox kubeconfig) kubectl --context cluster1 get nodes\n  subsea-sandbox down"
+)]
+struct Cli {
+    /// Directory holding the sandbox's state, logs and kubeconfigs.
+    #[arg(
+        long,
+        global = true,
+        env = "SUBSEA_SANDBOX_DIR",
+        default_value = "/run/subsea-sandbox"
+    )]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the sandbox: a broker and N clusters (control plane, two gateway nodes, one worker
+    /// each), `subctl deploy-broker`, `subctl join` per cluster, and the gateways.
+    Up {
+        /// Number of clusters (1-9).
+        #[arg(long, default_value_t = 2)]
+        clusters: usize,
+        /// IPv6 pod and service ranges as well.
+        #[arg(long)]
+        dual_stack: bool,
+        /// Prefix of every network namespace (1-8 lowercase letters or digits).
+        #[arg(long, default_value = "ss")]
+        name: String,
+        /// Extra argument for every `subsea gateway` (repeatable), e.g. --gateway-arg=--lease-duration=5.
+        #[arg(long = "gateway-arg", allow_hyphen_values = true)]
+        gateway_args: Vec<String>,
+    },
+    /// Show clusters, nodes, pods, their addresses and the processes.
+    Status {
+        /// Output format: table or json.
+        #[arg(short, long, default_value = "table")]
+        output: String,
+    },
+    /// Run a command in a pod's or node's network namespace.
+    Exec {
+        /// Cluster ID.
+        cluster: String,
+        /// Pod or node name.
+        target: String,
+        /// The command.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Add a pod (a namespace on a node's pod bridge).
+    AddPod {
+        /// Cluster ID.
+        cluster: String,
+        /// Node name (see `status`).
+        node: String,
+        /// Pod name.
+        name: String,
+        /// Kubernetes namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+    },
+    /// Print the path of a kubeconfig with one context per cluster plus `broker`.
+    Kubeconfig,
+    /// Stop every process and remove every namespace the sandbox made.
+    Down,
+    /// (internal) Relay connections: LISTEN=TARGET, each `HOST:PORT` or `unix:PATH`.
+    #[command(hide = true)]
+    Relay { mappings: Vec<String> },
+}
+
+fn bin_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    Ok(exe.parent().map(PathBuf::from).unwrap_or_default())
+}
+
+fn need_root() -> Result<()> {
+    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+    });
+    if uid.as_deref() != Some("0") {
+        bail!("subsea-sandbox needs root (network namespaces, TUN devices): run it with sudo");
+    }
+    Ok(())
+}
+
+fn status(sb: &Sandbox, output: &str) -> Result<()> {
+    let t = sb.topology()?;
+    if output == "json" {
+        let v = serde_json::json!({"topology": t, "pods": sb.state.pods, "processes": sb.state.procs,
+            "kubeconfig": sb.kubeconfig()});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    if output != "table" {
+        bail!("--output must be table or json, got {output:?}");
+    }
+    println!("broker      {} (netns {})", t.broker_ip, t.broker_netns);
+    for c in &t.clusters {
+        println!(
+            "\n{}  pods {}  services {}",
+            c.id,
+            c.pod_cidrs.join(","),
+            c.service_cidrs.join(",")
+        );
+        println!(
+            "  {:<18} {:<14} {:<14} {:<16} NETNS",
+            "NODE", "ROLE", "UNDERLAY IP", "POD CIDR"
+        );
+        for n in &c.nodes {
+            println!(
+                "  {:<18} {:<14} {:<14} {:<16} {}",
+                n.name,
+                format!("{:?}", n.role).to_lowercase(),
+                n.ip,
+                n.pod_cidr,
+                n.netns
+            );
+        }
+        let pods: Vec<_> = sb.state.pods.iter().filter(|p| p.cluster == c.id).collect();
+        if !pods.is_empty() {
+            println!("  {:<24} {:<18} {:<30} NETNS", "POD", "NODE", "IPS");
+            for p in pods {
+                println!(
+                    "  {:<24} {:<18} {:<30} {}",
+                    format!("{}/{}", p.namespace, p.name),
+                    p.node,
+                    p.ips.join(","),
+                    p.netns
+                );
+            }
+        }
+    }
+    println!("\nprocesses:");
+    for p in &sb.state.procs {
+        let state = if subsea_e2e::sandbox::sys::alive(p.pid) {
+            "running"
+        } else {
+            "EXITED"
+        };
+        println!(
+            "  {:<28} pid {:<8} {:<8} {}",
+            p.label,
+            p.pid,
+            state,
+            p.log.display()
+        );
+    }
+    println!("\nkubeconfig: {}", sb.kubeconfig().display());
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Relay { mappings } => {
+            let maps = mappings
+                .iter()
+                .map(|m| relay::parse(m))
+                .collect::<Result<Vec<_>>>()?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let tasks: Vec<_> = maps.into_iter().map(|m| tokio::spawn(relay::serve(m))).collect();
+                for t in tasks {
+                    t.await??;
+                }
+                Ok(())
+            })
+        }
+        Command::Up {
+            clusters,
+            dual_stack,
+            name,
+            gateway_args,
+        } => {
+            need_root()?;
+            let sb = Sandbox::up(&UpOptions {
+                name,
+                clusters,
+                dual_stack,
+                dir: cli.dir.clone(),
+                bin_dir: bin_dir()?,
+                gateway_args,
+            })?;
+            println!("✓ sandbox up: {} cluster(s) joined to the broker", clusters);
+            println!("  kubeconfig: {}", sb.kubeconfig().display());
+            println!("  logs:       {}", sb.logs().display());
+            println!(
+                "  explore:    subsea-sandbox status; KUBECONFIG={} subctl show all",
+                sb.kubeconfig().display()
+            );
+            println!("  tear down:  subsea-sandbox down");
+            Ok(())
+        }
+        Command::Status { output } => status(&Sandbox::load(&cli.dir)?, &output),
+        Command::Kubeconfig => {
+            println!("{}", Sandbox::load(&cli.dir)?.kubeconfig().display());
+            Ok(())
+        }
+        Command::AddPod {
+            cluster,
+            node,
+            name,
+            namespace,
+        } => {
+            need_root()?;
+            let mut sb = Sandbox::load(&cli.dir)?;
+            let pod = sb.add_pod(&cluster, &node, &name, &namespace)?;
+            println!(
+                "✓ pod {}/{} on {} with {}",
+                pod.namespace,
+                pod.name,
+                pod.node,
+                pod.ips.join(",")
+            );
+            Ok(())
+        }
+        Command::Exec {
+            cluster,
+            target,
+            command,
+        } => {
+            need_root()?;
+            let sb = Sandbox::load(&cli.dir)?;
+            let netns = match sb.pod(&cluster, &target) {
+                Ok(p) => p.netns.clone(),
+                Err(_) => sb
+                    .topology()?
+                    .cluster(&cluster)
+                    .and_then(|c| c.nodes.iter().find(|n| n.name == target))
+                    .map(|n| n.netns.clone())
+                    .with_context(|| {
+                        format!(
+                            "no pod or node {target:?} in cluster {cluster:?} (see `subsea-sandbox status`)"
+                        )
+                    })?,
+            };
+            let status = std::process::Command::new("ip")
+                .args(["netns", "exec", &netns])
+                .args(&command)
+                .status()
+                .context("cannot run ip netns exec")?;
+            if !status.success() {
+                std::process::exit(status.code().unwrap_or(1));
+            }
+            Ok(())
+        }
+        Command::Down => {
+            need_root()?;
+            let mut sb = match Sandbox::load(&cli.dir) {
+                Ok(sb) => sb,
+                Err(_) => {
+                    println!("no sandbox is up in {}", cli.dir.display());
+                    return Ok(());
+                }
+            };
+            sb.down();
+            println!("✓ sandbox removed");
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("✗ {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
