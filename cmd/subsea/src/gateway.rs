@@ -88,3 +88,32 @@ pub async fn run(a: GatewayArgs) -> Result<()> {
     })
     .await
 }
+
+#[derive(clap::Args)]
+pub struct RouteAgentArgs {
+    /// Kubeconfig of the local cluster (else $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
+    /// This node's name, compared with the active gateway's Endpoint hostname.
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    node_name: Option<String>,
+    /// MTU of the routes to remote clusters (the tunnel's MTU).
+    #[arg(long, default_value_t = subsea_datapath::DEFAULT_MTU)]
+    mtu: u16,
+}
+
+pub async fn route_agent(a: RouteAgentArgs) -> Result<()> {
+    if a.mtu < 1280 {
+        bail!("--mtu {} is below 1280, the minimum IPv6 needs", a.mtu);
+    }
+    subsea_gateway::route_agent::run(subsea_gateway::route_agent::Options {
+        kubeconfig: a.kubeconfig,
+        context: a.context,
+        hostname: a.node_name.unwrap_or_else(hostname),
+        mtu: u32::from(a.mtu),
+    })
+    .await
+}

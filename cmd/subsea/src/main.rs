@@ -37,6 +37,11 @@ enum Command {
     ///
     /// Example: subsea gateway --kubeconfig /etc/subsea/cluster.kubeconfig --node-name gw1
     Gateway(gateway::GatewayArgs),
+    /// Run the route agent on a node: routes to remote clusters' CIDRs via the cluster's active
+    /// gateway, re-pointed as soon as the active gateway changes. Needs root (routes).
+    ///
+    /// Example: subsea route-agent --kubeconfig /etc/subsea/cluster.kubeconfig --node-name worker1
+    RouteAgent(gateway::RouteAgentArgs),
     /// Print (or write) the CustomResourceDefinitions of every subsea/Submariner kind.
     ///
     /// Example: subsea crds | kubectl apply -f -
@@ -133,5 +138,6 @@ async fn main() -> Result<()> {
         Command::Apiserver(args) => apiserver(args).await,
         Command::Crds { dir } => crds(dir),
         Command::Gateway(args) => gateway::run(args).await,
+        Command::RouteAgent(args) => gateway::route_agent(args).await,
     }
 }

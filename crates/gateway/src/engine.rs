@@ -119,7 +119,7 @@ pub async fn run(opts: Options) -> Result<()> {
     result
 }
 
-async fn wait_for_join(client: &Client) -> Result<subsea_api::operator::SubmarinerSpec> {
+pub(crate) async fn wait_for_join(client: &Client) -> Result<subsea_api::operator::SubmarinerSpec> {
     let mut told = false;
     loop {
         match subsea_ctl::cluster::submariner_object(client).await {
@@ -246,7 +246,7 @@ async fn write_lease(
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -509,18 +509,7 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
     };
     loop {
         let endpoints = store.state();
-        let remotes: Vec<Remote> = endpoints
-            .iter()
-            .map(|e| Remote {
-                spec: e.spec.clone(),
-                created: e
-                    .metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map(|t| t.0.to_string())
-                    .unwrap_or_default(),
-            })
-            .collect();
+        let remotes: Vec<Remote> = endpoints.iter().map(|e| remote(e)).collect();
         let plan = subsea_plan::plan(&local, &remotes);
         d.set_peers(&plan.wg_peers());
         if let Err(e) = program_routes(&shared, &plan).await {
@@ -544,6 +533,19 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
         while rx.try_recv().is_ok() {}
     }
     watch.abort();
+}
+
+/// An Endpoint as the planners see it.
+pub(crate) fn remote(e: &Endpoint) -> Remote {
+    Remote {
+        spec: e.spec.clone(),
+        created: e
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default(),
+    }
 }
 
 async fn program_routes(shared: &Shared, plan: &Plan) -> Result<()> {

@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod local;
+pub mod route_agent;
 pub mod settings;
 pub mod status;
 

@@ -78,6 +78,28 @@ enum Command {
     Kubeconfig,
     /// Stop every process and remove every namespace the sandbox made.
     Down,
+    /// (internal) The kube-proxy stand-in of one node: ClusterIP DNAT in nftables.
+    #[command(hide = true)]
+    KubeProxy {
+        #[arg(long)]
+        kubeconfig: PathBuf,
+    },
+    /// Serve TCP echo on a port (run it in a pod with `exec`).
+    EchoServer {
+        #[arg(long, default_value_t = 7000)]
+        port: u16,
+    },
+    /// Send a payload to an echo server and verify every byte that comes back.
+    EchoCheck {
+        /// ADDRESS:PORT
+        addr: std::net::SocketAddr,
+        /// Payload size.
+        #[arg(long, default_value_t = 1 << 20)]
+        bytes: usize,
+        /// Timeout, seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// (internal) Relay connections: LISTEN=TARGET, each `HOST:PORT` or `unix:PATH`.
     #[command(hide = true)]
     Relay { mappings: Vec<String> },
@@ -181,6 +203,16 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Ok(())
             })
+        }
+        Command::KubeProxy { kubeconfig } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(subsea_e2e::sandbox::proxy::run(&kubeconfig))
+        }
+        Command::EchoServer { port } => subsea_e2e::sandbox::echo::serve(port),
+        Command::EchoCheck { addr, bytes, timeout } => {
+            subsea_e2e::sandbox::echo::check(addr, bytes, std::time::Duration::from_secs(timeout))?;
+            println!("✓ {bytes} bytes echoed intact by {addr}");
+            Ok(())
         }
         Command::Up {
             clusters,

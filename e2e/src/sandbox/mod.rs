@@ -5,6 +5,8 @@
 //! Safety: the sandbox only creates namespaces named after its prefix, links inside them and
 //! processes it records; `down` (and any failure during `up`) removes all of them.
 
+pub mod echo;
+pub mod proxy;
 pub mod relay;
 pub mod sys;
 pub mod topology;
@@ -241,6 +243,26 @@ impl Sandbox {
         self.register_nodes(&t)?;
         self.deploy_and_join(&t)?;
         for c in &t.clusters {
+            for n in &c.nodes {
+                let cmd = vec![
+                    self.bin("subsea-sandbox"),
+                    "kube-proxy".into(),
+                    "--kubeconfig".into(),
+                    self.inner_kubeconfig(&c.id).to_string_lossy().into_owned(),
+                ];
+                self.start(&format!("{}/kube-proxy", n.name), Some(&n.netns), cmd, &[])?;
+            }
+            for n in c.nodes.iter().filter(|n| n.role != Role::ControlPlane) {
+                let cmd = vec![
+                    self.bin("subsea"),
+                    "route-agent".into(),
+                    "--kubeconfig".into(),
+                    self.inner_kubeconfig(&c.id).to_string_lossy().into_owned(),
+                    "--node-name".into(),
+                    n.name.clone(),
+                ];
+                self.start(&format!("{}/route-agent", n.name), Some(&n.netns), cmd, &[("RUST_LOG", "info")])?;
+            }
             for n in c.nodes.iter().filter(|n| n.role == Role::Gateway) {
                 let mut cmd = vec![
                     self.bin("subsea"),
@@ -550,6 +572,17 @@ impl Sandbox {
         self.state.pods.push(pod.clone());
         self.save()?;
         Ok(pod)
+    }
+
+    /// Starts a long-running process inside a pod.
+    pub fn start_in_pod(&mut self, cluster: &str, pod: &str, label: &str, cmd: Vec<String>) -> Result<u32> {
+        let netns = self.pod(cluster, pod)?.netns.clone();
+        self.start(&format!("{cluster}-{pod}/{label}"), Some(&netns), cmd, &[])
+    }
+
+    /// Path of one of the sandbox's binaries.
+    pub fn binary(&self, name: &str) -> String {
+        self.bin(name)
     }
 
     /// Finds a pod.

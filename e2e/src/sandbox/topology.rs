@@ -123,9 +123,8 @@ impl Topology {
                             pod_cidr: format!("10.{}.{k}.0/24", 128 + u16::from(i)),
                             cni_ip: Ipv4Addr::new(10, 128 + i, k, 1),
                             pod_cidr_v6: dual_stack.then(|| format!("fd00:{}:{k}::/64", 128 + u16::from(i))),
-                            cni_ip_v6: dual_stack.then(|| {
-                                Ipv6Addr::new(0xfd00, 128 + u16::from(i), u16::from(k), 0, 0, 0, 0, 1)
-                            }),
+                            cni_ip_v6: dual_stack
+                                .then(|| Ipv6Addr::new(0xfd00, as_hex(128 + u16::from(i)), as_hex(u16::from(k)), 0, 0, 0, 0, 1)),
                         }
                     })
                     .collect();
@@ -168,6 +167,12 @@ impl Topology {
     pub fn cluster(&self, id: &str) -> Option<&Cluster> {
         self.clusters.iter().find(|c| c.id == id)
     }
+}
+
+/// The IPv6 group that reads like `n` in decimal ("130" → 0x130), so v6 addresses mirror the
+/// v4 plan.
+fn as_hex(n: u16) -> u16 {
+    u16::from_str_radix(&n.to_string(), 16).unwrap_or(0)
 }
 
 /// The address of the `n`th pod (1-based) on a node.

@@ -1,0 +1,183 @@
+//! The route agent, on every node: remote CIDRs go to the cluster's active gateway.
+//!
+//! In the main table, each remote subnet is routed `via` the active gateway's private IP
+//! (protocol 4, MTU of the tunnel), so pod traffic keeps its source address all the way to the
+//! remote cluster. On the active gateway itself these routes are removed: its table-150 routes
+//! into the tunnel win (rule priority 150). Submariner reaches the gateway over a VXLAN overlay
+//! (`vx-submariner`) so that it works on routed node networks; the sandbox's nodes share one
+//! L2 segment, as kind's do, where a plain next hop does the same with less overhead.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use futures::StreamExt;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use subsea_api::submariner::Endpoint;
+use subsea_cidr::Cidr;
+use subsea_netlink::{Netlink, Route};
+use subsea_plan::{Local, Remote};
+
+/// The main routing table.
+pub const MAIN_TABLE: u32 = 254;
+
+/// Routes a node wants: remote subnets via the local active gateway, unless this node is it.
+pub fn desired_routes(hostname: &str, local: &Local, endpoints: &[Remote]) -> (Option<IpAddr>, Vec<Cidr>) {
+    let gateway = endpoints
+        .iter()
+        .filter(|e| e.spec.cluster_id == local.cluster_id)
+        .max_by(|a, b| a.created.cmp(&b.created));
+    let Some(gw) = gateway else {
+        return (None, Vec::new());
+    };
+    if gw.spec.hostname == hostname {
+        return (None, Vec::new());
+    }
+    let Ok(via) = gw.spec.private_ip.parse::<IpAddr>() else {
+        return (None, Vec::new());
+    };
+    let plan = subsea_plan::plan(local, endpoints);
+    // The underlay is IPv4: IPv6 subnets need an IPv6 next hop, which the endpoint lacks.
+    let routes = plan.routes().into_iter().filter(|c| c.addr.is_ipv4() == via.is_ipv4()).collect();
+    (Some(via), routes)
+}
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Kubeconfig of the local cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in it.
+    pub context: Option<String>,
+    /// This node's name.
+    pub hostname: String,
+    /// MTU of the routes (the tunnel's).
+    pub mtu: u32,
+}
+
+/// Runs until SIGTERM or Ctrl-C; removes its routes on the way out.
+pub async fn run(opts: Options) -> Result<()> {
+    let target = subsea_ctl::cluster::connect(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let spec = crate::engine::wait_for_join(&target.client).await?;
+    let settings = crate::settings::from_spec(&spec).map_err(|e| anyhow!(e))?;
+    let nl = Netlink::connect()?;
+    let local = Local {
+        cluster_id: settings.cluster_id.clone(),
+        subnets: settings.subnets(),
+    };
+    let api: Api<Endpoint> = Api::namespaced(target.client, &settings.namespace);
+    let writer = kube::runtime::reflector::store::Writer::default();
+    let store = writer.as_reader();
+    let stream = kube::runtime::reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff())
+        .touched_objects();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while stream.next().await.is_some() {
+            let _ = tx.try_send(());
+        }
+    });
+    tracing::info!(node = %opts.hostname, cluster = %settings.cluster_id, "route agent starting");
+    let shutdown = crate::engine::shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut last: Option<(Option<IpAddr>, Vec<Cidr>)> = None;
+    loop {
+        if store.wait_until_ready().await.is_ok() {
+            let remotes: Vec<Remote> = store.state().iter().map(|e| crate::engine::remote(e)).collect();
+            let want = desired_routes(&opts.hostname, &local, &remotes);
+            match program(&nl, &want, opts.mtu).await {
+                Ok(()) => {
+                    if last.as_ref() != Some(&want) {
+                        tracing::info!(via = ?want.0, routes = want.1.len(), "routes to remote clusters programmed");
+                        last = Some(want);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot program routes; retrying"),
+            }
+        }
+        tokio::select! {
+            _ = rx.recv() => {}
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = &mut shutdown => {
+                let _ = program(&nl, &(None, Vec::new()), opts.mtu).await;
+                tracing::info!("route agent stopped; routes removed");
+                return Ok(());
+            }
+        }
+        while rx.try_recv().is_ok() {}
+    }
+}
+
+async fn program(nl: &Netlink, (via, routes): &(Option<IpAddr>, Vec<Cidr>), mtu: u32) -> Result<()> {
+    let current = nl.routes(MAIN_TABLE).await?;
+    for dst in routes {
+        nl.replace_route(&Route {
+            dst: *dst,
+            table: MAIN_TABLE,
+            dev: None,
+            via: *via,
+            src: None,
+            mtu: Some(mtu),
+        })
+        .await?;
+    }
+    for dst in current.iter().filter(|c| !routes.contains(c)) {
+        nl.delete_route(*dst, MAIN_TABLE).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use subsea_api::submariner::EndpointSpec;
+
+    fn ep(cluster: &str, host: &str, ip: &str, subnets: &[&str], created: &str) -> Remote {
+        let mut backend_config = std::collections::BTreeMap::new();
+        backend_config.insert("publicKey".to_string(), subsea_wg::keys::to_base64(&[1; 32]));
+        Remote {
+            spec: EndpointSpec {
+                cluster_id: cluster.into(),
+                cable_name: format!("cable-{host}"),
+                hostname: host.into(),
+                private_ip: ip.into(),
+                subnets: subnets.iter().map(|s| s.to_string()).collect(),
+                backend: "wireguard".into(),
+                backend_config,
+                ..Default::default()
+            },
+            created: created.into(),
+        }
+    }
+
+    fn local() -> Local {
+        Local {
+            cluster_id: "c1".into(),
+            subnets: vec![Cidr::parse("10.129.0.0/16").expect("cidr")],
+        }
+    }
+
+    #[test]
+    fn workers_route_remote_subnets_via_the_newest_local_gateway() {
+        let eps = [
+            ep("c1", "gw1", "172.30.1.12", &["10.129.0.0/16"], "2026-01-01T00:00:00Z"),
+            ep("c1", "gw2", "172.30.1.13", &["10.129.0.0/16"], "2026-01-01T00:00:05Z"),
+            ep("c2", "r-gw", "172.30.2.12", &["100.66.0.0/16", "10.130.0.0/16"], "2026-01-01T00:00:00Z"),
+        ];
+        let (via, routes) = desired_routes("c1-worker", &local(), &eps);
+        assert_eq!(via, Some("172.30.1.13".parse().expect("ip")));
+        assert_eq!(routes.iter().map(ToString::to_string).collect::<Vec<_>>(), ["10.130.0.0/16", "100.66.0.0/16"]);
+    }
+
+    #[test]
+    fn the_active_gateway_and_a_cluster_without_gateway_get_no_main_routes() {
+        let eps = [
+            ep("c1", "gw1", "172.30.1.12", &["10.129.0.0/16"], "t1"),
+            ep("c2", "r", "172.30.2.12", &["10.130.0.0/16"], "t1"),
+        ];
+        assert_eq!(desired_routes("gw1", &local(), &eps), (None, vec![]));
+        assert_eq!(desired_routes("w", &local(), &eps[1..]), (None, vec![]));
+    }
+}
