@@ -22,12 +22,18 @@ impl Drop for Up {
 
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(|p| p.parent()).map(PathBuf::from).expect("target dir")
+    exe.parent()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .expect("target dir")
 }
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -39,7 +45,11 @@ fn kubectl(sb: &Sandbox, context: &str, args: &[&str]) -> Result<String> {
         .args(args)
         .output()?;
     if !out.status.success() {
-        bail!("kubectl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -47,7 +57,19 @@ fn kubectl(sb: &Sandbox, context: &str, args: &[&str]) -> Result<String> {
 /// Sends a payload from a pod to `addr` through the echo checker.
 fn echo(sb: &Sandbox, from: &Pod, addr: &str, bytes: usize) -> Result<()> {
     let bin = sb.binary("subsea-sandbox");
-    sys::exec_in(&from.netns, &[&bin, "echo-check", addr, "--bytes", &bytes.to_string(), "--timeout", "3"]).map(|_| ())
+    sys::exec_in(
+        &from.netns,
+        &[
+            &bin,
+            "echo-check",
+            addr,
+            "--bytes",
+            &bytes.to_string(),
+            "--timeout",
+            "3",
+        ],
+    )
+    .map(|_| ())
 }
 
 fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<()>) -> Duration {
@@ -62,7 +84,18 @@ fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<()>) 
 }
 
 fn active_gateway(sb: &Sandbox, cluster: &str) -> Result<String> {
-    let out = kubectl(sb, cluster, &["get", "endpoints.submariner.io", "-n", "submariner-operator", "-o", "json"])?;
+    let out = kubectl(
+        sb,
+        cluster,
+        &[
+            "get",
+            "endpoints.submariner.io",
+            "-n",
+            "submariner-operator",
+            "-o",
+            "json",
+        ],
+    )?;
     let v: Value = serde_json::from_str(&out)?;
     v["items"]
         .as_array()
@@ -75,7 +108,10 @@ fn active_gateway(sb: &Sandbox, cluster: &str) -> Result<String> {
 
 #[test]
 fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
-    assert!(is_root(), "the sandbox e2e test needs root (network namespaces, TUN devices): run the suite as root, as .ci/run does");
+    assert!(
+        is_root(),
+        "the sandbox e2e test needs root (network namespaces, TUN devices): run the suite as root, as .ci/run does"
+    );
     let dir = std::env::temp_dir().join(format!("subsea-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let sb = Sandbox::up(&UpOptions {
@@ -99,62 +135,130 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
             let name = format!("echo-{}", n.name.rsplit('-').next().unwrap_or("x"));
             let pod = sb.add_pod(&c.id, &n.name, &name, "default").expect("pod");
             let bin = sb.binary("subsea-sandbox");
-            sb.start_in_pod(&c.id, &name, "echo", vec![bin, "echo-server".into(), "--port".into(), "7000".into()])
-                .expect("echo server");
+            sb.start_in_pod(
+                &c.id,
+                &name,
+                "echo",
+                vec![bin, "echo-server".into(), "--port".into(), "7000".into()],
+            )
+            .expect("echo server");
             pods.push(pod);
         }
         let worker_ip = &pods.last().expect("a pod").ips[0];
         let svc = format!(
             "apiVersion: v1\nkind: Service\nmetadata: {{name: echo, namespace: default}}\nspec:\n  ports: [{{name: echo, port: 80, targetPort: 7000, protocol: TCP}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-1, namespace: default, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: echo, port: 7000, protocol: TCP}}]\nendpoints: [{{addresses: [\"{worker_ip}\"], conditions: {{ready: true}}}}]\n"
         );
-        subsea_e2e::sandbox::kubectl_stdin(&sb.kubeconfig(), &c.id, &["apply", "-f", "-"], &svc).expect("service");
+        subsea_e2e::sandbox::kubectl_stdin(&sb.kubeconfig(), &c.id, &["apply", "-f", "-"], &svc)
+            .expect("service");
     }
     let cluster_ip = |c: &str| {
         kubectl(sb, c, &["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]).expect("service IP")
     };
-    let service_ips: Vec<(String, String)> = t.clusters.iter().map(|c| (c.id.clone(), cluster_ip(&c.id))).collect();
+    let service_ips: Vec<(String, String)> = t
+        .clusters
+        .iter()
+        .map(|c| (c.id.clone(), cluster_ip(&c.id)))
+        .collect();
 
     // Full mesh, both directions: every pod to every remote pod and remote ClusterIP.
     let mut checked = 0;
     for from in &pods {
         for to in pods.iter().filter(|p| p.cluster != from.cluster) {
             let addr = format!("{}:7000", to.ips[0]);
-            eventually(&format!("{}/{} → {}/{} ({addr})", from.cluster, from.name, to.cluster, to.name), Duration::from_secs(60), || {
-                echo(sb, from, &addr, 1 << 20)
-            });
+            eventually(
+                &format!(
+                    "{}/{} → {}/{} ({addr})",
+                    from.cluster, from.name, to.cluster, to.name
+                ),
+                Duration::from_secs(60),
+                || echo(sb, from, &addr, 1 << 20),
+            );
             checked += 1;
         }
         for (c, ip) in service_ips.iter().filter(|(c, _)| *c != from.cluster) {
             let addr = format!("{ip}:80");
-            eventually(&format!("{}/{} → service echo in {c} ({addr})", from.cluster, from.name), Duration::from_secs(30), || {
-                echo(sb, from, &addr, 1 << 20)
-            });
+            eventually(
+                &format!("{}/{} → service echo in {c} ({addr})", from.cluster, from.name),
+                Duration::from_secs(30),
+                || echo(sb, from, &addr, 1 << 20),
+            );
             checked += 1;
         }
     }
     assert_eq!(checked, 9 * 6 + 9 * 2);
 
     // A large transfer exercises MTU handling from a non-gateway node.
-    let worker1 = pods.iter().find(|p| p.cluster == "cluster1" && p.name == "echo-worker").expect("worker pod");
-    let worker2 = pods.iter().find(|p| p.cluster == "cluster2" && p.name == "echo-worker").expect("worker pod");
+    let worker1 = pods
+        .iter()
+        .find(|p| p.cluster == "cluster1" && p.name == "echo-worker")
+        .expect("worker pod");
+    let worker2 = pods
+        .iter()
+        .find(|p| p.cluster == "cluster2" && p.name == "echo-worker")
+        .expect("worker pod");
     echo(sb, worker1, &format!("{}:7000", worker2.ips[0]), 32 << 20).expect("32 MiB cross-cluster transfer");
 
     // The active Gateway reports both remote clusters connected.
-    eventually("cluster1's Gateway status lists two connected clusters", Duration::from_secs(20), || {
-        let active = active_gateway(sb, "cluster1")?;
-        let out = kubectl(sb, "cluster1", &["get", "gateways.submariner.io", "-n", "submariner-operator", &active, "-o", "json"])?;
-        let g: Value = serde_json::from_str(&out)?;
-        let connected = g["status"]["connections"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|c| c["status"] == "connected")
-            .count();
-        if g["status"]["haStatus"] != "active" || connected != 2 {
-            bail!("haStatus {} with {connected} connected: {}", g["status"]["haStatus"], g["status"]);
-        }
-        Ok(())
-    });
+    eventually(
+        "cluster1's Gateway status lists two connected clusters",
+        Duration::from_secs(20),
+        || {
+            let active = active_gateway(sb, "cluster1")?;
+            let out = kubectl(
+                sb,
+                "cluster1",
+                &[
+                    "get",
+                    "gateways.submariner.io",
+                    "-n",
+                    "submariner-operator",
+                    &active,
+                    "-o",
+                    "json",
+                ],
+            )?;
+            let g: Value = serde_json::from_str(&out)?;
+            let connected = g["status"]["connections"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["status"] == "connected")
+                .count();
+            if g["status"]["haStatus"] != "active" || connected != 2 {
+                bail!(
+                    "haStatus {} with {connected} connected: {}",
+                    g["status"]["haStatus"],
+                    g["status"]
+                );
+            }
+            Ok(())
+        },
+    );
+
+    // wireguard-tools sees the userspace device through its UAPI socket.
+    let active = active_gateway(sb, "cluster1").expect("active gateway");
+    let argv = sb
+        .exec_argv(
+            "cluster1",
+            &active,
+            &["wg".into(), "show".into(), "submariner".into()],
+        )
+        .expect("argv");
+    let out = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("wg runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "wg show failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.matches("peer: ").count(), 2, "{text}");
+    assert!(
+        text.contains("latest handshake") && text.contains("listening port: 4500"),
+        "{text}"
+    );
 
     // Failover: kill cluster1's active gateway; traffic must come back through the other one.
     let active = active_gateway(sb, "cluster1").expect("active gateway");
@@ -168,8 +272,15 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
     sys::signal_group(victim, "KILL");
     let killed = Instant::now();
     let addr = format!("{}:7000", worker1.ips[0]);
-    let took = eventually("traffic after the gateway failover", Duration::from_secs(60), || echo(sb, worker2, &addr, 64 << 10));
+    let took = eventually(
+        "traffic after the gateway failover",
+        Duration::from_secs(60),
+        || echo(sb, worker2, &addr, 64 << 10),
+    );
     let new_active = active_gateway(sb, "cluster1").expect("new active gateway");
     assert_ne!(new_active, active, "another gateway took over");
-    eprintln!("failover: traffic restored {:.1} s after the active gateway was killed", killed.elapsed().as_secs_f64().min(took.as_secs_f64() + 0.1));
+    eprintln!(
+        "failover: traffic restored {:.1} s after the active gateway was killed",
+        killed.elapsed().as_secs_f64().min(took.as_secs_f64() + 0.1)
+    );
 }

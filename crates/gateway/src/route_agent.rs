@@ -40,7 +40,11 @@ pub fn desired_routes(hostname: &str, local: &Local, endpoints: &[Remote]) -> (O
     };
     let plan = subsea_plan::plan(local, endpoints);
     // The underlay is IPv4: IPv6 subnets need an IPv6 next hop, which the endpoint lacks.
-    let routes = plan.routes().into_iter().filter(|c| c.addr.is_ipv4() == via.is_ipv4()).collect();
+    let routes = plan
+        .routes()
+        .into_iter()
+        .filter(|c| c.addr.is_ipv4() == via.is_ipv4())
+        .collect();
     (Some(via), routes)
 }
 
@@ -70,8 +74,11 @@ pub async fn run(opts: Options) -> Result<()> {
     let api: Api<Endpoint> = Api::namespaced(target.client, &settings.namespace);
     let writer = kube::runtime::reflector::store::Writer::default();
     let store = writer.as_reader();
-    let stream = kube::runtime::reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff())
-        .touched_objects();
+    let stream = kube::runtime::reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default()).default_backoff(),
+    )
+    .touched_objects();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     tokio::spawn(async move {
         futures::pin_mut!(stream);
@@ -162,13 +169,34 @@ mod tests {
     #[test]
     fn workers_route_remote_subnets_via_the_newest_local_gateway() {
         let eps = [
-            ep("c1", "gw1", "172.30.1.12", &["10.129.0.0/16"], "2026-01-01T00:00:00Z"),
-            ep("c1", "gw2", "172.30.1.13", &["10.129.0.0/16"], "2026-01-01T00:00:05Z"),
-            ep("c2", "r-gw", "172.30.2.12", &["100.66.0.0/16", "10.130.0.0/16"], "2026-01-01T00:00:00Z"),
+            ep(
+                "c1",
+                "gw1",
+                "172.30.1.12",
+                &["10.129.0.0/16"],
+                "2026-01-01T00:00:00Z",
+            ),
+            ep(
+                "c1",
+                "gw2",
+                "172.30.1.13",
+                &["10.129.0.0/16"],
+                "2026-01-01T00:00:05Z",
+            ),
+            ep(
+                "c2",
+                "r-gw",
+                "172.30.2.12",
+                &["100.66.0.0/16", "10.130.0.0/16"],
+                "2026-01-01T00:00:00Z",
+            ),
         ];
         let (via, routes) = desired_routes("c1-worker", &local(), &eps);
         assert_eq!(via, Some("172.30.1.13".parse().expect("ip")));
-        assert_eq!(routes.iter().map(ToString::to_string).collect::<Vec<_>>(), ["10.130.0.0/16", "100.66.0.0/16"]);
+        assert_eq!(
+            routes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.130.0.0/16", "100.66.0.0/16"]
+        );
     }
 
     #[test]

@@ -52,7 +52,8 @@ enum Command {
         #[arg(short, long, default_value = "table")]
         output: String,
     },
-    /// Run a command in a pod's or node's network namespace.
+    /// Run a command in a pod's or node's network namespace (on a node, `wg show` sees that
+    /// node's gateway).
     Exec {
         /// Cluster ID.
         cluster: String,
@@ -269,22 +270,9 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             need_root()?;
             let sb = Sandbox::load(&cli.dir)?;
-            let netns = match sb.pod(&cluster, &target) {
-                Ok(p) => p.netns.clone(),
-                Err(_) => sb
-                    .topology()?
-                    .cluster(&cluster)
-                    .and_then(|c| c.nodes.iter().find(|n| n.name == target))
-                    .map(|n| n.netns.clone())
-                    .with_context(|| {
-                        format!(
-                            "no pod or node {target:?} in cluster {cluster:?} (see `subsea-sandbox status`)"
-                        )
-                    })?,
-            };
-            let status = std::process::Command::new("ip")
-                .args(["netns", "exec", &netns])
-                .args(&command)
+            let argv = sb.exec_argv(&cluster, &target, &command)?;
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
                 .status()
                 .context("cannot run ip netns exec")?;
             if !status.success() {

@@ -38,7 +38,8 @@ fn pattern(i: usize) -> u8 {
 
 /// Sends `bytes` bytes to `addr` and checks every byte of the echo.
 pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<()> {
-    let c = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
+    let c =
+        TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
     c.set_read_timeout(Some(timeout))?;
     c.set_write_timeout(Some(timeout))?;
     let payload: Vec<u8> = (0..bytes).map(pattern).collect();
@@ -49,8 +50,11 @@ pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<()> {
         r
     });
     let mut got = Vec::with_capacity(bytes);
-    (&c).read_to_end(&mut got).with_context(|| format!("reading the echo from {addr}"))?;
-    sender.join().map_err(|_| anyhow::anyhow!("sender thread panicked"))??;
+    (&c).read_to_end(&mut got)
+        .with_context(|| format!("reading the echo from {addr}"))?;
+    sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("sender thread panicked"))??;
     if got.len() != bytes {
         bail!("{addr} echoed {} of {bytes} bytes", got.len());
     }

@@ -261,7 +261,12 @@ impl Sandbox {
                     "--node-name".into(),
                     n.name.clone(),
                 ];
-                self.start(&format!("{}/route-agent", n.name), Some(&n.netns), cmd, &[("RUST_LOG", "info")])?;
+                self.start(
+                    &format!("{}/route-agent", n.name),
+                    Some(&n.netns),
+                    cmd,
+                    &[("RUST_LOG", "info")],
+                )?;
             }
             for n in c.nodes.iter().filter(|n| n.role == Role::Gateway) {
                 let mut cmd = vec![
@@ -585,6 +590,38 @@ impl Sandbox {
         self.bin(name)
     }
 
+    /// The argv that runs `cmd` in a pod's or node's namespace. On a node, the node's own
+    /// WireGuard UAPI directory is mounted over /run/wireguard (in a private mount namespace),
+    /// so `wg show submariner` talks to that node's gateway.
+    pub fn exec_argv(&self, cluster: &str, target: &str, cmd: &[String]) -> Result<Vec<String>> {
+        if let Ok(p) = self.pod(cluster, target) {
+            let mut v = vec!["ip".to_string(), "netns".into(), "exec".into(), p.netns.clone()];
+            v.extend(cmd.iter().cloned());
+            return Ok(v);
+        }
+        let node = self
+            .topology()?
+            .cluster(cluster)
+            .and_then(|c| c.nodes.iter().find(|n| n.name == target))
+            .with_context(|| {
+                format!("no pod or node {target:?} in cluster {cluster:?} (see `subsea-sandbox status`)")
+            })?;
+        let uapi = self.dir.join("wireguard").join(&node.name);
+        std::fs::create_dir_all(&uapi)?;
+        std::fs::create_dir_all(subsea_wireguard_dir())?;
+        let mut v: Vec<String> = ["ip", "netns", "exec", &node.netns, "unshare", "-m", "sh", "-c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.push(format!(
+            "mount --bind \"$0\" {} && exec \"$@\"",
+            subsea_wireguard_dir()
+        ));
+        v.push(uapi.to_string_lossy().into_owned());
+        v.extend(cmd.iter().cloned());
+        Ok(v)
+    }
+
     /// Finds a pod.
     pub fn pod(&self, cluster: &str, name: &str) -> Result<&Pod> {
         self.state
@@ -633,6 +670,11 @@ impl Sandbox {
         self.state.procs.clear();
         self.state.netns.clear();
     }
+}
+
+/// Where wireguard-tools looks for userspace devices.
+fn subsea_wireguard_dir() -> &'static str {
+    "/run/wireguard"
 }
 
 /// Writes a file only its owner can read.

@@ -40,10 +40,23 @@ pub fn forwards(service: &Value, slices: &[&Value]) -> Vec<Forward> {
         })
         .unwrap_or_default();
     let mut out = Vec::new();
-    for p in service.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+    for p in service
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = p.get("name").and_then(Value::as_str).unwrap_or("");
-        let protocol = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_lowercase();
-        let Some(port) = p.get("port").and_then(Value::as_u64).and_then(|x| u16::try_from(x).ok()) else {
+        let protocol = p
+            .get("protocol")
+            .and_then(Value::as_str)
+            .unwrap_or("TCP")
+            .to_lowercase();
+        let Some(port) = p
+            .get("port")
+            .and_then(Value::as_u64)
+            .and_then(|x| u16::try_from(x).ok())
+        else {
             continue;
         };
         for ip in &ips {
@@ -96,10 +109,17 @@ fn target(ip: IpAddr, port: u16) -> String {
 /// The whole table, replacing any previous one in one transaction.
 pub fn ruleset(forwards: &[Forward]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "table inet {TABLE} {{}}\ndelete table inet {TABLE}\ntable inet {TABLE} {{");
+    let _ = writeln!(
+        s,
+        "table inet {TABLE} {{}}\ndelete table inet {TABLE}\ntable inet {TABLE} {{"
+    );
     s.push_str("  chain services {\n");
     for f in forwards.iter().filter(|f| !f.endpoints.is_empty()) {
-        let (fam, daddr) = if f.cluster_ip.is_ipv4() { ("ip", "ip daddr") } else { ("ip6", "ip6 daddr") };
+        let (fam, daddr) = if f.cluster_ip.is_ipv4() {
+            ("ip", "ip daddr")
+        } else {
+            ("ip6", "ip6 daddr")
+        };
         let map: Vec<String> = f
             .endpoints
             .iter()
@@ -126,15 +146,30 @@ pub fn ruleset(forwards: &[Forward]) -> String {
 pub fn all_forwards(services: &[Value], slices: &[Value]) -> Vec<Forward> {
     let mut by_service: BTreeMap<(String, String), Vec<&Value>> = BTreeMap::new();
     for s in slices {
-        let ns = s.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
-        if let Some(svc) = s.pointer("/metadata/labels/kubernetes.io~1service-name").and_then(Value::as_str) {
+        let ns = s
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if let Some(svc) = s
+            .pointer("/metadata/labels/kubernetes.io~1service-name")
+            .and_then(Value::as_str)
+        {
             by_service.entry((ns, svc.to_string())).or_default().push(s);
         }
     }
     let mut out = Vec::new();
     for svc in services {
-        let ns = svc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
-        let name = svc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let ns = svc
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let name = svc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let slices = by_service.get(&(ns, name)).cloned().unwrap_or_default();
         out.extend(forwards(svc, &slices));
     }
@@ -150,10 +185,17 @@ pub fn apply(ruleset: &str) -> Result<()> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .context("cannot run nft (install nftables)")?;
-    child.stdin.take().context("nft stdin")?.write_all(ruleset.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .context("nft stdin")?
+        .write_all(ruleset.as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        anyhow::bail!("nft rejected the ruleset: {}", String::from_utf8_lossy(&out.stderr).trim());
+        anyhow::bail!(
+            "nft rejected the ruleset: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -217,7 +259,8 @@ pub async fn run(kubeconfig: &std::path::Path) -> Result<()> {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         let writer = reflector::store::Writer::new(ar);
         stores.push(writer.as_reader());
-        let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff()).touched_objects();
+        let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff())
+            .touched_objects();
         let tx = tx.clone();
         tokio::spawn(async move {
             futures::pin_mut!(stream);
@@ -229,7 +272,11 @@ pub async fn run(kubeconfig: &std::path::Path) -> Result<()> {
     let mut last = String::new();
     loop {
         let values = |i: usize| -> Vec<Value> {
-            stores[i].state().iter().filter_map(|o| serde_json::to_value(&**o).ok()).collect()
+            stores[i]
+                .state()
+                .iter()
+                .filter_map(|o| serde_json::to_value(&**o).ok())
+                .collect()
         };
         let text = ruleset(&all_forwards(&values(0), &values(1)));
         if text != last {

@@ -123,8 +123,18 @@ impl Topology {
                             pod_cidr: format!("10.{}.{k}.0/24", 128 + u16::from(i)),
                             cni_ip: Ipv4Addr::new(10, 128 + i, k, 1),
                             pod_cidr_v6: dual_stack.then(|| format!("fd00:{}:{k}::/64", 128 + u16::from(i))),
-                            cni_ip_v6: dual_stack
-                                .then(|| Ipv6Addr::new(0xfd00, as_hex(128 + u16::from(i)), as_hex(u16::from(k)), 0, 0, 0, 0, 1)),
+                            cni_ip_v6: dual_stack.then(|| {
+                                Ipv6Addr::new(
+                                    0xfd00,
+                                    as_hex(128 + u16::from(i)),
+                                    as_hex(u16::from(k)),
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    1,
+                                )
+                            }),
                         }
                     })
                     .collect();
