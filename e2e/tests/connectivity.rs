@@ -260,6 +260,31 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
         "{text}"
     );
 
+    // Prometheus metrics with Submariner's names, on the active gateway.
+    eventually(
+        "the active gateway's /metrics lists its connections",
+        Duration::from_secs(15),
+        || {
+            let ns = &t
+                .cluster("cluster1")
+                .and_then(|c| c.nodes.iter().find(|n| n.name == active))
+                .expect("node")
+                .netns;
+            let text = sys::exec_in(ns, &["curl", "-sf", "http://127.0.0.1:32780/metrics"])?;
+            let connected = text
+                .lines()
+                .filter(|l| l.starts_with("submariner_connections{") && l.contains("status=\"connected\""))
+                .count();
+            if connected != 2
+                || !text.contains("submariner_gateway_rx_bytes{")
+                || !text.contains("submariner_connection_latency_seconds{")
+            {
+                bail!("metrics incomplete:\n{text}");
+            }
+            Ok(())
+        },
+    );
+
     // Failover: kill cluster1's active gateway; traffic must come back through the other one.
     let active = active_gateway(sb, "cluster1").expect("active gateway");
     let victim = sb

@@ -43,6 +43,9 @@ pub struct GatewayArgs {
     /// MTU of the `submariner` TUN device.
     #[arg(long, default_value_t = subsea_datapath::DEFAULT_MTU)]
     mtu: u16,
+    /// Port of the Prometheus `/metrics` endpoint (Submariner's metric names); 0 turns it off.
+    #[arg(long, env = "SUBMARINER_METRICSPORT", default_value_t = subsea_gateway::metrics::DEFAULT_PORT)]
+    metrics_port: u16,
 }
 
 fn secs(flag: &str, v: f64) -> Result<Duration> {
@@ -85,6 +88,7 @@ pub async fn run(a: GatewayArgs) -> Result<()> {
         timing,
         uapi_dir: a.uapi_dir,
         mtu: a.mtu,
+        metrics_port: a.metrics_port,
     })
     .await
 }

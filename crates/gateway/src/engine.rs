@@ -56,6 +56,8 @@ pub struct Options {
     pub uapi_dir: PathBuf,
     /// TUN MTU.
     pub mtu: u16,
+    /// Port of `/metrics` (0: off).
+    pub metrics_port: u16,
 }
 
 struct Shared {
@@ -70,6 +72,17 @@ struct Shared {
     plan: Mutex<Plan>,
     remotes: Mutex<BTreeMap<String, EndpointSpec>>,
     failure: Mutex<String>,
+    health: crate::health::Table,
+    metrics: Arc<Mutex<String>>,
+}
+
+/// A task aborted when dropped, so a leader's pingers end with its tunnel controller.
+struct Owned(JoinHandle<()>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn now_secs() -> f64 {
@@ -112,10 +125,21 @@ pub async fn run(opts: Options) -> Result<()> {
         plan: Mutex::new(Plan::default()),
         remotes: Mutex::new(BTreeMap::new()),
         failure: Mutex::new(String::new()),
+        health: Default::default(),
+        metrics: Default::default(),
     });
     let status_task = tokio::spawn(status_loop(shared.clone()));
+    let metrics_task = (shared.opts.metrics_port != 0).then(|| {
+        tokio::spawn(crate::metrics::serve(
+            shared.opts.metrics_port,
+            shared.metrics.clone(),
+        ))
+    });
     let result = elect(shared.clone()).await;
     status_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     result
 }
 
@@ -507,6 +531,7 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
         cluster_id: shared.settings.cluster_id.clone(),
         subnets: shared.settings.subnets(),
     };
+    let mut pingers: BTreeMap<String, (std::net::Ipv4Addr, Owned)> = BTreeMap::new();
     loop {
         let endpoints = store.state();
         let remotes: Vec<Remote> = endpoints.iter().map(|e| remote(e)).collect();
@@ -520,6 +545,9 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
         }
         for s in &plan.skipped {
             tracing::warn!(cluster = %s.cluster_id, reason = %s.reason, "not connecting");
+        }
+        if shared.settings.health_check {
+            reconcile_pingers(&shared, &plan, &endpoints, &mut pingers);
         }
         *guard(&shared.remotes) = endpoints
             .iter()
@@ -545,6 +573,45 @@ pub(crate) fn remote(e: &Endpoint) -> Remote {
             .as_ref()
             .map(|t| t.0.to_string())
             .unwrap_or_default(),
+    }
+}
+
+/// One pinger per connected remote endpoint with a health-check address; restarted when the
+/// address changes, stopped when the endpoint goes.
+fn reconcile_pingers(
+    shared: &Arc<Shared>,
+    plan: &Plan,
+    endpoints: &[Arc<Endpoint>],
+    pingers: &mut BTreeMap<String, (std::net::Ipv4Addr, Owned)>,
+) {
+    let wanted: BTreeMap<String, std::net::Ipv4Addr> = plan
+        .peers
+        .iter()
+        .filter_map(|p| {
+            let e = endpoints.iter().find(|e| e.spec.cable_name == p.cable_name)?;
+            let ip = e.spec.health_check_ip.parse().ok()?;
+            Some((p.cable_name.clone(), ip))
+        })
+        .collect();
+    pingers.retain(|cable, (ip, _)| wanted.get(cable) == Some(ip));
+    guard(&shared.health).retain(|cable, _| wanted.contains_key(cable));
+    let src = shared.node.cni_ip.and_then(|ip| match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    });
+    for (cable, ip) in wanted {
+        if pingers.contains_key(&cable) {
+            continue;
+        }
+        let task = tokio::spawn(crate::health::ping(
+            shared.health.clone(),
+            cable.clone(),
+            ip,
+            src,
+            Duration::from_secs(shared.settings.health_interval.max(1)),
+            shared.settings.health_max_loss,
+        ));
+        pingers.insert(cable, (ip, Owned(task)));
     }
 }
 
@@ -592,16 +659,25 @@ async fn status_loop(shared: Arc<Shared>) {
         let st = {
             let plan = guard(&shared.plan);
             let remotes = guard(&shared.remotes);
+            let health = guard(&shared.health);
             status::gateway_status(
                 active,
                 &local_ep,
                 &plan,
                 &|c| remotes.get(c).cloned(),
                 &stats,
-                &|_| None,
+                &|cable| health.get(cable).map(|(ip, p)| crate::health::view(*ip, p)),
                 &guard(&shared.failure),
             )
         };
+        *guard(&shared.metrics) = crate::metrics::render(
+            &st,
+            &|key| {
+                let key = subsea_wg::keys::from_base64(key)?;
+                stats.iter().find(|s| s.public_key == key).cloned()
+            },
+            SystemTime::now(),
+        );
         let now = now_secs() as u64;
         let obj = serde_json::json!({"apiVersion": "submariner.io/v1", "kind": "Gateway",
             "metadata": {"name": name, "annotations": {"update-timestamp": now.to_string()}},

@@ -6,7 +6,9 @@
 #![deny(missing_docs)]
 
 pub mod engine;
+pub mod health;
 pub mod local;
+pub mod metrics;
 pub mod route_agent;
 pub mod settings;
 pub mod status;
