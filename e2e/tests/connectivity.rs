@@ -187,7 +187,8 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
     }
     assert_eq!(checked, 9 * 6 + 9 * 2);
 
-    // A large transfer exercises MTU handling from a non-gateway node.
+    // A large transfer exercises MTU handling from a non-gateway node (and, below, from a pod on
+    // a gateway node).
     let worker1 = pods
         .iter()
         .find(|p| p.cluster == "cluster1" && p.name == "echo-worker")
@@ -196,7 +197,9 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
         .iter()
         .find(|p| p.cluster == "cluster2" && p.name == "echo-worker")
         .expect("worker pod");
-    echo(sb, worker1, &format!("{}:7000", worker2.ips[0]), 32 << 20).expect("32 MiB cross-cluster transfer");
+    echo(sb, worker1, &format!("{}:7000", worker2.ips[0]), 50_000_000).expect("50 MB cross-cluster transfer from a worker");
+    let gw_pod = pods.iter().find(|p| p.cluster == "cluster3" && p.name == "echo-gw1").expect("gateway-node pod");
+    echo(sb, gw_pod, &format!("{}:7000", worker1.ips[0]), 50_000_000).expect("50 MB cross-cluster transfer from a gateway node's pod");
 
     // The active Gateway reports both remote clusters connected.
     eventually(

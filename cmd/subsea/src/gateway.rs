@@ -75,6 +75,9 @@ pub async fn run(a: GatewayArgs) -> Result<()> {
             a.lease_duration
         );
     }
+    if a.lease_duration.fract() != 0.0 {
+        bail!("--lease-duration must be whole seconds (the Lease API stores seconds), got {}", a.lease_duration);
+    }
     if a.mtu < 1280 {
         bail!("--mtu {} is below 1280, the minimum IPv6 needs", a.mtu);
     }

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod gateway;
+mod wireguard;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,11 @@ enum Command {
     ///
     /// Example: subsea route-agent --kubeconfig /etc/subsea/cluster.kubeconfig --node-name worker1
     RouteAgent(gateway::RouteAgentArgs),
+    /// Run the gateway's userspace WireGuard data path as a standalone interface, configured by
+    /// flags (for benchmarks against wireguard-go and boringtun-cli; `wg show NAME` works).
+    ///
+    /// Example: subsea wireguard wg0 --private-key a.key --peer "$(cat b.pub),192.168.77.2:51820,10.2.0.0/24"
+    Wireguard(wireguard::WireguardArgs),
     /// Print (or write) the CustomResourceDefinitions of every subsea/Submariner kind.
     ///
     /// Example: subsea crds | kubectl apply -f -
@@ -139,5 +145,6 @@ async fn main() -> Result<()> {
         Command::Crds { dir } => crds(dir),
         Command::Gateway(args) => gateway::run(args).await,
         Command::RouteAgent(args) => gateway::route_agent(args).await,
+        Command::Wireguard(args) => wireguard::run(args).await,
     }
 }

@@ -294,6 +294,7 @@ async fn elect(shared: Arc<Shared>) -> Result<()> {
         let now = now_secs();
         let current = api.get_opt(LOCK).await;
         let mut holding = false;
+        let mut wait = timing.retry;
         match &current {
             Ok(cur) => match decide(&me, cur.as_ref().map(to_state).as_ref(), &timing, now) {
                 Decision::Write(want) => match write_lease(&api, cur.as_ref(), &want).await {
@@ -307,6 +308,11 @@ async fn elect(shared: Arc<Shared>) -> Result<()> {
                 Decision::Follow { holder } => {
                     if leader.is_some() {
                         tracing::warn!(%holder, "another gateway holds the lease");
+                    }
+                    // Wake right when the holder's lease runs out rather than up to a retry
+                    // period later: that is the failover time.
+                    if let Some(expiry) = cur.as_ref().map(to_state).and_then(|l| subsea_health::lease::expires_at(&l, &timing)) {
+                        wait = wait.min(Duration::from_secs_f64((expiry - now).max(0.0) + 0.005));
                     }
                 }
             },
@@ -328,7 +334,7 @@ async fn elect(shared: Arc<Shared>) -> Result<()> {
             _ => {}
         }
         tokio::select! {
-            _ = tokio::time::sleep(timing.retry) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = &mut shutdown => {
                 if let Some(tasks) = leader.take() {
                     step_down(&shared, tasks).await;

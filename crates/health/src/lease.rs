@@ -56,7 +56,7 @@ pub enum Decision {
 pub fn decide(me: &str, current: Option<&LeaseState>, timing: &Timing, now: f64) -> Decision {
     let fresh = |transitions: u32| LeaseState {
         holder: Some(me.to_string()),
-        duration_secs: timing.lease.as_secs() as u32,
+        duration_secs: timing.lease.as_secs_f64().ceil() as u32,
         renew_time: Some(now),
         acquire_time: Some(now),
         transitions,
@@ -67,17 +67,12 @@ pub fn decide(me: &str, current: Option<&LeaseState>, timing: &Timing, now: f64)
     match cur.holder.as_deref() {
         Some(h) if h == me => Decision::Write(LeaseState {
             renew_time: Some(now),
-            duration_secs: timing.lease.as_secs() as u32,
+            duration_secs: timing.lease.as_secs_f64().ceil() as u32,
             ..cur.clone()
         }),
         Some(h) if !h.is_empty() => {
             // The holder's own lease duration says how long its last renewal stays valid.
-            let valid_for = if cur.duration_secs == 0 {
-                timing.lease.as_secs_f64()
-            } else {
-                f64::from(cur.duration_secs)
-            };
-            let expired = cur.renew_time.is_none_or(|t| now > t + valid_for);
+            let expired = expires_at(cur, timing).is_none_or(|t| now > t);
             if expired {
                 Decision::Write(fresh(cur.transitions + 1))
             } else {
@@ -88,6 +83,16 @@ pub fn decide(me: &str, current: Option<&LeaseState>, timing: &Timing, now: f64)
         }
         _ => Decision::Write(fresh(cur.transitions + 1)),
     }
+}
+
+/// When a lease held by someone runs out (seconds since the epoch), judged as [`decide`] does.
+pub fn expires_at(lease: &LeaseState, timing: &Timing) -> Option<f64> {
+    let valid_for = if lease.duration_secs == 0 {
+        timing.lease.as_secs_f64()
+    } else {
+        f64::from(lease.duration_secs)
+    };
+    lease.renew_time.map(|t| t + valid_for)
 }
 
 /// Whether a leader whose last successful renewal was at `last_renew` must step down at `now`.

@@ -101,6 +101,16 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+    /// (internal) From epoch µs START, connect to ADDR every 20 ms (100 ms attempts) until it
+    /// works; print the epoch µs of the first success.
+    #[command(hide = true)]
+    Probe {
+        addr: std::net::SocketAddr,
+        #[arg(long)]
+        start: u64,
+        #[arg(long, default_value_t = 60)]
+        deadline: u64,
+    },
     /// (internal) Relay connections: LISTEN=TARGET, each `HOST:PORT` or `unix:PATH`.
     #[command(hide = true)]
     Relay { mappings: Vec<String> },
@@ -209,10 +219,16 @@ fn run(cli: Cli) -> Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(subsea_e2e::sandbox::proxy::run(&kubeconfig))
         }
+        Command::Probe { addr, start, deadline } => {
+            let ms = std::time::Duration::from_millis;
+            let at = subsea_e2e::sandbox::echo::probe(addr, start, ms(100), ms(20), std::time::Duration::from_secs(deadline))?;
+            println!("{at}");
+            Ok(())
+        }
         Command::EchoServer { port } => subsea_e2e::sandbox::echo::serve(port),
         Command::EchoCheck { addr, bytes, timeout } => {
-            subsea_e2e::sandbox::echo::check(addr, bytes, std::time::Duration::from_secs(timeout))?;
-            println!("✓ {bytes} bytes echoed intact by {addr}");
+            let from = subsea_e2e::sandbox::echo::check(addr, bytes, std::time::Duration::from_secs(timeout))?;
+            println!("✓ {bytes} bytes echoed intact by {addr}, which saw the connection come from {from}");
             Ok(())
         }
         Command::Up {

@@ -1,5 +1,7 @@
 //! A TCP echo server and a checker that sends a known payload and verifies the echo: the
-//! sandbox's way to prove a path carries data intact (large payloads exercise the MTU).
+//! sandbox's way to prove a path carries data intact (large payloads exercise the MTU). The
+//! server first sends one line, `from <address>`, naming the client address it sees, so tests
+//! can check that source addresses survive the path.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,6 +17,10 @@ pub fn serve(port: u16) -> Result<()> {
     for conn in l.incoming().flatten() {
         std::thread::spawn(move || {
             let mut c = conn;
+            let peer = c.peer_addr().map(|a| a.ip().to_canonical().to_string()).unwrap_or_default();
+            if c.write_all(format!("from {peer}\n").as_bytes()).is_err() {
+                return;
+            }
             let mut buf = [0u8; 16384];
             loop {
                 match c.read(&mut buf) {
@@ -36,8 +42,9 @@ fn pattern(i: usize) -> u8 {
     (i.wrapping_mul(31) ^ (i >> 8)) as u8
 }
 
-/// Sends `bytes` bytes to `addr` and checks every byte of the echo.
-pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<()> {
+/// Sends `bytes` bytes to `addr` and checks every byte of the echo; returns the source address
+/// the server saw.
+pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<String> {
     let c =
         TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
     c.set_read_timeout(Some(timeout))?;
@@ -49,9 +56,18 @@ pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<()> {
         let _ = writer.shutdown(std::net::Shutdown::Write);
         r
     });
-    let mut got = Vec::with_capacity(bytes);
+    let mut got = Vec::with_capacity(bytes + 64);
     (&c).read_to_end(&mut got)
         .with_context(|| format!("reading the echo from {addr}"))?;
+    let Some(nl) = got.iter().position(|b| *b == b'\n') else {
+        bail!("{addr} sent no `from <address>` line: is it subsea-sandbox echo-server?");
+    };
+    let header = String::from_utf8_lossy(&got[..nl]).into_owned();
+    let Some(source) = header.strip_prefix("from ") else {
+        bail!("{addr} sent {header:?} instead of `from <address>`");
+    };
+    let source = source.to_string();
+    let got = &got[nl + 1..];
     sender
         .join()
         .map_err(|_| anyhow::anyhow!("sender thread panicked"))??;
@@ -61,7 +77,7 @@ pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<()> {
     if let Some(i) = (0..bytes).find(|&i| got[i] != pattern(i)) {
         bail!("{addr} echoed a corrupted payload (first difference at byte {i})");
     }
-    Ok(())
+    Ok(source)
 }
 
 #[cfg(test)]
@@ -79,11 +95,37 @@ mod tests {
                 let _ = c.read_to_end(&mut all);
                 // The second connection gets a truncated echo.
                 let keep = if n == 0 { all.len() } else { all.len() / 2 };
+                let _ = c.write_all(b"from 192.0.2.7\n");
                 let _ = c.write_all(&all[..keep]);
             }
         });
-        check(addr, 100_000, Duration::from_secs(5)).expect("true echo");
+        assert_eq!(check(addr, 100_000, Duration::from_secs(5)).expect("true echo"), "192.0.2.7");
         let e = check(addr, 100_000, Duration::from_secs(5)).unwrap_err();
         assert!(e.to_string().contains("echoed 50000 of 100000 bytes"), "{e}");
     }
+}
+
+/// Microseconds since the epoch.
+pub fn epoch_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Waits until `start` (epoch µs), then tries to connect to `addr` every `every` with
+/// `attempt` timeout until one succeeds; returns the epoch µs of that success. Short attempts,
+/// so the measured time is not rounded up to TCP's SYN retransmission timer.
+pub fn probe(addr: SocketAddr, start: u64, attempt: Duration, every: Duration, deadline: Duration) -> Result<u64> {
+    while epoch_micros() < start {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let begun = std::time::Instant::now();
+    while begun.elapsed() < deadline {
+        if TcpStream::connect_timeout(&addr, attempt).is_ok() {
+            return Ok(epoch_micros());
+        }
+        std::thread::sleep(every);
+    }
+    bail!("no connection to {addr} within {deadline:?}")
 }

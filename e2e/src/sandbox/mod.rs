@@ -48,6 +48,12 @@ pub struct Proc {
     pub netns: Option<String>,
     /// Its log file.
     pub log: PathBuf,
+    /// Its command line, to restart it.
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    /// Extra environment.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
 }
 
 /// A pod: a namespace attached to a node's pod bridge.
@@ -175,12 +181,14 @@ impl Sandbox {
         env: &[(&str, &str)],
     ) -> Result<u32> {
         let log = self.logs().join(format!("{}.log", label.replace('/', "-")));
-        let pid = sys::spawn(netns, &cmd, &log, env)?;
+        let pid = sys::spawn(netns, &cmd, &log, env, false)?;
         self.state.procs.push(Proc {
             label: label.into(),
             pid,
             netns: netns.map(String::from),
             log,
+            cmd,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         });
         self.save()?;
         Ok(pid)
@@ -577,6 +585,32 @@ impl Sandbox {
         self.state.pods.push(pod.clone());
         self.save()?;
         Ok(pod)
+    }
+
+    /// Kills a process the sandbox started (`SIGKILL`, as a crash).
+    pub fn kill(&self, label: &str) -> Result<()> {
+        let p = self.proc(label)?;
+        sys::signal_group(p.pid, "KILL");
+        Ok(())
+    }
+
+    /// Starts a killed process again with the same command (its log is appended to).
+    pub fn restart(&mut self, label: &str) -> Result<()> {
+        let p = self.proc(label)?.clone();
+        let env: Vec<(&str, &str)> = p.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pid = sys::spawn(p.netns.as_deref(), &p.cmd, &p.log, &env, true)?;
+        if let Some(slot) = self.state.procs.iter_mut().find(|q| q.label == label) {
+            slot.pid = pid;
+        }
+        self.save()
+    }
+
+    fn proc(&self, label: &str) -> Result<&Proc> {
+        self.state
+            .procs
+            .iter()
+            .find(|p| p.label == label)
+            .ok_or_else(|| anyhow!("the sandbox started no process {label:?}"))
     }
 
     /// Starts a long-running process inside a pod.

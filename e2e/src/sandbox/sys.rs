@@ -1,7 +1,6 @@
 //! Thin wrappers over `ip`, `sysctl` and process control. Everything here acts inside a
 //! namespace the sandbox created; nothing changes the root namespace's addresses or routes.
 
-use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -67,9 +66,15 @@ pub fn delete_netns(ns: &str) {
 
 /// Starts a long-running process (inside `ns` when given) in its own process group, with
 /// stdout and stderr in `log`. Returns its pid, which is also its process group.
-pub fn spawn(ns: Option<&str>, cmd: &[String], log: &Path, env: &[(&str, &str)]) -> Result<u32> {
+pub fn spawn(ns: Option<&str>, cmd: &[String], log: &Path, env: &[(&str, &str)], append: bool) -> Result<u32> {
     use std::os::unix::process::CommandExt;
-    let file = File::create(log).with_context(|| format!("cannot create log {}", log.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
+        .with_context(|| format!("cannot create log {}", log.display()))?;
     let mut c = match ns {
         Some(ns) => {
             let mut c = Command::new("ip");

@@ -1,0 +1,99 @@
+//! `failover-bench`: how long cross-cluster TCP is down when the active gateway dies, and how
+//! long a fresh sandbox takes from `subctl join` to the first cross-cluster connection.
+//!
+//! Builds a two-cluster sandbox, then for each round: a prober in a cluster2 pod starts
+//! connecting to a cluster1 pod (100 ms attempts every 20 ms) at the instant cluster1's active
+//! gateway is SIGKILLed; the time to the first successful connect is the failover time. The
+//! killed gateway is restarted (as passive) before the next round. Needs root.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use subsea_e2e::sandbox::{Sandbox, UpOptions, echo, sys};
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+fn active_gateway(sb: &Sandbox) -> Result<String> {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(sb.kubeconfig())
+        .args(["--context", "cluster1", "get", "endpoints.submariner.io", "-n", "submariner-operator"])
+        .args(["-o", "jsonpath={.items[?(@.spec.cluster_id==\"cluster1\")].spec.hostname}"])
+        .output()?;
+    let host = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if host.is_empty() || host.contains(' ') {
+        bail!("cluster1 has {host:?} as local Endpoint hostnames");
+    }
+    Ok(host)
+}
+
+fn run(rounds: usize) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let bin_dir = exe.parent().context("binary dir")?.to_path_buf();
+    let dir = std::env::temp_dir().join(format!("subsea-failover-{}", std::process::id()));
+    let started = echo::epoch_micros();
+    let mut sb = Sandbox::up(&UpOptions {
+        name: "fbench".into(),
+        clusters: 2,
+        dual_stack: false,
+        dir: dir.clone(),
+        bin_dir,
+        gateway_args: vec![],
+    })?;
+    let result = (|| -> Result<()> {
+        let server = sb.add_pod("cluster1", "cluster1-worker", "server", "default")?;
+        let client = sb.add_pod("cluster2", "cluster2-worker", "client", "default")?;
+        let bin = sb.binary("subsea-sandbox");
+        sb.start_in_pod("cluster1", "server", "echo", vec![bin.clone(), "echo-server".into()])?;
+        let addr = format!("{}:7000", server.ips[0]);
+        let at = sys::exec_in(&client.netns, &[&bin, "probe", &addr, "--start", "0", "--deadline", "60"])?;
+        let first: u64 = at.trim().parse()?;
+        let join_to_tcp = first.saturating_sub(started) as f64 / 1e6;
+        println!("from nothing (API servers, deploy-broker, joins, gateways) to the first cross-cluster TCP connect: {join_to_tcp:.2} s");
+        let mut times = Vec::new();
+        for round in 1..=rounds {
+            let active = active_gateway(&sb)?;
+            let kill_at = echo::epoch_micros() + 300_000;
+            let prober = std::process::Command::new("ip")
+                .args(["netns", "exec", &client.netns, &bin, "probe", &addr, "--start", &kill_at.to_string(), "--deadline", "60"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()?;
+            while echo::epoch_micros() < kill_at {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            sb.kill(&format!("{active}/gateway"))?;
+            let out = prober.wait_with_output()?;
+            if !out.status.success() {
+                bail!("round {round}: traffic did not come back within 60 s");
+            }
+            let ok: u64 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+            let secs = ok.saturating_sub(kill_at) as f64 / 1e6;
+            println!("round {round:>2}: killed {active:<13} → TCP again after {secs:.2} s");
+            times.push(secs);
+            sb.restart(&format!("{active}/gateway"))?;
+            // Let the restarted gateway settle as passive before the next kill.
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        let max = times.iter().copied().fold(0.0, f64::max);
+        println!("\nfailover over {rounds} kills: median {:.2} s, max {max:.2} s (goal ≤ 2 s)", median(&mut times));
+        Ok(())
+    })();
+    sb.down();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn main() -> std::process::ExitCode {
+    let rounds = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    match run(rounds) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("✗ {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
