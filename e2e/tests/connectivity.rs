@@ -1,7 +1,8 @@
-//! End to end in the sandbox (needs root): three clusters joined to a broker with the real
-//! subctl, full mesh of userspace WireGuard tunnels, TCP from pods on gateway and non-gateway
-//! nodes to remote pods and remote Service ClusterIPs with every byte checked, the Gateway
-//! status, and a gateway failover.
+//! End to end in the sandbox (needs root): three dual-stack clusters joined to a broker with
+//! the real subctl, full mesh of userspace WireGuard tunnels, TCP over IPv4 and IPv6 from pods
+//! on gateway and non-gateway nodes to remote pods and remote Service ClusterIPs with every
+//! byte and the source address checked, `wg show`, the Gateway status and metrics, and a
+//! gateway failover.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -117,7 +118,7 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
     let sb = Sandbox::up(&UpOptions {
         name: format!("e{}", std::process::id() % 10_000_000),
         clusters: 3,
-        dual_stack: false,
+        dual_stack: true,
         dir,
         bin_dir: bin_dir(),
         gateway_args: vec![],
@@ -175,6 +176,18 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
             );
             checked += 1;
         }
+        for to in pods.iter().filter(|p| p.cluster != from.cluster) {
+            let addr = format!("[{}]:7000", to.ips[1]);
+            eventually(
+                &format!(
+                    "{}/{} → {}/{} over IPv6 ({addr})",
+                    from.cluster, from.name, to.cluster, to.name
+                ),
+                Duration::from_secs(30),
+                || echo(sb, from, &addr, 64 << 10),
+            );
+            checked += 1;
+        }
         for (c, ip) in service_ips.iter().filter(|(c, _)| *c != from.cluster) {
             let addr = format!("{ip}:80");
             eventually(
@@ -185,7 +198,7 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 9 * 6 + 9 * 2);
+    assert_eq!(checked, 9 * 6 * 2 + 9 * 2);
 
     // A large transfer exercises MTU handling from a non-gateway node (and, below, from a pod on
     // a gateway node).
@@ -197,13 +210,18 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
         .iter()
         .find(|p| p.cluster == "cluster2" && p.name == "echo-worker")
         .expect("worker pod");
-    echo(sb, worker1, &format!("{}:7000", worker2.ips[0]), 50_000_000).expect("50 MB cross-cluster transfer from a worker");
-    let gw_pod = pods.iter().find(|p| p.cluster == "cluster3" && p.name == "echo-gw1").expect("gateway-node pod");
-    echo(sb, gw_pod, &format!("{}:7000", worker1.ips[0]), 50_000_000).expect("50 MB cross-cluster transfer from a gateway node's pod");
+    echo(sb, worker1, &format!("{}:7000", worker2.ips[0]), 50_000_000)
+        .expect("50 MB cross-cluster transfer from a worker");
+    let gw_pod = pods
+        .iter()
+        .find(|p| p.cluster == "cluster3" && p.name == "echo-gw1")
+        .expect("gateway-node pod");
+    echo(sb, gw_pod, &format!("{}:7000", worker1.ips[0]), 50_000_000)
+        .expect("50 MB cross-cluster transfer from a gateway node's pod");
 
     // The active Gateway reports both remote clusters connected.
     eventually(
-        "cluster1's Gateway status lists two connected clusters",
+        "cluster1's Gateway status lists two connected clusters with health-check RTTs",
         Duration::from_secs(20),
         || {
             let active = active_gateway(sb, "cluster1")?;
@@ -225,7 +243,10 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|c| c["status"] == "connected")
+                .filter(|c| {
+                    c["status"] == "connected"
+                        && c["latencyRTT"]["last"].as_str().is_some_and(|l| !l.is_empty())
+                })
                 .count();
             if g["status"]["haStatus"] != "active" || connected != 2 {
                 bail!(

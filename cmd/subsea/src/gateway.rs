@@ -27,15 +27,16 @@ pub struct GatewayArgs {
     /// Address remote health checks ping (default: this node's address inside the cluster CIDR).
     #[arg(long, value_name = "IP")]
     health_check_ip: Option<IpAddr>,
-    /// Lease duration, seconds: how long a dead leader blocks failover.
-    #[arg(long, env = "LEADERSHIP_LEASEDURATION", default_value_t = 3.0)]
+    /// Lease duration, whole seconds (the Lease API counts in seconds): how long a dead leader
+    /// blocks failover. Passive gateways wake exactly when it runs out.
+    #[arg(long, env = "LEADERSHIP_LEASEDURATION", default_value_t = 2.0)]
     lease_duration: f64,
     /// How long the leader keeps retrying a failed renewal before stepping down, seconds
     /// (less than the lease duration, so it steps down before another can take over).
-    #[arg(long, env = "LEADERSHIP_RENEWDEADLINE", default_value_t = 2.0)]
+    #[arg(long, env = "LEADERSHIP_RENEWDEADLINE", default_value_t = 1.5)]
     renew_deadline: f64,
-    /// How often to try to take or renew the lease, seconds.
-    #[arg(long, env = "LEADERSHIP_RETRYPERIOD", default_value_t = 0.5)]
+    /// How often the leader renews (and a passive gateway checks) the lease, seconds.
+    #[arg(long, env = "LEADERSHIP_RETRYPERIOD", default_value_t = 0.25)]
     retry_period: f64,
     /// Directory of the WireGuard UAPI socket (`wg show` looks in /var/run/wireguard).
     #[arg(long, default_value = subsea_datapath::uapi::SOCKET_DIR, value_name = "DIR")]
@@ -76,7 +77,10 @@ pub async fn run(a: GatewayArgs) -> Result<()> {
         );
     }
     if a.lease_duration.fract() != 0.0 {
-        bail!("--lease-duration must be whole seconds (the Lease API stores seconds), got {}", a.lease_duration);
+        bail!(
+            "--lease-duration must be whole seconds (the Lease API stores seconds), got {}",
+            a.lease_duration
+        );
     }
     if a.mtu < 1280 {
         bail!("--mtu {} is below 1280, the minimum IPv6 needs", a.mtu);

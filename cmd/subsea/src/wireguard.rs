@@ -32,9 +32,14 @@ pub struct WireguardArgs {
 }
 
 fn key_file(path: &PathBuf, what: &str) -> Result<subsea_wg::keys::Key> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
-    subsea_wg::keys::from_base64(text.trim())
-        .ok_or_else(|| anyhow!("{} does not hold a base64 WireGuard key (make one with `wg genkey`)", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    subsea_wg::keys::from_base64(text.trim()).ok_or_else(|| {
+        anyhow!(
+            "{} does not hold a base64 WireGuard key (make one with `wg genkey`)",
+            path.display()
+        )
+    })
 }
 
 fn peer(spec: &str) -> Result<subsea_wg::PeerConfig> {
@@ -42,16 +47,21 @@ fn peer(spec: &str) -> Result<subsea_wg::PeerConfig> {
     if !(3..=4).contains(&parts.len()) {
         bail!("--peer {spec:?}: expected PUBLIC_KEY,ENDPOINT,ALLOWED_IPS[,KEEPALIVE]");
     }
-    let public_key =
-        subsea_wg::keys::from_base64(parts[0]).ok_or_else(|| anyhow!("--peer {spec:?}: {:?} is not a base64 WireGuard key", parts[0]))?;
-    let endpoint = parts[1].parse().map_err(|e| anyhow!("--peer {spec:?}: endpoint {:?}: {e}", parts[1]))?;
+    let public_key = subsea_wg::keys::from_base64(parts[0])
+        .ok_or_else(|| anyhow!("--peer {spec:?}: {:?} is not a base64 WireGuard key", parts[0]))?;
+    let endpoint = parts[1]
+        .parse()
+        .map_err(|e| anyhow!("--peer {spec:?}: endpoint {:?}: {e}", parts[1]))?;
     let allowed_ips = parts[2]
         .split(';')
         .map(|c| subsea_cidr::Cidr::parse(c).map_err(|e| anyhow!("--peer {spec:?}: allowed IP {c:?}: {e}")))
         .collect::<Result<Vec<_>>>()?;
     let keepalive = parts
         .get(3)
-        .map(|k| k.parse::<u16>().map_err(|e| anyhow!("--peer {spec:?}: keepalive {k:?}: {e}")))
+        .map(|k| {
+            k.parse::<u16>()
+                .map_err(|e| anyhow!("--peer {spec:?}: keepalive {k:?}: {e}"))
+        })
         .transpose()?;
     Ok(subsea_wg::PeerConfig {
         public_key,
@@ -68,7 +78,11 @@ pub async fn run(a: WireguardArgs) -> Result<()> {
         mtu: a.mtu,
         port: a.listen_port,
         private_key: key_file(&a.private_key, "private key")?,
-        psk: a.preshared_key.as_ref().map(|p| key_file(p, "pre-shared key")).transpose()?,
+        psk: a
+            .preshared_key
+            .as_ref()
+            .map(|p| key_file(p, "pre-shared key"))
+            .transpose()?,
     };
     let d = std::sync::Arc::new(subsea_datapath::Datapath::start(&cfg)?);
     d.set_peers(&peers);
@@ -97,8 +111,23 @@ mod tests {
         let p = peer(&format!("{key},192.168.77.2:51820,10.2.0.0/24;10.99.0.2/32,25")).expect("valid");
         assert_eq!(p.allowed_ips.len(), 2);
         assert_eq!(p.keepalive, Some(25));
-        assert!(peer("nokey,1.2.3.4:1,10.0.0.0/8").unwrap_err().to_string().contains("not a base64 WireGuard key"));
-        assert!(peer(&format!("{key},nowhere,10.0.0.0/8")).unwrap_err().to_string().contains("endpoint"));
-        assert!(peer(&format!("{key},1.2.3.4:1")).unwrap_err().to_string().contains("expected"));
+        assert!(
+            peer("nokey,1.2.3.4:1,10.0.0.0/8")
+                .unwrap_err()
+                .to_string()
+                .contains("not a base64 WireGuard key")
+        );
+        assert!(
+            peer(&format!("{key},nowhere,10.0.0.0/8"))
+                .unwrap_err()
+                .to_string()
+                .contains("endpoint")
+        );
+        assert!(
+            peer(&format!("{key},1.2.3.4:1"))
+                .unwrap_err()
+                .to_string()
+                .contains("expected")
+        );
     }
 }

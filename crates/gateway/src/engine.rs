@@ -193,19 +193,9 @@ async fn discover(opts: &Options, s: &Settings, nl: &Netlink) -> Result<Node> {
             sock.local_addr()?.ip()
         }
     };
-    let cni_ip = match opts.health_check_ip {
-        Some(ip) => Some(ip),
-        None => {
-            let addrs = nl.addresses().await?;
-            let mut inside: Vec<IpAddr> = addrs
-                .iter()
-                .map(|(_, ip, _)| *ip)
-                .filter(|ip| s.cluster_cidrs.iter().any(|c| c.contains(*ip)))
-                .collect();
-            inside.sort_by_key(|ip| !ip.is_ipv4());
-            inside.first().copied()
-        }
-    };
+    let addrs: Vec<IpAddr> = nl.addresses().await?.iter().map(|(_, ip, _)| *ip).collect();
+    let (cni_ip, cni_ip6, private_ip6) = local::pick_addresses(&addrs, &s.cluster_cidrs);
+    let cni_ip = opts.health_check_ip.or(cni_ip);
     if cni_ip.is_none() {
         tracing::warn!(
             "no address of this node lies in the cluster CIDR: health checks and host-network traffic to remote clusters will not work; pass --health-check-ip"
@@ -216,6 +206,8 @@ async fn discover(opts: &Options, s: &Settings, nl: &Netlink) -> Result<Node> {
         private_ip,
         public_ip: opts.public_ip,
         cni_ip,
+        private_ip6: private_ip6.filter(|_| private_ip.is_ipv4()),
+        cni_ip6,
     })
 }
 
@@ -311,7 +303,11 @@ async fn elect(shared: Arc<Shared>) -> Result<()> {
                     }
                     // Wake right when the holder's lease runs out rather than up to a retry
                     // period later: that is the failover time.
-                    if let Some(expiry) = cur.as_ref().map(to_state).and_then(|l| subsea_health::lease::expires_at(&l, &timing)) {
+                    if let Some(expiry) = cur
+                        .as_ref()
+                        .map(to_state)
+                        .and_then(|l| subsea_health::lease::expires_at(&l, &timing))
+                    {
                         wait = wait.min(Duration::from_secs_f64((expiry - now).max(0.0) + 0.005));
                     }
                 }
@@ -632,7 +628,10 @@ async fn program_routes(shared: &Shared, plan: &Plan) -> Result<()> {
     let desired = plan.routes();
     let (add, remove) = subsea_plan::route_changes(&current, &desired);
     for dst in add {
-        let src = shared.node.cni_ip.filter(|ip| ip.is_ipv4() == dst.addr.is_ipv4());
+        let src = [shared.node.cni_ip, shared.node.cni_ip6]
+            .into_iter()
+            .flatten()
+            .find(|ip| ip.is_ipv4() == dst.addr.is_ipv4());
         nl.replace_route(&Route {
             dst,
             table: TABLE,

@@ -19,6 +19,11 @@ pub struct Node {
     /// Address of the node inside the cluster CIDR: health checks target it, and traffic the
     /// node itself sends into the tunnel leaves from it.
     pub cni_ip: Option<IpAddr>,
+    /// The node's IPv6 underlay address on dual-stack nodes (published in `private_ips`, the
+    /// next hop route agents use for IPv6 remote subnets).
+    pub private_ip6: Option<IpAddr>,
+    /// The node's IPv6 address inside the cluster CIDR.
+    pub cni_ip6: Option<IpAddr>,
 }
 
 /// Submariner's name sanitiser (`EnsureValidName`): lowercase, anything outside
@@ -59,17 +64,41 @@ pub fn endpoint(s: &Settings, node: &Node, public_key: &str, port: u16) -> Endpo
         cluster_id: s.cluster_id.clone(),
         cable_name: cable_name(&s.cluster_id, node.private_ip),
         health_check_ip: v4(node.cni_ip),
-        health_check_ips: node.cni_ip.map(|i| vec![i.to_string()]).unwrap_or_default(),
+        health_check_ips: node
+            .cni_ip
+            .iter()
+            .chain(&node.cni_ip6)
+            .map(ToString::to_string)
+            .collect(),
         hostname: node.hostname.clone(),
         subnets: s.subnets().iter().map(ToString::to_string).collect(),
         private_ip: v4(Some(node.private_ip)),
-        private_ips: vec![node.private_ip.to_string()],
+        private_ips: std::iter::once(node.private_ip)
+            .chain(node.private_ip6)
+            .map(|i| i.to_string())
+            .collect(),
         public_ip: v4(node.public_ip),
         public_ips: node.public_ip.map(|i| vec![i.to_string()]).unwrap_or_default(),
         nat_enabled: s.nat_enabled,
         backend: "wireguard".into(),
         backend_config,
     }
+}
+
+/// From the node's addresses: its IPv4 and IPv6 addresses inside the cluster CIDRs, and an
+/// IPv6 underlay address (global, outside the cluster CIDRs).
+pub fn pick_addresses(
+    addrs: &[IpAddr],
+    cluster_cidrs: &[subsea_cidr::Cidr],
+) -> (Option<IpAddr>, Option<IpAddr>, Option<IpAddr>) {
+    let inside = |ip: &IpAddr| cluster_cidrs.iter().any(|c| c.contains(*ip));
+    let cni4 = addrs.iter().copied().find(|ip| ip.is_ipv4() && inside(ip));
+    let cni6 = addrs.iter().copied().find(|ip| ip.is_ipv6() && inside(ip));
+    let under6 = addrs.iter().copied().find(|ip| match ip {
+        IpAddr::V6(v6) => !inside(ip) && !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
+        IpAddr::V4(_) => false,
+    });
+    (cni4, cni6, under6)
 }
 
 /// The Endpoint object's name: `<clusterID>-<cable name>`, sanitised.
@@ -132,6 +161,8 @@ mod tests {
             private_ip: "172.30.0.11".parse().expect("ip"),
             public_ip: None,
             cni_ip: Some("10.129.1.1".parse().expect("ip")),
+            private_ip6: Some("fd00:30::1:12".parse().expect("ip")),
+            cni_ip6: None,
         };
         let spec = endpoint(&settings(), &node, "KEY=", 4500);
         assert_eq!(spec.cable_name, "submariner-cable-Cluster_1-172-30-0-11");
@@ -141,11 +172,36 @@ mod tests {
         );
         assert_eq!(spec.subnets, ["100.65.0.0/16", "10.129.0.0/16", "fd00:129::/64"]);
         assert_eq!(spec.private_ip, "172.30.0.11");
+        assert_eq!(spec.private_ips, ["172.30.0.11", "fd00:30::1:12"]);
         assert_eq!(spec.health_check_ip, "10.129.1.1");
         assert_eq!(spec.public_ip, "");
         assert_eq!(spec.backend_config["publicKey"], "KEY=");
         assert_eq!(spec.backend_config["udp-port"], "4500");
         assert!(spec.nat_enabled);
+    }
+
+    #[test]
+    fn addresses_are_sorted_into_cni_and_underlay_by_family() {
+        let cidrs = [
+            subsea_cidr::Cidr::parse("10.129.0.0/16").expect("c"),
+            subsea_cidr::Cidr::parse("fd00:129::/32").expect("c"),
+        ];
+        let addrs: Vec<IpAddr> = [
+            "127.0.0.1",
+            "::1",
+            "fe80::1",
+            "172.30.1.12",
+            "fd00:30::1:12",
+            "10.129.2.1",
+            "fd00:129:2::1",
+        ]
+        .iter()
+        .map(|a| a.parse().expect("ip"))
+        .collect();
+        let (c4, c6, u6) = pick_addresses(&addrs, &cidrs);
+        assert_eq!(c4, Some("10.129.2.1".parse().expect("ip")));
+        assert_eq!(c6, Some("fd00:129:2::1".parse().expect("ip")));
+        assert_eq!(u6, Some("fd00:30::1:12".parse().expect("ip")));
     }
 
     #[test]

@@ -24,28 +24,31 @@ use subsea_plan::{Local, Remote};
 pub const MAIN_TABLE: u32 = 254;
 
 /// Routes a node wants: remote subnets via the local active gateway, unless this node is it.
-pub fn desired_routes(hostname: &str, local: &Local, endpoints: &[Remote]) -> (Option<IpAddr>, Vec<Cidr>) {
+/// IPv6 subnets go via the gateway's IPv6 private address, when it publishes one.
+pub fn desired_routes(hostname: &str, local: &Local, endpoints: &[Remote]) -> Vec<(Cidr, IpAddr)> {
     let gateway = endpoints
         .iter()
         .filter(|e| e.spec.cluster_id == local.cluster_id)
         .max_by(|a, b| a.created.cmp(&b.created));
     let Some(gw) = gateway else {
-        return (None, Vec::new());
+        return Vec::new();
     };
     if gw.spec.hostname == hostname {
-        return (None, Vec::new());
+        return Vec::new();
     }
-    let Ok(via) = gw.spec.private_ip.parse::<IpAddr>() else {
-        return (None, Vec::new());
-    };
-    let plan = subsea_plan::plan(local, endpoints);
-    // The underlay is IPv4: IPv6 subnets need an IPv6 next hop, which the endpoint lacks.
-    let routes = plan
-        .routes()
-        .into_iter()
-        .filter(|c| c.addr.is_ipv4() == via.is_ipv4())
+    let vias: Vec<IpAddr> = std::iter::once(&gw.spec.private_ip)
+        .chain(&gw.spec.private_ips)
+        .filter_map(|ip| ip.parse().ok())
         .collect();
-    (Some(via), routes)
+    let plan = subsea_plan::plan(local, endpoints);
+    plan.routes()
+        .into_iter()
+        .filter_map(|c| {
+            vias.iter()
+                .find(|v| v.is_ipv4() == c.addr.is_ipv4())
+                .map(|v| (c, *v))
+        })
+        .collect()
 }
 
 /// How to run.
@@ -89,7 +92,7 @@ pub async fn run(opts: Options) -> Result<()> {
     tracing::info!(node = %opts.hostname, cluster = %settings.cluster_id, "route agent starting");
     let shutdown = crate::engine::shutdown_signal();
     tokio::pin!(shutdown);
-    let mut last: Option<(Option<IpAddr>, Vec<Cidr>)> = None;
+    let mut last: Option<Vec<(Cidr, IpAddr)>> = None;
     loop {
         if store.wait_until_ready().await.is_ok() {
             let remotes: Vec<Remote> = store.state().iter().map(|e| crate::engine::remote(e)).collect();
@@ -97,7 +100,7 @@ pub async fn run(opts: Options) -> Result<()> {
             match program(&nl, &want, opts.mtu).await {
                 Ok(()) => {
                     if last.as_ref() != Some(&want) {
-                        tracing::info!(via = ?want.0, routes = want.1.len(), "routes to remote clusters programmed");
+                        tracing::info!(via = ?want.first().map(|r| r.1), routes = want.len(), "routes to remote clusters programmed");
                         last = Some(want);
                     }
                 }
@@ -108,7 +111,7 @@ pub async fn run(opts: Options) -> Result<()> {
             _ = rx.recv() => {}
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
             _ = &mut shutdown => {
-                let _ = program(&nl, &(None, Vec::new()), opts.mtu).await;
+                let _ = program(&nl, &[], opts.mtu).await;
                 tracing::info!("route agent stopped; routes removed");
                 return Ok(());
             }
@@ -117,20 +120,20 @@ pub async fn run(opts: Options) -> Result<()> {
     }
 }
 
-async fn program(nl: &Netlink, (via, routes): &(Option<IpAddr>, Vec<Cidr>), mtu: u32) -> Result<()> {
+async fn program(nl: &Netlink, routes: &[(Cidr, IpAddr)], mtu: u32) -> Result<()> {
     let current = nl.routes(MAIN_TABLE).await?;
-    for dst in routes {
+    for (dst, via) in routes {
         nl.replace_route(&Route {
             dst: *dst,
             table: MAIN_TABLE,
             dev: None,
-            via: *via,
+            via: Some(*via),
             src: None,
             mtu: Some(mtu),
         })
         .await?;
     }
-    for dst in current.iter().filter(|c| !routes.contains(c)) {
+    for dst in current.iter().filter(|c| !routes.iter().any(|(d, _)| d == *c)) {
         nl.delete_route(*dst, MAIN_TABLE).await?;
     }
     Ok(())
@@ -191,11 +194,11 @@ mod tests {
                 "2026-01-01T00:00:00Z",
             ),
         ];
-        let (via, routes) = desired_routes("c1-worker", &local(), &eps);
-        assert_eq!(via, Some("172.30.1.13".parse().expect("ip")));
+        let routes = desired_routes("c1-worker", &local(), &eps);
+        let shown: Vec<String> = routes.iter().map(|(c, v)| format!("{c} via {v}")).collect();
         assert_eq!(
-            routes.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            ["10.130.0.0/16", "100.66.0.0/16"]
+            shown,
+            ["10.130.0.0/16 via 172.30.1.13", "100.66.0.0/16 via 172.30.1.13"]
         );
     }
 
@@ -205,7 +208,34 @@ mod tests {
             ep("c1", "gw1", "172.30.1.12", &["10.129.0.0/16"], "t1"),
             ep("c2", "r", "172.30.2.12", &["10.130.0.0/16"], "t1"),
         ];
-        assert_eq!(desired_routes("gw1", &local(), &eps), (None, vec![]));
-        assert_eq!(desired_routes("w", &local(), &eps[1..]), (None, vec![]));
+        assert_eq!(desired_routes("gw1", &local(), &eps), vec![]);
+        assert_eq!(desired_routes("w", &local(), &eps[1..]), vec![]);
+    }
+
+    #[test]
+    fn ipv6_subnets_go_via_the_gateways_ipv6_address_or_nowhere() {
+        let mut gw = ep("c1", "gw1", "172.30.1.12", &["10.129.0.0/16"], "t1");
+        let remote = ep(
+            "c2",
+            "r",
+            "172.30.2.12",
+            &["10.130.0.0/16", "fd00:130::/48"],
+            "t1",
+        );
+        let shown = |eps: &[Remote]| -> Vec<String> {
+            desired_routes("w", &local(), eps)
+                .iter()
+                .map(|(c, v)| format!("{c} via {v}"))
+                .collect()
+        };
+        assert_eq!(
+            shown(&[gw.clone(), remote.clone()]),
+            ["10.130.0.0/16 via 172.30.1.12"]
+        );
+        gw.spec.private_ips = vec!["172.30.1.12".into(), "fd00:30::1:12".into()];
+        assert_eq!(
+            shown(&[gw, remote]),
+            ["10.130.0.0/16 via 172.30.1.12", "fd00:130::/48 via fd00:30::1:12"]
+        );
     }
 }

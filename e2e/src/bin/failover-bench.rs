@@ -14,15 +14,29 @@ use subsea_e2e::sandbox::{Sandbox, UpOptions, echo, sys};
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn active_gateway(sb: &Sandbox) -> Result<String> {
     let out = std::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(sb.kubeconfig())
-        .args(["--context", "cluster1", "get", "endpoints.submariner.io", "-n", "submariner-operator"])
-        .args(["-o", "jsonpath={.items[?(@.spec.cluster_id==\"cluster1\")].spec.hostname}"])
+        .args([
+            "--context",
+            "cluster1",
+            "get",
+            "endpoints.submariner.io",
+            "-n",
+            "submariner-operator",
+        ])
+        .args([
+            "-o",
+            "jsonpath={.items[?(@.spec.cluster_id==\"cluster1\")].spec.hostname}",
+        ])
         .output()?;
     let host = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if host.is_empty() || host.contains(' ') {
@@ -48,18 +62,39 @@ fn run(rounds: usize) -> Result<()> {
         let server = sb.add_pod("cluster1", "cluster1-worker", "server", "default")?;
         let client = sb.add_pod("cluster2", "cluster2-worker", "client", "default")?;
         let bin = sb.binary("subsea-sandbox");
-        sb.start_in_pod("cluster1", "server", "echo", vec![bin.clone(), "echo-server".into()])?;
+        sb.start_in_pod(
+            "cluster1",
+            "server",
+            "echo",
+            vec![bin.clone(), "echo-server".into()],
+        )?;
         let addr = format!("{}:7000", server.ips[0]);
-        let at = sys::exec_in(&client.netns, &[&bin, "probe", &addr, "--start", "0", "--deadline", "60"])?;
+        let at = sys::exec_in(
+            &client.netns,
+            &[&bin, "probe", &addr, "--start", "0", "--deadline", "60"],
+        )?;
         let first: u64 = at.trim().parse()?;
         let join_to_tcp = first.saturating_sub(started) as f64 / 1e6;
-        println!("from nothing (API servers, deploy-broker, joins, gateways) to the first cross-cluster TCP connect: {join_to_tcp:.2} s");
+        println!(
+            "from nothing (API servers, deploy-broker, joins, gateways) to the first cross-cluster TCP connect: {join_to_tcp:.2} s"
+        );
         let mut times = Vec::new();
         for round in 1..=rounds {
             let active = active_gateway(&sb)?;
             let kill_at = echo::epoch_micros() + 300_000;
             let prober = std::process::Command::new("ip")
-                .args(["netns", "exec", &client.netns, &bin, "probe", &addr, "--start", &kill_at.to_string(), "--deadline", "60"])
+                .args([
+                    "netns",
+                    "exec",
+                    &client.netns,
+                    &bin,
+                    "probe",
+                    &addr,
+                    "--start",
+                    &kill_at.to_string(),
+                    "--deadline",
+                    "60",
+                ])
                 .stdout(std::process::Stdio::piped())
                 .spawn()?;
             while echo::epoch_micros() < kill_at {
@@ -79,7 +114,10 @@ fn run(rounds: usize) -> Result<()> {
             std::thread::sleep(Duration::from_secs(3));
         }
         let max = times.iter().copied().fold(0.0, f64::max);
-        println!("\nfailover over {rounds} kills: median {:.2} s, max {max:.2} s (goal ≤ 2 s)", median(&mut times));
+        println!(
+            "\nfailover over {rounds} kills: median {:.2} s, max {max:.2} s (goal ≤ 2 s)",
+            median(&mut times)
+        );
         Ok(())
     })();
     sb.down();

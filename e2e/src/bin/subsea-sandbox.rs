@@ -219,15 +219,26 @@ fn run(cli: Cli) -> Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(subsea_e2e::sandbox::proxy::run(&kubeconfig))
         }
-        Command::Probe { addr, start, deadline } => {
+        Command::Probe {
+            addr,
+            start,
+            deadline,
+        } => {
             let ms = std::time::Duration::from_millis;
-            let at = subsea_e2e::sandbox::echo::probe(addr, start, ms(100), ms(20), std::time::Duration::from_secs(deadline))?;
+            let at = subsea_e2e::sandbox::echo::probe(
+                addr,
+                start,
+                ms(100),
+                ms(20),
+                std::time::Duration::from_secs(deadline),
+            )?;
             println!("{at}");
             Ok(())
         }
         Command::EchoServer { port } => subsea_e2e::sandbox::echo::serve(port),
         Command::EchoCheck { addr, bytes, timeout } => {
-            let from = subsea_e2e::sandbox::echo::check(addr, bytes, std::time::Duration::from_secs(timeout))?;
+            let from =
+                subsea_e2e::sandbox::echo::check(addr, bytes, std::time::Duration::from_secs(timeout))?;
             println!("✓ {bytes} bytes echoed intact by {addr}, which saw the connection come from {from}");
             Ok(())
         }

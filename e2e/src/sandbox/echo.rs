@@ -17,7 +17,10 @@ pub fn serve(port: u16) -> Result<()> {
     for conn in l.incoming().flatten() {
         std::thread::spawn(move || {
             let mut c = conn;
-            let peer = c.peer_addr().map(|a| a.ip().to_canonical().to_string()).unwrap_or_default();
+            let peer = c
+                .peer_addr()
+                .map(|a| a.ip().to_canonical().to_string())
+                .unwrap_or_default();
             if c.write_all(format!("from {peer}\n").as_bytes()).is_err() {
                 return;
             }
@@ -99,7 +102,10 @@ mod tests {
                 let _ = c.write_all(&all[..keep]);
             }
         });
-        assert_eq!(check(addr, 100_000, Duration::from_secs(5)).expect("true echo"), "192.0.2.7");
+        assert_eq!(
+            check(addr, 100_000, Duration::from_secs(5)).expect("true echo"),
+            "192.0.2.7"
+        );
         let e = check(addr, 100_000, Duration::from_secs(5)).unwrap_err();
         assert!(e.to_string().contains("echoed 50000 of 100000 bytes"), "{e}");
     }
@@ -116,7 +122,13 @@ pub fn epoch_micros() -> u64 {
 /// Waits until `start` (epoch µs), then tries to connect to `addr` every `every` with
 /// `attempt` timeout until one succeeds; returns the epoch µs of that success. Short attempts,
 /// so the measured time is not rounded up to TCP's SYN retransmission timer.
-pub fn probe(addr: SocketAddr, start: u64, attempt: Duration, every: Duration, deadline: Duration) -> Result<u64> {
+pub fn probe(
+    addr: SocketAddr,
+    start: u64,
+    attempt: Duration,
+    every: Duration,
+    deadline: Duration,
+) -> Result<u64> {
     while epoch_micros() < start {
         std::thread::sleep(Duration::from_millis(1));
     }

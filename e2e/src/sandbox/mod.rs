@@ -332,6 +332,12 @@ impl Sandbox {
             for n in &c.nodes {
                 self.add_netns(&n.netns)?;
                 attach(&n.netns, &format!("c{}n{}", c.index, n.index), n.ip)?;
+                if let Some(ip6) = n.ip6 {
+                    sys::ip_in(
+                        &n.netns,
+                        &["addr", "add", &format!("{ip6}/64"), "dev", "eth0", "nodad"],
+                    )?;
+                }
                 self.node_network(c, n)?;
             }
         }
@@ -362,6 +368,9 @@ impl Sandbox {
                 ns,
                 &["route", "add", &other.pod_cidr, "via", &other.ip.to_string()],
             )?;
+            if let (Some(cidr), Some(via)) = (&other.pod_cidr_v6, other.ip6) {
+                sys::ip_in(ns, &["-6", "route", "add", cidr, "via", &via.to_string()])?;
+            }
         }
         Ok(())
     }

@@ -66,7 +66,13 @@ pub fn delete_netns(ns: &str) {
 
 /// Starts a long-running process (inside `ns` when given) in its own process group, with
 /// stdout and stderr in `log`. Returns its pid, which is also its process group.
-pub fn spawn(ns: Option<&str>, cmd: &[String], log: &Path, env: &[(&str, &str)], append: bool) -> Result<u32> {
+pub fn spawn(
+    ns: Option<&str>,
+    cmd: &[String],
+    log: &Path,
+    env: &[(&str, &str)],
+    append: bool,
+) -> Result<u32> {
     use std::os::unix::process::CommandExt;
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -32,6 +32,9 @@ pub struct Node {
     pub index: u8,
     /// Underlay address.
     pub ip: Ipv4Addr,
+    /// IPv6 underlay address when dual-stack (`fd00:30::<cluster>:<node>`).
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
     /// Pod range of this node (`10.(128+i).index.0/24`).
     pub pod_cidr: String,
     /// The node's own address on its pod bridge (the "CNI interface" address).
@@ -79,7 +82,7 @@ pub struct Topology {
     pub clusters: Vec<Cluster>,
 }
 
-/// Underlay prefix length.
+/// Underlay prefix length (IPv6: /64).
 pub const UNDERLAY_PREFIX: u8 = 16;
 /// Most clusters a sandbox holds: each takes a /24 of the underlay and a /16 of pods.
 pub const MAX_CLUSTERS: usize = 9;
@@ -120,6 +123,18 @@ impl Topology {
                             role: *role,
                             index: k,
                             ip: Ipv4Addr::new(172, 30, i, 10 + k),
+                            ip6: dual_stack.then(|| {
+                                Ipv6Addr::new(
+                                    0xfd00,
+                                    0x30,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                    as_hex(u16::from(i)),
+                                    as_hex(10 + u16::from(k)),
+                                )
+                            }),
                             pod_cidr: format!("10.{}.{k}.0/24", 128 + u16::from(i)),
                             cni_ip: Ipv4Addr::new(10, 128 + i, k, 1),
                             pod_cidr_v6: dual_stack.then(|| format!("fd00:{}:{k}::/64", 128 + u16::from(i))),
@@ -141,7 +156,7 @@ impl Topology {
                 let mut pod_cidrs = vec![format!("10.{}.0.0/16", 128 + u16::from(i))];
                 let mut service_cidrs = vec![format!("100.{}.0.0/16", 64 + u16::from(i))];
                 if dual_stack {
-                    pod_cidrs.push(format!("fd00:{}::/48", 128 + u16::from(i)));
+                    pod_cidrs.push(format!("fd00:{}::/32", 128 + u16::from(i)));
                     service_cidrs.push(format!("fd00:{}::/112", 64 + u16::from(i)));
                 }
                 Cluster {
@@ -207,7 +222,7 @@ mod tests {
     fn addresses_follow_the_shipyard_plan_and_never_collide() {
         let t = Topology::new("ss", 3, true).expect("valid");
         let c2 = t.cluster("cluster2").expect("cluster2");
-        assert_eq!(c2.pod_cidrs, ["10.130.0.0/16", "fd00:130::/48"]);
+        assert_eq!(c2.pod_cidrs, ["10.130.0.0/16", "fd00:130::/32"]);
         assert_eq!(c2.service_cidrs[0], "100.66.0.0/16");
         let gw1 = &c2.nodes[1];
         assert_eq!(
