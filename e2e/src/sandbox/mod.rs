@@ -596,11 +596,11 @@ impl Sandbox {
         Ok(pod)
     }
 
-    /// Kills a process the sandbox started (`SIGKILL`, as a crash).
+    /// Kills a process the sandbox started (`SIGKILL`, as a crash) and waits until it is gone.
     pub fn kill(&self, label: &str) -> Result<()> {
         let p = self.proc(label)?;
         sys::signal_group(p.pid, "KILL");
-        Ok(())
+        wait_for(&format!("{label} to exit"), Duration::from_secs(5), || !sys::alive(p.pid))
     }
 
     /// Starts a killed process again with the same command (its log is appended to).
