@@ -17,7 +17,7 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
 P=dpb
 BORINGTUN=${BORINGTUN:-$(command -v boringtun-cli || echo "$HOME/.cargo/bin/boringtun-cli")}
-IMPLS=(plain subsea boringtun wireguard-go)
+read -r -a IMPLS <<< "${IMPLS:-plain subsea boringtun wireguard-go}"
 
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces, TUN devices)" >&2; exit 1; }
 missing=()
@@ -41,8 +41,8 @@ stop_impl() {
   PIDS=()
   for n in a b; do
     ip -n $P-$n link del wg0 2>/dev/null || true
-    ip -n $P-$n route del 10.1.0.0/24 2>/dev/null || true
-    ip -n $P-$n route del 10.2.0.0/24 2>/dev/null || true
+    # Only the remote network's route: the local one is the connected route of the bed.
+    ip -n $P-$n route del "$(remote_net $n)" 2>/dev/null || true
     rm -f "$W/run-$n"/*.sock
   done
 }
@@ -77,6 +77,8 @@ chmod 600 "$W"/*.key "$W/psk"
 # Run in a gateway namespace with that namespace's own /run/wireguard, so the two userspace
 # devices named wg0 do not share one UAPI socket path.
 in_gw() { local n=$1; shift; ip netns exec $P-$n unshare -m sh -c 'mount --bind "$0" /run/wireguard && exec "$@"' "$W/run-$n" "$@"; }
+# The same in the background, exec'd all the way down so $! is the daemon itself.
+spawn_gw() { local n=$1 log=$2; shift 2; (exec ip netns exec $P-$n unshare -m sh -c 'mount --bind "$0" /run/wireguard && exec "$@"' "$W/run-$n" "$@" >"$log" 2>&1) & PIDS+=($!); }
 peer_of() { [ "$1" = a ] && echo b || echo a; }
 ip_of() { [ "$1" = a ] && echo 192.168.77.1 || echo 192.168.77.2; }
 remote_net() { [ "$1" = a ] && echo 10.2.0.0/24 || echo 10.1.0.0/24; }
@@ -92,11 +94,11 @@ start_impl() {
     o=$(peer_of $n)
     case $impl in
       plain) ip -n $P-$n route add "$(remote_net $n)" via "$(ip_of "$o")"; continue ;;
-      subsea) in_gw $n "$SUBSEA" wireguard wg0 --listen-port 51820 --private-key "$W/$n.key" \
+      subsea) spawn_gw $n "$W/$impl-$n.log" "$SUBSEA" wireguard wg0 --listen-port 51820 --private-key "$W/$n.key" \
                 --preshared-key "$W/psk" --peer "$(cat "$W/$o.pub"),$(ip_of "$o"):51820,$(remote_net $n)" \
-                --uapi-dir /run/wireguard >"$W/$impl-$n.log" 2>&1 & PIDS+=($!) ;;
-      boringtun) in_gw $n "$BORINGTUN" wg0 --foreground --disable-drop-privileges >"$W/$impl-$n.log" 2>&1 & PIDS+=($!) ;;
-      wireguard-go) in_gw $n wireguard-go -f wg0 >"$W/$impl-$n.log" 2>&1 & PIDS+=($!) ;;
+                --uapi-dir /run/wireguard ;;
+      boringtun) spawn_gw $n "$W/$impl-$n.log" "$BORINGTUN" wg0 --foreground --disable-drop-privileges ;;
+      wireguard-go) spawn_gw $n "$W/$impl-$n.log" wireguard-go -f wg0 ;;
     esac
     wait_for_link $n
     if [ "$impl" != subsea ]; then
@@ -106,7 +108,12 @@ start_impl() {
     fi
     ip -n $P-$n route add "$(remote_net $n)" dev wg0
   done
-  ip netns exec $P-c ping -c 1 -W 2 10.2.0.2 >/dev/null || ip netns exec $P-c ping -c 3 -W 2 10.2.0.2 >/dev/null
+  if ! ip netns exec $P-c ping -c 3 -W 2 10.2.0.2 >/dev/null; then
+    echo "no traffic through $impl; its logs and state:" >&2
+    cat "$W/$impl"-*.log >&2 || true
+    for n in a b; do in_gw $n wg show wg0 >&2 || true; ip -n $P-$n -s link show wg0 >&2 || true; ip -n $P-$n route >&2; done
+    return 1
+  fi
 }
 
 # CPU seconds (user+system) of the tunnel processes, from /proc.

@@ -14,9 +14,10 @@ use tun_rs::{GROTable, SyncDevice, VIRTIO_NET_HDR_LEN};
 use crate::tx::{EBADFD, Registered};
 use crate::{BATCH, SLOT, Sockets, lock};
 
-/// Receive buffers: quinn-udp takes up to 32 per call; each holds a GRO run of up to 64 KB.
+/// Receive buffers: quinn-udp takes up to 32 per call. Each must hold a whole GRO run, up to
+/// `gro_segments` (64) datagrams of a full MTU: a shorter buffer truncates the run and loses
+/// datagrams silently.
 const RECV_BUFS: usize = 32;
-const RECV_BUF: usize = 65535;
 
 /// An IPv4 peer seen through an IPv6 socket is the IPv4 peer.
 fn unmap(addr: SocketAddr) -> SocketAddr {
@@ -52,7 +53,8 @@ pub(crate) fn run(tun: &SyncDevice, sock: &std::net::UdpSocket, device: &Mutex<D
                 return;
             }
         };
-        let mut storage = vec![vec![0u8; RECV_BUF]; RECV_BUFS];
+        let recv_buf = state.gro_segments().max(1) * SLOT;
+        let mut storage = vec![vec![0u8; recv_buf]; RECV_BUFS];
         let mut meta = vec![RecvMeta::default(); RECV_BUFS];
         // TUN write buffers: a virtio header's room in front of each packet; tun-rs grows the
         // first buffer of a flow when it coalesces, so capacity settles after warm-up.

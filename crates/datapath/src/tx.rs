@@ -20,8 +20,13 @@ struct Sealed {
     len: usize,
 }
 
+/// Most payload bytes in one GSO send: a UDP datagram's length field is 16 bits, and the
+/// kernel refuses (EMSGSIZE) a super-datagram longer than that, losing the whole batch.
+const MAX_GSO_BYTES: usize = 65_000;
+
 /// Runs of datagrams that can leave in one GSO send: same destination, same size, except that
-/// the last of a run may be shorter. Pure, so the grouping is tested without sockets.
+/// the last of a run may be shorter, at most `max_segments` datagrams and [`MAX_GSO_BYTES`].
+/// Pure, so the grouping is tested without sockets.
 fn runs(sealed: &[Sealed], max_segments: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
@@ -30,6 +35,7 @@ fn runs(sealed: &[Sealed], max_segments: usize) -> Vec<(usize, usize)> {
         let mut j = i + 1;
         while j < sealed.len()
             && j - i < max_segments
+            && sealed[j].start + sealed[j].len - first.start <= MAX_GSO_BYTES
             && sealed[j].to == first.to
             && sealed[j].start == sealed[j - 1].start + sealed[j - 1].len
             && sealed[j - 1].len == first.len
@@ -187,6 +193,16 @@ mod tests {
             s(2, 440, 120),
         ];
         assert_eq!(runs(&v, 2), vec![(0, 1), (1, 2), (2, 4), (4, 5)]);
+    }
+
+    #[test]
+    fn a_run_never_exceeds_what_one_udp_datagram_can_carry() {
+        let v: Vec<Sealed> = (0..64).map(|k| s(1, k * 1452, 1452)).collect();
+        let r = runs(&v, 64);
+        assert_eq!(r, vec![(0, 44), (44, 64)]);
+        for (i, j) in r {
+            assert!((j - i) * 1452 <= MAX_GSO_BYTES);
+        }
     }
 
     #[test]
