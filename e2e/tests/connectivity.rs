@@ -152,6 +152,12 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
         subsea_e2e::sandbox::kubectl_stdin(&sb.kubeconfig(), &c.id, &["apply", "-f", "-"], &svc)
             .expect("service");
     }
+    // Pods resolve through their cluster's DNS address, as the kubelet would configure them.
+    let resolv = sys::exec_in(&pods[0].netns, &["cat", "/etc/resolv.conf"]).expect("resolv.conf");
+    assert!(
+        resolv.contains("nameserver 100.65.0.10") && resolv.contains("search default.svc.cluster.local"),
+        "{resolv}"
+    );
     let cluster_ip = |c: &str| {
         kubectl(sb, c, &["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]).expect("service IP")
     };

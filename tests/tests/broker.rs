@@ -118,6 +118,36 @@ fn deploy_broker_and_join_two_clusters() {
         sub,
         "cluster1 wireguard 100.66.0.0/16 10.130.0.0/16 submariner-k8s-broker 4500"
     );
+    // The connectivity workloads from manifests/deploy, with the default image.
+    let ds = c1.ok(&[
+        "get",
+        "daemonsets",
+        "-n",
+        "submariner-operator",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    assert_eq!(ds, "submariner-gateway submariner-routeagent");
+    let image = c1.ok(&[
+        "get",
+        "daemonset",
+        "submariner-gateway",
+        "-n",
+        "submariner-operator",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(
+        image,
+        format!("ghcr.io/subsea-io/subsea:{}", env!("CARGO_PKG_VERSION"))
+    );
+    c1.ok(&[
+        "get",
+        "rolebinding",
+        "submariner-gateway",
+        "-n",
+        "submariner-operator",
+    ]);
     c1.ok(&[
         "get",
         "servicediscoveries.submariner.io",

@@ -696,3 +696,60 @@ fn server_side_apply_keeps_status_of_kinds_without_a_status_subresource() {
         assert_eq!(got, ha);
     }
 }
+
+#[test]
+fn deploy_manifests_load_and_their_commands_are_accepted_by_the_binary() {
+    // Every workload in manifests/deploy applies to a Kubernetes API, and every container
+    // command is one `subsea` accepts (checked with --help, so a renamed subcommand or flag
+    // fails here rather than in a real cluster).
+    let s = with_crds();
+    s.ok(&["create", "namespace", "submariner-operator"]);
+    let dir = repo_root().join("manifests/deploy");
+    for entry in std::fs::read_dir(&dir).expect("manifests/deploy") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path)
+            .expect("read")
+            .replace("SUBSEA_IMAGE", "example/subsea:test");
+        let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(&text)).expect("runs");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json = s.ok(&[
+            "get",
+            "daemonsets,deployments",
+            "-n",
+            "submariner-operator",
+            "-o",
+            "json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        for item in v["items"].as_array().expect("items") {
+            for c in item["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .expect("containers")
+            {
+                let cmd: Vec<String> = c["command"]
+                    .as_array()
+                    .expect("command")
+                    .iter()
+                    .map(|a| a.as_str().expect("str").to_string())
+                    .collect();
+                assert_eq!(cmd[0], "subsea", "{}", path.display());
+                let out = std::process::Command::new(subsea_integration::binary("subsea"))
+                    .args(&cmd[1..])
+                    .arg("--help")
+                    .output()
+                    .expect("subsea runs");
+                assert!(
+                    out.status.success(),
+                    "`{} --help` failed: {}",
+                    cmd.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}

@@ -197,6 +197,12 @@ struct JoinArgs {
     /// Broker URL overriding the one in the broker-info file.
     #[arg(long, value_name = "URL")]
     broker_url: Option<String>,
+    /// Image repository of the components (the image is REPOSITORY/subsea:VERSION).
+    #[arg(long, default_value = subsea_ctl::workloads::DEFAULT_REPOSITORY)]
+    repository: String,
+    /// Image version of the components.
+    #[arg(long = "version", default_value = env!("CARGO_PKG_VERSION"))]
+    image_version: String,
 }
 
 async fn run(cmd: Command) -> Result<()> {
@@ -272,6 +278,7 @@ async fn run(cmd: Command) -> Result<()> {
                 custom_domains: a.custom_domains,
                 coredns_custom_configmap: a.coredns_custom_configmap,
                 broker_url: a.broker_url,
+                image: subsea_ctl::workloads::image(&a.repository, &a.image_version),
             };
             join::run(&target, &opts, &mut p).await?;
         }

@@ -49,6 +49,8 @@ pub struct Options {
     pub coredns_custom_configmap: Option<String>,
     /// `--broker-url`.
     pub broker_url: Option<String>,
+    /// The component image (`--repository`/`--version`).
+    pub image: String,
 }
 
 const LIGHTHOUSE_DNS_SERVICE: &str = "submariner-lighthouse-coredns";
@@ -451,6 +453,12 @@ async fn register(
     apply(lc, &local_record).await?;
     p.done("Wrote the broker credentials, the pre-shared key and the Submariner configuration locally");
 
+    if info.components.iter().any(|c| c == "connectivity") {
+        for o in crate::workloads::connectivity(&opts.image)? {
+            apply(lc, &o).await?;
+        }
+        p.done(format!("Deployed the gateway and route agent ({})", opts.image));
+    }
     if opts.label_gateway && info.components.iter().any(|c| c == "connectivity") {
         label_gateway(lc, p).await?;
     }

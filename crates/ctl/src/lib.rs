@@ -9,3 +9,4 @@ pub mod recover;
 pub mod show;
 pub mod table;
 pub mod uninstall;
+pub mod workloads;

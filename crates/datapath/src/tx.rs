@@ -138,7 +138,11 @@ impl Registered {
     /// Sends without waiting; a full socket buffer drops the datagram (WireGuard retries).
     pub(crate) fn send_now(&self, to: SocketAddr, contents: &[u8]) {
         if let Some((sock, state)) = self.socket(to) {
-            let _ = state.try_send(sock.into(), &transmit(to, contents, None));
+            if let Err(e) = state.try_send(sock.into(), &transmit(to, contents, None)) {
+                if e.kind() != std::io::ErrorKind::WouldBlock {
+                    send_failed(&e);
+                }
+            }
         }
     }
 
@@ -149,9 +153,21 @@ impl Registered {
         let t = transmit(to, contents, segment_size);
         // Waits for room in the socket buffer rather than dropping: backpressure reaches the
         // TUN queue and from there TCP, instead of turning into loss.
-        let _ = sock
+        if let Err(e) = sock
             .async_io(Interest::WRITABLE, || state.try_send((&*sock).into(), &t))
-            .await;
+            .await
+        {
+            send_failed(&e);
+        }
+    }
+}
+
+/// A send error loses datagrams; say so once, not per packet (an unreachable peer would
+/// otherwise flood the log).
+fn send_failed(e: &std::io::Error) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(error = %e, "data path: a UDP send failed and its datagrams were dropped (reported once)");
     }
 }
 

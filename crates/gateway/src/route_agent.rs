@@ -66,15 +66,15 @@ pub struct Options {
 
 /// Runs until SIGTERM or Ctrl-C; removes its routes on the way out.
 pub async fn run(opts: Options) -> Result<()> {
-    let target = subsea_ctl::cluster::connect(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
-    let spec = crate::engine::wait_for_join(&target.client).await?;
+    let client = crate::engine::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let spec = crate::engine::wait_for_join(&client).await?;
     let settings = crate::settings::from_spec(&spec).map_err(|e| anyhow!(e))?;
     let nl = Netlink::connect()?;
     let local = Local {
         cluster_id: settings.cluster_id.clone(),
         subnets: settings.subnets(),
     };
-    let api: Api<Endpoint> = Api::namespaced(target.client, &settings.namespace);
+    let api: Api<Endpoint> = Api::namespaced(client, &settings.namespace);
     let writer = kube::runtime::reflector::store::Writer::default();
     let store = writer.as_reader();
     let stream = kube::runtime::reflector::reflector(

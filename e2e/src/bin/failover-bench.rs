@@ -87,7 +87,18 @@ fn run(rounds: usize) -> Result<()> {
             let kill_at = echo::epoch_micros();
             sb.kill(&format!("{active}/gateway"))?;
             let prober = std::process::Command::new("ip")
-                .args(["netns", "exec", &client.netns, &bin, "probe", &addr, "--start", "0", "--deadline", "60"])
+                .args([
+                    "netns",
+                    "exec",
+                    &client.netns,
+                    &bin,
+                    "probe",
+                    &addr,
+                    "--start",
+                    "0",
+                    "--deadline",
+                    "60",
+                ])
                 .stdout(std::process::Stdio::piped())
                 .spawn()?;
             let out = prober.wait_with_output()?;

@@ -491,6 +491,14 @@ impl Sandbox {
                 &["apply", "-f", "-"],
                 &list.to_string(),
             )?;
+            // The cluster DNS address pods are configured with, as kubeadm reserves it.
+            let dns = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}},
+                {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                    "labels": {"k8s-app": "kube-dns"}},
+                 "spec": {"clusterIP": topology::dns_ip(c).to_string(), "selector": {"k8s-app": "kube-dns"},
+                    "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}}]});
+            kubectl_stdin(&self.kubeconfig(), &c.id, &["apply", "-f", "-"], &dns.to_string())?;
         }
         Ok(())
     }
@@ -583,6 +591,16 @@ impl Sandbox {
             &netns,
             &["route", "replace", "default", "via", &n.cni_ip.to_string()],
         )?;
+        // Pod DNS, as the kubelet writes it: `ip netns exec` bind-mounts this over /etc/resolv.conf.
+        let etc = Path::new("/etc/netns").join(&netns);
+        std::fs::create_dir_all(&etc)?;
+        std::fs::write(
+            etc.join("resolv.conf"),
+            format!(
+                "search {namespace}.svc.cluster.local svc.cluster.local cluster.local\nnameserver {}\noptions ndots:5\n",
+                topology::dns_ip(c)
+            ),
+        )?;
         let pod = Pod {
             name: name.into(),
             namespace: namespace.into(),
@@ -600,7 +618,9 @@ impl Sandbox {
     pub fn kill(&self, label: &str) -> Result<()> {
         let p = self.proc(label)?;
         sys::signal_group(p.pid, "KILL");
-        wait_for(&format!("{label} to exit"), Duration::from_secs(5), || !sys::alive(p.pid))
+        wait_for(&format!("{label} to exit"), Duration::from_secs(5), || {
+            !sys::alive(p.pid)
+        })
     }
 
     /// Starts a killed process again with the same command (its log is appended to).

@@ -200,6 +200,11 @@ fn as_hex(n: u16) -> u16 {
     u16::from_str_radix(&n.to_string(), 16).unwrap_or(0)
 }
 
+/// The cluster DNS Service address: the 10th address of the service range (kubeadm's choice).
+pub fn dns_ip(c: &Cluster) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(100, 64 + c.index, 0, 10))
+}
+
 /// The address of the `n`th pod (1-based) on a node.
 pub fn pod_ip(node: &Node, n: u8) -> IpAddr {
     let o = node.cni_ip.octets();
@@ -224,6 +229,7 @@ mod tests {
         let c2 = t.cluster("cluster2").expect("cluster2");
         assert_eq!(c2.pod_cidrs, ["10.130.0.0/16", "fd00:130::/32"]);
         assert_eq!(c2.service_cidrs[0], "100.66.0.0/16");
+        assert_eq!(dns_ip(c2).to_string(), "100.66.0.10");
         let gw1 = &c2.nodes[1];
         assert_eq!(
             (gw1.name.as_str(), gw1.netns.as_str()),

@@ -1,0 +1,61 @@
+//! The component workloads `subctl join` deploys, from the manifests in `manifests/deploy/`
+//! (the same files users can apply by hand), with the image filled in.
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+const CONNECTIVITY: &str = include_str!("../../../manifests/deploy/connectivity.yaml");
+/// Placeholder the manifests carry where the image goes.
+pub const IMAGE_PLACEHOLDER: &str = "SUBSEA_IMAGE";
+/// Default image repository.
+pub const DEFAULT_REPOSITORY: &str = "ghcr.io/subsea-io";
+
+/// The image for a repository and version.
+pub fn image(repository: &str, version: &str) -> String {
+    format!("{}/subsea:{version}", repository.trim_end_matches('/'))
+}
+
+fn documents(text: &str, image: &str) -> Result<Vec<Value>> {
+    let text = text.replace(IMAGE_PLACEHOLDER, image);
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| {
+            let v: Value =
+                serde::Deserialize::deserialize(d).context("a bundled manifest is not valid YAML")?;
+            Ok(v)
+        })
+        .filter(|v: &Result<Value>| v.as_ref().map_or(true, |v| !v.is_null()))
+        .collect()
+}
+
+/// Gateway and route agent: service accounts, RBAC, DaemonSets, metrics Service.
+pub fn connectivity(image: &str) -> Result<Vec<Value>> {
+    documents(CONNECTIVITY, image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connectivity_manifests_parse_and_carry_the_image() {
+        let docs = connectivity("registry.example/subsea:1.2").expect("parses");
+        let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        assert!(kinds.contains(&"DaemonSet") && kinds.contains(&"Role") && kinds.contains(&"ServiceAccount"));
+        for d in docs.iter().filter(|d| d["kind"] == "DaemonSet") {
+            assert_eq!(
+                d.pointer("/spec/template/spec/containers/0/image")
+                    .and_then(Value::as_str),
+                Some("registry.example/subsea:1.2")
+            );
+            assert_eq!(
+                d.pointer("/metadata/namespace").and_then(Value::as_str),
+                Some("submariner-operator")
+            );
+        }
+        assert!(
+            !serde_json::to_string(&docs)
+                .expect("json")
+                .contains(IMAGE_PLACEHOLDER)
+        );
+    }
+}
