@@ -1,0 +1,83 @@
+use super::*;
+
+fn svc(kind: &str, ip: &str) -> Value {
+    json!({"metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"type": kind, "clusterIP": ip, "clusterIPs": [ip],
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}})
+}
+
+fn k8s_slice(ready: bool) -> Value {
+    json!({"endpoints": [{"addresses": ["10.129.4.11"], "conditions": {"ready": ready}, "targetRef": {"kind": "Pod", "name": "web-0"}}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]})
+}
+
+#[test]
+fn missing_and_non_clusterip_services_are_invalid_with_lighthouses_reasons() {
+    assert_eq!(validate(None).unwrap_err().0, "ServiceUnavailable");
+    let e = validate(Some(&svc("ExternalName", ""))).unwrap_err();
+    assert_eq!(e, ("UnsupportedServiceType", "Service of type ExternalName not supported".to_string()));
+    assert!(validate(Some(&svc("ClusterIP", "100.65.0.5"))).is_ok());
+}
+
+#[test]
+fn a_clusterset_ip_export_publishes_its_cluster_ip_as_one_endpoint() {
+    let s = svc("ClusterIP", "100.65.0.5");
+    let si = cluster_import("c1", "broker", &s, "2026-01-01T00:00:00Z");
+    assert_eq!(si["metadata"]["name"], "web-shop-c1");
+    assert_eq!(si["metadata"]["labels"][CLUSTER_ID], "c1");
+    assert_eq!(si["spec"]["type"], "ClusterSetIP");
+    assert_eq!(si["spec"]["ips"], json!(["100.65.0.5"]));
+    let not_ready = k8s_slice(false);
+    let sl = cluster_slice("c1", "broker", &s, &[&not_ready]);
+    assert_eq!(sl["endpoints"], json!([{"addresses": ["100.65.0.5"], "conditions": {"ready": false}}]));
+    assert_eq!(sl["metadata"]["labels"][MANAGED_BY], MANAGER);
+    let ready = k8s_slice(true);
+    assert_eq!(cluster_slice("c1", "broker", &s, &[&ready])["endpoints"][0]["conditions"]["ready"], true);
+}
+
+#[test]
+fn a_headless_export_publishes_its_backends_with_hostnames() {
+    let s = svc("ClusterIP", "None");
+    let sl = cluster_slice("c1", "broker", &s, &[&k8s_slice(true)]);
+    assert_eq!(sl["metadata"]["labels"][IS_HEADLESS], "true");
+    assert_eq!(sl["endpoints"][0]["hostname"], "web-0");
+    assert_eq!(sl["endpoints"][0]["addresses"], json!(["10.129.4.11"]));
+    assert_eq!(cluster_import("c1", "b", &s, "t")["spec"]["type"], "Headless");
+}
+
+#[test]
+fn the_aggregate_takes_the_oldest_type_and_the_union_of_ports_by_name() {
+    let mut old = cluster_import("c2", "b", &svc("ClusterIP", "100.66.0.5"), "2026-01-01T00:00:00Z");
+    let mut new = cluster_import("c1", "b", &svc("ClusterIP", "100.65.0.5"), "2026-01-02T00:00:00Z");
+    new["spec"]["ports"] = json!([{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "grpc", "port": 9000, "protocol": "TCP"}]);
+    old["spec"]["ports"] = json!([{"name": "http", "port": 80, "protocol": "TCP"}]);
+    let agg = aggregate("shop", "web", &[&new, &old]).expect("aggregate");
+    assert_eq!(agg["metadata"]["name"], "web");
+    assert_eq!(agg["metadata"]["namespace"], "shop");
+    assert_eq!(agg["status"]["clusters"], json!([{"cluster": "c2"}, {"cluster": "c1"}]));
+    assert_eq!(agg["spec"]["ports"], json!([{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "grpc", "port": 9000, "protocol": "TCP"}]));
+    assert!(aggregate("other", "web", &[&new]).is_none());
+    // A later export of another type conflicts; the first exporter never does.
+    let headless = cluster_import("c1", "b", &svc("ClusterIP", "None"), "2026-01-03T00:00:00Z");
+    assert_eq!(type_conflict("c1", &headless, Some(&agg)).map(|c| c.0), Some("ConflictingType"));
+    assert_eq!(type_conflict("c2", &old, Some(&agg)), None);
+}
+
+#[test]
+fn conditions_keep_their_transition_time_while_unchanged() {
+    let first = conditions(&[], &Ok(()), false, None, "t1");
+    assert_eq!(first[1]["reason"], "AwaitingExport");
+    let second = conditions(&first, &Ok(()), true, None, "t2");
+    assert_eq!(second[0]["lastTransitionTime"], "t1", "Valid stayed True");
+    assert_eq!(second[1]["status"], "True");
+    assert_eq!(second[1]["lastTransitionTime"], "t2", "Ready changed");
+}
+
+#[test]
+fn local_slice_copies_land_in_the_service_namespace() {
+    let s = svc("ClusterIP", "100.65.0.5");
+    let local = local_slice(&cluster_slice("c1", "broker", &s, &[]));
+    assert_eq!(local["metadata"]["name"], "web-c1");
+    assert_eq!(local["metadata"]["namespace"], "shop");
+    assert_eq!(local["metadata"]["labels"][SOURCE_CLUSTER], "c1");
+}

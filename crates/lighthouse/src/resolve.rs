@@ -1,0 +1,260 @@
+//! Which answer a `clusterset.local` query gets, as a pure function of a [`Snapshot`]: the
+//! name forms of the MCS DNS spec and Lighthouse (`<cluster>.<svc>.<ns>.svc`, headless
+//! `<host>.<cluster>.<svc>.<ns>.svc`, SRV `_port._proto.…`), local-cluster preference, round
+//! robin over healthy connected clusters, and optionally nearest-first by measured RTT.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A port of a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    /// Port name (may be empty).
+    pub name: String,
+    /// `tcp`, `udp` or `sctp`, lowercase.
+    pub protocol: String,
+    /// Port number.
+    pub port: u16,
+}
+
+/// One exporting cluster of a ClusterSetIP service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterAddrs {
+    /// Cluster ID.
+    pub cluster: String,
+    /// Its service IPs.
+    pub ips: Vec<IpAddr>,
+    /// Whether any backend is ready.
+    pub ready: bool,
+}
+
+/// One backend of a headless service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    /// Cluster ID.
+    pub cluster: String,
+    /// Hostname (StatefulSet pod name), if any.
+    pub hostname: Option<String>,
+    /// Addresses.
+    pub ips: Vec<IpAddr>,
+    /// Ready.
+    pub ready: bool,
+}
+
+/// A service as DNS sees it.
+#[derive(Debug, Default)]
+pub struct Service {
+    /// Headless (per-backend records) or ClusterSetIP (per-cluster service IPs).
+    pub headless: bool,
+    /// ClusterSetIP: every exporting cluster.
+    pub clusters: Vec<ClusterAddrs>,
+    /// Headless: every backend of every exporting cluster.
+    pub backends: Vec<Backend>,
+    /// Ports.
+    pub ports: Vec<Port>,
+    /// Round-robin position.
+    pub next: AtomicUsize,
+}
+
+/// What the server knows, swapped whole on every change.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Services by `(namespace, name)`.
+    pub services: HashMap<(String, String), Service>,
+    /// Clusters whose tunnel is connected (the local one included); `None`: no Gateway status
+    /// is known, so every cluster counts as connected (Lighthouse does the same).
+    pub connected: Option<HashSet<String>>,
+    /// RTT to each connected cluster in µs, for nearest-first answers.
+    pub rtt_us: HashMap<String, u64>,
+    /// Order by RTT instead of round robin.
+    pub prefer_nearest: bool,
+    /// Our cluster ID.
+    pub local: String,
+}
+
+/// Query type, as far as the resolver cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Qtype {
+    /// IPv4 address.
+    A,
+    /// IPv6 address.
+    Aaaa,
+    /// Service record.
+    Srv,
+    /// `dns-version` TXT.
+    Txt,
+    /// Anything else: NODATA for names that exist.
+    Other,
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Address records.
+    Addrs(Vec<IpAddr>),
+    /// SRV records: port and target labels (relative to the zone).
+    Srv(Vec<(u16, Vec<String>)>),
+    /// TXT strings.
+    Txt(Vec<String>),
+    /// The name exists but has no records of this type.
+    NoData,
+    /// No such name.
+    NxDomain,
+}
+
+/// The schema version the MCS DNS spec's `dns-version` TXT record announces.
+pub const DNS_VERSION: &str = "1.0.0";
+
+impl Snapshot {
+    fn connected(&self, cluster: &str) -> bool {
+        cluster == self.local || self.connected.as_ref().is_none_or(|c| c.contains(cluster))
+    }
+
+    fn namespace_exists(&self, ns: &str) -> bool {
+        self.services.keys().any(|(n, _)| n == ns)
+    }
+}
+
+fn family(ips: &[IpAddr], q: Qtype) -> Vec<IpAddr> {
+    ips.iter().copied().filter(|ip| if q == Qtype::Aaaa { ip.is_ipv6() } else { ip.is_ipv4() }).collect()
+}
+
+fn addrs_or_nodata(ips: Vec<IpAddr>) -> Answer {
+    if ips.is_empty() { Answer::NoData } else { Answer::Addrs(ips) }
+}
+
+fn clusterset_ip(snap: &Snapshot, svc: &Service, q: Qtype) -> Answer {
+    // Local preference: our own ready export wins.
+    if let Some(c) = svc.clusters.iter().find(|c| c.cluster == snap.local && c.ready) {
+        return addrs_or_nodata(family(&c.ips, q));
+    }
+    let mut eligible: Vec<&ClusterAddrs> = svc
+        .clusters
+        .iter()
+        .filter(|c| c.ready && snap.connected(&c.cluster) && !family(&c.ips, q).is_empty())
+        .collect();
+    if eligible.is_empty() {
+        return Answer::NoData;
+    }
+    let pick = if snap.prefer_nearest {
+        eligible.sort_by_key(|c| snap.rtt_us.get(&c.cluster).copied().unwrap_or(u64::MAX));
+        eligible[0]
+    } else {
+        eligible[svc.next.fetch_add(1, Ordering::Relaxed) % eligible.len()]
+    };
+    addrs_or_nodata(family(&pick.ips, q))
+}
+
+fn headless(snap: &Snapshot, svc: &Service, cluster: Option<&str>, host: Option<&str>, q: Qtype) -> Answer {
+    let mut ips: Vec<IpAddr> = svc
+        .backends
+        .iter()
+        .filter(|b| b.ready)
+        .filter(|b| match cluster {
+            Some(c) => b.cluster == c,
+            None => snap.connected(&b.cluster),
+        })
+        .filter(|b| host.is_none_or(|h| b.hostname.as_deref() == Some(h)))
+        .flat_map(|b| family(&b.ips, q))
+        .collect();
+    ips.dedup();
+    addrs_or_nodata(ips)
+}
+
+fn srv(svc: &Service, port: Option<(&str, &str)>, cluster: Option<&str>, name: &str, ns: &str) -> Answer {
+    let mut target: Vec<String> = vec![name.into(), ns.into(), "svc".into()];
+    if let Some(c) = cluster {
+        target.insert(0, c.into());
+    }
+    let records: Vec<(u16, Vec<String>)> = svc
+        .ports
+        .iter()
+        .filter(|p| port.is_none_or(|(n, proto)| p.name == n && p.protocol == proto))
+        .map(|p| (p.port, target.clone()))
+        .collect();
+    if records.is_empty() { Answer::NoData } else { Answer::Srv(records) }
+}
+
+fn exporter(svc: &Service, cluster: &str) -> bool {
+    svc.clusters.iter().any(|c| c.cluster == cluster) || svc.backends.iter().any(|b| b.cluster == cluster)
+}
+
+/// Resolves `labels` (the query name relative to the zone, lowercase, leftmost first).
+pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
+    let n = labels.len();
+    if n == 0 || (n == 1 && labels[0] == "svc") {
+        return Answer::NoData;
+    }
+    if n == 1 && labels[0] == "dns-version" {
+        return if q == Qtype::Txt { Answer::Txt(vec![DNS_VERSION.into()]) } else { Answer::NoData };
+    }
+    if labels[n - 1] != "svc" {
+        return Answer::NxDomain;
+    }
+    if n == 2 {
+        return if snap.namespace_exists(labels[0]) { Answer::NoData } else { Answer::NxDomain };
+    }
+    let (name, ns) = (labels[n - 3], labels[n - 2]);
+    let Some(svc) = snap.services.get(&(ns.to_string(), name.to_string())) else {
+        return Answer::NxDomain;
+    };
+    let prefix = &labels[..n - 3];
+    let want_addr = matches!(q, Qtype::A | Qtype::Aaaa);
+    match prefix {
+        [] => match q {
+            Qtype::Srv => srv(svc, None, None, name, ns),
+            _ if !want_addr => Answer::NoData,
+            _ if svc.headless => headless(snap, svc, None, None, q),
+            _ => clusterset_ip(snap, svc, q),
+        },
+        [p, proto] if p.starts_with('_') && proto.starts_with('_') => {
+            if q == Qtype::Srv {
+                srv(svc, Some((&p[1..], &proto[1..])), None, name, ns)
+            } else {
+                Answer::NoData
+            }
+        }
+        [p, proto, cluster] if p.starts_with('_') && proto.starts_with('_') => {
+            if !exporter(svc, cluster) {
+                Answer::NxDomain
+            } else if q == Qtype::Srv {
+                srv(svc, Some((&p[1..], &proto[1..])), Some(cluster), name, ns)
+            } else {
+                Answer::NoData
+            }
+        }
+        [cluster] => {
+            if !exporter(svc, cluster) {
+                return Answer::NxDomain;
+            }
+            match q {
+                Qtype::Srv => srv(svc, None, Some(cluster), name, ns),
+                _ if !want_addr => Answer::NoData,
+                _ if svc.headless => headless(snap, svc, Some(cluster), None, q),
+                // A named cluster answers whatever its health: the caller asked for it.
+                _ => addrs_or_nodata(
+                    svc.clusters
+                        .iter()
+                        .filter(|c| c.cluster == *cluster)
+                        .flat_map(|c| family(&c.ips, q))
+                        .collect(),
+                ),
+            }
+        }
+        [host, cluster] if svc.headless => {
+            let known = svc.backends.iter().any(|b| b.cluster == *cluster && b.hostname.as_deref() == Some(host));
+            if !known {
+                Answer::NxDomain
+            } else if want_addr {
+                headless(snap, svc, Some(cluster), Some(host), q)
+            } else {
+                Answer::NoData
+            }
+        }
+        _ => Answer::NxDomain,
+    }
+}
+
+#[cfg(test)]
+mod tests;
