@@ -63,6 +63,15 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
     })
 }
 
+/// The local cluster's client for a component: the kubeconfig when one is given, else the
+/// pod's service account when running in a cluster (the workloads in `manifests/deploy/`).
+pub async fn local_client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client> {
+    if kubeconfig.is_none() && context.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return Client::try_default().await.context("cannot use the in-cluster service account");
+    }
+    Ok(connect(kubeconfig, context).await?.client)
+}
+
 /// The contexts of a kubeconfig, or just `context` when given.
 pub async fn connect_all(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Vec<Target>> {
     if context.is_some() {
@@ -103,6 +112,11 @@ fn plural(kind: &str) -> Result<&'static str> {
         "Gateway" => "gateways",
         "DaemonSet" => "daemonsets",
         "Deployment" => "deployments",
+        "ClusterRole" => "clusterroles",
+        "ClusterRoleBinding" => "clusterrolebindings",
+        "ServiceExport" => "serviceexports",
+        "ServiceImport" => "serviceimports",
+        "EndpointSlice" => "endpointslices",
         other => bail!("subctl does not know the resource of kind {other}"),
     })
 }

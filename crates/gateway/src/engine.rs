@@ -98,7 +98,7 @@ fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Runs the gateway until SIGTERM or Ctrl-C.
 pub async fn run(opts: Options) -> Result<()> {
-    let local_client = local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let local_client = subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let spec = wait_for_join(&local_client).await?;
     let settings = settings::from_spec(&spec).map_err(|e| anyhow!(e))?;
     let broker = subsea_ctl::join::broker_client(
@@ -140,20 +140,6 @@ pub async fn run(opts: Options) -> Result<()> {
         t.abort();
     }
     result
-}
-
-/// The local cluster's client: the kubeconfig when one is given, else the pod's service
-/// account when running in a cluster (the DaemonSets in `manifests/deploy/`).
-pub(crate) async fn local_client(
-    kubeconfig: Option<&std::path::Path>,
-    context: Option<&str>,
-) -> Result<Client> {
-    if kubeconfig.is_none() && context.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
-        return Client::try_default()
-            .await
-            .context("cannot use the in-cluster service account");
-    }
-    Ok(subsea_ctl::cluster::connect(kubeconfig, context).await?.client)
 }
 
 pub(crate) async fn wait_for_join(client: &Client) -> Result<subsea_api::operator::SubmarinerSpec> {

@@ -28,7 +28,8 @@ pub struct Syncer {
     pub target: Client,
 }
 
-fn reflect(api: Api<DynamicObject>, ar: &ApiResource, tx: mpsc::Sender<()>) -> Store<DynamicObject> {
+/// Reflects `api` into a store, waking `tx` on every change (and retrying with backoff).
+pub fn reflect(api: Api<DynamicObject>, ar: &ApiResource, tx: mpsc::Sender<()>) -> Store<DynamicObject> {
     let writer = reflector::store::Writer::new(ar.clone());
     let reader = writer.as_reader();
     let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff())
@@ -46,7 +47,8 @@ fn reflect(api: Api<DynamicObject>, ar: &ApiResource, tx: mpsc::Sender<()>) -> S
     reader
 }
 
-fn values(store: &Store<DynamicObject>) -> Vec<Value> {
+/// The store's objects as JSON.
+pub fn values(store: &Store<DynamicObject>) -> Vec<Value> {
     store
         .state()
         .iter()

@@ -1,0 +1,303 @@
+//! The `clusterset.local` DNS server: [`respond`] turns request bytes into response bytes
+//! from a snapshot (pure, fuzzable); [`serve`] runs one inline UDP loop and a TCP listener
+//! around it, with the snapshot rebuilt from watches and swapped whole on every change.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA, SOA, SRV, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use subsea_syncer::driver::{reflect, values};
+
+use crate::resolve::{Answer, Qtype, Snapshot, resolve};
+
+/// Largest UDP answer with EDNS (the DNS flag day 2020 value).
+pub const EDNS_PAYLOAD: u16 = 1232;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct Zones {
+    /// Zones served, lowercase, fully qualified.
+    pub zones: Vec<Name>,
+    /// TTL of every record, also the SOA minimum.
+    pub ttl: u32,
+}
+
+impl Zones {
+    /// `clusterset.local` plus custom domains.
+    pub fn new(domains: &[String], ttl: u32) -> Result<Self> {
+        let mut zones = Vec::new();
+        for d in std::iter::once("clusterset.local").chain(domains.iter().map(String::as_str)) {
+            let mut n = Name::from_ascii(d).map_err(|e| anyhow!("zone {d:?} is not a domain name: {e}"))?;
+            n.set_fqdn(true);
+            zones.push(n.to_lowercase());
+        }
+        Ok(Self { zones, ttl })
+    }
+}
+
+fn soa(zone: &Name, ttl: u32, serial: u32) -> Record {
+    let mname = Name::from_ascii("ns.dns").unwrap_or_else(|_| Name::root()).append_domain(zone).unwrap_or_else(|_| zone.clone());
+    let rname = Name::from_ascii("hostmaster").unwrap_or_else(|_| Name::root()).append_domain(zone).unwrap_or_else(|_| zone.clone());
+    Record::from_rdata(zone.clone(), ttl, RData::SOA(SOA::new(mname, rname, serial, 7200, 1800, 86400, ttl)))
+}
+
+fn qtype(t: RecordType) -> Qtype {
+    match t {
+        RecordType::A => Qtype::A,
+        RecordType::AAAA => Qtype::Aaaa,
+        RecordType::SRV => Qtype::Srv,
+        RecordType::TXT => Qtype::Txt,
+        _ => Qtype::Other,
+    }
+}
+
+fn error_reply(bytes: &[u8], rcode: ResponseCode) -> Option<Vec<u8>> {
+    // Enough of the header to answer with the same ID; shorter junk is dropped.
+    if bytes.len() < 12 {
+        return None;
+    }
+    let id = u16::from_be_bytes([bytes[0], bytes[1]]);
+    let mut m = Message::response(id, OpCode::Query);
+    m.metadata.response_code = rcode;
+    m.to_vec().ok()
+}
+
+/// Answers one request. `snapshot` is `None` until the first sync (SERVFAIL then, never a
+/// false NXDOMAIN). `udp` applies the size limit and sets TC when the answer does not fit.
+pub fn respond(snapshot: Option<&Snapshot>, zones: &Zones, serial: u32, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
+    let req = match Message::from_vec(bytes) {
+        Ok(m) => m,
+        Err(_) => return error_reply(bytes, ResponseCode::FormErr),
+    };
+    if req.metadata.message_type != MessageType::Query {
+        return None;
+    }
+    let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
+    resp.metadata.recursion_desired = req.metadata.recursion_desired;
+    let limit = match &req.edns {
+        Some(e) => {
+            let mut edns = Edns::new();
+            edns.set_max_payload(EDNS_PAYLOAD);
+            resp.set_edns(edns);
+            usize::from(e.max_payload().clamp(512, EDNS_PAYLOAD))
+        }
+        None => 512,
+    };
+    if req.metadata.op_code != OpCode::Query {
+        resp.metadata.response_code = ResponseCode::NotImp;
+        return resp.to_vec().ok();
+    }
+    let Some(q) = req.queries.first().filter(|_| req.queries.len() == 1) else {
+        resp.metadata.response_code = ResponseCode::FormErr;
+        return resp.to_vec().ok();
+    };
+    resp.add_query(q.clone());
+    let name = q.name().to_lowercase();
+    let Some(zone) = zones.zones.iter().filter(|z| z.zone_of(&name)).max_by_key(|z| z.num_labels()) else {
+        resp.metadata.response_code = ResponseCode::Refused;
+        return resp.to_vec().ok();
+    };
+    let Some(snap) = snapshot else {
+        resp.metadata.response_code = ResponseCode::ServFail;
+        return resp.to_vec().ok();
+    };
+    resp.metadata.authoritative = true;
+    let relative = usize::from(name.num_labels() - zone.num_labels());
+    let labels: Vec<String> = name
+        .iter()
+        .take(relative)
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let ttl = zones.ttl;
+    let qname = q.name().clone();
+    let answer = if refs.is_empty() && q.query_type() == RecordType::SOA {
+        resp.add_answer(soa(zone, ttl, serial));
+        Answer::Txt(vec![])
+    } else {
+        resolve(snap, &refs, qtype(q.query_type()))
+    };
+    match answer {
+        Answer::Addrs(ips) => {
+            for ip in ips {
+                let rdata = match ip {
+                    std::net::IpAddr::V4(v4) => RData::A(A(v4)),
+                    std::net::IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+                };
+                resp.add_answer(Record::from_rdata(qname.clone(), ttl, rdata));
+            }
+        }
+        Answer::Srv(records) => {
+            for (port, target) in records {
+                let target = Name::from_labels(target.iter().map(String::as_bytes))
+                    .and_then(|n| n.append_domain(zone))
+                    .unwrap_or_else(|_| zone.clone());
+                resp.add_answer(Record::from_rdata(qname.clone(), ttl, RData::SRV(SRV::new(0, 50, port, target))));
+            }
+        }
+        Answer::Txt(t) if !t.is_empty() => {
+            resp.add_answer(Record::from_rdata(qname.clone(), ttl, RData::TXT(TXT::new(t))));
+        }
+        Answer::Txt(_) => {}
+        Answer::NoData => {
+            resp.authorities.push(soa(zone, ttl, serial));
+        }
+        Answer::NxDomain => {
+            resp.metadata.response_code = ResponseCode::NXDomain;
+            resp.authorities.push(soa(zone, ttl, serial));
+        }
+    }
+    let out = resp.to_vec().ok()?;
+    if udp && out.len() > limit {
+        resp.answers.clear();
+        resp.authorities.clear();
+        resp.metadata.truncation = true;
+        return resp.to_vec().ok();
+    }
+    Some(out)
+}
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Kubeconfig of the local cluster (else the pod's service account).
+    pub kubeconfig: Option<PathBuf>,
+    /// Context.
+    pub context: Option<String>,
+    /// Where to listen (UDP and TCP).
+    pub listen: SocketAddr,
+    /// Zones and TTL.
+    pub zones: Zones,
+    /// Our cluster ID (else read from the ServiceDiscovery object).
+    pub cluster_id: Option<String>,
+    /// Nearest cluster first by measured RTT, instead of round robin.
+    pub prefer_nearest: bool,
+}
+
+struct Shared {
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    serial: std::sync::atomic::AtomicU32,
+    zones: Zones,
+}
+
+impl Shared {
+    fn answer(&self, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
+        let snap = self.snapshot.read().ok().and_then(|s| s.clone());
+        respond(snap.as_deref(), &self.zones, self.serial.load(Ordering::Relaxed), bytes, udp)
+    }
+}
+
+fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn serve(opts: Options) -> Result<()> {
+    let client = subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let local = match &opts.cluster_id {
+        Some(c) => c.clone(),
+        None => {
+            let sd: Api<DynamicObject> = Api::namespaced_with(
+                client.clone(),
+                "submariner-operator",
+                &ar("submariner.io", "v1alpha1", "ServiceDiscovery", "servicediscoveries"),
+            );
+            let obj = sd.get("service-discovery").await.context("cannot read submariner-operator/service-discovery (was `subctl join` run?); or pass --cluster-id")?;
+            serde_json::to_value(&obj)?["spec"]["clusterID"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    let shared = Arc::new(Shared {
+        snapshot: RwLock::new(None),
+        serial: Default::default(),
+        zones: opts.zones.clone(),
+    });
+    let udp = Arc::new(tokio::net::UdpSocket::bind(opts.listen).await.with_context(|| format!("cannot listen on UDP {}", opts.listen))?);
+    let tcp = tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on TCP {}", opts.listen))?;
+    tracing::info!(listen = %opts.listen, cluster = %local, "lighthouse DNS serving (SERVFAIL until the first sync)");
+    let u = tokio::spawn(udp_loop(udp, shared.clone()));
+    let t = tokio::spawn(tcp_loop(tcp, shared.clone()));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let all = |r: ApiResource| {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &r);
+        reflect(api, &r, tx.clone())
+    };
+    let imports = all(ar("multicluster.x-k8s.io", "v1alpha1", "ServiceImport", "serviceimports"));
+    let slices = all(ar("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"));
+    let gateways = all(ar("submariner.io", "v1", "Gateway", "gateways"));
+    for st in [&imports, &slices, &gateways] {
+        st.wait_until_ready().await.map_err(|e| anyhow!("watch failed to start: {e}"))?;
+    }
+    let synced = AtomicBool::new(false);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        let snap = crate::snapshot::build(&local, &values(&imports), &values(&slices), &values(&gateways), opts.prefer_nearest);
+        if let Ok(mut w) = shared.snapshot.write() {
+            *w = Some(Arc::new(snap));
+        }
+        shared.serial.fetch_add(1, Ordering::Relaxed);
+        if !synced.swap(true, Ordering::Relaxed) {
+            tracing::info!("first sync done; answering");
+        }
+        tokio::select! {
+            _ = rx.recv() => {}
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        while rx.try_recv().is_ok() {}
+    }
+    u.abort();
+    t.abort();
+    Ok(())
+}
+
+/// One inline loop: receive, answer, send; no task per packet.
+async fn udp_loop(sock: Arc<tokio::net::UdpSocket>, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+        if from.port() == 0 {
+            continue;
+        }
+        if let Some(out) = shared.answer(&buf[..n], true) {
+            let _ = sock.send_to(&out, from).await;
+        }
+    }
+}
+
+async fn tcp_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else { continue };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut len = [0u8; 2];
+                let read = tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut len)).await;
+                if !matches!(read, Ok(Ok(_))) {
+                    return;
+                }
+                let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if conn.read_exact(&mut msg).await.is_err() {
+                    return;
+                }
+                let Some(out) = shared.answer(&msg, false) else { return };
+                let Ok(l) = u16::try_from(out.len()) else { return };
+                if conn.write_all(&l.to_be_bytes()).await.is_err() || conn.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

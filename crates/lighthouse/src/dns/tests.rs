@@ -1,0 +1,126 @@
+use super::*;
+use crate::resolve::{ClusterAddrs, Port, Service};
+use hickory_proto::op::Query;
+
+fn snap() -> Snapshot {
+    let mut s = Snapshot {
+        local: "c1".into(),
+        ..Default::default()
+    };
+    s.services.insert(
+        ("default".into(), "payment-service".into()),
+        Service {
+            clusters: vec![ClusterAddrs { cluster: "c2".into(), ips: vec!["100.66.0.7".parse().expect("ip")], ready: true }],
+            ports: vec![Port { name: "http".into(), protocol: "tcp".into(), port: 80 }],
+            ..Default::default()
+        },
+    );
+    s
+}
+
+fn query(name: &str, t: RecordType, edns: Option<u16>) -> Vec<u8> {
+    let mut m = Message::query();
+    m.metadata.id = 4242;
+    m.add_query(Query::query(Name::from_ascii(name).expect("name"), t));
+    if let Some(p) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(p);
+        m.set_edns(e);
+    }
+    m.to_vec().expect("encode")
+}
+
+fn ask(s: Option<&Snapshot>, name: &str, t: RecordType) -> Message {
+    let zones = Zones::new(&["example.org".into()], 5).expect("zones");
+    let out = respond(s, &zones, 7, &query(name, t, None), true).expect("an answer");
+    Message::from_vec(&out).expect("decodes")
+}
+
+#[test]
+fn a_known_service_gets_an_authoritative_a_record_with_the_ttl() {
+    let s = snap();
+    let m = ask(Some(&s), "payment-service.default.svc.clusterset.local.", RecordType::A);
+    assert_eq!(m.metadata.id, 4242);
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.answers[0].ttl, 5);
+    assert_eq!(m.answers[0].data, RData::A(A("100.66.0.7".parse().expect("ip"))));
+    // Case-insensitive, and custom domains answer the same.
+    let m = ask(Some(&s), "Payment-Service.DEFAULT.svc.example.org.", RecordType::A);
+    assert_eq!(m.answers.len(), 1);
+}
+
+#[test]
+fn negative_answers_carry_the_soa_and_the_right_rcode() {
+    let s = snap();
+    let nx = ask(Some(&s), "nothing.default.svc.clusterset.local.", RecordType::A);
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert!(matches!(nx.authorities[0].data, RData::SOA(_)));
+    let nodata = ask(Some(&s), "payment-service.default.svc.clusterset.local.", RecordType::MX);
+    assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
+    assert!(nodata.answers.is_empty());
+    assert!(matches!(nodata.authorities[0].data, RData::SOA(_)));
+    let srv = ask(Some(&s), "_http._tcp.payment-service.default.svc.clusterset.local.", RecordType::SRV);
+    assert_eq!(srv.answers.len(), 1);
+    let txt = ask(Some(&s), "dns-version.clusterset.local.", RecordType::TXT);
+    assert_eq!(txt.answers.len(), 1);
+}
+
+#[test]
+fn out_of_zone_is_refused_and_before_the_first_sync_servfail() {
+    let s = snap();
+    assert_eq!(ask(Some(&s), "example.com.", RecordType::A).metadata.response_code, ResponseCode::Refused);
+    assert_eq!(
+        ask(None, "payment-service.default.svc.clusterset.local.", RecordType::A).metadata.response_code,
+        ResponseCode::ServFail
+    );
+}
+
+#[test]
+fn edns_is_clamped_and_oversized_udp_answers_truncate() {
+    let mut s = snap();
+    let many: Vec<std::net::IpAddr> = (0..200u8).map(|i| std::net::IpAddr::from([10, 130, 1, i])).collect();
+    s.services.insert(
+        ("default".into(), "big".into()),
+        Service {
+            headless: true,
+            backends: many
+                .iter()
+                .map(|ip| crate::resolve::Backend { cluster: "c2".into(), hostname: None, ips: vec![*ip], ready: true })
+                .collect(),
+            ..Default::default()
+        },
+    );
+    let zones = Zones::new(&[], 5).expect("zones");
+    let q = query("big.default.svc.clusterset.local.", RecordType::A, Some(4096));
+    let udp = Message::from_vec(&respond(Some(&s), &zones, 1, &q, true).expect("answer")).expect("decodes");
+    assert!(udp.metadata.truncation);
+    assert!(udp.answers.is_empty());
+    assert_eq!(udp.edns.as_ref().map(|e| e.max_payload()), Some(EDNS_PAYLOAD));
+    let tcp = Message::from_vec(&respond(Some(&s), &zones, 1, &q, false).expect("answer")).expect("decodes");
+    assert_eq!(tcp.answers.len(), 200);
+}
+
+#[test]
+fn garbage_never_panics_and_short_junk_is_dropped() {
+    let zones = Zones::new(&[], 5).expect("zones");
+    let s = snap();
+    assert!(respond(Some(&s), &zones, 1, &[1, 2, 3], true).is_none());
+    let formerr = respond(Some(&s), &zones, 1, &[0xab, 0xcd, 1, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0xff], true).expect("FORMERR");
+    let m = Message::from_vec(&formerr).expect("decodes");
+    assert_eq!((m.metadata.id, m.metadata.response_code), (0xabcd, ResponseCode::FormErr));
+    let good = query("payment-service.default.svc.clusterset.local.", RecordType::A, Some(1232));
+    let mut x: u32 = 99;
+    for _ in 0..20_000 {
+        let mut b = good.clone();
+        for _ in 0..3 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let i = (x >> 8) as usize % b.len();
+            b[i] = (x >> 16) as u8;
+        }
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        b.truncate(1 + (x as usize % b.len()));
+        let _ = respond(Some(&s), &zones, 1, &b, true);
+    }
+}
