@@ -32,6 +32,20 @@ struct KubeArgs {
 }
 
 #[derive(Subcommand)]
+enum ExportCommand {
+    /// A Service.
+    Service {
+        /// The Service's name.
+        name: String,
+        /// Its namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        #[command(flatten)]
+        kube: KubeArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Make a Kubernetes API (a cluster, or `subsea apiserver`) the broker and write broker-info.subm.
     ///
@@ -51,6 +65,16 @@ enum Command {
     ///
     /// Example: subctl join broker-info.subm --kubeconfig c1.kubeconfig --clusterid cluster1
     Join(JoinArgs),
+    /// Export a Service to the cluster set (creates its ServiceExport).
+    ///
+    /// Example: subctl export service payment-service -n default
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Stop exporting a Service (deletes its ServiceExport).
+    ///
+    /// Example: subctl unexport service payment-service -n default
+    #[command(subcommand)]
+    Unexport(ExportCommand),
     /// Show subsea's state in every context of the kubeconfig (or only --context).
     ///
     /// Example: subctl show endpoints --kubeconfig all-clusters.kubeconfig
@@ -222,6 +246,14 @@ async fn run(cmd: Command) -> Result<()> {
             let targets =
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
             print!("{}", show::run(&targets, what, a.output).await?);
+        }
+        Command::Export(ExportCommand::Service { name, namespace, kube }) => {
+            let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            subsea_ctl::export::export(&target.client, &namespace, &name, &mut p).await?;
+        }
+        Command::Unexport(ExportCommand::Service { name, namespace, kube }) => {
+            let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            subsea_ctl::export::unexport(&target.client, &namespace, &name, &mut p).await?;
         }
         Command::Uninstall { kube, yes } => {
             let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;

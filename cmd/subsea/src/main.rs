@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod gateway;
+mod lighthouse;
 mod wireguard;
 
 #[derive(Parser)]
@@ -48,6 +49,17 @@ enum Command {
     ///
     /// Example: subsea wireguard wg0 --private-key a.key --peer "$(cat b.pub),192.168.77.2:51820,10.2.0.0/24"
     Wireguard(wireguard::WireguardArgs),
+    /// Run the Lighthouse agent: ServiceExports become this cluster's ServiceImport and
+    /// EndpointSlice on the broker (with Valid/Ready/Conflict conditions), and every cluster's
+    /// exports become ServiceImports and EndpointSlices in the service's namespace here.
+    ///
+    /// Example: subsea lighthouse-agent --kubeconfig /etc/subsea/cluster.kubeconfig
+    LighthouseAgent(lighthouse::AgentArgs),
+    /// Run the clusterset.local DNS server (A, AAAA, SRV, headless names, per-cluster names,
+    /// local preference, then round robin over healthy connected clusters).
+    ///
+    /// Example: subsea lighthouse-dns --listen 0.0.0.0:53 --custom-domains example.org
+    LighthouseDns(lighthouse::DnsArgs),
     /// Print (or write) the CustomResourceDefinitions of every subsea/Submariner kind.
     ///
     /// Example: subsea crds | kubectl apply -f -
@@ -146,5 +158,7 @@ async fn main() -> Result<()> {
         Command::Gateway(args) => gateway::run(args).await,
         Command::RouteAgent(args) => gateway::route_agent(args).await,
         Command::Wireguard(args) => wireguard::run(args).await,
+        Command::LighthouseAgent(args) => lighthouse::agent(args).await,
+        Command::LighthouseDns(args) => lighthouse::dns(args).await,
     }
 }

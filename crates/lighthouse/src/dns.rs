@@ -27,6 +27,10 @@ pub struct Zones {
     pub zones: Vec<Name>,
     /// TTL of every record, also the SOA minimum.
     pub ttl: u32,
+    /// Zones answered with NXDOMAIN for every name (a stand-in for the cluster's own
+    /// `cluster.local`, so resolvers walking the search path move on instead of stopping at
+    /// REFUSED).
+    pub empty: Vec<Name>,
 }
 
 impl Zones {
@@ -38,7 +42,17 @@ impl Zones {
             n.set_fqdn(true);
             zones.push(n.to_lowercase());
         }
-        Ok(Self { zones, ttl })
+        Ok(Self { zones, ttl, empty: Vec::new() })
+    }
+
+    /// Adds zones that hold no names at all.
+    pub fn with_empty(mut self, domains: &[String]) -> Result<Self> {
+        for d in domains {
+            let mut n = Name::from_ascii(d).map_err(|e| anyhow!("zone {d:?} is not a domain name: {e}"))?;
+            n.set_fqdn(true);
+            self.empty.push(n.to_lowercase());
+        }
+        Ok(self)
     }
 }
 
@@ -101,6 +115,12 @@ pub fn respond(snapshot: Option<&Snapshot>, zones: &Zones, serial: u32, bytes: &
     resp.add_query(q.clone());
     let name = q.name().to_lowercase();
     let Some(zone) = zones.zones.iter().filter(|z| z.zone_of(&name)).max_by_key(|z| z.num_labels()) else {
+        if let Some(empty) = zones.empty.iter().find(|z| z.zone_of(&name)) {
+            resp.metadata.authoritative = true;
+            resp.metadata.response_code = if &name == empty { ResponseCode::NoError } else { ResponseCode::NXDomain };
+            resp.authorities.push(soa(empty, zones.ttl, serial));
+            return resp.to_vec().ok();
+        }
         resp.metadata.response_code = ResponseCode::Refused;
         return resp.to_vec().ok();
     };

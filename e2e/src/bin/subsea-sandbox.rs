@@ -79,6 +79,43 @@ enum Command {
     Kubeconfig,
     /// Stop every process and remove every namespace the sandbox made.
     Down,
+    /// Deploy N pods running a small HTTP server (GET /health answers with the pod and cluster
+    /// names) behind a Service, with its EndpointSlice kept in step. Export it with
+    /// `subctl export service NAME -n NS`.
+    Deploy {
+        /// Cluster ID.
+        cluster: String,
+        /// Name of the Service and prefix of the pods.
+        name: String,
+        /// Namespace (created if missing).
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// Number of pods.
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
+        /// A headless Service (per-pod DNS records) instead of a ClusterIP one.
+        #[arg(long)]
+        headless: bool,
+        /// Service port and pod port, PORT:TARGET.
+        #[arg(long, default_value = "80:8080")]
+        port: String,
+    },
+    /// (internal) The HTTP server the deploy command runs in each pod.
+    #[command(hide = true)]
+    HttpServer {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[arg(long)]
+        pod: String,
+        #[arg(long)]
+        cluster: String,
+    },
+    /// (internal) The EndpointSlice controller stand-in of one cluster.
+    #[command(hide = true)]
+    Endpoints {
+        #[arg(long)]
+        kubeconfig: PathBuf,
+    },
     /// (internal) The kube-proxy stand-in of one node: ClusterIP DNAT in nftables.
     #[command(hide = true)]
     KubeProxy {
@@ -214,6 +251,32 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Ok(())
             })
+        }
+        Command::Deploy {
+            cluster,
+            name,
+            namespace,
+            replicas,
+            headless,
+            port,
+        } => {
+            need_root()?;
+            let (p, t) = port
+                .split_once(':')
+                .and_then(|(p, t)| Some((p.parse::<u16>().ok()?, t.parse::<u16>().ok()?)))
+                .with_context(|| format!("--port {port:?} must be PORT:TARGET, e.g. 80:8080"))?;
+            let mut sb = Sandbox::load(&cli.dir)?;
+            let pods = sb.deploy(&cluster, &name, &namespace, replicas, headless, p, t)?;
+            for pod in &pods {
+                println!("✓ pod {}/{} on {} with {}", pod.namespace, pod.name, pod.node, pod.ips.join(","));
+            }
+            println!("✓ Service {namespace}/{name} in {cluster} (port {p} → {t}); export it with `subctl export service {name} -n {namespace}`");
+            Ok(())
+        }
+        Command::HttpServer { port, pod, cluster } => subsea_e2e::sandbox::http::serve(port, &pod, &cluster),
+        Command::Endpoints { kubeconfig } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(subsea_e2e::sandbox::endpoints::run(&kubeconfig))
         }
         Command::KubeProxy { kubeconfig } => {
             let rt = tokio::runtime::Runtime::new()?;

@@ -6,6 +6,8 @@
 //! processes it records; `down` (and any failure during `up`) removes all of them.
 
 pub mod echo;
+pub mod endpoints;
+pub mod http;
 pub mod proxy;
 pub mod relay;
 pub mod sys;
@@ -299,8 +301,87 @@ impl Sandbox {
                     &[("RUST_LOG", "info")],
                 )?;
             }
+            self.service_discovery(c)?;
         }
         Ok(())
+    }
+
+    /// The control-plane side of a cluster's service discovery: the EndpointSlice stand-in,
+    /// the Lighthouse agent, and the Lighthouse DNS server as the pod behind `kube-dns`.
+    fn service_discovery(&mut self, c: &Cluster) -> Result<()> {
+        let cp = c.control_plane().clone();
+        let kc = self.inner_kubeconfig(&c.id).to_string_lossy().into_owned();
+        let cmd = vec![self.bin("subsea-sandbox"), "endpoints".into(), "--kubeconfig".into(), kc.clone()];
+        self.start(&format!("{}/endpoints", c.id), Some(&cp.netns), cmd, &[])?;
+        let cmd = vec![self.bin("subsea"), "lighthouse-agent".into(), "--kubeconfig".into(), kc.clone()];
+        self.start(&format!("{}/lighthouse-agent", c.id), Some(&cp.netns), cmd, &[("RUST_LOG", "info")])?;
+        let pod = self.add_pod(&c.id, &cp.name, "lighthouse-dns", "kube-system")?;
+        let cmd = vec![self.bin("subsea"), "lighthouse-dns".into(), "--kubeconfig".into(), kc, "--listen".into(), "0.0.0.0:53".into(), "--empty-zones".into(), "cluster.local".into()];
+        self.start(&format!("{}/lighthouse-dns", c.id), Some(&pod.netns), cmd, &[("RUST_LOG", "info")])?;
+        self.register_pod(&pod, &serde_json::json!({"k8s-app": "kube-dns"}), None)
+    }
+
+    /// Registers a sandbox pod as a ready Pod object, so the EndpointSlice stand-in sees it.
+    pub fn register_pod(&self, pod: &Pod, labels: &serde_json::Value, subdomain: Option<&str>) -> Result<()> {
+        let mut spec = serde_json::json!({"nodeName": pod.node, "hostname": pod.name,
+            "containers": [{"name": "main", "image": "sandbox"}]});
+        if let Some(sub) = subdomain {
+            spec["subdomain"] = sub.into();
+        }
+        let obj = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod.name, "namespace": pod.namespace, "labels": labels}, "spec": spec});
+        kubectl_stdin(&self.kubeconfig(), &pod.cluster, &["apply", "-f", "-"], &obj.to_string())?;
+        let ips: Vec<serde_json::Value> = pod.ips.iter().map(|ip| serde_json::json!({"ip": ip})).collect();
+        let status = serde_json::json!({"status": {"phase": "Running", "podIP": pod.ips[0], "podIPs": ips,
+            "conditions": [{"type": "Ready", "status": "True"}]}});
+        kubectl_stdin(
+            &self.kubeconfig(),
+            &pod.cluster,
+            &["patch", "pod", &pod.name, "-n", &pod.namespace, "--subresource=status", "--type=merge", "--patch-file=/dev/stdin"],
+            &status.to_string(),
+        )?;
+        Ok(())
+    }
+
+    /// Deploys `replicas` pods running the sandbox's HTTP server (`/health` names pod and
+    /// cluster) behind a Service `name` with `port` → `target`; pods go round robin over the
+    /// cluster's non-control-plane nodes. Exporting stays the user's step.
+    pub fn deploy(&mut self, cluster: &str, name: &str, namespace: &str, replicas: usize, headless: bool, port: u16, target: u16) -> Result<Vec<Pod>> {
+        let t = self.topology()?.clone();
+        let c = t.cluster(cluster).ok_or_else(|| anyhow!("no cluster {cluster:?} in the sandbox"))?;
+        if replicas == 0 || replicas > 50 {
+            bail!("--replicas must be between 1 and 50, got {replicas}");
+        }
+        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+        kubectl_stdin(&self.kubeconfig(), cluster, &["apply", "-f", "-"], &ns.to_string())?;
+        let mut spec = serde_json::json!({"selector": {"app": name},
+            "ports": [{"name": "http", "port": port, "targetPort": target, "protocol": "TCP"}]});
+        if headless {
+            spec["clusterIP"] = "None".into();
+        }
+        let svc = serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": spec});
+        kubectl_stdin(&self.kubeconfig(), cluster, &["apply", "-f", "-"], &svc.to_string())?;
+        let nodes: Vec<&Node> = c.nodes.iter().filter(|n| n.role != Role::ControlPlane).collect();
+        let mut out = Vec::new();
+        for i in 0..replicas {
+            let node = nodes[i % nodes.len()];
+            let pod_name = format!("{name}-{i}");
+            let pod = self.add_pod(cluster, &node.name, &pod_name, namespace)?;
+            let cmd = vec![
+                self.bin("subsea-sandbox"),
+                "http-server".into(),
+                "--port".into(),
+                target.to_string(),
+                "--pod".into(),
+                pod_name.clone(),
+                "--cluster".into(),
+                cluster.into(),
+            ];
+            self.start_in_pod(cluster, &pod_name, "http", cmd)?;
+            self.register_pod(&pod, &serde_json::json!({"app": name}), headless.then_some(name))?;
+            out.push(pod);
+        }
+        Ok(out)
     }
 
     fn network(&mut self, t: &Topology) -> Result<()> {

@@ -68,6 +68,17 @@ fn negative_answers_carry_the_soa_and_the_right_rcode() {
 }
 
 #[test]
+fn empty_zones_answer_nxdomain_with_their_soa() {
+    let zones = Zones::new(&[], 5).expect("zones").with_empty(&["cluster.local".into()]).expect("empty");
+    let s = snap();
+    let out = respond(Some(&s), &zones, 1, &query("web.default.svc.cluster.local.", RecordType::A, None), true).expect("answer");
+    let m = Message::from_vec(&out).expect("decodes");
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert!(m.metadata.authoritative);
+    assert!(matches!(m.authorities[0].data, RData::SOA(_)));
+}
+
+#[test]
 fn out_of_zone_is_refused_and_before_the_first_sync_servfail() {
     let s = snap();
     assert_eq!(ask(Some(&s), "example.com.", RecordType::A).metadata.response_code, ResponseCode::Refused);

@@ -1,0 +1,69 @@
+//! `subsea lighthouse-agent` and `subsea lighthouse-dns`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// Kubeconfig of the local cluster (else $KUBECONFIG, else the pod's service account).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
+}
+
+pub async fn agent(a: AgentArgs) -> Result<()> {
+    subsea_lighthouse::agent::run(subsea_lighthouse::agent::Options {
+        kubeconfig: a.kubeconfig,
+        context: a.context,
+    })
+    .await
+}
+
+#[derive(clap::Args)]
+pub struct DnsArgs {
+    /// Kubeconfig of the local cluster (else $KUBECONFIG, else the pod's service account).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig.
+    #[arg(long)]
+    context: Option<String>,
+    /// Address to answer on, UDP and TCP.
+    #[arg(long, default_value = "0.0.0.0:53", value_name = "ADDR:PORT")]
+    listen: SocketAddr,
+    /// Zones served besides clusterset.local, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    custom_domains: Vec<String>,
+    /// Zones to answer NXDOMAIN for every name, comma-separated (for a test cluster without
+    /// its own DNS, e.g. cluster.local, so resolvers walk their search path).
+    #[arg(long, value_delimiter = ',')]
+    empty_zones: Vec<String>,
+    /// TTL of every answer, seconds (0-3600).
+    #[arg(long, default_value_t = 5)]
+    ttl: u32,
+    /// This cluster's ID (default: from the ServiceDiscovery object `subctl join` wrote).
+    #[arg(long)]
+    cluster_id: Option<String>,
+    /// Answer with the nearest healthy cluster by the gateway's measured RTT instead of round
+    /// robin (beyond Lighthouse; the local cluster still comes first when it exports).
+    #[arg(long)]
+    prefer_nearest: bool,
+}
+
+pub async fn dns(a: DnsArgs) -> Result<()> {
+    if a.ttl > 3600 {
+        bail!("--ttl must be at most 3600 seconds, got {}", a.ttl);
+    }
+    subsea_lighthouse::dns::serve(subsea_lighthouse::dns::Options {
+        kubeconfig: a.kubeconfig,
+        context: a.context,
+        listen: a.listen,
+        zones: subsea_lighthouse::dns::Zones::new(&a.custom_domains, a.ttl)?.with_empty(&a.empty_zones)?,
+        cluster_id: a.cluster_id,
+        prefer_nearest: a.prefer_nearest,
+    })
+    .await
+}

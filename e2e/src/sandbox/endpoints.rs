@@ -1,0 +1,123 @@
+//! An EndpointSlice controller stand-in: keeps one EndpointSlice per Service with a selector
+//! in step with the matching Pods (addresses, readiness, hostnames), as kube-controller-manager
+//! would. The slice is a pure function of the Service and the Pods.
+
+use serde_json::{Value, json};
+
+fn s<'a>(v: &'a Value, p: &str) -> &'a str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Name of the slice the stand-in owns for a service.
+pub fn slice_name(svc: &str) -> String {
+    format!("{svc}-sandbox")
+}
+
+/// The EndpointSlice of `svc` over `pods`, or `None` for a service without selector.
+pub fn slice(svc: &Value, pods: &[Value]) -> Option<Value> {
+    let selector = svc.pointer("/spec/selector")?.as_object()?;
+    if selector.is_empty() {
+        return None;
+    }
+    let ns = s(svc, "/metadata/namespace");
+    let name = s(svc, "/metadata/name");
+    let endpoints: Vec<Value> = pods
+        .iter()
+        .filter(|p| s(p, "/metadata/namespace") == ns)
+        .filter(|p| selector.iter().all(|(k, v)| p.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1"))) == Some(v)))
+        .filter(|p| !s(p, "/status/podIP").is_empty())
+        .map(|p| {
+            let ready = p
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            let mut e = json!({"addresses": [s(p, "/status/podIP")], "conditions": {"ready": ready},
+                "targetRef": {"kind": "Pod", "name": s(p, "/metadata/name"), "namespace": ns}});
+            let host = s(p, "/spec/hostname");
+            if !host.is_empty() {
+                e["hostname"] = json!(host);
+            }
+            e
+        })
+        .collect();
+    let ports: Vec<Value> = svc
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let target = p.get("targetPort").filter(|t| t.is_u64()).unwrap_or(&p["port"]);
+            json!({"name": p.get("name").cloned().unwrap_or(json!("")), "port": target, "protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))})
+        })
+        .collect();
+    Some(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": slice_name(name), "namespace": ns,
+            "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+        "addressType": "IPv4", "endpoints": endpoints, "ports": ports}))
+}
+
+/// Runs the stand-in for one cluster until killed.
+pub async fn run(kubeconfig: &std::path::Path) -> anyhow::Result<()> {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    let client = kube::Client::try_from(cfg)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let ar = |g: &str, v: &str, k: &str, p: &str| ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), p);
+    let reflect = |r: ApiResource| {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &r);
+        subsea_syncer::driver::reflect(api, &r, tx.clone())
+    };
+    let services = reflect(ar("", "v1", "Service", "services"));
+    let pods = reflect(ar("", "v1", "Pod", "pods"));
+    let mut last: std::collections::HashMap<(String, String), Value> = Default::default();
+    loop {
+        let pods = subsea_syncer::driver::values(&pods);
+        for svc in subsea_syncer::driver::values(&services) {
+            let Some(sl) = slice(&svc, &pods) else { continue };
+            let key = (s(&sl, "/metadata/namespace").to_string(), s(&sl, "/metadata/name").to_string());
+            if last.get(&key) == Some(&sl) {
+                continue;
+            }
+            match subsea_ctl::cluster::apply(&client, &sl).await {
+                Ok(_) => {
+                    last.insert(key, sl);
+                }
+                Err(e) => eprintln!("endpointslice stand-in: {e:#}"),
+            }
+        }
+        tokio::select! {
+            _ = rx.recv() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        while rx.try_recv().is_ok() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_pods_become_endpoints_with_readiness_and_hostnames() {
+        let svc = json!({"metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}});
+        let pod = |name: &str, app: &str, ip: &str, ready: &str| {
+            json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
+                "spec": {"hostname": name}, "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": ready}]}})
+        };
+        let pods = vec![pod("web-0", "web", "10.129.4.11", "True"), pod("web-1", "web", "10.129.2.11", "False"), pod("db-0", "db", "10.129.4.12", "True")];
+        let sl = slice(&svc, &pods).expect("a slice");
+        assert_eq!(sl["metadata"]["labels"]["kubernetes.io/service-name"], "web");
+        assert_eq!(sl["endpoints"].as_array().map(Vec::len), Some(2));
+        assert_eq!(sl["endpoints"][0]["conditions"]["ready"], true);
+        assert_eq!(sl["endpoints"][1]["conditions"]["ready"], false);
+        assert_eq!(sl["endpoints"][0]["hostname"], "web-0");
+        assert_eq!(sl["ports"][0]["port"], 8080);
+        let no_selector = json!({"metadata": {"name": "x", "namespace": "default"}, "spec": {}});
+        assert!(slice(&no_selector, &pods).is_none());
+    }
+}
