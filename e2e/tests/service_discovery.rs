@@ -21,12 +21,18 @@ impl Drop for Up {
 
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(|p| p.parent()).map(PathBuf::from).expect("target dir")
+    exe.parent()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .expect("target dir")
 }
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -58,7 +64,11 @@ fn subctl(sb: &Sandbox, args: &[&str]) -> Result<String> {
         .arg(sb.kubeconfig())
         .output()?;
     if !out.status.success() {
-        bail!("subctl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "subctl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -71,7 +81,10 @@ const NAME: &str = "payment-service.default.svc.clusterset.local";
 
 #[test]
 fn exported_services_resolve_and_answer_across_clusters() {
-    assert!(is_root(), "the sandbox e2e test needs root: run the suite as root, as .ci/run does");
+    assert!(
+        is_root(),
+        "the sandbox e2e test needs root: run the suite as root, as .ci/run does"
+    );
     let dir = std::env::temp_dir().join(format!("subsea-sd-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let sb = Sandbox::up(&UpOptions {
@@ -86,21 +99,59 @@ fn exported_services_resolve_and_answer_across_clusters() {
     let mut up = Up(sb);
     let sb = &mut up.0;
 
-    sb.deploy("cluster1", "payment-service", "default", 2, false, 80, 8080).expect("deploy");
-    let client2 = sb.add_pod("cluster2", "cluster2-worker", "client", "default").expect("client pod");
-    let client3 = sb.add_pod("cluster3", "cluster3-worker", "client", "default").expect("client pod");
-    let out = subctl(sb, &["export", "service", "payment-service", "-n", "default", "--context", "cluster1"]).expect("export");
+    sb.deploy("cluster1", "payment-service", "default", 2, false, 80, 8080)
+        .expect("deploy");
+    let client2 = sb
+        .add_pod("cluster2", "cluster2-worker", "client", "default")
+        .expect("client pod");
+    let client3 = sb
+        .add_pod("cluster3", "cluster3-worker", "client", "default")
+        .expect("client pod");
+    let out = subctl(
+        sb,
+        &[
+            "export",
+            "service",
+            "payment-service",
+            "-n",
+            "default",
+            "--context",
+            "cluster1",
+        ],
+    )
+    .expect("export");
     assert!(out.contains("Service default/payment-service exported"), "{out}");
 
     // The export becomes Valid and Ready.
     eventually("the ServiceExport is Ready", Duration::from_secs(20), || {
-        let c = kubectl(sb, "cluster1", &["get", "serviceexport", "payment-service", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])?;
+        let c = kubectl(
+            sb,
+            "cluster1",
+            &[
+                "get",
+                "serviceexport",
+                "payment-service",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+            ],
+        )?;
         if c != "True" {
             bail!("Ready is {c:?}");
         }
         Ok(())
     });
-    let ip1 = kubectl(sb, "cluster1", &["get", "svc", "payment-service", "-o", "jsonpath={.spec.clusterIP}"]).expect("ip");
+    let ip1 = kubectl(
+        sb,
+        "cluster1",
+        &[
+            "get",
+            "svc",
+            "payment-service",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ],
+    )
+    .expect("ip");
 
     // The seed scenario, verbatim, from a pod in cluster2.
     eventually("dig from cluster2", Duration::from_secs(20), || {
@@ -113,18 +164,48 @@ fn exported_services_resolve_and_answer_across_clusters() {
     let ns = in_pod(&client2, &["nslookup", NAME]).expect("nslookup");
     assert!(ns.contains(&format!("Address: {ip1}")), "{ns}");
     let body = eventually("curl from cluster2", Duration::from_secs(20), || {
-        in_pod(&client2, &["curl", "-sf", "-m", "3", &format!("http://{NAME}/health")])
+        in_pod(
+            &client2,
+            &["curl", "-sf", "-m", "3", &format!("http://{NAME}/health")],
+        )
     });
-    assert!(body.starts_with("ok pod=payment-service-") && body.contains("cluster=cluster1"), "{body}");
+    assert!(
+        body.starts_with("ok pod=payment-service-") && body.contains("cluster=cluster1"),
+        "{body}"
+    );
     let srv = dig(&client2, &["+short", "SRV", &format!("_http._tcp.{NAME}")]).expect("srv");
     assert_eq!(srv.trim(), format!("0 50 80 {NAME}."));
     let full = dig(&client2, &[NAME]).expect("dig");
     assert!(full.contains("flags: qr aa"), "authoritative: {full}");
 
     // A second exporter: cluster2 prefers its own, cluster3 alternates between both.
-    sb.deploy("cluster2", "payment-service", "default", 1, false, 80, 8080).expect("deploy in cluster2");
-    subctl(sb, &["export", "service", "payment-service", "-n", "default", "--context", "cluster2"]).expect("export in cluster2");
-    let ip2 = kubectl(sb, "cluster2", &["get", "svc", "payment-service", "-o", "jsonpath={.spec.clusterIP}"]).expect("ip");
+    sb.deploy("cluster2", "payment-service", "default", 1, false, 80, 8080)
+        .expect("deploy in cluster2");
+    subctl(
+        sb,
+        &[
+            "export",
+            "service",
+            "payment-service",
+            "-n",
+            "default",
+            "--context",
+            "cluster2",
+        ],
+    )
+    .expect("export in cluster2");
+    let ip2 = kubectl(
+        sb,
+        "cluster2",
+        &[
+            "get",
+            "svc",
+            "payment-service",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ],
+    )
+    .expect("ip");
     eventually("cluster2 prefers its own export", Duration::from_secs(20), || {
         for _ in 0..3 {
             let out = dig(&client2, &["+short", NAME])?;
@@ -134,13 +215,19 @@ fn exported_services_resolve_and_answer_across_clusters() {
         }
         Ok(())
     });
-    eventually("cluster3 alternates between the two exporters", Duration::from_secs(20), || {
-        let answers: Vec<String> = (0..4).map(|_| dig(&client3, &["+short", NAME]).map(|s| s.trim().to_string())).collect::<Result<_>>()?;
-        if !(answers.contains(&ip1) && answers.contains(&ip2)) {
-            bail!("answers {answers:?}");
-        }
-        Ok(())
-    });
+    eventually(
+        "cluster3 alternates between the two exporters",
+        Duration::from_secs(20),
+        || {
+            let answers: Vec<String> = (0..4)
+                .map(|_| dig(&client3, &["+short", NAME]).map(|s| s.trim().to_string()))
+                .collect::<Result<_>>()?;
+            if !(answers.contains(&ip1) && answers.contains(&ip2)) {
+                bail!("answers {answers:?}");
+            }
+            Ok(())
+        },
+    );
     let named = dig(&client3, &["+short", &format!("cluster1.{NAME}")]).expect("dig");
     assert_eq!(named.trim(), ip1, "an explicit cluster name picks that cluster");
 
@@ -149,18 +236,26 @@ fn exported_services_resolve_and_answer_across_clusters() {
     for gw in ["cluster1-gw1", "cluster1-gw2"] {
         sb.kill(&format!("{gw}/gateway")).expect("kill");
     }
-    eventually("cluster1 leaves cluster3's answers", Duration::from_secs(40), || {
-        let answers: Vec<String> = (0..4).map(|_| dig(&client3, &["+short", NAME]).map(|s| s.trim().to_string())).collect::<Result<_>>()?;
-        if answers.iter().any(|a| *a != ip2) {
-            bail!("answers {answers:?}");
-        }
-        Ok(())
-    });
+    eventually(
+        "cluster1 leaves cluster3's answers",
+        Duration::from_secs(40),
+        || {
+            let answers: Vec<String> = (0..4)
+                .map(|_| dig(&client3, &["+short", NAME]).map(|s| s.trim().to_string()))
+                .collect::<Result<_>>()?;
+            if answers.iter().any(|a| *a != ip2) {
+                bail!("answers {answers:?}");
+            }
+            Ok(())
+        },
+    );
     for gw in ["cluster1-gw1", "cluster1-gw2"] {
         sb.restart(&format!("{gw}/gateway")).expect("restart");
     }
     eventually("cluster1 comes back", Duration::from_secs(40), || {
-        let answers: Vec<String> = (0..4).map(|_| dig(&client3, &["+short", NAME]).map(|s| s.trim().to_string())).collect::<Result<_>>()?;
+        let answers: Vec<String> = (0..4)
+            .map(|_| dig(&client3, &["+short", NAME]).map(|s| s.trim().to_string()))
+            .collect::<Result<_>>()?;
         if !answers.contains(&ip1) {
             bail!("answers {answers:?}");
         }
@@ -168,10 +263,27 @@ fn exported_services_resolve_and_answer_across_clusters() {
     });
 
     // Headless: per-pod names under the cluster.
-    let db = sb.deploy("cluster1", "db", "default", 2, true, 5432, 5432).expect("headless deploy");
-    subctl(sb, &["export", "service", "db", "-n", "default", "--context", "cluster1"]).expect("export db");
+    let db = sb
+        .deploy("cluster1", "db", "default", 2, true, 5432, 5432)
+        .expect("headless deploy");
+    subctl(
+        sb,
+        &[
+            "export",
+            "service",
+            "db",
+            "-n",
+            "default",
+            "--context",
+            "cluster1",
+        ],
+    )
+    .expect("export db");
     eventually("headless per-pod names", Duration::from_secs(20), || {
-        let one = dig(&client3, &["+short", "db-0.cluster1.db.default.svc.clusterset.local"])?;
+        let one = dig(
+            &client3,
+            &["+short", "db-0.cluster1.db.default.svc.clusterset.local"],
+        )?;
         if one.trim() != db[0].ips[0] {
             bail!("db-0 answered {one:?}, want {}", db[0].ips[0]);
         }
@@ -184,7 +296,19 @@ fn exported_services_resolve_and_answer_across_clusters() {
 
     // Unexport everywhere: NXDOMAIN within the TTL window.
     for c in ["cluster1", "cluster2"] {
-        subctl(sb, &["unexport", "service", "payment-service", "-n", "default", "--context", c]).expect("unexport");
+        subctl(
+            sb,
+            &[
+                "unexport",
+                "service",
+                "payment-service",
+                "-n",
+                "default",
+                "--context",
+                c,
+            ],
+        )
+        .expect("unexport");
     }
     let gone = Instant::now();
     eventually("NXDOMAIN after unexport", Duration::from_secs(20), || {

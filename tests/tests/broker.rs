@@ -148,6 +148,19 @@ fn deploy_broker_and_join_two_clusters() {
         "-n",
         "submariner-operator",
     ]);
+    let deploys = c1.ok(&[
+        "get",
+        "deployments",
+        "-n",
+        "submariner-operator",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    assert_eq!(
+        deploys,
+        "submariner-lighthouse-agent submariner-lighthouse-coredns"
+    );
+    c1.ok(&["get", "clusterrolebinding", "subsea-lighthouse-agent"]);
     c1.ok(&[
         "get",
         "servicediscoveries.submariner.io",

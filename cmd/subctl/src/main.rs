@@ -247,11 +247,19 @@ async fn run(cmd: Command) -> Result<()> {
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
             print!("{}", show::run(&targets, what, a.output).await?);
         }
-        Command::Export(ExportCommand::Service { name, namespace, kube }) => {
+        Command::Export(ExportCommand::Service {
+            name,
+            namespace,
+            kube,
+        }) => {
             let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
             subsea_ctl::export::export(&target.client, &namespace, &name, &mut p).await?;
         }
-        Command::Unexport(ExportCommand::Service { name, namespace, kube }) => {
+        Command::Unexport(ExportCommand::Service {
+            name,
+            namespace,
+            kube,
+        }) => {
             let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
             subsea_ctl::export::unexport(&target.client, &namespace, &name, &mut p).await?;
         }

@@ -67,7 +67,9 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
 /// pod's service account when running in a cluster (the workloads in `manifests/deploy/`).
 pub async fn local_client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client> {
     if kubeconfig.is_none() && context.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
-        return Client::try_default().await.context("cannot use the in-cluster service account");
+        return Client::try_default()
+            .await
+            .context("cannot use the in-cluster service account");
     }
     Ok(connect(kubeconfig, context).await?.client)
 }

@@ -11,13 +11,15 @@ use crate::progress::Progress;
 pub async fn export(client: &Client, ns: &str, name: &str, p: &mut Progress<'_>) -> Result<()> {
     let svcs = api(client, "v1", "Service", Some(ns))?;
     if svcs.get_opt(name).await.map_err(readable)?.is_none() {
-        bail!("Service {ns}/{name} does not exist: create it first (the export would stay invalid until it does)");
+        bail!(
+            "Service {ns}/{name} does not exist: create it first (the export would stay invalid until it does)"
+        );
     }
     let export = json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
         "metadata": {"name": name, "namespace": ns}});
-    let (_, created) = apply(client, &export)
-        .await
-        .context("failed to create the ServiceExport (are the subsea CRDs installed? run `subctl join` first)")?;
+    let (_, created) = apply(client, &export).await.context(
+        "failed to create the ServiceExport (are the subsea CRDs installed? run `subctl join` first)",
+    )?;
     p.done(if created {
         format!("Service {ns}/{name} exported")
     } else {
@@ -28,7 +30,12 @@ pub async fn export(client: &Client, ns: &str, name: &str, p: &mut Progress<'_>)
 
 /// Deletes the ServiceExport for `ns/name`.
 pub async fn unexport(client: &Client, ns: &str, name: &str, p: &mut Progress<'_>) -> Result<()> {
-    let exports = api(client, "multicluster.x-k8s.io/v1alpha1", "ServiceExport", Some(ns))?;
+    let exports = api(
+        client,
+        "multicluster.x-k8s.io/v1alpha1",
+        "ServiceExport",
+        Some(ns),
+    )?;
     if exports.get_opt(name).await.map_err(readable)?.is_none() {
         bail!("Service {ns}/{name} is not exported (no ServiceExport {ns}/{name})");
     }

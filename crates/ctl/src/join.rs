@@ -463,6 +463,13 @@ async fn register(
         label_gateway(lc, p).await?;
     }
     if sd_enabled {
+        for o in crate::workloads::service_discovery(&opts.image)? {
+            apply(lc, &o).await?;
+        }
+        p.done(format!(
+            "Deployed the Lighthouse agent and DNS server ({})",
+            opts.image
+        ));
         configure_dns(lc, &custom_domains, coredns_custom.as_ref(), p).await?;
     }
     Ok(())

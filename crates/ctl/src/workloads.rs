@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 const CONNECTIVITY: &str = include_str!("../../../manifests/deploy/connectivity.yaml");
+const SERVICE_DISCOVERY: &str = include_str!("../../../manifests/deploy/service-discovery.yaml");
 /// Placeholder the manifests carry where the image goes.
 pub const IMAGE_PLACEHOLDER: &str = "SUBSEA_IMAGE";
 /// Default image repository.
@@ -32,6 +33,11 @@ pub fn connectivity(image: &str) -> Result<Vec<Value>> {
     documents(CONNECTIVITY, image)
 }
 
+/// Lighthouse agent and DNS server: service accounts, RBAC, Deployments, the DNS Service.
+pub fn service_discovery(image: &str) -> Result<Vec<Value>> {
+    documents(SERVICE_DISCOVERY, image)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +62,16 @@ mod tests {
             !serde_json::to_string(&docs)
                 .expect("json")
                 .contains(IMAGE_PLACEHOLDER)
+        );
+        let sd = service_discovery("x/subsea:1").expect("parses");
+        let deployments: Vec<&str> = sd
+            .iter()
+            .filter(|d| d["kind"] == "Deployment")
+            .filter_map(|d| d["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(
+            deployments,
+            ["submariner-lighthouse-agent", "submariner-lighthouse-coredns"]
         );
     }
 }

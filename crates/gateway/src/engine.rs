@@ -98,7 +98,8 @@ fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Runs the gateway until SIGTERM or Ctrl-C.
 pub async fn run(opts: Options) -> Result<()> {
-    let local_client = subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let local_client =
+        subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let spec = wait_for_join(&local_client).await?;
     let settings = settings::from_spec(&spec).map_err(|e| anyhow!(e))?;
     let broker = subsea_ctl::join::broker_client(

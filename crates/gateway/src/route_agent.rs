@@ -66,7 +66,8 @@ pub struct Options {
 
 /// Runs until SIGTERM or Ctrl-C; removes its routes on the way out.
 pub async fn run(opts: Options) -> Result<()> {
-    let client = subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let client =
+        subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let spec = crate::engine::wait_for_join(&client).await?;
     let settings = crate::settings::from_spec(&spec).map_err(|e| anyhow!(e))?;
     let nl = Netlink::connect()?;

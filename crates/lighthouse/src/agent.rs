@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -34,10 +36,20 @@ fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
 }
 
 fn exports_ar() -> ApiResource {
-    ar("multicluster.x-k8s.io", "v1alpha1", "ServiceExport", "serviceexports")
+    ar(
+        "multicluster.x-k8s.io",
+        "v1alpha1",
+        "ServiceExport",
+        "serviceexports",
+    )
 }
 fn imports_ar() -> ApiResource {
-    ar("multicluster.x-k8s.io", "v1alpha1", "ServiceImport", "serviceimports")
+    ar(
+        "multicluster.x-k8s.io",
+        "v1alpha1",
+        "ServiceImport",
+        "serviceimports",
+    )
 }
 fn slices_ar() -> ApiResource {
     ar("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices")
@@ -81,11 +93,17 @@ fn join_settings(obj: &Value) -> Result<Join> {
     let spec = &obj["spec"];
     let host = s(spec, "/brokerK8sApiServer");
     if host.is_empty() || s(spec, "/clusterID").is_empty() {
-        return Err(anyhow!("the ServiceDiscovery object lacks brokerK8sApiServer or clusterID; re-run `subctl join`"));
+        return Err(anyhow!(
+            "the ServiceDiscovery object lacks brokerK8sApiServer or clusterID; re-run `subctl join`"
+        ));
     }
     Ok(Join {
         cluster: s(spec, "/clusterID").into(),
-        url: if host.contains("://") { host.into() } else { format!("https://{host}") },
+        url: if host.contains("://") {
+            host.into()
+        } else {
+            format!("https://{host}")
+        },
         token: s(spec, "/brokerK8sApiServerToken").into(),
         ca: base64::engine::general_purpose::STANDARD
             .decode(s(spec, "/brokerK8sCA"))
@@ -99,7 +117,12 @@ async fn wait_for_join(client: &Client) -> Result<Join> {
     let api: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         "submariner-operator",
-        &ar("submariner.io", "v1alpha1", "ServiceDiscovery", "servicediscoveries"),
+        &ar(
+            "submariner.io",
+            "v1alpha1",
+            "ServiceDiscovery",
+            "servicediscoveries",
+        ),
     );
     let mut told = false;
     loop {
@@ -117,12 +140,14 @@ async fn wait_for_join(client: &Client) -> Result<Join> {
 
 /// Runs until SIGTERM or Ctrl-C.
 pub async fn run(opts: Options) -> Result<()> {
-    let local = subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let local =
+        subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let j = wait_for_join(&local).await?;
     let broker = subsea_ctl::join::broker_client(&j.url, &j.ca, &j.token, &j.namespace, j.verify)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let all = |r: &ApiResource, c: &Client| -> Api<DynamicObject> { Api::all_with(c.clone(), r) };
-    let in_broker = |r: &ApiResource| -> Api<DynamicObject> { Api::namespaced_with(broker.clone(), &j.namespace, r) };
+    let in_broker =
+        |r: &ApiResource| -> Api<DynamicObject> { Api::namespaced_with(broker.clone(), &j.namespace, r) };
     let ctx = Ctx {
         exports: reflect(all(&exports_ar(), &local), &exports_ar(), tx.clone()),
         services: reflect(all(&services_ar(), &local), &services_ar(), tx.clone()),
@@ -134,8 +159,16 @@ pub async fn run(opts: Options) -> Result<()> {
         local,
         broker,
     };
-    for st in [&ctx.exports, &ctx.services, &ctx.slices, &ctx.broker_imports, &ctx.broker_slices] {
-        st.wait_until_ready().await.map_err(|e| anyhow!("watch failed to start: {e}"))?;
+    for st in [
+        &ctx.exports,
+        &ctx.services,
+        &ctx.slices,
+        &ctx.broker_imports,
+        &ctx.broker_slices,
+    ] {
+        st.wait_until_ready()
+            .await
+            .map_err(|e| anyhow!("watch failed to start: {e}"))?;
     }
     tracing::info!(cluster = %ctx.cluster, "lighthouse agent running");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -166,7 +199,11 @@ async fn put(client: &Client, r: &ApiResource, obj: &Value) -> Result<()> {
         let current = serde_json::to_value(&stored)?;
         if current.get("status") != Some(status) {
             api_of(client, r, s(obj, "/metadata/namespace"))
-                .patch_status(&stored.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+                .patch_status(
+                    &stored.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": status})),
+                )
                 .await
                 .context("failed to write a ServiceImport status")?;
         }
@@ -199,17 +236,27 @@ fn same_conditions(a: &[Value], b: &[Value]) -> bool {
 async fn reconcile(ctx: &Ctx) -> Result<()> {
     let exports = values(&ctx.exports);
     let services = values(&ctx.services);
-    let k8s_slices: Vec<Value> = values(&ctx.slices).into_iter().filter(|sl| label(sl, MANAGED_BY) != MANAGER).collect();
+    let k8s_slices: Vec<Value> = values(&ctx.slices)
+        .into_iter()
+        .filter(|sl| label(sl, MANAGED_BY) != MANAGER)
+        .collect();
     let broker_imports = values(&ctx.broker_imports);
     let broker_slices = values(&ctx.broker_slices);
     let imports_refs: Vec<&Value> = broker_imports.iter().collect();
-    let now = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
 
     // Publish: this cluster's part of every valid export.
     let mut wanted: BTreeSet<String> = BTreeSet::new();
-    for e in exports.iter().filter(|e| e.pointer("/metadata/deletionTimestamp").is_none()) {
+    for e in exports
+        .iter()
+        .filter(|e| e.pointer("/metadata/deletionTimestamp").is_none())
+    {
         let (ns, name) = (s(e, "/metadata/namespace"), s(e, "/metadata/name"));
-        let svc = services.iter().find(|v| s(v, "/metadata/namespace") == ns && s(v, "/metadata/name") == name);
+        let svc = services
+            .iter()
+            .find(|v| s(v, "/metadata/namespace") == ns && s(v, "/metadata/name") == name);
         let valid = export::validate(svc);
         let mut conflict = None;
         if let (Ok(()), Some(svc)) = (&valid, svc) {
@@ -217,8 +264,17 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
                 .iter()
                 .filter(|sl| s(sl, "/metadata/namespace") == ns && label(sl, K8S_SERVICE_NAME) == name)
                 .collect();
-            let si = export::cluster_import(&ctx.cluster, &ctx.broker_ns, svc, s(e, "/metadata/creationTimestamp"));
-            conflict = export::type_conflict(&ctx.cluster, &si, export::aggregate(ns, name, &imports_refs).as_ref());
+            let si = export::cluster_import(
+                &ctx.cluster,
+                &ctx.broker_ns,
+                svc,
+                s(e, "/metadata/creationTimestamp"),
+            );
+            conflict = export::type_conflict(
+                &ctx.cluster,
+                &si,
+                export::aggregate(ns, name, &imports_refs).as_ref(),
+            );
             if conflict.is_none() {
                 let sl = export::cluster_slice(&ctx.cluster, &ctx.broker_ns, svc, &backends);
                 put(&ctx.broker, &imports_ar(), &si).await?;
@@ -226,12 +282,22 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
                 wanted.insert(export::broker_name(name, ns, &ctx.cluster));
             }
         }
-        let exported = broker_imports.iter().any(|i| s(i, "/metadata/name") == export::broker_name(name, ns, &ctx.cluster));
-        let old: Vec<Value> = e.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let exported = broker_imports
+            .iter()
+            .any(|i| s(i, "/metadata/name") == export::broker_name(name, ns, &ctx.cluster));
+        let old: Vec<Value> = e
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let conds = export::conditions(&old, &valid, exported && conflict.is_none(), conflict, &now);
         if !same_conditions(&old, &conds) {
             api_of(&ctx.local, &exports_ar(), ns)
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": {"conditions": conds}})))
+                .patch_status(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"conditions": conds}})),
+                )
                 .await
                 .with_context(|| format!("failed to write the status of ServiceExport {ns}/{name}"))?;
         }
@@ -250,7 +316,12 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
     // Import: every exported service, aggregated, into its namespace here.
     let keys: BTreeSet<(String, String)> = broker_imports
         .iter()
-        .map(|i| (label(i, SOURCE_NAMESPACE).to_string(), label(i, SERVICE_NAME).to_string()))
+        .map(|i| {
+            (
+                label(i, SOURCE_NAMESPACE).to_string(),
+                label(i, SERVICE_NAME).to_string(),
+            )
+        })
         .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
         .collect();
     for (ns, name) in &keys {
@@ -263,7 +334,11 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
         }
     }
     let sel = ListParams::default().labels(&format!("{AGGREGATE_LABEL}={MANAGER}"));
-    for i in Api::<DynamicObject>::all_with(ctx.local.clone(), &imports_ar()).list(&sel).await?.items {
+    for i in Api::<DynamicObject>::all_with(ctx.local.clone(), &imports_ar())
+        .list(&sel)
+        .await?
+        .items
+    {
         let key = (i.namespace().unwrap_or_default(), i.name_any());
         if !keys.contains(&key) {
             delete(&api_of(&ctx.local, &imports_ar(), &key.0), &key.1).await?;
@@ -272,14 +347,21 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
     let mut copies: BTreeSet<(String, String)> = BTreeSet::new();
     for bs in &broker_slices {
         let local = export::local_slice(bs);
-        let key = (s(&local, "/metadata/namespace").to_string(), s(&local, "/metadata/name").to_string());
+        let key = (
+            s(&local, "/metadata/namespace").to_string(),
+            s(&local, "/metadata/name").to_string(),
+        );
         if let Err(e) = put(&ctx.local, &slices_ar(), &local).await {
             tracing::debug!(error = %e, ns = %key.0, "not importing an EndpointSlice");
         }
         copies.insert(key);
     }
     let sel = ListParams::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
-    for sl in Api::<DynamicObject>::all_with(ctx.local.clone(), &slices_ar()).list(&sel).await?.items {
+    for sl in Api::<DynamicObject>::all_with(ctx.local.clone(), &slices_ar())
+        .list(&sel)
+        .await?
+        .items
+    {
         let key = (sl.namespace().unwrap_or_default(), sl.name_any());
         if !copies.contains(&key) {
             delete(&api_of(&ctx.local, &slices_ar(), &key.0), &key.1).await?;

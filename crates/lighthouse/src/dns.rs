@@ -42,7 +42,11 @@ impl Zones {
             n.set_fqdn(true);
             zones.push(n.to_lowercase());
         }
-        Ok(Self { zones, ttl, empty: Vec::new() })
+        Ok(Self {
+            zones,
+            ttl,
+            empty: Vec::new(),
+        })
     }
 
     /// Adds zones that hold no names at all.
@@ -57,9 +61,19 @@ impl Zones {
 }
 
 fn soa(zone: &Name, ttl: u32, serial: u32) -> Record {
-    let mname = Name::from_ascii("ns.dns").unwrap_or_else(|_| Name::root()).append_domain(zone).unwrap_or_else(|_| zone.clone());
-    let rname = Name::from_ascii("hostmaster").unwrap_or_else(|_| Name::root()).append_domain(zone).unwrap_or_else(|_| zone.clone());
-    Record::from_rdata(zone.clone(), ttl, RData::SOA(SOA::new(mname, rname, serial, 7200, 1800, 86400, ttl)))
+    let mname = Name::from_ascii("ns.dns")
+        .unwrap_or_else(|_| Name::root())
+        .append_domain(zone)
+        .unwrap_or_else(|_| zone.clone());
+    let rname = Name::from_ascii("hostmaster")
+        .unwrap_or_else(|_| Name::root())
+        .append_domain(zone)
+        .unwrap_or_else(|_| zone.clone());
+    Record::from_rdata(
+        zone.clone(),
+        ttl,
+        RData::SOA(SOA::new(mname, rname, serial, 7200, 1800, 86400, ttl)),
+    )
 }
 
 fn qtype(t: RecordType) -> Qtype {
@@ -85,7 +99,13 @@ fn error_reply(bytes: &[u8], rcode: ResponseCode) -> Option<Vec<u8>> {
 
 /// Answers one request. `snapshot` is `None` until the first sync (SERVFAIL then, never a
 /// false NXDOMAIN). `udp` applies the size limit and sets TC when the answer does not fit.
-pub fn respond(snapshot: Option<&Snapshot>, zones: &Zones, serial: u32, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
+pub fn respond(
+    snapshot: Option<&Snapshot>,
+    zones: &Zones,
+    serial: u32,
+    bytes: &[u8],
+    udp: bool,
+) -> Option<Vec<u8>> {
     let req = match Message::from_vec(bytes) {
         Ok(m) => m,
         Err(_) => return error_reply(bytes, ResponseCode::FormErr),
@@ -114,10 +134,19 @@ pub fn respond(snapshot: Option<&Snapshot>, zones: &Zones, serial: u32, bytes: &
     };
     resp.add_query(q.clone());
     let name = q.name().to_lowercase();
-    let Some(zone) = zones.zones.iter().filter(|z| z.zone_of(&name)).max_by_key(|z| z.num_labels()) else {
+    let Some(zone) = zones
+        .zones
+        .iter()
+        .filter(|z| z.zone_of(&name))
+        .max_by_key(|z| z.num_labels())
+    else {
         if let Some(empty) = zones.empty.iter().find(|z| z.zone_of(&name)) {
             resp.metadata.authoritative = true;
-            resp.metadata.response_code = if &name == empty { ResponseCode::NoError } else { ResponseCode::NXDomain };
+            resp.metadata.response_code = if &name == empty {
+                ResponseCode::NoError
+            } else {
+                ResponseCode::NXDomain
+            };
             resp.authorities.push(soa(empty, zones.ttl, serial));
             return resp.to_vec().ok();
         }
@@ -159,7 +188,11 @@ pub fn respond(snapshot: Option<&Snapshot>, zones: &Zones, serial: u32, bytes: &
                 let target = Name::from_labels(target.iter().map(String::as_bytes))
                     .and_then(|n| n.append_domain(zone))
                     .unwrap_or_else(|_| zone.clone());
-                resp.add_answer(Record::from_rdata(qname.clone(), ttl, RData::SRV(SRV::new(0, 50, port, target))));
+                resp.add_answer(Record::from_rdata(
+                    qname.clone(),
+                    ttl,
+                    RData::SRV(SRV::new(0, 50, port, target)),
+                ));
             }
         }
         Answer::Txt(t) if !t.is_empty() => {
@@ -210,7 +243,13 @@ struct Shared {
 impl Shared {
     fn answer(&self, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
         let snap = self.snapshot.read().ok().and_then(|s| s.clone());
-        respond(snap.as_deref(), &self.zones, self.serial.load(Ordering::Relaxed), bytes, udp)
+        respond(
+            snap.as_deref(),
+            &self.zones,
+            self.serial.load(Ordering::Relaxed),
+            bytes,
+            udp,
+        )
     }
 }
 
@@ -220,17 +259,26 @@ fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
 
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn serve(opts: Options) -> Result<()> {
-    let client = subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let client =
+        subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let local = match &opts.cluster_id {
         Some(c) => c.clone(),
         None => {
             let sd: Api<DynamicObject> = Api::namespaced_with(
                 client.clone(),
                 "submariner-operator",
-                &ar("submariner.io", "v1alpha1", "ServiceDiscovery", "servicediscoveries"),
+                &ar(
+                    "submariner.io",
+                    "v1alpha1",
+                    "ServiceDiscovery",
+                    "servicediscoveries",
+                ),
             );
             let obj = sd.get("service-discovery").await.context("cannot read submariner-operator/service-discovery (was `subctl join` run?); or pass --cluster-id")?;
-            serde_json::to_value(&obj)?["spec"]["clusterID"].as_str().unwrap_or_default().to_string()
+            serde_json::to_value(&obj)?["spec"]["clusterID"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
         }
     };
     let shared = Arc::new(Shared {
@@ -238,8 +286,14 @@ pub async fn serve(opts: Options) -> Result<()> {
         serial: Default::default(),
         zones: opts.zones.clone(),
     });
-    let udp = Arc::new(tokio::net::UdpSocket::bind(opts.listen).await.with_context(|| format!("cannot listen on UDP {}", opts.listen))?);
-    let tcp = tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on TCP {}", opts.listen))?;
+    let udp = Arc::new(
+        tokio::net::UdpSocket::bind(opts.listen)
+            .await
+            .with_context(|| format!("cannot listen on UDP {}", opts.listen))?,
+    );
+    let tcp = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on TCP {}", opts.listen))?;
     tracing::info!(listen = %opts.listen, cluster = %local, "lighthouse DNS serving (SERVFAIL until the first sync)");
     let u = tokio::spawn(udp_loop(udp, shared.clone()));
     let t = tokio::spawn(tcp_loop(tcp, shared.clone()));
@@ -248,16 +302,29 @@ pub async fn serve(opts: Options) -> Result<()> {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &r);
         reflect(api, &r, tx.clone())
     };
-    let imports = all(ar("multicluster.x-k8s.io", "v1alpha1", "ServiceImport", "serviceimports"));
+    let imports = all(ar(
+        "multicluster.x-k8s.io",
+        "v1alpha1",
+        "ServiceImport",
+        "serviceimports",
+    ));
     let slices = all(ar("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"));
     let gateways = all(ar("submariner.io", "v1", "Gateway", "gateways"));
     for st in [&imports, &slices, &gateways] {
-        st.wait_until_ready().await.map_err(|e| anyhow!("watch failed to start: {e}"))?;
+        st.wait_until_ready()
+            .await
+            .map_err(|e| anyhow!("watch failed to start: {e}"))?;
     }
     let synced = AtomicBool::new(false);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
-        let snap = crate::snapshot::build(&local, &values(&imports), &values(&slices), &values(&gateways), opts.prefer_nearest);
+        let snap = crate::snapshot::build(
+            &local,
+            &values(&imports),
+            &values(&slices),
+            &values(&gateways),
+            opts.prefer_nearest,
+        );
         if let Ok(mut w) = shared.snapshot.write() {
             *w = Some(Arc::new(snap));
         }
@@ -283,7 +350,9 @@ pub async fn serve(opts: Options) -> Result<()> {
 async fn udp_loop(sock: Arc<tokio::net::UdpSocket>, shared: Arc<Shared>) {
     let mut buf = vec![0u8; 65535];
     loop {
-        let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+        let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
         if from.port() == 0 {
             continue;
         }
@@ -296,7 +365,9 @@ async fn udp_loop(sock: Arc<tokio::net::UdpSocket>, shared: Arc<Shared>) {
 async fn tcp_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
-        let Ok((mut conn, _)) = listener.accept().await else { continue };
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             loop {
@@ -309,7 +380,9 @@ async fn tcp_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 if conn.read_exact(&mut msg).await.is_err() {
                     return;
                 }
-                let Some(out) = shared.answer(&msg, false) else { return };
+                let Some(out) = shared.answer(&msg, false) else {
+                    return;
+                };
                 let Ok(l) = u16::try_from(out.len()) else { return };
                 if conn.write_all(&l.to_be_bytes()).await.is_err() || conn.write_all(&out).await.is_err() {
                     return;

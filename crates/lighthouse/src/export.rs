@@ -21,11 +21,17 @@ fn s<'a>(v: &'a Value, p: &str) -> &'a str {
 /// Why an export is not valid: `(reason, message)` as the `Valid` condition carries them.
 pub fn validate(service: Option<&Value>) -> Result<(), (&'static str, String)> {
     let Some(svc) = service else {
-        return Err(("ServiceUnavailable", "Service to be exported doesn't exist".into()));
+        return Err((
+            "ServiceUnavailable",
+            "Service to be exported doesn't exist".into(),
+        ));
     };
     match s(svc, "/spec/type") {
         "" | "ClusterIP" => Ok(()),
-        other => Err(("UnsupportedServiceType", format!("Service of type {other} not supported"))),
+        other => Err((
+            "UnsupportedServiceType",
+            format!("Service of type {other} not supported"),
+        )),
     }
 }
 
@@ -139,11 +145,19 @@ pub fn cluster_slice(cluster: &str, broker_ns: &str, svc: &Value, k8s_slices: &[
                 o
             })
             .collect();
-        let ps = k8s_slices.first().and_then(|sl| sl.get("ports")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let ps = k8s_slices
+            .first()
+            .and_then(|sl| sl.get("ports"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         (eps, ps)
     } else {
         let ready = backends_ready(k8s_slices);
-        (vec![json!({"addresses": cluster_ips(svc), "conditions": {"ready": ready}})], ports(svc))
+        (
+            vec![json!({"addresses": cluster_ips(svc), "conditions": {"ready": ready}})],
+            ports(svc),
+        )
     };
     json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
@@ -160,11 +174,30 @@ pub fn cluster_slice(cluster: &str, broker_ns: &str, svc: &Value, k8s_slices: &[
 pub fn aggregate(ns: &str, svc: &str, imports: &[&Value]) -> Option<Value> {
     let mut mine: Vec<(&str, &str, &Value)> = imports
         .iter()
-        .filter(|i| s(i, &format!("/metadata/labels/{}", SOURCE_NAMESPACE.replace('/', "~1"))) == ns)
-        .filter(|i| s(i, &format!("/metadata/labels/{}", SERVICE_NAME.replace('/', "~1"))) == svc)
+        .filter(|i| {
+            s(
+                i,
+                &format!("/metadata/labels/{}", SOURCE_NAMESPACE.replace('/', "~1")),
+            ) == ns
+        })
+        .filter(|i| {
+            s(
+                i,
+                &format!("/metadata/labels/{}", SERVICE_NAME.replace('/', "~1")),
+            ) == svc
+        })
         .map(|i| {
-            let cluster = s(i, &format!("/metadata/labels/{}", SOURCE_CLUSTER.replace('/', "~1")));
-            let ts = s(i, &format!("/metadata/annotations/{}", format!("{TIMESTAMP_PREFIX}{cluster}").replace('/', "~1")));
+            let cluster = s(
+                i,
+                &format!("/metadata/labels/{}", SOURCE_CLUSTER.replace('/', "~1")),
+            );
+            let ts = s(
+                i,
+                &format!(
+                    "/metadata/annotations/{}",
+                    format!("{TIMESTAMP_PREFIX}{cluster}").replace('/', "~1")
+                ),
+            );
             (ts, cluster, *i)
         })
         .collect();
@@ -172,9 +205,17 @@ pub fn aggregate(ns: &str, svc: &str, imports: &[&Value]) -> Option<Value> {
     let (_, _, oldest) = mine.first()?;
     let mut ports: Vec<Value> = Vec::new();
     for (_, _, i) in &mine {
-        for p in i.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+        for p in i
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
-            if !ports.iter().any(|q| q.get("name").and_then(Value::as_str).unwrap_or_default() == name) {
+            if !ports
+                .iter()
+                .any(|q| q.get("name").and_then(Value::as_str).unwrap_or_default() == name)
+            {
                 ports.push(p.clone());
             }
         }
@@ -198,7 +239,10 @@ pub fn aggregate(ns: &str, svc: &str, imports: &[&Value]) -> Option<Value> {
 /// The local copy of a cluster's Lighthouse slice, in the service's namespace, named
 /// `<svc>-<cluster>`; the DNS server reads these.
 pub fn local_slice(broker_slice: &Value) -> Value {
-    let labels = broker_slice.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+    let labels = broker_slice
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
     let ns = s(&labels, &format!("/{}", SOURCE_NAMESPACE.replace('/', "~1"))).to_string();
     let svc = s(&labels, &format!("/{}", SERVICE_NAME.replace('/', "~1"))).to_string();
     let cluster = s(&labels, &format!("/{}", SOURCE_CLUSTER.replace('/', "~1"))).to_string();
@@ -209,7 +253,13 @@ pub fn local_slice(broker_slice: &Value) -> Value {
 
 /// MCS conditions for an export; a condition keeps its `lastTransitionTime` while its status
 /// stays the same.
-pub fn conditions(old: &[Value], valid: &Result<(), (&'static str, String)>, exported: bool, conflict: Option<(&str, String)>, now: &str) -> Vec<Value> {
+pub fn conditions(
+    old: &[Value],
+    valid: &Result<(), (&'static str, String)>,
+    exported: bool,
+    conflict: Option<(&str, String)>,
+    now: &str,
+) -> Vec<Value> {
     let cond = |t: &str, status: bool, reason: &str, message: &str| {
         let status = if status { "True" } else { "False" };
         let since = old
@@ -225,8 +275,18 @@ pub fn conditions(old: &[Value], valid: &Result<(), (&'static str, String)>, exp
         Err((reason, message)) => out.push(cond("Valid", false, reason, message)),
     }
     let ready = match (valid, exported) {
-        (Ok(()), true) => cond("Ready", true, "", "Service was successfully exported to the broker"),
-        (Ok(()), false) => cond("Ready", false, "AwaitingExport", "ServiceImport created - awaiting aggregation on the broker"),
+        (Ok(()), true) => cond(
+            "Ready",
+            true,
+            "",
+            "Service was successfully exported to the broker",
+        ),
+        (Ok(()), false) => cond(
+            "Ready",
+            false,
+            "AwaitingExport",
+            "ServiceImport created - awaiting aggregation on the broker",
+        ),
         (Err(_), _) => cond("Ready", false, "NoServiceImport", "ServiceImport was deleted"),
     };
     out.push(ready);
@@ -239,10 +299,17 @@ pub fn conditions(old: &[Value], valid: &Result<(), (&'static str, String)>, exp
 
 /// A type conflict: this cluster's export when an older export of the same service has
 /// another type (the older one wins).
-pub fn type_conflict(cluster: &str, mine: &Value, aggregate: Option<&Value>) -> Option<(&'static str, String)> {
+pub fn type_conflict(
+    cluster: &str,
+    mine: &Value,
+    aggregate: Option<&Value>,
+) -> Option<(&'static str, String)> {
     let agg = aggregate?;
     let (a, m) = (s(agg, "/spec/type"), s(mine, "/spec/type"));
-    let oldest = agg.pointer("/status/clusters/0/cluster").and_then(Value::as_str).unwrap_or_default();
+    let oldest = agg
+        .pointer("/status/clusters/0/cluster")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     (a != m && oldest != cluster).then(|| {
         ("ConflictingType", format!("The local service type ({m:?}) does not match the type ({a:?}) of the service exported first, by cluster {oldest:?}"))
     })

@@ -117,11 +117,24 @@ impl Snapshot {
 }
 
 fn family(ips: &[IpAddr], q: Qtype) -> Vec<IpAddr> {
-    ips.iter().copied().filter(|ip| if q == Qtype::Aaaa { ip.is_ipv6() } else { ip.is_ipv4() }).collect()
+    ips.iter()
+        .copied()
+        .filter(|ip| {
+            if q == Qtype::Aaaa {
+                ip.is_ipv6()
+            } else {
+                ip.is_ipv4()
+            }
+        })
+        .collect()
 }
 
 fn addrs_or_nodata(ips: Vec<IpAddr>) -> Answer {
-    if ips.is_empty() { Answer::NoData } else { Answer::Addrs(ips) }
+    if ips.is_empty() {
+        Answer::NoData
+    } else {
+        Answer::Addrs(ips)
+    }
 }
 
 fn clusterset_ip(snap: &Snapshot, svc: &Service, q: Qtype) -> Answer {
@@ -173,7 +186,11 @@ fn srv(svc: &Service, port: Option<(&str, &str)>, cluster: Option<&str>, name: &
         .filter(|p| port.is_none_or(|(n, proto)| p.name == n && p.protocol == proto))
         .map(|p| (p.port, target.clone()))
         .collect();
-    if records.is_empty() { Answer::NoData } else { Answer::Srv(records) }
+    if records.is_empty() {
+        Answer::NoData
+    } else {
+        Answer::Srv(records)
+    }
 }
 
 fn exporter(svc: &Service, cluster: &str) -> bool {
@@ -187,13 +204,21 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
         return Answer::NoData;
     }
     if n == 1 && labels[0] == "dns-version" {
-        return if q == Qtype::Txt { Answer::Txt(vec![DNS_VERSION.into()]) } else { Answer::NoData };
+        return if q == Qtype::Txt {
+            Answer::Txt(vec![DNS_VERSION.into()])
+        } else {
+            Answer::NoData
+        };
     }
     if labels[n - 1] != "svc" {
         return Answer::NxDomain;
     }
     if n == 2 {
-        return if snap.namespace_exists(labels[0]) { Answer::NoData } else { Answer::NxDomain };
+        return if snap.namespace_exists(labels[0]) {
+            Answer::NoData
+        } else {
+            Answer::NxDomain
+        };
     }
     let (name, ns) = (labels[n - 3], labels[n - 2]);
     let Some(svc) = snap.services.get(&(ns.to_string(), name.to_string())) else {
@@ -243,7 +268,10 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
             }
         }
         [host, cluster] if svc.headless => {
-            let known = svc.backends.iter().any(|b| b.cluster == *cluster && b.hostname.as_deref() == Some(host));
+            let known = svc
+                .backends
+                .iter()
+                .any(|b| b.cluster == *cluster && b.hostname.as_deref() == Some(host));
             if !known {
                 Answer::NxDomain
             } else if want_addr {

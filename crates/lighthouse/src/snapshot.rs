@@ -41,7 +41,13 @@ fn go_duration_us(text: &str) -> Option<u64> {
 }
 
 /// The snapshot for `local` from lists of objects (any JSON the API returns).
-pub fn build(local: &str, imports: &[Value], slices: &[Value], gateways: &[Value], prefer_nearest: bool) -> Snapshot {
+pub fn build(
+    local: &str,
+    imports: &[Value],
+    slices: &[Value],
+    gateways: &[Value],
+    prefer_nearest: bool,
+) -> Snapshot {
     let mut snap = Snapshot {
         local: local.into(),
         prefer_nearest,
@@ -57,8 +63,16 @@ pub fn build(local: &str, imports: &[Value], slices: &[Value], gateways: &[Value
             .flatten()
             .filter_map(|p| {
                 Some(Port {
-                    name: p.get("name").and_then(Value::as_str).unwrap_or_default().to_lowercase(),
-                    protocol: p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_lowercase(),
+                    name: p
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_lowercase(),
+                    protocol: p
+                        .get("protocol")
+                        .and_then(Value::as_str)
+                        .unwrap_or("TCP")
+                        .to_lowercase(),
                     port: u16::try_from(p.get("port")?.as_u64()?).ok()?,
                 })
             })
@@ -79,9 +93,16 @@ pub fn build(local: &str, imports: &[Value], slices: &[Value], gateways: &[Value
             continue;
         }
         let key = (ns.to_lowercase(), label(sl, SERVICE_NAME).to_lowercase());
-        let Some(svc) = snap.services.get_mut(&key) else { continue };
+        let Some(svc) = snap.services.get_mut(&key) else {
+            continue;
+        };
         let cluster = label(sl, SOURCE_CLUSTER).to_string();
-        for e in sl.get("endpoints").and_then(Value::as_array).into_iter().flatten() {
+        for e in sl
+            .get("endpoints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let ready = e.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false);
             let addrs = ips(&e["addresses"]);
             if svc.headless {
@@ -110,11 +131,19 @@ pub fn build(local: &str, imports: &[Value], slices: &[Value], gateways: &[Value
         svc.clusters.sort_by(|a, b| a.cluster.cmp(&b.cluster));
     }
     // Only the active gateway's view counts; without any Gateway, every cluster is connected.
-    let active: Vec<&Value> = gateways.iter().filter(|g| s(g, "/status/haStatus") == "active").collect();
+    let active: Vec<&Value> = gateways
+        .iter()
+        .filter(|g| s(g, "/status/haStatus") == "active")
+        .collect();
     if !gateways.is_empty() {
         let mut connected = HashSet::new();
         for g in &active {
-            for c in g.pointer("/status/connections").and_then(Value::as_array).into_iter().flatten() {
+            for c in g
+                .pointer("/status/connections")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let cluster = s(c, "/endpoint/cluster_id").to_string();
                 if s(c, "/status") == "connected" {
                     if let Some(us) = go_duration_us(s(c, "/latencyRTT/average")) {
@@ -158,7 +187,10 @@ mod tests {
         assert_eq!(snap.rtt_us.get("c3"), Some(&1500));
         // c2's tunnel is in error: only c3 is answered.
         for _ in 0..3 {
-            assert_eq!(resolve(&snap, &["web", "shop", "svc"], Qtype::A), Answer::Addrs(vec!["100.67.0.5".parse().expect("ip")]));
+            assert_eq!(
+                resolve(&snap, &["web", "shop", "svc"], Qtype::A),
+                Answer::Addrs(vec!["100.67.0.5".parse().expect("ip")])
+            );
         }
         let no_gateways = build("c1", &imports, &slices, &[], false);
         assert!(no_gateways.connected.is_none());

@@ -268,9 +268,17 @@ fn run(cli: Cli) -> Result<()> {
             let mut sb = Sandbox::load(&cli.dir)?;
             let pods = sb.deploy(&cluster, &name, &namespace, replicas, headless, p, t)?;
             for pod in &pods {
-                println!("✓ pod {}/{} on {} with {}", pod.namespace, pod.name, pod.node, pod.ips.join(","));
+                println!(
+                    "✓ pod {}/{} on {} with {}",
+                    pod.namespace,
+                    pod.name,
+                    pod.node,
+                    pod.ips.join(",")
+                );
             }
-            println!("✓ Service {namespace}/{name} in {cluster} (port {p} → {t}); export it with `subctl export service {name} -n {namespace}`");
+            println!(
+                "✓ Service {namespace}/{name} in {cluster} (port {p} → {t}); export it with `subctl export service {name} -n {namespace}`"
+            );
             Ok(())
         }
         Command::HttpServer { port, pod, cluster } => subsea_e2e::sandbox::http::serve(port, &pod, &cluster),

@@ -24,7 +24,11 @@ pub fn slice(svc: &Value, pods: &[Value]) -> Option<Value> {
     let endpoints: Vec<Value> = pods
         .iter()
         .filter(|p| s(p, "/metadata/namespace") == ns)
-        .filter(|p| selector.iter().all(|(k, v)| p.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1"))) == Some(v)))
+        .filter(|p| {
+            selector
+                .iter()
+                .all(|(k, v)| p.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1"))) == Some(v))
+        })
         .filter(|p| !s(p, "/status/podIP").is_empty())
         .map(|p| {
             let ready = p
@@ -52,10 +56,12 @@ pub fn slice(svc: &Value, pods: &[Value]) -> Option<Value> {
             json!({"name": p.get("name").cloned().unwrap_or(json!("")), "port": target, "protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))})
         })
         .collect();
-    Some(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+    Some(
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": slice_name(name), "namespace": ns,
             "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
-        "addressType": "IPv4", "endpoints": endpoints, "ports": ports}))
+        "addressType": "IPv4", "endpoints": endpoints, "ports": ports}),
+    )
 }
 
 /// Runs the stand-in for one cluster until killed.
@@ -65,7 +71,9 @@ pub async fn run(kubeconfig: &std::path::Path) -> anyhow::Result<()> {
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     let client = kube::Client::try_from(cfg)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let ar = |g: &str, v: &str, k: &str, p: &str| ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), p);
+    let ar = |g: &str, v: &str, k: &str, p: &str| {
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), p)
+    };
     let reflect = |r: ApiResource| {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &r);
         subsea_syncer::driver::reflect(api, &r, tx.clone())
@@ -77,7 +85,10 @@ pub async fn run(kubeconfig: &std::path::Path) -> anyhow::Result<()> {
         let pods = subsea_syncer::driver::values(&pods);
         for svc in subsea_syncer::driver::values(&services) {
             let Some(sl) = slice(&svc, &pods) else { continue };
-            let key = (s(&sl, "/metadata/namespace").to_string(), s(&sl, "/metadata/name").to_string());
+            let key = (
+                s(&sl, "/metadata/namespace").to_string(),
+                s(&sl, "/metadata/name").to_string(),
+            );
             if last.get(&key) == Some(&sl) {
                 continue;
             }
@@ -109,7 +120,11 @@ mod tests {
             json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
                 "spec": {"hostname": name}, "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": ready}]}})
         };
-        let pods = vec![pod("web-0", "web", "10.129.4.11", "True"), pod("web-1", "web", "10.129.2.11", "False"), pod("db-0", "db", "10.129.4.12", "True")];
+        let pods = vec![
+            pod("web-0", "web", "10.129.4.11", "True"),
+            pod("web-1", "web", "10.129.2.11", "False"),
+            pod("db-0", "db", "10.129.4.12", "True"),
+        ];
         let sl = slice(&svc, &pods).expect("a slice");
         assert_eq!(sl["metadata"]["labels"]["kubernetes.io/service-name"], "web");
         assert_eq!(sl["endpoints"].as_array().map(Vec::len), Some(2));

@@ -31,7 +31,11 @@ pub fn serve(port: u16, pod: &str, cluster: &str) -> Result<()> {
                 line.clear();
             }
             let path = request.split_whitespace().nth(1).unwrap_or("");
-            let (status, text) = if path == "/health" { ("200 OK", body.as_str()) } else { ("404 Not Found", "not found\n") };
+            let (status, text) = if path == "/health" {
+                ("200 OK", body.as_str())
+            } else {
+                ("404 Not Found", "not found\n")
+            };
             let reply = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
                 text.len()

@@ -311,13 +311,42 @@ impl Sandbox {
     fn service_discovery(&mut self, c: &Cluster) -> Result<()> {
         let cp = c.control_plane().clone();
         let kc = self.inner_kubeconfig(&c.id).to_string_lossy().into_owned();
-        let cmd = vec![self.bin("subsea-sandbox"), "endpoints".into(), "--kubeconfig".into(), kc.clone()];
+        let cmd = vec![
+            self.bin("subsea-sandbox"),
+            "endpoints".into(),
+            "--kubeconfig".into(),
+            kc.clone(),
+        ];
         self.start(&format!("{}/endpoints", c.id), Some(&cp.netns), cmd, &[])?;
-        let cmd = vec![self.bin("subsea"), "lighthouse-agent".into(), "--kubeconfig".into(), kc.clone()];
-        self.start(&format!("{}/lighthouse-agent", c.id), Some(&cp.netns), cmd, &[("RUST_LOG", "info")])?;
+        let cmd = vec![
+            self.bin("subsea"),
+            "lighthouse-agent".into(),
+            "--kubeconfig".into(),
+            kc.clone(),
+        ];
+        self.start(
+            &format!("{}/lighthouse-agent", c.id),
+            Some(&cp.netns),
+            cmd,
+            &[("RUST_LOG", "info")],
+        )?;
         let pod = self.add_pod(&c.id, &cp.name, "lighthouse-dns", "kube-system")?;
-        let cmd = vec![self.bin("subsea"), "lighthouse-dns".into(), "--kubeconfig".into(), kc, "--listen".into(), "0.0.0.0:53".into(), "--empty-zones".into(), "cluster.local".into()];
-        self.start(&format!("{}/lighthouse-dns", c.id), Some(&pod.netns), cmd, &[("RUST_LOG", "info")])?;
+        let cmd = vec![
+            self.bin("subsea"),
+            "lighthouse-dns".into(),
+            "--kubeconfig".into(),
+            kc,
+            "--listen".into(),
+            "0.0.0.0:53".into(),
+            "--empty-zones".into(),
+            "cluster.local".into(),
+        ];
+        self.start(
+            &format!("{}/lighthouse-dns", c.id),
+            Some(&pod.netns),
+            cmd,
+            &[("RUST_LOG", "info")],
+        )?;
         self.register_pod(&pod, &serde_json::json!({"k8s-app": "kube-dns"}), None)
     }
 
@@ -330,14 +359,28 @@ impl Sandbox {
         }
         let obj = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod.name, "namespace": pod.namespace, "labels": labels}, "spec": spec});
-        kubectl_stdin(&self.kubeconfig(), &pod.cluster, &["apply", "-f", "-"], &obj.to_string())?;
+        kubectl_stdin(
+            &self.kubeconfig(),
+            &pod.cluster,
+            &["apply", "-f", "-"],
+            &obj.to_string(),
+        )?;
         let ips: Vec<serde_json::Value> = pod.ips.iter().map(|ip| serde_json::json!({"ip": ip})).collect();
         let status = serde_json::json!({"status": {"phase": "Running", "podIP": pod.ips[0], "podIPs": ips,
             "conditions": [{"type": "Ready", "status": "True"}]}});
         kubectl_stdin(
             &self.kubeconfig(),
             &pod.cluster,
-            &["patch", "pod", &pod.name, "-n", &pod.namespace, "--subresource=status", "--type=merge", "--patch-file=/dev/stdin"],
+            &[
+                "patch",
+                "pod",
+                &pod.name,
+                "-n",
+                &pod.namespace,
+                "--subresource=status",
+                "--type=merge",
+                "--patch-file=/dev/stdin",
+            ],
             &status.to_string(),
         )?;
         Ok(())
@@ -346,21 +389,43 @@ impl Sandbox {
     /// Deploys `replicas` pods running the sandbox's HTTP server (`/health` names pod and
     /// cluster) behind a Service `name` with `port` → `target`; pods go round robin over the
     /// cluster's non-control-plane nodes. Exporting stays the user's step.
-    pub fn deploy(&mut self, cluster: &str, name: &str, namespace: &str, replicas: usize, headless: bool, port: u16, target: u16) -> Result<Vec<Pod>> {
+    pub fn deploy(
+        &mut self,
+        cluster: &str,
+        name: &str,
+        namespace: &str,
+        replicas: usize,
+        headless: bool,
+        port: u16,
+        target: u16,
+    ) -> Result<Vec<Pod>> {
         let t = self.topology()?.clone();
-        let c = t.cluster(cluster).ok_or_else(|| anyhow!("no cluster {cluster:?} in the sandbox"))?;
+        let c = t
+            .cluster(cluster)
+            .ok_or_else(|| anyhow!("no cluster {cluster:?} in the sandbox"))?;
         if replicas == 0 || replicas > 50 {
             bail!("--replicas must be between 1 and 50, got {replicas}");
         }
-        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
-        kubectl_stdin(&self.kubeconfig(), cluster, &["apply", "-f", "-"], &ns.to_string())?;
+        let ns =
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+        kubectl_stdin(
+            &self.kubeconfig(),
+            cluster,
+            &["apply", "-f", "-"],
+            &ns.to_string(),
+        )?;
         let mut spec = serde_json::json!({"selector": {"app": name},
             "ports": [{"name": "http", "port": port, "targetPort": target, "protocol": "TCP"}]});
         if headless {
             spec["clusterIP"] = "None".into();
         }
         let svc = serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": spec});
-        kubectl_stdin(&self.kubeconfig(), cluster, &["apply", "-f", "-"], &svc.to_string())?;
+        kubectl_stdin(
+            &self.kubeconfig(),
+            cluster,
+            &["apply", "-f", "-"],
+            &svc.to_string(),
+        )?;
         let nodes: Vec<&Node> = c.nodes.iter().filter(|n| n.role != Role::ControlPlane).collect();
         let mut out = Vec::new();
         for i in 0..replicas {

@@ -10,8 +10,16 @@ fn snap() -> Snapshot {
     s.services.insert(
         ("default".into(), "payment-service".into()),
         Service {
-            clusters: vec![ClusterAddrs { cluster: "c2".into(), ips: vec!["100.66.0.7".parse().expect("ip")], ready: true }],
-            ports: vec![Port { name: "http".into(), protocol: "tcp".into(), port: 80 }],
+            clusters: vec![ClusterAddrs {
+                cluster: "c2".into(),
+                ips: vec!["100.66.0.7".parse().expect("ip")],
+                ready: true,
+            }],
+            ports: vec![Port {
+                name: "http".into(),
+                protocol: "tcp".into(),
+                port: 80,
+            }],
             ..Default::default()
         },
     );
@@ -39,7 +47,11 @@ fn ask(s: Option<&Snapshot>, name: &str, t: RecordType) -> Message {
 #[test]
 fn a_known_service_gets_an_authoritative_a_record_with_the_ttl() {
     let s = snap();
-    let m = ask(Some(&s), "payment-service.default.svc.clusterset.local.", RecordType::A);
+    let m = ask(
+        Some(&s),
+        "payment-service.default.svc.clusterset.local.",
+        RecordType::A,
+    );
     assert_eq!(m.metadata.id, 4242);
     assert!(m.metadata.authoritative);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
@@ -47,7 +59,11 @@ fn a_known_service_gets_an_authoritative_a_record_with_the_ttl() {
     assert_eq!(m.answers[0].ttl, 5);
     assert_eq!(m.answers[0].data, RData::A(A("100.66.0.7".parse().expect("ip"))));
     // Case-insensitive, and custom domains answer the same.
-    let m = ask(Some(&s), "Payment-Service.DEFAULT.svc.example.org.", RecordType::A);
+    let m = ask(
+        Some(&s),
+        "Payment-Service.DEFAULT.svc.example.org.",
+        RecordType::A,
+    );
     assert_eq!(m.answers.len(), 1);
 }
 
@@ -57,11 +73,19 @@ fn negative_answers_carry_the_soa_and_the_right_rcode() {
     let nx = ask(Some(&s), "nothing.default.svc.clusterset.local.", RecordType::A);
     assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
     assert!(matches!(nx.authorities[0].data, RData::SOA(_)));
-    let nodata = ask(Some(&s), "payment-service.default.svc.clusterset.local.", RecordType::MX);
+    let nodata = ask(
+        Some(&s),
+        "payment-service.default.svc.clusterset.local.",
+        RecordType::MX,
+    );
     assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
     assert!(nodata.answers.is_empty());
     assert!(matches!(nodata.authorities[0].data, RData::SOA(_)));
-    let srv = ask(Some(&s), "_http._tcp.payment-service.default.svc.clusterset.local.", RecordType::SRV);
+    let srv = ask(
+        Some(&s),
+        "_http._tcp.payment-service.default.svc.clusterset.local.",
+        RecordType::SRV,
+    );
     assert_eq!(srv.answers.len(), 1);
     let txt = ask(Some(&s), "dns-version.clusterset.local.", RecordType::TXT);
     assert_eq!(txt.answers.len(), 1);
@@ -69,9 +93,19 @@ fn negative_answers_carry_the_soa_and_the_right_rcode() {
 
 #[test]
 fn empty_zones_answer_nxdomain_with_their_soa() {
-    let zones = Zones::new(&[], 5).expect("zones").with_empty(&["cluster.local".into()]).expect("empty");
+    let zones = Zones::new(&[], 5)
+        .expect("zones")
+        .with_empty(&["cluster.local".into()])
+        .expect("empty");
     let s = snap();
-    let out = respond(Some(&s), &zones, 1, &query("web.default.svc.cluster.local.", RecordType::A, None), true).expect("answer");
+    let out = respond(
+        Some(&s),
+        &zones,
+        1,
+        &query("web.default.svc.cluster.local.", RecordType::A, None),
+        true,
+    )
+    .expect("answer");
     let m = Message::from_vec(&out).expect("decodes");
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert!(m.metadata.authoritative);
@@ -81,9 +115,20 @@ fn empty_zones_answer_nxdomain_with_their_soa() {
 #[test]
 fn out_of_zone_is_refused_and_before_the_first_sync_servfail() {
     let s = snap();
-    assert_eq!(ask(Some(&s), "example.com.", RecordType::A).metadata.response_code, ResponseCode::Refused);
     assert_eq!(
-        ask(None, "payment-service.default.svc.clusterset.local.", RecordType::A).metadata.response_code,
+        ask(Some(&s), "example.com.", RecordType::A)
+            .metadata
+            .response_code,
+        ResponseCode::Refused
+    );
+    assert_eq!(
+        ask(
+            None,
+            "payment-service.default.svc.clusterset.local.",
+            RecordType::A
+        )
+        .metadata
+        .response_code,
         ResponseCode::ServFail
     );
 }
@@ -91,14 +136,21 @@ fn out_of_zone_is_refused_and_before_the_first_sync_servfail() {
 #[test]
 fn edns_is_clamped_and_oversized_udp_answers_truncate() {
     let mut s = snap();
-    let many: Vec<std::net::IpAddr> = (0..200u8).map(|i| std::net::IpAddr::from([10, 130, 1, i])).collect();
+    let many: Vec<std::net::IpAddr> = (0..200u8)
+        .map(|i| std::net::IpAddr::from([10, 130, 1, i]))
+        .collect();
     s.services.insert(
         ("default".into(), "big".into()),
         Service {
             headless: true,
             backends: many
                 .iter()
-                .map(|ip| crate::resolve::Backend { cluster: "c2".into(), hostname: None, ips: vec![*ip], ready: true })
+                .map(|ip| crate::resolve::Backend {
+                    cluster: "c2".into(),
+                    hostname: None,
+                    ips: vec![*ip],
+                    ready: true,
+                })
                 .collect(),
             ..Default::default()
         },
@@ -118,10 +170,24 @@ fn garbage_never_panics_and_short_junk_is_dropped() {
     let zones = Zones::new(&[], 5).expect("zones");
     let s = snap();
     assert!(respond(Some(&s), &zones, 1, &[1, 2, 3], true).is_none());
-    let formerr = respond(Some(&s), &zones, 1, &[0xab, 0xcd, 1, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0xff], true).expect("FORMERR");
+    let formerr = respond(
+        Some(&s),
+        &zones,
+        1,
+        &[0xab, 0xcd, 1, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0xff],
+        true,
+    )
+    .expect("FORMERR");
     let m = Message::from_vec(&formerr).expect("decodes");
-    assert_eq!((m.metadata.id, m.metadata.response_code), (0xabcd, ResponseCode::FormErr));
-    let good = query("payment-service.default.svc.clusterset.local.", RecordType::A, Some(1232));
+    assert_eq!(
+        (m.metadata.id, m.metadata.response_code),
+        (0xabcd, ResponseCode::FormErr)
+    );
+    let good = query(
+        "payment-service.default.svc.clusterset.local.",
+        RecordType::A,
+        Some(1232),
+    );
     let mut x: u32 = 99;
     for _ in 0..20_000 {
         let mut b = good.clone();

@@ -15,7 +15,13 @@ fn k8s_slice(ready: bool) -> Value {
 fn missing_and_non_clusterip_services_are_invalid_with_lighthouses_reasons() {
     assert_eq!(validate(None).unwrap_err().0, "ServiceUnavailable");
     let e = validate(Some(&svc("ExternalName", ""))).unwrap_err();
-    assert_eq!(e, ("UnsupportedServiceType", "Service of type ExternalName not supported".to_string()));
+    assert_eq!(
+        e,
+        (
+            "UnsupportedServiceType",
+            "Service of type ExternalName not supported".to_string()
+        )
+    );
     assert!(validate(Some(&svc("ClusterIP", "100.65.0.5"))).is_ok());
 }
 
@@ -29,10 +35,16 @@ fn a_clusterset_ip_export_publishes_its_cluster_ip_as_one_endpoint() {
     assert_eq!(si["spec"]["ips"], json!(["100.65.0.5"]));
     let not_ready = k8s_slice(false);
     let sl = cluster_slice("c1", "broker", &s, &[&not_ready]);
-    assert_eq!(sl["endpoints"], json!([{"addresses": ["100.65.0.5"], "conditions": {"ready": false}}]));
+    assert_eq!(
+        sl["endpoints"],
+        json!([{"addresses": ["100.65.0.5"], "conditions": {"ready": false}}])
+    );
     assert_eq!(sl["metadata"]["labels"][MANAGED_BY], MANAGER);
     let ready = k8s_slice(true);
-    assert_eq!(cluster_slice("c1", "broker", &s, &[&ready])["endpoints"][0]["conditions"]["ready"], true);
+    assert_eq!(
+        cluster_slice("c1", "broker", &s, &[&ready])["endpoints"][0]["conditions"]["ready"],
+        true
+    );
 }
 
 #[test]
@@ -54,12 +66,21 @@ fn the_aggregate_takes_the_oldest_type_and_the_union_of_ports_by_name() {
     let agg = aggregate("shop", "web", &[&new, &old]).expect("aggregate");
     assert_eq!(agg["metadata"]["name"], "web");
     assert_eq!(agg["metadata"]["namespace"], "shop");
-    assert_eq!(agg["status"]["clusters"], json!([{"cluster": "c2"}, {"cluster": "c1"}]));
-    assert_eq!(agg["spec"]["ports"], json!([{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "grpc", "port": 9000, "protocol": "TCP"}]));
+    assert_eq!(
+        agg["status"]["clusters"],
+        json!([{"cluster": "c2"}, {"cluster": "c1"}])
+    );
+    assert_eq!(
+        agg["spec"]["ports"],
+        json!([{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "grpc", "port": 9000, "protocol": "TCP"}])
+    );
     assert!(aggregate("other", "web", &[&new]).is_none());
     // A later export of another type conflicts; the first exporter never does.
     let headless = cluster_import("c1", "b", &svc("ClusterIP", "None"), "2026-01-03T00:00:00Z");
-    assert_eq!(type_conflict("c1", &headless, Some(&agg)).map(|c| c.0), Some("ConflictingType"));
+    assert_eq!(
+        type_conflict("c1", &headless, Some(&agg)).map(|c| c.0),
+        Some("ConflictingType")
+    );
     assert_eq!(type_conflict("c2", &old, Some(&agg)), None);
 }
 

@@ -13,11 +13,27 @@ fn snap(local: &str) -> Snapshot {
         ("shop".into(), "web".into()),
         Service {
             clusters: vec![
-                ClusterAddrs { cluster: "c1".into(), ips: vec![ip("100.65.0.5"), ip("fd00:65::5")], ready: true },
-                ClusterAddrs { cluster: "c2".into(), ips: vec![ip("100.66.0.5")], ready: true },
-                ClusterAddrs { cluster: "c3".into(), ips: vec![ip("100.67.0.5")], ready: false },
+                ClusterAddrs {
+                    cluster: "c1".into(),
+                    ips: vec![ip("100.65.0.5"), ip("fd00:65::5")],
+                    ready: true,
+                },
+                ClusterAddrs {
+                    cluster: "c2".into(),
+                    ips: vec![ip("100.66.0.5")],
+                    ready: true,
+                },
+                ClusterAddrs {
+                    cluster: "c3".into(),
+                    ips: vec![ip("100.67.0.5")],
+                    ready: false,
+                },
             ],
-            ports: vec![Port { name: "http".into(), protocol: "tcp".into(), port: 80 }],
+            ports: vec![Port {
+                name: "http".into(),
+                protocol: "tcp".into(),
+                port: 80,
+            }],
             ..Default::default()
         },
     );
@@ -26,9 +42,24 @@ fn snap(local: &str) -> Snapshot {
         Service {
             headless: true,
             backends: vec![
-                Backend { cluster: "c1".into(), hostname: Some("db-0".into()), ips: vec![ip("10.129.4.11")], ready: true },
-                Backend { cluster: "c2".into(), hostname: Some("db-0".into()), ips: vec![ip("10.130.4.11")], ready: true },
-                Backend { cluster: "c2".into(), hostname: Some("db-1".into()), ips: vec![ip("10.130.4.12")], ready: false },
+                Backend {
+                    cluster: "c1".into(),
+                    hostname: Some("db-0".into()),
+                    ips: vec![ip("10.129.4.11")],
+                    ready: true,
+                },
+                Backend {
+                    cluster: "c2".into(),
+                    hostname: Some("db-0".into()),
+                    ips: vec![ip("10.130.4.11")],
+                    ready: true,
+                },
+                Backend {
+                    cluster: "c2".into(),
+                    hostname: Some("db-1".into()),
+                    ips: vec![ip("10.130.4.12")],
+                    ready: false,
+                },
             ],
             ..Default::default()
         },
@@ -42,7 +73,10 @@ fn a(s: &Snapshot, name: &str) -> Answer {
 
 #[test]
 fn the_local_export_wins_when_ready() {
-    assert_eq!(a(&snap("c1"), "web.shop.svc"), Answer::Addrs(vec![ip("100.65.0.5")]));
+    assert_eq!(
+        a(&snap("c1"), "web.shop.svc"),
+        Answer::Addrs(vec![ip("100.65.0.5")])
+    );
 }
 
 #[test]
@@ -54,7 +88,11 @@ fn remote_exports_take_turns_and_unready_or_disconnected_clusters_are_skipped() 
     assert_eq!(got[2], got[0], "c3 is not ready");
     s.connected = Some(["c2".to_string()].into_iter().collect());
     for _ in 0..3 {
-        assert_eq!(a(&s, "web.shop.svc"), Answer::Addrs(vec![ip("100.66.0.5")]), "c1's tunnel is down");
+        assert_eq!(
+            a(&s, "web.shop.svc"),
+            Answer::Addrs(vec![ip("100.66.0.5")]),
+            "c1's tunnel is down"
+        );
     }
     s.connected = Some(HashSet::new());
     assert_eq!(a(&s, "web.shop.svc"), Answer::NoData);
@@ -72,7 +110,9 @@ fn a_named_cluster_answers_whatever_its_health() {
 fn nearest_first_orders_by_rtt() {
     let mut s = snap("c9");
     s.prefer_nearest = true;
-    s.rtt_us = [("c1".to_string(), 900), ("c2".to_string(), 300)].into_iter().collect();
+    s.rtt_us = [("c1".to_string(), 900), ("c2".to_string(), 300)]
+        .into_iter()
+        .collect();
     for _ in 0..3 {
         assert_eq!(a(&s, "web.shop.svc"), Answer::Addrs(vec![ip("100.66.0.5")]));
     }
@@ -81,17 +121,33 @@ fn nearest_first_orders_by_rtt() {
 #[test]
 fn aaaa_answers_v6_addresses_and_nodata_without_them() {
     let s = snap("c1");
-    assert_eq!(resolve(&s, &["web", "shop", "svc"], Qtype::Aaaa), Answer::Addrs(vec![ip("fd00:65::5")]));
-    assert_eq!(resolve(&s, &["c2", "web", "shop", "svc"], Qtype::Aaaa), Answer::NoData);
+    assert_eq!(
+        resolve(&s, &["web", "shop", "svc"], Qtype::Aaaa),
+        Answer::Addrs(vec![ip("fd00:65::5")])
+    );
+    assert_eq!(
+        resolve(&s, &["c2", "web", "shop", "svc"], Qtype::Aaaa),
+        Answer::NoData
+    );
 }
 
 #[test]
 fn headless_names_list_ready_backends_and_hostnames_resolve_per_cluster() {
     let s = snap("c1");
-    assert_eq!(a(&s, "db.shop.svc"), Answer::Addrs(vec![ip("10.129.4.11"), ip("10.130.4.11")]));
+    assert_eq!(
+        a(&s, "db.shop.svc"),
+        Answer::Addrs(vec![ip("10.129.4.11"), ip("10.130.4.11")])
+    );
     assert_eq!(a(&s, "c2.db.shop.svc"), Answer::Addrs(vec![ip("10.130.4.11")]));
-    assert_eq!(a(&s, "db-0.c2.db.shop.svc"), Answer::Addrs(vec![ip("10.130.4.11")]));
-    assert_eq!(a(&s, "db-1.c2.db.shop.svc"), Answer::NoData, "known but not ready");
+    assert_eq!(
+        a(&s, "db-0.c2.db.shop.svc"),
+        Answer::Addrs(vec![ip("10.130.4.11")])
+    );
+    assert_eq!(
+        a(&s, "db-1.c2.db.shop.svc"),
+        Answer::NoData,
+        "known but not ready"
+    );
     assert_eq!(a(&s, "db-7.c2.db.shop.svc"), Answer::NxDomain);
 }
 
@@ -105,10 +161,22 @@ fn srv_names_list_ports_with_targets() {
         }
         t
     };
-    assert_eq!(resolve(&s, &["_http", "_tcp", "web", "shop", "svc"], Qtype::Srv), Answer::Srv(vec![(80, target(None))]));
-    assert_eq!(resolve(&s, &["_http", "_tcp", "c2", "web", "shop", "svc"], Qtype::Srv), Answer::Srv(vec![(80, target(Some("c2")))]));
-    assert_eq!(resolve(&s, &["web", "shop", "svc"], Qtype::Srv), Answer::Srv(vec![(80, target(None))]));
-    assert_eq!(resolve(&s, &["_grpc", "_tcp", "web", "shop", "svc"], Qtype::Srv), Answer::NoData);
+    assert_eq!(
+        resolve(&s, &["_http", "_tcp", "web", "shop", "svc"], Qtype::Srv),
+        Answer::Srv(vec![(80, target(None))])
+    );
+    assert_eq!(
+        resolve(&s, &["_http", "_tcp", "c2", "web", "shop", "svc"], Qtype::Srv),
+        Answer::Srv(vec![(80, target(Some("c2")))])
+    );
+    assert_eq!(
+        resolve(&s, &["web", "shop", "svc"], Qtype::Srv),
+        Answer::Srv(vec![(80, target(None))])
+    );
+    assert_eq!(
+        resolve(&s, &["_grpc", "_tcp", "web", "shop", "svc"], Qtype::Srv),
+        Answer::NoData
+    );
 }
 
 #[test]
@@ -121,6 +189,9 @@ fn empty_non_terminals_are_nodata_and_unknown_names_nxdomain() {
     assert_eq!(a(&s, "web.nope.svc"), Answer::NxDomain);
     assert_eq!(a(&s, "web.shop.pod"), Answer::NxDomain);
     assert_eq!(a(&s, "a.b.c.d.web.shop.svc"), Answer::NxDomain);
-    assert_eq!(resolve(&s, &["dns-version"], Qtype::Txt), Answer::Txt(vec!["1.0.0".into()]));
+    assert_eq!(
+        resolve(&s, &["dns-version"], Qtype::Txt),
+        Answer::Txt(vec!["1.0.0".into()])
+    );
     assert_eq!(resolve(&s, &["web", "shop", "svc"], Qtype::Other), Answer::NoData);
 }
