@@ -319,4 +319,20 @@ fn exported_services_resolve_and_answer_across_clusters() {
         Ok(())
     });
     eprintln!("unexport → NXDOMAIN in {:.2} s", gone.elapsed().as_secs_f64());
+
+    // The DNS server's metrics saw the answers above.
+    let dns = sb.pod("cluster3", "lighthouse-dns").expect("dns pod").clone();
+    let metrics = in_pod(&dns, &["curl", "-sf", "http://127.0.0.1:9153/metrics"]).expect("metrics");
+    assert!(
+        metrics.contains("subsea_dns_queries_total{type=\"A\",rcode=\"NOERROR\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("subsea_dns_queries_total{type=\"A\",rcode=\"NXDOMAIN\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("subsea_dns_programming_duration_seconds_count"),
+        "{metrics}"
+    );
 }

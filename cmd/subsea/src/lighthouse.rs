@@ -51,6 +51,10 @@ pub struct DnsArgs {
     /// robin (beyond Lighthouse; the local cluster still comes first when it exports).
     #[arg(long)]
     prefer_nearest: bool,
+    /// Where to serve Prometheus /metrics (queries by type and rcode, programming latency);
+    /// "off" to disable.
+    #[arg(long, default_value = "0.0.0.0:9153", value_name = "ADDR:PORT|off")]
+    metrics_listen: String,
 }
 
 pub async fn dns(a: DnsArgs) -> Result<()> {
@@ -64,6 +68,13 @@ pub async fn dns(a: DnsArgs) -> Result<()> {
         zones: subsea_lighthouse::dns::Zones::new(&a.custom_domains, a.ttl)?.with_empty(&a.empty_zones)?,
         cluster_id: a.cluster_id,
         prefer_nearest: a.prefer_nearest,
+        metrics_listen: match a.metrics_listen.as_str() {
+            "off" => None,
+            addr => Some(
+                addr.parse()
+                    .map_err(|e| anyhow::anyhow!("--metrics-listen {addr:?}: {e}"))?,
+            ),
+        },
     })
     .await
 }

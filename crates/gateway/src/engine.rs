@@ -3,7 +3,7 @@
 //! [`crate::local`], [`crate::status`]); this module reads state, calls them and writes.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -130,9 +130,10 @@ pub async fn run(opts: Options) -> Result<()> {
     });
     let status_task = tokio::spawn(status_loop(shared.clone()));
     let metrics_task = (shared.opts.metrics_port != 0).then(|| {
-        tokio::spawn(crate::metrics::serve(
-            shared.opts.metrics_port,
-            shared.metrics.clone(),
+        let text = shared.metrics.clone();
+        tokio::spawn(subsea_metrics::serve(
+            SocketAddr::from(([0, 0, 0, 0], shared.opts.metrics_port)),
+            Arc::new(move || guard(&text).clone()),
         ))
     });
     let result = elect(shared.clone()).await;

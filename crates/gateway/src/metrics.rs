@@ -102,43 +102,6 @@ pub fn render(
     s
 }
 
-/// Serves the last rendered text at `/metrics` until the task is dropped.
-pub async fn serve(port: u16, text: std::sync::Arc<std::sync::Mutex<String>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, port, "cannot serve metrics");
-            return;
-        }
-    };
-    loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            continue;
-        };
-        let text = text.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let (code, body) = if request.starts_with("GET /metrics ") {
-                ("200 OK", text.lock().map(|t| t.clone()).unwrap_or_default())
-            } else {
-                ("404 Not Found", "only /metrics is served\n".to_string())
-            };
-            let reply = format!(
-                "HTTP/1.1 {code}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = conn.write_all(reply.as_bytes()).await;
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,8 @@ use subsea_syncer::driver::{reflect, values};
 
 use crate::resolve::{Answer, Qtype, Snapshot, resolve};
 
+pub mod metrics;
+
 /// Largest UDP answer with EDNS (the DNS flag day 2020 value).
 pub const EDNS_PAYLOAD: u16 = 1232;
 
@@ -232,24 +234,29 @@ pub struct Options {
     pub cluster_id: Option<String>,
     /// Nearest cluster first by measured RTT, instead of round robin.
     pub prefer_nearest: bool,
+    /// Where to serve Prometheus `/metrics` (`None`: off).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 struct Shared {
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     serial: std::sync::atomic::AtomicU32,
     zones: Zones,
+    metrics: metrics::Metrics,
 }
 
 impl Shared {
     fn answer(&self, bytes: &[u8], udp: bool) -> Option<Vec<u8>> {
         let snap = self.snapshot.read().ok().and_then(|s| s.clone());
-        respond(
+        let out = respond(
             snap.as_deref(),
             &self.zones,
             self.serial.load(Ordering::Relaxed),
             bytes,
             udp,
-        )
+        )?;
+        self.metrics.count(bytes, &out);
+        Some(out)
     }
 }
 
@@ -285,6 +292,14 @@ pub async fn serve(opts: Options) -> Result<()> {
         snapshot: RwLock::new(None),
         serial: Default::default(),
         zones: opts.zones.clone(),
+        metrics: Default::default(),
+    });
+    let metrics_task = opts.metrics_listen.map(|addr| {
+        let shared = shared.clone();
+        tokio::spawn(subsea_metrics::serve(
+            addr,
+            Arc::new(move || shared.metrics.render()),
+        ))
     });
     let udp = Arc::new(
         tokio::net::UdpSocket::bind(opts.listen)
@@ -316,6 +331,7 @@ pub async fn serve(opts: Options) -> Result<()> {
             .map_err(|e| anyhow!("watch failed to start: {e}"))?;
     }
     let synced = AtomicBool::new(false);
+    let mut woke: Option<std::time::Instant> = None;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         let snap = crate::snapshot::build(
@@ -329,11 +345,14 @@ pub async fn serve(opts: Options) -> Result<()> {
             *w = Some(Arc::new(snap));
         }
         shared.serial.fetch_add(1, Ordering::Relaxed);
+        if let Some(w) = woke.take() {
+            shared.metrics.programming.observe(w.elapsed());
+        }
         if !synced.swap(true, Ordering::Relaxed) {
             tracing::info!("first sync done; answering");
         }
         tokio::select! {
-            _ = rx.recv() => {}
+                        _ = rx.recv() => woke = Some(std::time::Instant::now()),
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
@@ -343,6 +362,9 @@ pub async fn serve(opts: Options) -> Result<()> {
     }
     u.abort();
     t.abort();
+    if let Some(m) = metrics_task {
+        m.abort();
+    }
     Ok(())
 }
 

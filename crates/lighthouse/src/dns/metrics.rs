@@ -1,0 +1,99 @@
+//! DNS metrics: queries by type and response code, and the programming latency (watch event
+//! to answer-ready snapshot).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const TYPES: [(u16, &str); 5] = [(1, "A"), (28, "AAAA"), (33, "SRV"), (16, "TXT"), (6, "SOA")];
+const RCODES: [&str; 6] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
+
+/// The question type of a request: the two bytes after the first name in the question
+/// section. Pure, never panics on junk.
+pub fn question_type(req: &[u8]) -> Option<u16> {
+    let mut i = 12;
+    loop {
+        let len = usize::from(*req.get(i)?);
+        if len == 0 {
+            i += 1;
+            break;
+        }
+        // Compression never appears in a question we answer; treat it as junk.
+        if len & 0xc0 != 0 {
+            return None;
+        }
+        i += 1 + len;
+    }
+    Some(u16::from_be_bytes([*req.get(i)?, *req.get(i + 1)?]))
+}
+
+/// Query counters and the programming-latency histogram.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    queries: [[AtomicU64; RCODES.len() + 1]; TYPES.len() + 1],
+    /// Watch event → snapshot swapped.
+    pub programming: subsea_metrics::Histogram,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn count(&self, req: &[u8], resp: &[u8]) {
+        let t = question_type(req)
+            .and_then(|t| TYPES.iter().position(|(code, _)| *code == t))
+            .unwrap_or(TYPES.len());
+        let r = resp
+            .get(3)
+            .map(|b| usize::from(b & 0x0f))
+            .filter(|r| *r < RCODES.len())
+            .unwrap_or(RCODES.len());
+        self.queries[t][r].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut s = String::from(
+            "# HELP subsea_dns_queries_total DNS queries answered, by query type and response code\n# TYPE subsea_dns_queries_total counter\n",
+        );
+        for (ti, row) in self.queries.iter().enumerate() {
+            let t = TYPES.get(ti).map_or("other", |t| t.1);
+            for (ri, c) in row.iter().enumerate() {
+                let n = c.load(Ordering::Relaxed);
+                if n > 0 {
+                    let r = RCODES.get(ri).copied().unwrap_or("other");
+                    let _ = writeln!(s, "subsea_dns_queries_total{{type=\"{t}\",rcode=\"{r}\"}} {n}");
+                }
+            }
+        }
+        s.push_str(&self.programming.render(
+            "subsea_dns_programming_duration_seconds",
+            "Time from a watch event to the snapshot that answers with it",
+        ));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_and_answers_are_counted_by_type_and_rcode() {
+        // Header, then "a.b" A IN.
+        let mut req = vec![0u8; 12];
+        req.extend_from_slice(&[1, b'a', 1, b'b', 0, 0, 1, 0, 1]);
+        assert_eq!(question_type(&req), Some(1));
+        assert_eq!(question_type(&req[..14]), None);
+        let mut resp = req.clone();
+        resp[3] = 3;
+        let m = Metrics::default();
+        m.count(&req, &resp);
+        m.count(&req, &resp);
+        m.count(&[0; 5], &[0; 5]);
+        let text = m.render();
+        assert!(
+            text.contains("subsea_dns_queries_total{type=\"A\",rcode=\"NXDOMAIN\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("subsea_dns_queries_total{type=\"other\",rcode=\"NOERROR\"} 1\n"));
+        assert!(text.contains("subsea_dns_programming_duration_seconds_count 0\n"));
+    }
+}
