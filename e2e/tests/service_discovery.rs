@@ -173,6 +173,20 @@ fn exported_services_resolve_and_answer_across_clusters() {
         body.starts_with("ok pod=payment-service-") && body.contains("cluster=cluster1"),
         "{body}"
     );
+    let shown = subctl(sb, &["show", "service-discovery", "--context", "cluster2"]).expect("show");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("payment-service") && l.contains("import") && l.contains("cluster1")),
+        "{shown}"
+    );
+    let shown = subctl(sb, &["show", "service-discovery", "--context", "cluster1"]).expect("show");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("payment-service") && l.contains("export") && l.contains("exported")),
+        "{shown}"
+    );
     let srv = dig(&client2, &["+short", "SRV", &format!("_http._tcp.{NAME}")]).expect("srv");
     assert_eq!(srv.trim(), format!("0 50 80 {NAME}."));
     let full = dig(&client2, &[NAME]).expect("dig");

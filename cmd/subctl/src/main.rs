@@ -143,6 +143,8 @@ enum ShowCommand {
     Gateways(ShowArgs),
     /// Connections of the active gateway: GATEWAY, CLUSTER, REMOTE IP, NAT, CABLE DRIVER, SUBNETS, STATUS, RTT avg.
     Connections(ShowArgs),
+    /// Exported and imported services: NAMESPACE, NAME, ROLE, TYPE, CLUSTERS, STATUS.
+    ServiceDiscovery(ShowArgs),
 }
 
 #[derive(Args)]
@@ -242,6 +244,7 @@ async fn run(cmd: Command) -> Result<()> {
                 ShowCommand::Versions(a) => (What::Versions, a),
                 ShowCommand::Gateways(a) => (What::Gateways, a),
                 ShowCommand::Connections(a) => (What::Connections, a),
+                ShowCommand::ServiceDiscovery(a) => (What::ServiceDiscovery, a),
             };
             let targets =
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;

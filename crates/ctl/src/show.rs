@@ -22,6 +22,23 @@ pub enum What {
     Gateways,
     /// Connections of the active gateway.
     Connections,
+    /// Service exports of this cluster and the imports it sees.
+    ServiceDiscovery,
+}
+
+/// One word for an export's state, from its conditions.
+fn export_state(e: &Value) -> String {
+    let conds = e["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let find = |t: &str| conds.iter().find(|c| c["type"] == t).cloned();
+    if let Some(c) = find("Conflict").filter(|c| c["status"] == "True") {
+        return format!("conflict: {}", s(&c["reason"]));
+    }
+    match (find("Valid"), find("Ready")) {
+        (Some(v), _) if v["status"] == "False" => format!("invalid: {}", s(&v["reason"])),
+        (_, Some(r)) if r["status"] == "True" => "exported".into(),
+        (_, Some(r)) => format!("pending: {}", s(&r["reason"])),
+        _ => "pending".into(),
+    }
 }
 
 /// Submariner's gateway summary line.
@@ -177,6 +194,30 @@ pub async fn rows(t: &Target, what: What) -> Result<(Vec<&'static str>, Vec<Valu
                 .collect();
             (cols, rows)
         }
+        What::ServiceDiscovery => {
+            let cols = vec!["NAMESPACE", "NAME", "ROLE", "TYPE", "CLUSTERS", "STATUS"];
+            let exports = list(t, "multicluster.x-k8s.io/v1alpha1", "ServiceExport", None).await;
+            let imports = list(t, "multicluster.x-k8s.io/v1alpha1", "ServiceImport", None).await;
+            let mut rows: Vec<Value> = exports
+                .iter()
+                .map(|e| {
+                    json!({"NAMESPACE": e["metadata"]["namespace"], "NAME": e["metadata"]["name"], "ROLE": "export",
+                        "TYPE": "", "CLUSTERS": "", "STATUS": export_state(e)})
+                })
+                .collect();
+            // Aggregated imports only: per-cluster ones carry the service-name label.
+            rows.extend(
+                imports
+                    .iter()
+                    .filter(|i| i["metadata"]["labels"]["multicluster.kubernetes.io/service-name"].is_null())
+                    .map(|i| {
+                        let clusters: Vec<String> = i["status"]["clusters"].as_array().into_iter().flatten().map(|c| s(&c["cluster"])).collect();
+                        json!({"NAMESPACE": i["metadata"]["namespace"], "NAME": i["metadata"]["name"], "ROLE": "import",
+                            "TYPE": i["spec"]["type"], "CLUSTERS": clusters.join(","), "STATUS": "imported"})
+                    }),
+            );
+            (cols, rows)
+        }
         What::Versions => {
             let cols = vec!["COMPONENT", "REPOSITORY", "CONFIGURED", "RUNNING", "ARCH"];
             let gateways = list(
@@ -228,6 +269,7 @@ pub async fn run(targets: &[Target], what: What, output: Output) -> Result<Strin
                         What::Versions => "Submariner components",
                         What::Gateways => "gateways",
                         What::Connections => "connections",
+                        What::ServiceDiscovery => "exported or imported services",
                     }
                 ));
             } else {
