@@ -55,6 +55,10 @@ pub struct DnsArgs {
     /// "off" to disable.
     #[arg(long, default_value = "0.0.0.0:9153", value_name = "ADDR:PORT|off")]
     metrics_listen: String,
+    /// Serve a fixed snapshot from a JSON file ({"imports": [...], "slices": [...],
+    /// "gateways": [...]}) instead of watching a cluster: for benchmarks and debugging.
+    #[arg(long, value_name = "FILE")]
+    fixture: Option<PathBuf>,
 }
 
 pub async fn dns(a: DnsArgs) -> Result<()> {
@@ -68,6 +72,7 @@ pub async fn dns(a: DnsArgs) -> Result<()> {
         zones: subsea_lighthouse::dns::Zones::new(&a.custom_domains, a.ttl)?.with_empty(&a.empty_zones)?,
         cluster_id: a.cluster_id,
         prefer_nearest: a.prefer_nearest,
+        fixture: a.fixture,
         metrics_listen: match a.metrics_listen.as_str() {
             "off" => None,
             addr => Some(

@@ -236,6 +236,8 @@ pub struct Options {
     pub prefer_nearest: bool,
     /// Where to serve Prometheus `/metrics` (`None`: off).
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve a fixed snapshot from this JSON file instead of watching a cluster.
+    pub fixture: Option<PathBuf>,
 }
 
 struct Shared {
@@ -266,6 +268,89 @@ fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
 
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn serve(opts: Options) -> Result<()> {
+    let shared = Arc::new(Shared {
+        snapshot: RwLock::new(None),
+        serial: Default::default(),
+        zones: opts.zones.clone(),
+        metrics: Default::default(),
+    });
+    let udp = Arc::new(
+        tokio::net::UdpSocket::bind(opts.listen)
+            .await
+            .with_context(|| format!("cannot listen on UDP {}", opts.listen))?,
+    );
+    let tcp = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on TCP {}", opts.listen))?;
+    let mut tasks = vec![
+        tokio::spawn(udp_loop(udp, shared.clone())),
+        tokio::spawn(tcp_loop(tcp, shared.clone())),
+    ];
+    if let Some(addr) = opts.metrics_listen {
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(subsea_metrics::serve(
+            addr,
+            Arc::new(move || shared.metrics.render()),
+        )));
+    }
+    let result = match &opts.fixture {
+        Some(path) => from_fixture(&shared, path, &opts).await,
+        None => from_cluster(&shared, &opts).await,
+    };
+    for t in tasks {
+        t.abort();
+    }
+    result
+}
+
+async fn stopped() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = term => {}, _ = tokio::signal::ctrl_c() => {} }
+}
+
+fn publish(shared: &Shared, snap: Snapshot) {
+    if let Ok(mut w) = shared.snapshot.write() {
+        *w = Some(Arc::new(snap));
+    }
+    shared.serial.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Serves a fixed snapshot from a JSON file (`{"imports": [...], "slices": [...],
+/// "gateways": [...]}`, objects as the API returns them): for benchmarks and for debugging an
+/// answer without a cluster.
+async fn from_fixture(shared: &Shared, path: &std::path::Path, opts: &Options) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the fixture {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let local = opts.cluster_id.clone().unwrap_or_else(|| "local".into());
+    let snap = crate::snapshot::build(
+        &local,
+        &list("imports"),
+        &list("slices"),
+        &list("gateways"),
+        opts.prefer_nearest,
+    );
+    tracing::info!(listen = %opts.listen, services = snap.services.len(), fixture = %path.display(), "lighthouse DNS serving a fixed snapshot");
+    publish(shared, snap);
+    stopped().await;
+    Ok(())
+}
+
+async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
     let client =
         subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let local = match &opts.cluster_id {
@@ -281,37 +366,17 @@ pub async fn serve(opts: Options) -> Result<()> {
                     "servicediscoveries",
                 ),
             );
-            let obj = sd.get("service-discovery").await.context("cannot read submariner-operator/service-discovery (was `subctl join` run?); or pass --cluster-id")?;
+            let obj = sd
+                .get("service-discovery")
+                .await
+                .context("cannot read submariner-operator/service-discovery (was `subctl join` run?); or pass --cluster-id")?;
             serde_json::to_value(&obj)?["spec"]["clusterID"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string()
         }
     };
-    let shared = Arc::new(Shared {
-        snapshot: RwLock::new(None),
-        serial: Default::default(),
-        zones: opts.zones.clone(),
-        metrics: Default::default(),
-    });
-    let metrics_task = opts.metrics_listen.map(|addr| {
-        let shared = shared.clone();
-        tokio::spawn(subsea_metrics::serve(
-            addr,
-            Arc::new(move || shared.metrics.render()),
-        ))
-    });
-    let udp = Arc::new(
-        tokio::net::UdpSocket::bind(opts.listen)
-            .await
-            .with_context(|| format!("cannot listen on UDP {}", opts.listen))?,
-    );
-    let tcp = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("cannot listen on TCP {}", opts.listen))?;
     tracing::info!(listen = %opts.listen, cluster = %local, "lighthouse DNS serving (SERVFAIL until the first sync)");
-    let u = tokio::spawn(udp_loop(udp, shared.clone()));
-    let t = tokio::spawn(tcp_loop(tcp, shared.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let all = |r: ApiResource| {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &r);
@@ -332,7 +397,8 @@ pub async fn serve(opts: Options) -> Result<()> {
     }
     let synced = AtomicBool::new(false);
     let mut woke: Option<std::time::Instant> = None;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stop = stopped();
+    tokio::pin!(stop);
     loop {
         let snap = crate::snapshot::build(
             &local,
@@ -341,10 +407,7 @@ pub async fn serve(opts: Options) -> Result<()> {
             &values(&gateways),
             opts.prefer_nearest,
         );
-        if let Ok(mut w) = shared.snapshot.write() {
-            *w = Some(Arc::new(snap));
-        }
-        shared.serial.fetch_add(1, Ordering::Relaxed);
+        publish(shared, snap);
         if let Some(w) = woke.take() {
             shared.metrics.programming.observe(w.elapsed());
         }
@@ -352,20 +415,13 @@ pub async fn serve(opts: Options) -> Result<()> {
             tracing::info!("first sync done; answering");
         }
         tokio::select! {
-                        _ = rx.recv() => woke = Some(std::time::Instant::now()),
+            _ = rx.recv() => woke = Some(std::time::Instant::now()),
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut stop => return Ok(()),
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
         while rx.try_recv().is_ok() {}
     }
-    u.abort();
-    t.abort();
-    if let Some(m) = metrics_task {
-        m.abort();
-    }
-    Ok(())
 }
 
 /// One inline loop: receive, answer, send; no task per packet.
