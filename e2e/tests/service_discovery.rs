@@ -90,7 +90,7 @@ fn exported_services_resolve_and_answer_across_clusters() {
     let sb = Sandbox::up(&UpOptions {
         name: format!("d{}", std::process::id() % 10_000_000),
         clusters: 3,
-        dual_stack: false,
+        dual_stack: true,
         dir,
         bin_dir: bin_dir(),
         gateway_args: vec![],
@@ -189,6 +189,29 @@ fn exported_services_resolve_and_answer_across_clusters() {
     );
     let srv = dig(&client2, &["+short", "SRV", &format!("_http._tcp.{NAME}")]).expect("srv");
     assert_eq!(srv.trim(), format!("0 50 80 {NAME}."));
+    // Dual-stack: the IPv6 ClusterIP answers AAAA, and IPv6 HTTP crosses the tunnel.
+    let ip1_v6 = kubectl(
+        sb,
+        "cluster1",
+        &[
+            "get",
+            "svc",
+            "payment-service",
+            "-o",
+            "jsonpath={.spec.clusterIPs[1]}",
+        ],
+    )
+    .expect("v6 ip");
+    assert!(ip1_v6.contains(':'), "dual-stack service: {ip1_v6:?}");
+    let aaaa = dig(&client2, &["+short", "AAAA", NAME]).expect("aaaa");
+    assert_eq!(aaaa.trim(), ip1_v6);
+    let body6 = eventually("curl over IPv6", Duration::from_secs(20), || {
+        in_pod(
+            &client2,
+            &["curl", "-sf", "-6", "-m", "3", &format!("http://{NAME}/health")],
+        )
+    });
+    assert!(body6.contains("cluster=cluster1"), "{body6}");
     let full = dig(&client2, &[NAME]).expect("dig");
     assert!(full.contains("flags: qr aa"), "authoritative: {full}");
 

@@ -13,8 +13,32 @@ pub fn slice_name(svc: &str) -> String {
     format!("{svc}-sandbox")
 }
 
-/// The EndpointSlice of `svc` over `pods`, or `None` for a service without selector.
-pub fn slice(svc: &Value, pods: &[Value]) -> Option<Value> {
+/// The pod's addresses of one family (`status.podIPs`, else `status.podIP`).
+fn pod_ips(p: &Value, v6: bool) -> Vec<String> {
+    let mut ips: Vec<String> = p
+        .pointer("/status/podIPs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["ip"].as_str().map(String::from))
+        .collect();
+    if ips.is_empty() && !s(p, "/status/podIP").is_empty() {
+        ips.push(s(p, "/status/podIP").to_string());
+    }
+    ips.retain(|ip| ip.contains(':') == v6);
+    ips
+}
+
+/// The EndpointSlices of `svc` over `pods`: always an IPv4 one, and an IPv6 one when pods
+/// have IPv6 addresses. Empty for a service without selector.
+pub fn slices(svc: &Value, pods: &[Value]) -> Vec<Value> {
+    let mut out: Vec<Value> = slice(svc, pods, false).into_iter().collect();
+    out.extend(slice(svc, pods, true).filter(|sl| sl["endpoints"].as_array().is_some_and(|e| !e.is_empty())));
+    out
+}
+
+/// The EndpointSlice of one family, or `None` for a service without selector.
+pub fn slice(svc: &Value, pods: &[Value], v6: bool) -> Option<Value> {
     let selector = svc.pointer("/spec/selector")?.as_object()?;
     if selector.is_empty() {
         return None;
@@ -29,7 +53,7 @@ pub fn slice(svc: &Value, pods: &[Value]) -> Option<Value> {
                 .iter()
                 .all(|(k, v)| p.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1"))) == Some(v))
         })
-        .filter(|p| !s(p, "/status/podIP").is_empty())
+        .filter(|p| !pod_ips(p, v6).is_empty())
         .map(|p| {
             let ready = p
                 .pointer("/status/conditions")
@@ -37,7 +61,7 @@ pub fn slice(svc: &Value, pods: &[Value]) -> Option<Value> {
                 .into_iter()
                 .flatten()
                 .any(|c| c["type"] == "Ready" && c["status"] == "True");
-            let mut e = json!({"addresses": [s(p, "/status/podIP")], "conditions": {"ready": ready},
+            let mut e = json!({"addresses": [pod_ips(p, v6)[0]], "conditions": {"ready": ready},
                 "targetRef": {"kind": "Pod", "name": s(p, "/metadata/name"), "namespace": ns}});
             let host = s(p, "/spec/hostname");
             if !host.is_empty() {
@@ -58,9 +82,9 @@ pub fn slice(svc: &Value, pods: &[Value]) -> Option<Value> {
         .collect();
     Some(
         json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": slice_name(name), "namespace": ns,
+        "metadata": {"name": if v6 { format!("{}-v6", slice_name(name)) } else { slice_name(name) }, "namespace": ns,
             "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
-        "addressType": "IPv4", "endpoints": endpoints, "ports": ports}),
+        "addressType": if v6 { "IPv6" } else { "IPv4" }, "endpoints": endpoints, "ports": ports}),
     )
 }
 
@@ -84,19 +108,20 @@ pub async fn run(kubeconfig: &std::path::Path) -> anyhow::Result<()> {
     loop {
         let pods = subsea_syncer::driver::values(&pods);
         for svc in subsea_syncer::driver::values(&services) {
-            let Some(sl) = slice(&svc, &pods) else { continue };
-            let key = (
-                s(&sl, "/metadata/namespace").to_string(),
-                s(&sl, "/metadata/name").to_string(),
-            );
-            if last.get(&key) == Some(&sl) {
-                continue;
-            }
-            match subsea_ctl::cluster::apply(&client, &sl).await {
-                Ok(_) => {
-                    last.insert(key, sl);
+            for sl in slices(&svc, &pods) {
+                let key = (
+                    s(&sl, "/metadata/namespace").to_string(),
+                    s(&sl, "/metadata/name").to_string(),
+                );
+                if last.get(&key) == Some(&sl) {
+                    continue;
                 }
-                Err(e) => eprintln!("endpointslice stand-in: {e:#}"),
+                match subsea_ctl::cluster::apply(&client, &sl).await {
+                    Ok(_) => {
+                        last.insert(key, sl);
+                    }
+                    Err(e) => eprintln!("endpointslice stand-in: {e:#}"),
+                }
             }
         }
         tokio::select! {
@@ -125,7 +150,7 @@ mod tests {
             pod("web-1", "web", "10.129.2.11", "False"),
             pod("db-0", "db", "10.129.4.12", "True"),
         ];
-        let sl = slice(&svc, &pods).expect("a slice");
+        let sl = slice(&svc, &pods, false).expect("a slice");
         assert_eq!(sl["metadata"]["labels"]["kubernetes.io/service-name"], "web");
         assert_eq!(sl["endpoints"].as_array().map(Vec::len), Some(2));
         assert_eq!(sl["endpoints"][0]["conditions"]["ready"], true);
@@ -133,6 +158,12 @@ mod tests {
         assert_eq!(sl["endpoints"][0]["hostname"], "web-0");
         assert_eq!(sl["ports"][0]["port"], 8080);
         let no_selector = json!({"metadata": {"name": "x", "namespace": "default"}, "spec": {}});
-        assert!(slice(&no_selector, &pods).is_none());
+        assert!(slices(&no_selector, &pods).is_empty());
+        let mut dual = pods[0].clone();
+        dual["status"]["podIPs"] = json!([{"ip": "10.129.4.11"}, {"ip": "fd00:129:4::11"}]);
+        let both = slices(&svc, &[dual]);
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[1]["addressType"], "IPv6");
+        assert_eq!(both[1]["endpoints"][0]["addresses"][0], "fd00:129:4::11");
     }
 }

@@ -419,6 +419,9 @@ impl Sandbox {
         if headless {
             spec["clusterIP"] = "None".into();
         }
+        if c.service_cidrs.len() > 1 {
+            spec["ipFamilyPolicy"] = "PreferDualStack".into();
+        }
         let svc = serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": spec});
         kubectl_stdin(
             &self.kubeconfig(),
