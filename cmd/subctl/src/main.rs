@@ -145,6 +145,8 @@ enum ShowCommand {
     Connections(ShowArgs),
     /// Exported and imported services: NAMESPACE, NAME, ROLE, TYPE, CLUSTERS, STATUS.
     ServiceDiscovery(ShowArgs),
+    /// Everything above, section by section.
+    All(ShowArgs),
 }
 
 #[derive(Args)]
@@ -236,6 +238,24 @@ async fn run(cmd: Command) -> Result<()> {
     let mut p = Progress::new(&mut stdout);
     match cmd {
         Command::Version => println!("subctl version: v{}", env!("CARGO_PKG_VERSION")),
+        Command::Show(ShowCommand::All(a)) => {
+            let targets =
+                cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
+            for (title, what) in [
+                ("Brokers", What::Brokers),
+                ("Networks", What::Networks),
+                ("Endpoints", What::Endpoints),
+                ("Connections", What::Connections),
+                ("Gateways", What::Gateways),
+                ("Service discovery", What::ServiceDiscovery),
+                ("Versions", What::Versions),
+            ] {
+                if a.output == subsea_ctl::table::Output::Table {
+                    println!("Showing {title}\n");
+                }
+                print!("{}", show::run(&targets, what, a.output).await?);
+            }
+        }
         Command::Show(cmd) => {
             let (what, a) = match cmd {
                 ShowCommand::Brokers(a) => (What::Brokers, a),
@@ -245,6 +265,7 @@ async fn run(cmd: Command) -> Result<()> {
                 ShowCommand::Gateways(a) => (What::Gateways, a),
                 ShowCommand::Connections(a) => (What::Connections, a),
                 ShowCommand::ServiceDiscovery(a) => (What::ServiceDiscovery, a),
+                ShowCommand::All(_) => unreachable!("handled above"),
             };
             let targets =
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
