@@ -8,9 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
-};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -76,6 +74,7 @@ struct Ctx {
     slices: Store<DynamicObject>,
     broker_imports: Store<DynamicObject>,
     broker_slices: Store<DynamicObject>,
+    local_imports: Store<DynamicObject>,
 }
 
 /// The broker connection from the `ServiceDiscovery` object `subctl join` wrote.
@@ -153,7 +152,8 @@ pub async fn run(opts: Options) -> Result<()> {
         services: reflect(all(&services_ar(), &local), &services_ar(), tx.clone()),
         slices: reflect(all(&slices_ar(), &local), &slices_ar(), tx.clone()),
         broker_imports: reflect(in_broker(&imports_ar()), &imports_ar(), tx.clone()),
-        broker_slices: reflect(in_broker(&slices_ar()), &slices_ar(), tx),
+        broker_slices: reflect(in_broker(&slices_ar()), &slices_ar(), tx.clone()),
+        local_imports: reflect(all(&imports_ar(), &local), &imports_ar(), tx),
         cluster: j.cluster,
         broker_ns: j.namespace,
         local,
@@ -165,6 +165,7 @@ pub async fn run(opts: Options) -> Result<()> {
         &ctx.slices,
         &ctx.broker_imports,
         &ctx.broker_slices,
+        &ctx.local_imports,
     ] {
         st.wait_until_ready()
             .await
@@ -190,6 +191,19 @@ pub async fn run(opts: Options) -> Result<()> {
 
 fn api_of(client: &Client, r: &ApiResource, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), ns, r)
+}
+
+/// Writes `obj` unless `existing` (from a reflector) already holds it: a pass over unchanged
+/// state costs no API calls.
+async fn ensure(client: &Client, r: &ApiResource, obj: &Value, existing: &[Value]) -> Result<()> {
+    let (ns, name) = (s(obj, "/metadata/namespace"), s(obj, "/metadata/name"));
+    let current = existing
+        .iter()
+        .find(|e| s(e, "/metadata/namespace") == ns && s(e, "/metadata/name") == name);
+    if current.is_some_and(|c| export::covers(c, obj)) {
+        return Ok(());
+    }
+    put(client, r, obj).await
 }
 
 /// Creates or updates `obj`, then its status through the status subresource.
@@ -236,10 +250,10 @@ fn same_conditions(a: &[Value], b: &[Value]) -> bool {
 async fn reconcile(ctx: &Ctx) -> Result<()> {
     let exports = values(&ctx.exports);
     let services = values(&ctx.services);
-    let k8s_slices: Vec<Value> = values(&ctx.slices)
+    let (lh_slices, k8s_slices): (Vec<Value>, Vec<Value>) = values(&ctx.slices)
         .into_iter()
-        .filter(|sl| label(sl, MANAGED_BY) != MANAGER)
-        .collect();
+        .partition(|sl| label(sl, MANAGED_BY) == MANAGER);
+    let local_imports = values(&ctx.local_imports);
     let broker_imports = values(&ctx.broker_imports);
     let broker_slices = values(&ctx.broker_slices);
     let imports_refs: Vec<&Value> = broker_imports.iter().collect();
@@ -277,8 +291,8 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
             );
             if conflict.is_none() {
                 let sl = export::cluster_slice(&ctx.cluster, &ctx.broker_ns, svc, &backends);
-                put(&ctx.broker, &imports_ar(), &si).await?;
-                put(&ctx.broker, &slices_ar(), &sl).await?;
+                ensure(&ctx.broker, &imports_ar(), &si, &broker_imports).await?;
+                ensure(&ctx.broker, &slices_ar(), &sl, &broker_slices).await?;
                 wanted.insert(export::broker_name(name, ns, &ctx.cluster));
             }
         }
@@ -327,19 +341,20 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
     for (ns, name) in &keys {
         if let Some(mut agg) = export::aggregate(ns, name, &imports_refs) {
             agg["metadata"]["labels"] = json!({AGGREGATE_LABEL: MANAGER});
-            if let Err(e) = put(&ctx.local, &imports_ar(), &agg).await {
+            if let Err(e) = ensure(&ctx.local, &imports_ar(), &agg, &local_imports).await {
                 // The namespace does not exist here: MCS imports only into existing namespaces.
                 tracing::debug!(error = %e, %ns, %name, "not importing");
             }
         }
     }
-    let sel = ListParams::default().labels(&format!("{AGGREGATE_LABEL}={MANAGER}"));
-    for i in Api::<DynamicObject>::all_with(ctx.local.clone(), &imports_ar())
-        .list(&sel)
-        .await?
-        .items
+    for i in local_imports
+        .iter()
+        .filter(|i| label(i, AGGREGATE_LABEL) == MANAGER)
     {
-        let key = (i.namespace().unwrap_or_default(), i.name_any());
+        let key = (
+            s(i, "/metadata/namespace").to_string(),
+            s(i, "/metadata/name").to_string(),
+        );
         if !keys.contains(&key) {
             delete(&api_of(&ctx.local, &imports_ar(), &key.0), &key.1).await?;
         }
@@ -351,18 +366,16 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
             s(&local, "/metadata/namespace").to_string(),
             s(&local, "/metadata/name").to_string(),
         );
-        if let Err(e) = put(&ctx.local, &slices_ar(), &local).await {
+        if let Err(e) = ensure(&ctx.local, &slices_ar(), &local, &lh_slices).await {
             tracing::debug!(error = %e, ns = %key.0, "not importing an EndpointSlice");
         }
         copies.insert(key);
     }
-    let sel = ListParams::default().labels(&format!("{MANAGED_BY}={MANAGER}"));
-    for sl in Api::<DynamicObject>::all_with(ctx.local.clone(), &slices_ar())
-        .list(&sel)
-        .await?
-        .items
-    {
-        let key = (sl.namespace().unwrap_or_default(), sl.name_any());
+    for sl in &lh_slices {
+        let key = (
+            s(sl, "/metadata/namespace").to_string(),
+            s(sl, "/metadata/name").to_string(),
+        );
         if !copies.contains(&key) {
             delete(&api_of(&ctx.local, &slices_ar(), &key.0), &key.1).await?;
         }

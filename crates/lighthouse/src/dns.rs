@@ -274,18 +274,21 @@ pub async fn serve(opts: Options) -> Result<()> {
         zones: opts.zones.clone(),
         metrics: Default::default(),
     });
-    let udp = Arc::new(
-        tokio::net::UdpSocket::bind(opts.listen)
-            .await
-            .with_context(|| format!("cannot listen on UDP {}", opts.listen))?,
-    );
+    // One blocking receive loop per core, each on its own SO_REUSEPORT socket: the kernel
+    // spreads queries over them, and no task or allocation is made per packet.
+    let loops = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    for i in 0..loops {
+        let sock = reuse_port_socket(opts.listen)
+            .with_context(|| format!("cannot listen on UDP {}", opts.listen))?;
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("dns-udp-{i}"))
+            .spawn(move || udp_loop(&sock, &shared))?;
+    }
     let tcp = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on TCP {}", opts.listen))?;
-    let mut tasks = vec![
-        tokio::spawn(udp_loop(udp, shared.clone())),
-        tokio::spawn(tcp_loop(tcp, shared.clone())),
-    ];
+    let mut tasks = vec![tokio::spawn(tcp_loop(tcp, shared.clone()))];
     if let Some(addr) = opts.metrics_listen {
         let shared = shared.clone();
         tasks.push(tokio::spawn(subsea_metrics::serve(
@@ -424,18 +427,27 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
     }
 }
 
-/// One inline loop: receive, answer, send; no task per packet.
-async fn udp_loop(sock: Arc<tokio::net::UdpSocket>, shared: Arc<Shared>) {
+fn reuse_port_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// One inline loop: receive, answer, send; no task per packet. Runs for the process's life.
+fn udp_loop(sock: &std::net::UdpSocket, shared: &Shared) {
     let mut buf = vec![0u8; 65535];
     loop {
-        let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
             continue;
         };
         if from.port() == 0 {
             continue;
         }
         if let Some(out) = shared.answer(&buf[..n], true) {
-            let _ = sock.send_to(&out, from).await;
+            let _ = sock.send_to(&out, from);
         }
     }
 }

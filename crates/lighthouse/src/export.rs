@@ -251,6 +251,17 @@ pub fn local_slice(broker_slice: &Value) -> Value {
     out
 }
 
+/// Whether `existing` already holds everything `desired` says (objects field by field, arrays
+/// and scalars exactly): then writing `desired` would change nothing and is skipped.
+pub fn covers(existing: &Value, desired: &Value) -> bool {
+    match (existing, desired) {
+        (Value::Object(e), Value::Object(d)) => {
+            d.iter().all(|(k, dv)| e.get(k).is_some_and(|ev| covers(ev, dv)))
+        }
+        (e, d) => e == d,
+    }
+}
+
 /// MCS conditions for an export; a condition keeps its `lastTransitionTime` while its status
 /// stays the same.
 pub fn conditions(

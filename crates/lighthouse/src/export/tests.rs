@@ -102,3 +102,18 @@ fn local_slice_copies_land_in_the_service_namespace() {
     assert_eq!(local["metadata"]["namespace"], "shop");
     assert_eq!(local["metadata"]["labels"][SOURCE_CLUSTER], "c1");
 }
+
+#[test]
+fn covers_means_a_write_would_change_nothing() {
+    let existing = json!({"metadata": {"name": "a", "uid": "u", "labels": {"x": "1", "y": "2"}}, "endpoints": [{"addresses": ["1.2.3.4"]}]});
+    assert!(covers(
+        &existing,
+        &json!({"metadata": {"name": "a", "labels": {"x": "1"}}})
+    ));
+    assert!(!covers(&existing, &json!({"metadata": {"labels": {"x": "2"}}})));
+    assert!(!covers(
+        &existing,
+        &json!({"endpoints": [{"addresses": ["1.2.3.5"]}]})
+    ));
+    assert!(!covers(&existing, &json!({"status": {}})));
+}
