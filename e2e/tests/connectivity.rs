@@ -4,56 +4,12 @@
 //! byte and the source address checked, `wg show`, the Gateway status and metrics, and a
 //! gateway failover.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use serde_json::Value;
+use subsea_e2e::sandbox::harness::{Guard, bin_dir, eventually, is_root};
 use subsea_e2e::sandbox::{Pod, Role, Sandbox, UpOptions, sys};
-
-/// Tears the sandbox down however the test ends.
-struct Up(Sandbox);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        self.0.down();
-        let _ = std::fs::remove_dir_all(&self.0.dir);
-    }
-}
-
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(|p| p.parent())
-        .map(PathBuf::from)
-        .expect("target dir")
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn kubectl(sb: &Sandbox, context: &str, args: &[&str]) -> Result<String> {
-    let out = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(sb.kubeconfig())
-        .args(["--context", context])
-        .args(args)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "kubectl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// Sends a payload from a pod to `addr` through the echo checker.
 fn echo(sb: &Sandbox, from: &Pod, addr: &str, bytes: usize) -> Result<()> {
@@ -73,20 +29,8 @@ fn echo(sb: &Sandbox, from: &Pod, addr: &str, bytes: usize) -> Result<()> {
     .map(|_| ())
 }
 
-fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<()>) -> Duration {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(()) => return start.elapsed(),
-            Err(e) if start.elapsed() > timeout => panic!("{what}: still failing after {timeout:?}: {e:#}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 fn active_gateway(sb: &Sandbox, cluster: &str) -> Result<String> {
-    let out = kubectl(
-        sb,
+    let out = sb.kubectl(
         cluster,
         &[
             "get",
@@ -124,7 +68,7 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
         gateway_args: vec![],
     })
     .expect("sandbox comes up");
-    let mut up = Up(sb);
+    let mut up = Guard(sb);
     let sb = &mut up.0;
     let t = sb.topology().expect("topology").clone();
 
@@ -159,7 +103,8 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
         "{resolv}"
     );
     let cluster_ip = |c: &str| {
-        kubectl(sb, c, &["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]).expect("service IP")
+        sb.kubectl(c, &["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"])
+            .expect("service IP")
     };
     let service_ips: Vec<(String, String)> = t
         .clusters
@@ -231,8 +176,7 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
         Duration::from_secs(20),
         || {
             let active = active_gateway(sb, "cluster1")?;
-            let out = kubectl(
-                sb,
+            let out = sb.kubectl(
                 "cluster1",
                 &[
                     "get",
@@ -327,7 +271,7 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
     sys::signal_group(victim, "KILL");
     let killed = Instant::now();
     let addr = format!("{}:7000", worker1.ips[0]);
-    let took = eventually(
+    eventually(
         "traffic after the gateway failover",
         Duration::from_secs(60),
         || echo(sb, worker2, &addr, 64 << 10),
@@ -335,7 +279,7 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
     let new_active = active_gateway(sb, "cluster1").expect("new active gateway");
     assert_ne!(new_active, active, "another gateway took over");
     eprintln!(
-        "failover: traffic restored {:.1} s after the active gateway was killed",
-        killed.elapsed().as_secs_f64().min(took.as_secs_f64() + 0.1)
+        "failover: traffic restored {:.1} s after the active gateway was killed (probed with 5 s connects; see failover-bench for the precise figure)",
+        killed.elapsed().as_secs_f64()
     );
 }

@@ -4,48 +4,11 @@
 //! preference, round robin across two exporters, SRV, headless per-pod names, an unhealthy
 //! cluster dropped from answers and restored, and unexport → NXDOMAIN.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use subsea_e2e::sandbox::harness::{Guard, bin_dir, eventually, is_root};
 use subsea_e2e::sandbox::{Pod, Sandbox, UpOptions, sys};
-
-struct Up(Sandbox);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        self.0.down();
-        let _ = std::fs::remove_dir_all(&self.0.dir);
-    }
-}
-
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(|p| p.parent())
-        .map(PathBuf::from)
-        .expect("target dir")
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T>) -> T {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if start.elapsed() > timeout => panic!("{what}: still failing after {timeout:?}: {e:#}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
 
 fn in_pod(pod: &Pod, cmd: &[&str]) -> Result<String> {
     sys::exec_in(&pod.netns, cmd)
@@ -73,10 +36,6 @@ fn subctl(sb: &Sandbox, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn kubectl(sb: &Sandbox, context: &str, args: &[&str]) -> Result<String> {
-    subsea_e2e::sandbox::kubectl_stdin(&sb.kubeconfig(), context, args, "")
-}
-
 const NAME: &str = "payment-service.default.svc.clusterset.local";
 
 #[test]
@@ -96,7 +55,7 @@ fn exported_services_resolve_and_answer_across_clusters() {
         gateway_args: vec![],
     })
     .expect("sandbox comes up");
-    let mut up = Up(sb);
+    let mut up = Guard(sb);
     let sb = &mut up.0;
 
     sb.deploy("cluster1", "payment-service", "default", 2, false, 80, 8080)
@@ -124,8 +83,7 @@ fn exported_services_resolve_and_answer_across_clusters() {
 
     // The export becomes Valid and Ready.
     eventually("the ServiceExport is Ready", Duration::from_secs(20), || {
-        let c = kubectl(
-            sb,
+        let c = sb.kubectl(
             "cluster1",
             &[
                 "get",
@@ -140,18 +98,18 @@ fn exported_services_resolve_and_answer_across_clusters() {
         }
         Ok(())
     });
-    let ip1 = kubectl(
-        sb,
-        "cluster1",
-        &[
-            "get",
-            "svc",
-            "payment-service",
-            "-o",
-            "jsonpath={.spec.clusterIP}",
-        ],
-    )
-    .expect("ip");
+    let ip1 = sb
+        .kubectl(
+            "cluster1",
+            &[
+                "get",
+                "svc",
+                "payment-service",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ],
+        )
+        .expect("ip");
 
     // The seed scenario, verbatim, from a pod in cluster2.
     eventually("dig from cluster2", Duration::from_secs(20), || {
@@ -190,18 +148,18 @@ fn exported_services_resolve_and_answer_across_clusters() {
     let srv = dig(&client2, &["+short", "SRV", &format!("_http._tcp.{NAME}")]).expect("srv");
     assert_eq!(srv.trim(), format!("0 50 80 {NAME}."));
     // Dual-stack: the IPv6 ClusterIP answers AAAA, and IPv6 HTTP crosses the tunnel.
-    let ip1_v6 = kubectl(
-        sb,
-        "cluster1",
-        &[
-            "get",
-            "svc",
-            "payment-service",
-            "-o",
-            "jsonpath={.spec.clusterIPs[1]}",
-        ],
-    )
-    .expect("v6 ip");
+    let ip1_v6 = sb
+        .kubectl(
+            "cluster1",
+            &[
+                "get",
+                "svc",
+                "payment-service",
+                "-o",
+                "jsonpath={.spec.clusterIPs[1]}",
+            ],
+        )
+        .expect("v6 ip");
     assert!(ip1_v6.contains(':'), "dual-stack service: {ip1_v6:?}");
     let aaaa = dig(&client2, &["+short", "AAAA", NAME]).expect("aaaa");
     assert_eq!(aaaa.trim(), ip1_v6);
@@ -231,18 +189,18 @@ fn exported_services_resolve_and_answer_across_clusters() {
         ],
     )
     .expect("export in cluster2");
-    let ip2 = kubectl(
-        sb,
-        "cluster2",
-        &[
-            "get",
-            "svc",
-            "payment-service",
-            "-o",
-            "jsonpath={.spec.clusterIP}",
-        ],
-    )
-    .expect("ip");
+    let ip2 = sb
+        .kubectl(
+            "cluster2",
+            &[
+                "get",
+                "svc",
+                "payment-service",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ],
+        )
+        .expect("ip");
     eventually("cluster2 prefers its own export", Duration::from_secs(20), || {
         for _ in 0..3 {
             let out = dig(&client2, &["+short", NAME])?;

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use subsea_e2e::sandbox::{Sandbox, UpOptions, echo, sys};
+use anyhow::{Result, bail};
+use subsea_e2e::sandbox::{Sandbox, UpOptions, echo, harness, sys};
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -47,19 +47,18 @@ fn active_gateway(sb: &Sandbox) -> Result<String> {
 }
 
 fn run(rounds: usize) -> Result<()> {
-    let exe = std::env::current_exe()?;
-    let bin_dir = exe.parent().context("binary dir")?.to_path_buf();
     let dir = std::env::temp_dir().join(format!("subsea-failover-{}", std::process::id()));
     let started = echo::epoch_micros();
-    let mut sb = Sandbox::up(&UpOptions {
+    let mut guard = harness::Guard(Sandbox::up(&UpOptions {
         name: "fbench".into(),
         clusters: 2,
         dual_stack: false,
-        dir: dir.clone(),
-        bin_dir,
+        dir,
+        bin_dir: harness::bin_dir(),
         gateway_args: vec![],
-    })?;
-    let result = (|| -> Result<()> {
+    })?);
+    let sb = &mut guard.0;
+    (|| -> Result<()> {
         let server = sb.add_pod("cluster1", "cluster1-worker", "server", "default")?;
         let client = sb.add_pod("cluster2", "cluster2-worker", "client", "default")?;
         let bin = sb.binary("subsea-sandbox");
@@ -119,10 +118,7 @@ fn run(rounds: usize) -> Result<()> {
             median(&mut times)
         );
         Ok(())
-    })();
-    sb.down();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    })()
 }
 
 fn main() -> std::process::ExitCode {

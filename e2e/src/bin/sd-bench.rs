@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use subsea_e2e::sandbox::{Sandbox, UpOptions, kubectl_stdin, sys};
+use anyhow::{Result, bail};
+use subsea_e2e::sandbox::{Sandbox, UpOptions, harness, kubectl_stdin, sys};
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -15,18 +15,17 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn run(n: usize) -> Result<()> {
-    let exe = std::env::current_exe()?;
-    let bin_dir = exe.parent().context("binary dir")?.to_path_buf();
     let dir = std::env::temp_dir().join(format!("subsea-sdbench-{}", std::process::id()));
-    let mut sb = Sandbox::up(&UpOptions {
+    let mut guard = harness::Guard(Sandbox::up(&UpOptions {
         name: "sdbench".into(),
         clusters: 2,
         dual_stack: false,
-        dir: dir.clone(),
-        bin_dir,
+        dir,
+        bin_dir: harness::bin_dir(),
         gateway_args: vec![],
-    })?;
-    let result = (|| -> Result<()> {
+    })?);
+    let sb = &mut guard.0;
+    (|| -> Result<()> {
         let client = sb.add_pod("cluster2", "cluster2-worker", "client", "default")?;
         let kc = sb.kubeconfig();
         let mut times = Vec::with_capacity(n);
@@ -73,10 +72,7 @@ fn run(n: usize) -> Result<()> {
             "ServiceExport in cluster1 → correct answer in cluster2, {n} exports: p50 {p50:.0} ms, p99 {p99:.0} ms (goal p50 ≤ 200 ms, p99 ≤ 1 s)"
         );
         Ok(())
-    })();
-    sb.down();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    })()
 }
 
 fn main() -> std::process::ExitCode {

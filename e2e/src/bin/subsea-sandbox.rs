@@ -159,12 +159,7 @@ fn bin_dir() -> Result<PathBuf> {
 }
 
 fn need_root() -> Result<()> {
-    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1).map(String::from))
-    });
-    if uid.as_deref() != Some("0") {
+    if !subsea_e2e::sandbox::harness::is_root() {
         bail!("subsea-sandbox needs root (network namespaces, TUN devices): run it with sudo");
     }
     Ok(())

@@ -7,6 +7,7 @@
 
 pub mod echo;
 pub mod endpoints;
+pub mod harness;
 pub mod http;
 pub mod proxy;
 pub mod relay;
@@ -795,6 +796,11 @@ impl Sandbox {
     pub fn start_in_pod(&mut self, cluster: &str, pod: &str, label: &str, cmd: Vec<String>) -> Result<u32> {
         let netns = self.pod(cluster, pod)?.netns.clone();
         self.start(&format!("{cluster}-{pod}/{label}"), Some(&netns), cmd, &[])
+    }
+
+    /// Runs kubectl against one of the sandbox's contexts (`broker`, `cluster1`, …).
+    pub fn kubectl(&self, context: &str, args: &[&str]) -> Result<String> {
+        kubectl_stdin(&self.kubeconfig(), context, args, "")
     }
 
     /// Path of one of the sandbox's binaries.

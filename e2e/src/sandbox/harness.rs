@@ -1,0 +1,52 @@
+//! What the e2e tests and benchmarks share around a sandbox: a guard that tears it down however
+//! they end, the root check, where the binaries are, and waiting for a condition.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::Sandbox;
+
+/// Owns a sandbox and removes it (and its directory) when dropped, panics included.
+pub struct Guard(pub Sandbox);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.down();
+        let _ = std::fs::remove_dir_all(&self.0.dir);
+    }
+}
+
+/// Whether this process runs as root (network namespaces and TUN devices need it).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The directory of the workspace's binaries as seen from a test executable
+/// (`target/<profile>/deps/<test>` → `target/<profile>`), or from a binary beside them.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.parent().map(PathBuf::from).unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
+/// Retries `f` every 100 ms until it succeeds; panics with the last error after `timeout`
+/// (for tests).
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> anyhow::Result<T>) -> T {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if start.elapsed() > timeout => panic!("{what}: still failing after {timeout:?}: {e:#}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
