@@ -17,6 +17,7 @@ use subsea_syncer::driver::{reflect, values};
 
 use crate::resolve::{Answer, Qtype, Snapshot, resolve};
 
+mod fast;
 pub mod metrics;
 
 /// Largest UDP answer with EDNS (the DNS flag day 2020 value).
@@ -439,6 +440,7 @@ fn reuse_port_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 /// One inline loop: receive, answer, send; no task per packet. Runs for the process's life.
 fn udp_loop(sock: &std::net::UdpSocket, shared: &Shared) {
     let mut buf = vec![0u8; 65535];
+    let mut out = Vec::with_capacity(usize::from(EDNS_PAYLOAD));
     loop {
         let Ok((n, from)) = sock.recv_from(&mut buf) else {
             continue;
@@ -446,8 +448,22 @@ fn udp_loop(sock: &std::net::UdpSocket, shared: &Shared) {
         if from.port() == 0 {
             continue;
         }
-        if let Some(out) = shared.answer(&buf[..n], true) {
+        let req = &buf[..n];
+        let snap = shared.snapshot.read().ok().and_then(|s| s.clone());
+        let fast = snap.as_deref().is_some_and(|snap| {
+            fast::respond(
+                snap,
+                &shared.zones,
+                shared.serial.load(Ordering::Relaxed),
+                req,
+                &mut out,
+            )
+        });
+        if fast {
+            shared.metrics.count(req, &out);
             let _ = sock.send_to(&out, from);
+        } else if let Some(slow) = shared.answer(req, true) {
+            let _ = sock.send_to(&slow, from);
         }
     }
 }

@@ -201,3 +201,93 @@ fn garbage_never_panics_and_short_junk_is_dropped() {
         let _ = respond(Some(&s), &zones, 1, &b, true);
     }
 }
+
+#[test]
+fn the_fast_path_answers_exactly_as_the_full_one() {
+    let mut s = snap();
+    s.services
+        .get_mut(&("default".to_string(), "payment-service".to_string()))
+        .expect("svc")
+        .clusters[0]
+        .ips
+        .push("fd00:66::7".parse().expect("ip"));
+    let zones = Zones::new(&["example.org".into()], 5).expect("zones");
+    let names = [
+        "payment-service.default.svc.clusterset.local.",
+        "PAYMENT-service.Default.svc.clusterset.local.",
+        "c2.payment-service.default.svc.clusterset.local.",
+        "nothing.default.svc.clusterset.local.",
+        "default.svc.clusterset.local.",
+        "payment-service.default.svc.example.org.",
+        "c9.payment-service.default.svc.clusterset.local.",
+    ];
+    let mut out = Vec::new();
+    let mut fast_answered = 0;
+    for name in names {
+        for t in [RecordType::A, RecordType::AAAA] {
+            for edns in [None, Some(1232), Some(4096)] {
+                let q = query(name, t, edns);
+                let slow = Message::from_vec(&respond(Some(&s), &zones, 9, &q, true).expect("slow"))
+                    .expect("decodes");
+                if !fast::respond(&s, &zones, 9, &q, &mut out) {
+                    continue;
+                }
+                fast_answered += 1;
+                let fast = Message::from_vec(&out).expect("the fast answer decodes");
+                assert_eq!(fast.metadata.id, slow.metadata.id, "{name} {t}");
+                assert_eq!(
+                    fast.metadata.response_code, slow.metadata.response_code,
+                    "{name} {t}"
+                );
+                assert_eq!(fast.metadata.authoritative, slow.metadata.authoritative);
+                assert_eq!(fast.metadata.recursion_desired, slow.metadata.recursion_desired);
+                assert_eq!(fast.queries, slow.queries, "{name} {t}");
+                assert_eq!(fast.answers, slow.answers, "{name} {t}");
+                assert_eq!(fast.authorities, slow.authorities, "{name} {t}");
+                assert_eq!(
+                    fast.edns.as_ref().map(|e| e.max_payload()),
+                    slow.edns.as_ref().map(|e| e.max_payload())
+                );
+            }
+        }
+    }
+    assert_eq!(
+        fast_answered,
+        names.len() * 2 * 3,
+        "every plain A/AAAA query takes the fast path"
+    );
+    // SRV and TXT are left to the full path.
+    assert!(!fast::respond(
+        &s,
+        &zones,
+        9,
+        &query(names[0], RecordType::SRV, None),
+        &mut out
+    ));
+}
+
+#[test]
+fn the_fast_path_never_panics_on_junk() {
+    let s = snap();
+    let zones = Zones::new(&[], 5).expect("zones");
+    let good = query(
+        "payment-service.default.svc.clusterset.local.",
+        RecordType::A,
+        Some(1232),
+    );
+    let mut out = Vec::new();
+    let mut x: u32 = 7;
+    for _ in 0..50_000 {
+        let mut b = good.clone();
+        for _ in 0..4 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let i = (x >> 8) as usize % b.len();
+            b[i] = (x >> 16) as u8;
+        }
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        b.truncate(1 + (x as usize % b.len()));
+        if fast::respond(&s, &zones, 1, &b, &mut out) {
+            Message::from_vec(&out).expect("whatever the fast path answers decodes");
+        }
+    }
+}
