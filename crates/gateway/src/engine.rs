@@ -535,6 +535,7 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
         subnets: shared.settings.subnets(),
     };
     let mut pingers: BTreeMap<String, (std::net::Ipv4Addr, Owned)> = BTreeMap::new();
+    let mut skipped = Vec::new();
     loop {
         let endpoints = store.state();
         let remotes: Vec<Remote> = endpoints.iter().map(|e| remote(e)).collect();
@@ -546,8 +547,12 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
         } else {
             guard(&shared.failure).clear();
         }
-        for s in &plan.skipped {
-            tracing::warn!(cluster = %s.cluster_id, reason = %s.reason, "not connecting");
+        // Said once per change, not on every pass.
+        if plan.skipped != skipped {
+            for s in &plan.skipped {
+                tracing::warn!(cluster = %s.cluster_id, reason = %s.reason, "not connecting");
+            }
+            skipped = plan.skipped.clone();
         }
         if shared.settings.health_check {
             reconcile_pingers(&shared, &plan, &endpoints, &mut pingers);
