@@ -145,6 +145,15 @@ fn exported_services_resolve_and_answer_across_clusters() {
             .any(|l| l.contains("payment-service") && l.contains("export") && l.contains("exported")),
         "{shown}"
     );
+    // Diagnose sees a healthy cluster: joined, labelled, one active gateway, connected tunnels,
+    // the export exported.
+    let diag = subctl(sb, &["diagnose", "all", "--context", "cluster1"]).expect("diagnose passes");
+    assert!(
+        diag.contains("is active")
+            && diag.contains("is connected")
+            && diag.contains("export default/payment-service is exported"),
+        "{diag}"
+    );
     let srv = dig(&client2, &["+short", "SRV", &format!("_http._tcp.{NAME}")]).expect("srv");
     assert_eq!(srv.trim(), format!("0 50 80 {NAME}."));
     // Dual-stack: the IPv6 ClusterIP answers AAAA, and IPv6 HTTP crosses the tunnel.

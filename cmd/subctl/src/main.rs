@@ -31,6 +31,20 @@ struct KubeArgs {
     context: Option<String>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DiagnoseCheck {
+    /// Everything below.
+    All,
+    /// The active gateway's tunnels, with the fix for each one down.
+    Connections,
+    /// Joined, gateway node labelled, one gateway active.
+    Deployment,
+    /// The Kubernetes version.
+    K8sVersion,
+    /// CoreDNS forwarding and the state of every ServiceExport.
+    ServiceDiscovery,
+}
+
 #[derive(Subcommand)]
 enum ExportCommand {
     /// A Service.
@@ -75,6 +89,17 @@ enum Command {
     /// Example: subctl unexport service payment-service -n default
     #[command(subcommand)]
     Unexport(ExportCommand),
+    /// Check a cluster (every context of the kubeconfig, or only --context) and say what is
+    /// wrong and how to fix it: ✓ fine, ⚠ worth a look, ✗ broken. Exits 1 when anything is broken.
+    ///
+    /// Example: subctl diagnose all --kubeconfig all-clusters.kubeconfig
+    Diagnose {
+        /// What to check.
+        #[arg(value_enum, default_value = "all")]
+        check: DiagnoseCheck,
+        #[command(flatten)]
+        kube: KubeArgs,
+    },
     /// Show subsea's state in every context of the kubeconfig (or only --context).
     ///
     /// Example: subctl show endpoints --kubeconfig all-clusters.kubeconfig
@@ -270,6 +295,20 @@ async fn run(cmd: Command) -> Result<()> {
             let targets =
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
             print!("{}", show::run(&targets, what, a.output).await?);
+        }
+        Command::Diagnose { check, kube } => {
+            use subsea_ctl::diagnose::{self, Check};
+            let check = match check {
+                DiagnoseCheck::All => Check::All,
+                DiagnoseCheck::Connections => Check::Connections,
+                DiagnoseCheck::Deployment => Check::Deployment,
+                DiagnoseCheck::K8sVersion => Check::K8sVersion,
+                DiagnoseCheck::ServiceDiscovery => Check::ServiceDiscovery,
+            };
+            let targets = cluster::connect_all(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            if !diagnose::run(&targets, check, &mut p).await? {
+                anyhow::bail!("some checks failed (✗ above)");
+            }
         }
         Command::Export(ExportCommand::Service {
             name,

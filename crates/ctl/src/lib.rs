@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod deploy_broker;
+pub mod diagnose;
 pub mod export;
 pub mod join;
 pub mod progress;

@@ -1,0 +1,269 @@
+//! `subctl diagnose`: checks over what a cluster's API shows, each a ✓, ⚠ or ✗ line with the
+//! fix. The verdicts are pure functions of the gathered objects ([`Facts`]); gathering is thin.
+
+use anyhow::Result;
+use kube::api::ListParams;
+use serde_json::Value;
+
+use crate::cluster::{Target, api};
+use crate::progress::Progress;
+
+/// What to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Everything below.
+    All,
+    /// The tunnels of the active gateway.
+    Connections,
+    /// Components configured, gateway labelled and running.
+    Deployment,
+    /// The API server's version.
+    K8sVersion,
+    /// Exports and DNS forwarding.
+    ServiceDiscovery,
+}
+
+/// One verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// Fine.
+    Ok(String),
+    /// Worth a look.
+    Warn(String),
+    /// Broken, with the fix in the text.
+    Fail(String),
+}
+
+/// The objects the checks read.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// `/version` `gitVersion`.
+    pub version: Option<String>,
+    /// The Submariner object, if joined.
+    pub submariner: Option<Value>,
+    /// Nodes.
+    pub nodes: Vec<Value>,
+    /// Gateway objects.
+    pub gateways: Vec<Value>,
+    /// Endpoints in the operator namespace (local and remote).
+    pub endpoints: Vec<Value>,
+    /// ServiceExports.
+    pub exports: Vec<Value>,
+    /// The `Corefile` of kube-system/coredns, if any.
+    pub corefile: Option<String>,
+}
+
+fn s(v: &Value, p: &str) -> String {
+    v.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn minor(version: &str) -> Option<(u32, u32)> {
+    let v = version.trim_start_matches('v');
+    let mut it = v.split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it
+        .next()?
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()?;
+    Some((major, minor))
+}
+
+/// The verdicts for `check`.
+pub fn evaluate(check: Check, f: &Facts) -> Vec<Line> {
+    let mut out = Vec::new();
+    let all = check == Check::All;
+    if all || check == Check::K8sVersion {
+        out.push(
+            match f.version.as_deref().and_then(|v| minor(v).map(|m| (v, m))) {
+                Some((v, m)) if m >= (1, 21) => Line::Ok(format!("Kubernetes version {v} is supported")),
+                Some((v, _)) => Line::Fail(format!(
+                    "Kubernetes version {v} is older than 1.21, the oldest supported: upgrade the cluster"
+                )),
+                None => Line::Warn("could not read the Kubernetes version (GET /version)".into()),
+            },
+        );
+    }
+    let Some(sub) = &f.submariner else {
+        out.push(Line::Fail(
+            "this cluster is not joined (no submariner-operator/submariner object): run `subctl join`".into(),
+        ));
+        return out;
+    };
+    let active: Vec<&Value> = f
+        .gateways
+        .iter()
+        .filter(|g| s(g, "/status/haStatus") == "active")
+        .collect();
+    if all || check == Check::Deployment {
+        let labelled: Vec<String> = f
+            .nodes
+            .iter()
+            .filter(|n| s(n, "/metadata/labels/submariner.io~1gateway") == "true")
+            .map(|n| s(n, "/metadata/name"))
+            .collect();
+        out.push(if labelled.is_empty() {
+            Line::Fail("no node is labelled submariner.io/gateway=true: label one with `kubectl label node NAME submariner.io/gateway=true`".into())
+        } else {
+            Line::Ok(format!("gateway node(s) labelled: {}", labelled.join(", ")))
+        });
+        out.push(match active.len() {
+            0 if f.gateways.is_empty() => Line::Fail("no gateway is running (no Gateway objects): check the submariner-gateway pods and their logs".into()),
+            0 => Line::Fail("no gateway is active: the gateways cannot take the Lease submariner-gateway-lock; check their logs".into()),
+            1 => Line::Ok(format!("gateway {} is active", s(active[0], "/metadata/name"))),
+            n => Line::Fail(format!("{n} gateways claim to be active: check the Lease submariner-gateway-lock and clocks")),
+        });
+        if s(sub, "/spec/clusterID").is_empty() {
+            out.push(Line::Fail(
+                "the Submariner object has no clusterID: re-run `subctl join`".into(),
+            ));
+        }
+    }
+    if all || check == Check::Connections {
+        let local = s(sub, "/spec/clusterID");
+        let remotes = f
+            .endpoints
+            .iter()
+            .filter(|e| s(e, "/spec/cluster_id") != local)
+            .count();
+        let conns: Vec<&Value> = active
+            .iter()
+            .flat_map(|g| {
+                g.pointer("/status/connections")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .collect();
+        if conns.is_empty() {
+            out.push(if remotes == 0 {
+                Line::Warn("no other cluster has joined yet, so there are no connections".into())
+            } else {
+                Line::Fail(format!("{remotes} remote cluster(s) known but the active gateway reports no connection: check the gateway logs"))
+            });
+        }
+        for c in conns {
+            let who = format!("{} ({})", s(c, "/endpoint/cluster_id"), s(c, "/usingIP"));
+            let rtt = s(c, "/latencyRTT/average");
+            out.push(match s(c, "/status").as_str() {
+                "connected" if rtt.is_empty() => Line::Ok(format!("connection to {who} is connected")),
+                "connected" => Line::Ok(format!("connection to {who} is connected, RTT {rtt}")),
+                "connecting" => Line::Warn(format!("connection to {who} is still connecting: {}", s(c, "/statusMessage"))),
+                _ => Line::Fail(format!(
+                    "connection to {who} is down: {}; check that UDP {} reaches that gateway (firewalls, security groups)",
+                    s(c, "/statusMessage"),
+                    c.pointer("/endpoint/backend_config/udp-port").and_then(Value::as_str).unwrap_or("4500")
+                )),
+            });
+        }
+    }
+    if all || check == Check::ServiceDiscovery {
+        out.push(match f.corefile.as_deref() {
+            Some(c) if c.contains("#lighthouse-start") => Line::Ok("CoreDNS forwards clusterset.local to Lighthouse".into()),
+            Some(_) => Line::Fail("kube-system/coredns does not forward clusterset.local: re-run `subctl join`, or add the stanza from the README".into()),
+            None => Line::Warn("no kube-system/coredns: make sure the cluster DNS forwards clusterset.local to submariner-operator/submariner-lighthouse-coredns".into()),
+        });
+        for e in &f.exports {
+            let name = format!("{}/{}", s(e, "/metadata/namespace"), s(e, "/metadata/name"));
+            let conds = e
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let cond = |t: &str| conds.iter().find(|c| c["type"] == t).cloned();
+            out.push(match (cond("Valid"), cond("Ready"), cond("Conflict")) {
+                (Some(v), _, _) if v["status"] == "False" => {
+                    Line::Fail(format!("export {name} is invalid: {}", s(&v, "/message")))
+                }
+                (_, _, Some(c)) if c["status"] == "True" => {
+                    Line::Fail(format!("export {name} conflicts: {}", s(&c, "/message")))
+                }
+                (_, Some(r), _) if r["status"] == "True" => Line::Ok(format!("export {name} is exported")),
+                _ => Line::Warn(format!(
+                    "export {name} is not exported yet: is the Lighthouse agent running?"
+                )),
+            });
+        }
+    }
+    out
+}
+
+/// Gathers the facts of one cluster.
+pub async fn gather(t: &Target) -> Facts {
+    let list = |av: &'static str, kind: &'static str, ns: Option<&'static str>| {
+        let client = t.client.clone();
+        async move {
+            let Ok(api) = api(&client, av, kind, ns) else {
+                return Vec::new();
+            };
+            api.list(&ListParams::default())
+                .await
+                .map(|l| {
+                    l.items
+                        .into_iter()
+                        .filter_map(|o| serde_json::to_value(o).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+    };
+    let version = t.client.apiserver_version().await.ok().map(|v| v.git_version);
+    let submariner = crate::cluster::submariner_object(&t.client)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|o| serde_json::to_value(o).ok());
+    let corefile = match api(&t.client, "v1", "ConfigMap", Some("kube-system")) {
+        Ok(a) => a
+            .get_opt("coredns")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|cm| cm.data["data"]["Corefile"].as_str().map(String::from)),
+        Err(_) => None,
+    };
+    Facts {
+        version,
+        submariner,
+        nodes: list("v1", "Node", None).await,
+        gateways: list(
+            "submariner.io/v1",
+            "Gateway",
+            Some(subsea_broker::OPERATOR_NAMESPACE),
+        )
+        .await,
+        endpoints: list(
+            "submariner.io/v1",
+            "Endpoint",
+            Some(subsea_broker::OPERATOR_NAMESPACE),
+        )
+        .await,
+        exports: list("multicluster.x-k8s.io/v1alpha1", "ServiceExport", None).await,
+        corefile,
+    }
+}
+
+/// Runs `check` on every target; returns whether everything passed (warnings pass).
+pub async fn run(targets: &[Target], check: Check, p: &mut Progress<'_>) -> Result<bool> {
+    let mut healthy = true;
+    for t in targets {
+        p.info(format!("Cluster \"{}\"", t.context));
+        for line in evaluate(check, &gather(t).await) {
+            match line {
+                Line::Ok(m) => p.done(m),
+                Line::Warn(m) => p.warn(m),
+                Line::Fail(m) => {
+                    healthy = false;
+                    p.failed(m);
+                }
+            }
+        }
+    }
+    Ok(healthy)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,80 @@
+use super::*;
+use serde_json::json;
+
+fn joined() -> Facts {
+    Facts {
+        version: Some("v1.32.0".into()),
+        submariner: Some(json!({"spec": {"clusterID": "c1"}})),
+        nodes: vec![json!({"metadata": {"name": "gw1", "labels": {"submariner.io/gateway": "true"}}})],
+        gateways: vec![
+            json!({"metadata": {"name": "gw1"}, "status": {"haStatus": "active", "connections": [
+            {"status": "connected", "usingIP": "172.30.2.12", "endpoint": {"cluster_id": "c2"}, "latencyRTT": {"average": "1ms"}},
+            {"status": "error", "statusMessage": "no handshake for 200 seconds", "usingIP": "172.30.3.12",
+             "endpoint": {"cluster_id": "c3", "backend_config": {"udp-port": "4500"}}}]}}),
+        ],
+        endpoints: vec![
+            json!({"spec": {"cluster_id": "c1"}}),
+            json!({"spec": {"cluster_id": "c2"}}),
+            json!({"spec": {"cluster_id": "c3"}}),
+        ],
+        exports: vec![
+            json!({"metadata": {"name": "web", "namespace": "shop"}, "status": {"conditions": [
+            {"type": "Valid", "status": "False", "message": "Service to be exported doesn't exist"}]}}),
+        ],
+        corefile: Some("#lighthouse-start\nclusterset.local:53 {}\n#lighthouse-end\n".into()),
+    }
+}
+
+fn fails(lines: &[Line]) -> Vec<&str> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            if let Line::Fail(m) = l {
+                Some(m.as_str())
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_down_connection_and_an_invalid_export_fail_with_their_fix() {
+    let lines = evaluate(Check::All, &joined());
+    let f = fails(&lines);
+    assert_eq!(f.len(), 2, "{lines:?}");
+    assert!(f[0].contains("c3") && f[0].contains("no handshake") && f[0].contains("UDP 4500"));
+    assert!(f[1].contains("shop/web") && f[1].contains("doesn't exist"));
+    assert!(lines.contains(&Line::Ok(
+        "connection to c2 (172.30.2.12) is connected, RTT 1ms".into()
+    )));
+}
+
+#[test]
+fn an_unlabelled_cluster_without_gateway_says_how_to_fix_it() {
+    let mut f = joined();
+    f.nodes[0]["metadata"]["labels"] = json!({});
+    f.gateways.clear();
+    let lines = evaluate(Check::Deployment, &f);
+    let fl = fails(&lines);
+    assert!(fl.iter().any(|m| m.contains("kubectl label node")));
+    assert!(fl.iter().any(|m| m.contains("no gateway is running")));
+}
+
+#[test]
+fn unjoined_clusters_old_versions_and_missing_dns_forwarding_are_reported() {
+    let f = Facts {
+        version: Some("v1.19.3".into()),
+        ..Default::default()
+    };
+    let lines = evaluate(Check::All, &f);
+    assert!(fails(&lines).iter().any(|m| m.contains("older than 1.21")));
+    assert!(fails(&lines).iter().any(|m| m.contains("subctl join")));
+    let mut f = joined();
+    f.corefile = Some(".:53 { forward . /etc/resolv.conf }".into());
+    assert!(
+        fails(&evaluate(Check::ServiceDiscovery, &f))
+            .iter()
+            .any(|m| m.contains("does not forward clusterset.local"))
+    );
+}
