@@ -2,7 +2,6 @@
 //! fix. The verdicts are pure functions of the gathered objects ([`Facts`]); gathering is thin.
 
 use anyhow::Result;
-use kube::api::ListParams;
 use serde_json::Value;
 
 use crate::cluster::{Target, api};
@@ -193,23 +192,7 @@ pub fn evaluate(check: Check, f: &Facts) -> Vec<Line> {
 
 /// Gathers the facts of one cluster.
 pub async fn gather(t: &Target) -> Facts {
-    let list = |av: &'static str, kind: &'static str, ns: Option<&'static str>| {
-        let client = t.client.clone();
-        async move {
-            let Ok(api) = api(&client, av, kind, ns) else {
-                return Vec::new();
-            };
-            api.list(&ListParams::default())
-                .await
-                .map(|l| {
-                    l.items
-                        .into_iter()
-                        .filter_map(|o| serde_json::to_value(o).ok())
-                        .collect()
-                })
-                .unwrap_or_default()
-        }
-    };
+    use crate::show::list;
     let version = t.client.apiserver_version().await.ok().map(|v| v.git_version);
     let submariner = crate::cluster::submariner_object(&t.client)
         .await
@@ -228,20 +211,22 @@ pub async fn gather(t: &Target) -> Facts {
     Facts {
         version,
         submariner,
-        nodes: list("v1", "Node", None).await,
+        nodes: list(t, "v1", "Node", None).await,
         gateways: list(
+            t,
             "submariner.io/v1",
             "Gateway",
             Some(subsea_broker::OPERATOR_NAMESPACE),
         )
         .await,
         endpoints: list(
+            t,
             "submariner.io/v1",
             "Endpoint",
             Some(subsea_broker::OPERATOR_NAMESPACE),
         )
         .await,
-        exports: list("multicluster.x-k8s.io/v1alpha1", "ServiceExport", None).await,
+        exports: list(t, "multicluster.x-k8s.io/v1alpha1", "ServiceExport", None).await,
         corefile,
     }
 }

@@ -55,7 +55,8 @@ fn gateway_summary(status: &Value) -> String {
     }
 }
 
-async fn list(t: &Target, av: &str, kind: &str, ns: Option<&str>) -> Vec<Value> {
+/// Every object of a kind; empty when the cluster lacks the kind or the list fails.
+pub(crate) async fn list(t: &Target, av: &str, kind: &str, ns: Option<&str>) -> Vec<Value> {
     let Ok(api) = api(&t.client, av, kind, ns) else {
         return Vec::new();
     };
