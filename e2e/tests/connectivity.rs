@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use serde_json::Value;
-use subsea_e2e::sandbox::harness::{Guard, bin_dir, eventually, is_root};
-use subsea_e2e::sandbox::{Pod, Role, Sandbox, UpOptions, sys};
+use subsea_e2e::sandbox::harness::{self, eventually, is_root};
+use subsea_e2e::sandbox::{Pod, Role, Sandbox, sys};
 
 /// Sends a payload from a pod to `addr` through the echo checker.
 fn echo(sb: &Sandbox, from: &Pod, addr: &str, bytes: usize) -> Result<()> {
@@ -57,18 +57,7 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
         is_root(),
         "the sandbox e2e test needs root (network namespaces, TUN devices): run the suite as root, as .ci/run does"
     );
-    let dir = std::env::temp_dir().join(format!("subsea-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let sb = Sandbox::up(&UpOptions {
-        name: format!("e{}", std::process::id() % 10_000_000),
-        clusters: 3,
-        dual_stack: true,
-        dir,
-        bin_dir: bin_dir(),
-        gateway_args: vec![],
-    })
-    .expect("sandbox comes up");
-    let mut up = Guard(sb);
+    let mut up = harness::up("e2e", 3, true).expect("sandbox comes up");
     let sb = &mut up.0;
     let t = sb.topology().expect("topology").clone();
 

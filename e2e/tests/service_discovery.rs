@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use subsea_e2e::sandbox::harness::{Guard, bin_dir, eventually, is_root};
-use subsea_e2e::sandbox::{Pod, Sandbox, UpOptions, sys};
+use subsea_e2e::sandbox::harness::{self, eventually, is_root};
+use subsea_e2e::sandbox::{Pod, Sandbox, sys};
 
 fn in_pod(pod: &Pod, cmd: &[&str]) -> Result<String> {
     sys::exec_in(&pod.netns, cmd)
@@ -44,18 +44,7 @@ fn exported_services_resolve_and_answer_across_clusters() {
         is_root(),
         "the sandbox e2e test needs root: run the suite as root, as .ci/run does"
     );
-    let dir = std::env::temp_dir().join(format!("subsea-sd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let sb = Sandbox::up(&UpOptions {
-        name: format!("d{}", std::process::id() % 10_000_000),
-        clusters: 3,
-        dual_stack: true,
-        dir,
-        bin_dir: bin_dir(),
-        gateway_args: vec![],
-    })
-    .expect("sandbox comes up");
-    let mut up = Guard(sb);
+    let mut up = harness::up("sd", 3, true).expect("sandbox comes up");
     let sb = &mut up.0;
 
     sb.deploy("cluster1", "payment-service", "default", 2, false, 80, 8080)

@@ -10,11 +10,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
-use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ApiResource, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use subsea_api::submariner::{Cluster, Endpoint, EndpointSpec, Gateway};
 use subsea_datapath::Datapath;
@@ -513,20 +511,8 @@ async fn publish(shared: Arc<Shared>, spec: EndpointSpec) {
 /// routes.
 async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
     let api: Api<Endpoint> = Api::namespaced(shared.local.clone(), &shared.settings.namespace);
-    let writer = kube::runtime::reflector::store::Writer::default();
-    let store = writer.as_reader();
-    let stream = kube::runtime::reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default()).default_backoff(),
-    )
-    .touched_objects();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let watch = tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while stream.next().await.is_some() {
-            let _ = tx.try_send(());
-        }
-    });
+    let store = subsea_syncer::driver::reflect_with(api, (), tx);
     if store.wait_until_ready().await.is_err() {
         return;
     }
@@ -568,7 +554,6 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
         }
         while rx.try_recv().is_ok() {}
     }
-    watch.abort();
 }
 
 /// An Endpoint as the planners see it.

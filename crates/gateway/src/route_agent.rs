@@ -12,9 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use futures::StreamExt;
 use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
 use subsea_api::submariner::Endpoint;
 use subsea_cidr::Cidr;
 use subsea_netlink::{Netlink, Route};
@@ -76,20 +74,8 @@ pub async fn run(opts: Options) -> Result<()> {
         subnets: settings.subnets(),
     };
     let api: Api<Endpoint> = Api::namespaced(client, &settings.namespace);
-    let writer = kube::runtime::reflector::store::Writer::default();
-    let store = writer.as_reader();
-    let stream = kube::runtime::reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default()).default_backoff(),
-    )
-    .touched_objects();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while stream.next().await.is_some() {
-            let _ = tx.try_send(());
-        }
-    });
+    let store = subsea_syncer::driver::reflect_with(api, (), tx);
     tracing::info!(node = %opts.hostname, cluster = %settings.cluster_id, "route agent starting");
     let shutdown = crate::engine::shutdown_signal();
     tokio::pin!(shutdown);

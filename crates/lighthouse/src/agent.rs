@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use subsea_syncer::driver::{reflect, values};
+use subsea_syncer::driver::{Reflector, reflect, values};
 
 use crate::export;
 use crate::labels::*;
@@ -69,12 +68,12 @@ struct Ctx {
     broker_ns: String,
     local: Client,
     broker: Client,
-    exports: Store<DynamicObject>,
-    services: Store<DynamicObject>,
-    slices: Store<DynamicObject>,
-    broker_imports: Store<DynamicObject>,
-    broker_slices: Store<DynamicObject>,
-    local_imports: Store<DynamicObject>,
+    exports: Reflector<DynamicObject>,
+    services: Reflector<DynamicObject>,
+    slices: Reflector<DynamicObject>,
+    broker_imports: Reflector<DynamicObject>,
+    broker_slices: Reflector<DynamicObject>,
+    local_imports: Reflector<DynamicObject>,
 }
 
 /// The broker connection from the `ServiceDiscovery` object `subctl join` wrote.

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use subsea_e2e::sandbox::{Sandbox, UpOptions, echo, harness, sys};
+use subsea_e2e::sandbox::{Sandbox, echo, harness, sys};
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -47,16 +47,8 @@ fn active_gateway(sb: &Sandbox) -> Result<String> {
 }
 
 fn run(rounds: usize) -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("subsea-failover-{}", std::process::id()));
     let started = echo::epoch_micros();
-    let mut guard = harness::Guard(Sandbox::up(&UpOptions {
-        name: "fbench".into(),
-        clusters: 2,
-        dual_stack: false,
-        dir,
-        bin_dir: harness::bin_dir(),
-        gateway_args: vec![],
-    })?);
+    let mut guard = harness::up("fbench", 2, false)?;
     let sb = &mut guard.0;
     (|| -> Result<()> {
         let server = sb.add_pod("cluster1", "cluster1-worker", "server", "default")?;

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use subsea_e2e::sandbox::{Sandbox, UpOptions, harness, kubectl_stdin, sys};
+use subsea_e2e::sandbox::{harness, kubectl_stdin, sys};
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -15,15 +15,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn run(n: usize) -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("subsea-sdbench-{}", std::process::id()));
-    let mut guard = harness::Guard(Sandbox::up(&UpOptions {
-        name: "sdbench".into(),
-        clusters: 2,
-        dual_stack: false,
-        dir,
-        bin_dir: harness::bin_dir(),
-        gateway_args: vec![],
-    })?);
+    let mut guard = harness::up("sdbench", 2, false)?;
     let sb = &mut guard.0;
     (|| -> Result<()> {
         let client = sb.add_pod("cluster2", "cluster2-worker", "client", "default")?;

@@ -50,3 +50,21 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> anyho
         }
     }
 }
+
+/// Brings up a sandbox named `<tag><pid>` in a fresh temporary directory with the workspace's
+/// binaries, owned by a [`Guard`]: what every test and benchmark starts with.
+pub fn up(tag: &str, clusters: usize, dual_stack: bool) -> anyhow::Result<Guard> {
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("subsea-{tag}-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sb = Sandbox::up(&super::UpOptions {
+        // Namespace prefixes are at most 8 characters.
+        name: format!("{}{}", &tag[..1], pid % 10_000_000),
+        clusters,
+        dual_stack,
+        dir,
+        bin_dir: bin_dir(),
+        gateway_args: vec![],
+    })?;
+    Ok(Guard(sb))
+}
