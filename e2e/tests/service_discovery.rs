@@ -314,7 +314,7 @@ fn exported_services_resolve_and_answer_across_clusters() {
     eprintln!("unexport → NXDOMAIN in {:.2} s", gone.elapsed().as_secs_f64());
 
     // The DNS server's metrics saw the answers above.
-    let dns = sb.pod("cluster3", "lighthouse-dns").expect("dns pod").clone();
+    let dns = sb.pod("cluster3", "lighthouse-dns").expect("dns pod");
     let metrics = in_pod(&dns, &["curl", "-sf", "http://127.0.0.1:9153/metrics"]).expect("metrics");
     assert!(
         metrics.contains("subsea_dns_queries_total{type=\"A\",rcode=\"NOERROR\"}"),

@@ -89,6 +89,30 @@ enum Command {
     /// Example: subctl unexport service payment-service -n default
     #[command(subcommand)]
     Unexport(ExportCommand),
+    /// Run real checks between two joined clusters through pods: pod to pod (gateway and
+    /// non-gateway nodes, IPv4 and IPv6), pod to a remote Service, and service discovery by
+    /// clusterset.local name (export, answer, unexport). Each check is reported ✓/✗ and as a
+    /// JUnit test case; exits 1 when any fails. Creates and removes pods, a Service and a
+    /// ServiceExport in --namespace of both clusters.
+    ///
+    /// Example: subctl verify --context cluster1 --tocontext cluster2 --only connectivity --junit-report verify.xml
+    Verify(VerifyArgs),
+    /// Collect what is needed to debug the cluster set from every context of the kubeconfig
+    /// (or only --context) into a directory: subsea's resources, the `show` tables, component
+    /// logs where the API server serves them, and each node's rules, routes and WireGuard state
+    /// (from a short-lived host-network pod per node). Secrets, tokens, PSKs and keys are
+    /// redacted unless --include-sensitive-data.
+    ///
+    /// Example: subctl gather --kubeconfig all-clusters.kubeconfig --dir gather-$(date +%s)
+    Gather(GatherArgs),
+    /// Measure the data path between two joined clusters with pods, as Submariner's benchmark:
+    /// once between gateway nodes, once between non-gateway nodes, then a summary table.
+    /// `throughput` runs a single iperf3 TCP stream; `latency` runs 1-byte request-response
+    /// transactions (netperf TCP_RR's measure) and reports p50/p90/p99.
+    ///
+    /// Example: subctl benchmark throughput --context cluster1 --tocontext cluster2 --seconds 10
+    #[command(subcommand)]
+    Benchmark(BenchmarkCommand),
     /// Check a cluster (every context of the kubeconfig, or only --context) and say what is
     /// wrong and how to fix it: ✓ fine, ⚠ worth a look, ✗ broken. Exits 1 when anything is broken.
     ///
@@ -202,6 +226,99 @@ struct DeployBrokerArgs {
 }
 
 #[derive(Args)]
+struct PairArgs {
+    /// Kubeconfig of the first cluster (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Context of the first cluster (the client side).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Kubeconfig of the second cluster (default: --kubeconfig).
+    #[arg(long, value_name = "FILE")]
+    toconfig: Option<PathBuf>,
+    /// Context of the second cluster (the server side).
+    #[arg(long, value_name = "NAME")]
+    tocontext: Option<String>,
+    /// Image holding `subsea` (for `subsea nettest`) and iperf3, run by the check pods.
+    #[arg(long, default_value_t = subsea_ctl::workloads::image(subsea_ctl::workloads::DEFAULT_REPOSITORY, env!("CARGO_PKG_VERSION")))]
+    image: String,
+    /// Seconds any single pod may take to start or finish.
+    #[arg(long, default_value_t = 120)]
+    operation_timeout: u64,
+}
+
+impl PairArgs {
+    async fn connect(&self) -> Result<(cluster::Target, cluster::Target)> {
+        let Some(to) = self.tocontext.as_deref() else {
+            anyhow::bail!("--tocontext is required: the second cluster's context");
+        };
+        let from = cluster::connect(self.kubeconfig.as_deref(), self.context.as_deref()).await?;
+        let to = cluster::connect(self.toconfig.as_deref().or(self.kubeconfig.as_deref()), Some(to)).await?;
+        Ok((from, to))
+    }
+}
+
+#[derive(Subcommand)]
+enum BenchmarkCommand {
+    /// TCP throughput (iperf3, one stream) from --context to --tocontext.
+    ///
+    /// Example: subctl benchmark throughput --context cluster1 --tocontext cluster2
+    Throughput(BenchmarkArgs),
+    /// Request-response latency from --context to --tocontext.
+    ///
+    /// Example: subctl benchmark latency --context cluster1 --tocontext cluster2 -o json
+    Latency(BenchmarkArgs),
+}
+
+#[derive(Args)]
+struct BenchmarkArgs {
+    #[command(flatten)]
+    pair: PairArgs,
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// Namespace for the benchmark pods (created in both clusters if missing).
+    #[arg(long, default_value = "subctl-benchmark")]
+    namespace: String,
+    /// Summary format: table, json or yaml.
+    #[arg(short, long, default_value = "table")]
+    output: Output,
+}
+
+#[derive(Args)]
+struct GatherArgs {
+    #[command(flatten)]
+    kube: KubeArgs,
+    /// Directory to write into (created; one subdirectory per cluster).
+    #[arg(long, default_value = "submariner-gather", value_name = "DIR")]
+    dir: PathBuf,
+    /// Keep secrets, tokens, PSKs and keys instead of redacting them.
+    #[arg(long)]
+    include_sensitive_data: bool,
+    /// Image holding `subsea`, run by the per-node pods.
+    #[arg(long, default_value_t = subsea_ctl::workloads::image(subsea_ctl::workloads::DEFAULT_REPOSITORY, env!("CARGO_PKG_VERSION")))]
+    image: String,
+    /// Seconds a node pod may take.
+    #[arg(long, default_value_t = 60)]
+    operation_timeout: u64,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    pair: PairArgs,
+    /// Checks to run, comma-separated: connectivity, service-discovery (default: all).
+    #[arg(long, default_value = "")]
+    only: String,
+    /// Write the results as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    junit_report: Option<PathBuf>,
+    /// Namespace for the check pods (created in both clusters if missing).
+    #[arg(long, default_value = "subctl-verify")]
+    namespace: String,
+}
+
+#[derive(Args)]
 struct JoinArgs {
     /// The broker-info.subm written by `subctl deploy-broker`.
     #[arg(value_name = "BROKER-INFO")]
@@ -295,6 +412,65 @@ async fn run(cmd: Command) -> Result<()> {
             let targets =
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
             print!("{}", show::run(&targets, what, a.output).await?);
+        }
+        Command::Benchmark(cmd) => {
+            use subsea_ctl::benchmark::{self, Kind};
+            let (kind, a) = match cmd {
+                BenchmarkCommand::Throughput(a) => (Kind::Throughput, a),
+                BenchmarkCommand::Latency(a) => (Kind::Latency, a),
+            };
+            if a.seconds == 0 || a.seconds > 600 {
+                anyhow::bail!("--seconds must be between 1 and 600, got {}", a.seconds);
+            }
+            let (from, to) = a.pair.connect().await?;
+            let opts = benchmark::Options {
+                image: a.pair.image.clone(),
+                namespace: a.namespace.clone(),
+                seconds: a.seconds,
+                timeout: std::time::Duration::from_secs(a.pair.operation_timeout),
+                output: a.output,
+            };
+            let summary = benchmark::run(kind, &from, &to, &opts, &mut p).await?;
+            println!();
+            print!("{summary}");
+        }
+        Command::Gather(a) => {
+            let targets =
+                cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
+            let opts = subsea_ctl::gather::Options {
+                dir: a.dir.clone(),
+                include_sensitive: a.include_sensitive_data,
+                image: a.image.clone(),
+                namespace: "subctl-gather".into(),
+                timeout: std::time::Duration::from_secs(a.operation_timeout),
+            };
+            let dir = subsea_ctl::gather::run(&targets, &opts, &mut p).await?;
+            println!("\nGathered into {}", dir.display());
+        }
+        Command::Verify(a) => {
+            let suites = subsea_ctl::verify::parse_only(&a.only)?;
+            let (from, to) = a.pair.connect().await?;
+            let opts = subsea_ctl::verify::Options {
+                image: a.pair.image.clone(),
+                namespace: a.namespace.clone(),
+                suites,
+                timeout: std::time::Duration::from_secs(a.pair.operation_timeout),
+            };
+            let cases = subsea_ctl::verify::run(&from, &to, &opts, &mut p).await?;
+            if let Some(path) = &a.junit_report {
+                std::fs::write(path, subsea_ctl::junit::render("subctl verify", &cases))
+                    .map_err(|e| anyhow::anyhow!("cannot write the JUnit report {}: {e}", path.display()))?;
+                p.info(format!("JUnit report written to {}", path.display()));
+            }
+            let failed = cases.iter().filter(|c| c.failure.is_some()).count();
+            let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
+            println!(
+                "\n{} passed, {failed} failed, {skipped} skipped",
+                cases.len() - failed - skipped
+            );
+            if failed > 0 {
+                anyhow::bail!("{failed} check(s) failed (✗ above)");
+            }
         }
         Command::Diagnose { check, kube } => {
             use subsea_ctl::diagnose::{self, Check};

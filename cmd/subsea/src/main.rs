@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod gateway;
 mod lighthouse;
+mod nettest;
 mod wireguard;
 
 #[derive(Parser)]
@@ -60,6 +61,12 @@ enum Command {
     ///
     /// Example: subsea lighthouse-dns --listen 0.0.0.0:53 --custom-domains example.org
     LighthouseDns(lighthouse::DnsArgs),
+    /// The small servers and clients `subctl verify` and `subctl benchmark` run in pods (echo
+    /// with source address, HTTP, request-response latency, iperf3 throughput). Clients end with
+    /// a `RESULT <json>` line.
+    ///
+    /// Example: subsea nettest echo-check 10.130.4.11:7000
+    Nettest(nettest::NettestArgs),
     /// Print (or write) the CustomResourceDefinitions of every subsea/Submariner kind.
     ///
     /// Example: subsea crds | kubectl apply -f -
@@ -160,5 +167,6 @@ async fn main() -> Result<()> {
         Command::Wireguard(args) => wireguard::run(args).await,
         Command::LighthouseAgent(args) => lighthouse::agent(args).await,
         Command::LighthouseDns(args) => lighthouse::dns(args).await,
+        Command::Nettest(args) => tokio::task::block_in_place(|| nettest::run(args)),
     }
 }

@@ -148,6 +148,12 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         deadline: u64,
     },
+    /// (internal) The kubelet stand-in of one cluster: runs Pods created through its API.
+    #[command(hide = true)]
+    Kubelet {
+        #[arg(long)]
+        cluster: String,
+    },
     /// (internal) Relay connections: LISTEN=TARGET, each `HOST:PORT` or `unix:PATH`.
     #[command(hide = true)]
     Relay { mappings: Vec<String> },
@@ -198,7 +204,14 @@ fn status(sb: &Sandbox, output: &str) -> Result<()> {
                 n.netns
             );
         }
-        let pods: Vec<_> = sb.state.pods.iter().filter(|p| p.cluster == c.id).collect();
+        let started = subsea_e2e::sandbox::kubelet::records(&sb.dir);
+        let pods: Vec<_> = sb
+            .state
+            .pods
+            .iter()
+            .chain(started.iter().map(|r| &r.pod))
+            .filter(|p| p.cluster == c.id)
+            .collect();
         if !pods.is_empty() {
             println!("  {:<24} {:<18} {:<30} NETNS", "POD", "NODE", "IPS");
             for p in pods {
@@ -280,6 +293,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Endpoints { kubeconfig } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(subsea_e2e::sandbox::endpoints::run(&kubeconfig))
+        }
+        Command::Kubelet { cluster } => {
+            let sb = Sandbox::load(&cli.dir)?;
+            let kubelet = subsea_e2e::sandbox::kubelet::Kubelet::new(&cli.dir, &cluster)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(kubelet.run(&sb.kubeconfig(), &cluster))
         }
         Command::KubeProxy { kubeconfig } => {
             let rt = tokio::runtime::Runtime::new()?;

@@ -5,10 +5,9 @@
 //! Safety: the sandbox only creates namespaces named after its prefix, links inside them and
 //! processes it records; `down` (and any failure during `up`) removes all of them.
 
-pub mod echo;
 pub mod endpoints;
 pub mod harness;
-pub mod http;
+pub mod kubelet;
 pub mod proxy;
 pub mod relay;
 pub mod sys;
@@ -21,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
+pub use subsea_nettest::{echo, http};
 pub use topology::{Cluster, Node, Role, Topology};
 
 /// Options of `up`.
@@ -303,6 +303,16 @@ impl Sandbox {
                 )?;
             }
             self.service_discovery(c)?;
+            // In the root namespace: it only adds namespaces and runs commands in them.
+            let cmd = vec![
+                self.bin("subsea-sandbox"),
+                "kubelet".into(),
+                "--dir".into(),
+                self.dir.to_string_lossy().into_owned(),
+                "--cluster".into(),
+                c.id.clone(),
+            ];
+            self.start(&format!("{}/kubelet", c.id), None, cmd, &[])?;
         }
         Ok(())
     }
@@ -711,46 +721,12 @@ impl Sandbox {
             bail!("pod {namespace}/{name} already exists in {cluster}");
         }
         let k = self.state.pods.iter().filter(|p| p.node == node).count() as u8 + 1;
-        if k > 200 {
-            bail!("node {node} is full (200 pods)");
+        if k > MAX_STATIC_PODS {
+            bail!("node {node} is full ({MAX_STATIC_PODS} pods)");
         }
-        let netns = format!("{}-c{}-p{}-{k}", t.name, c.index, n.index);
+        let netns = pod_netns(&t, c, n, k);
         self.add_netns(&netns)?;
-        let ip = topology::pod_ip(n, k).to_string();
-        let port = format!("p{k}");
-        sys::ip(&[
-            "link", "add", "eth0", "netns", &netns, "type", "veth", "peer", "name", &port, "netns", &n.netns,
-        ])?;
-        sys::ip_in(&n.netns, &["link", "set", &port, "master", "cni0", "up"])?;
-        sys::ip_in(&netns, &["addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
-        let mut ips = vec![ip];
-        if let (Some(v6), Some(gw6)) = (topology::pod_ip_v6(n, k), n.cni_ip_v6) {
-            sys::ip_in(
-                &netns,
-                &["addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"],
-            )?;
-            sys::ip_in(&netns, &["link", "set", "eth0", "up"])?;
-            sys::ip_in(
-                &netns,
-                &["-6", "route", "add", "default", "via", &gw6.to_string()],
-            )?;
-            ips.push(v6.to_string());
-        }
-        sys::ip_in(&netns, &["link", "set", "eth0", "up"])?;
-        sys::ip_in(
-            &netns,
-            &["route", "replace", "default", "via", &n.cni_ip.to_string()],
-        )?;
-        // Pod DNS, as the kubelet writes it: `ip netns exec` bind-mounts this over /etc/resolv.conf.
-        let etc = Path::new("/etc/netns").join(&netns);
-        std::fs::create_dir_all(&etc)?;
-        std::fs::write(
-            etc.join("resolv.conf"),
-            format!(
-                "search {namespace}.svc.cluster.local svc.cluster.local cluster.local\nnameserver {}\noptions ndots:5\n",
-                topology::dns_ip(c)
-            ),
-        )?;
+        let ips = plumb_pod(c, n, k, &netns, namespace)?;
         let pod = Pod {
             name: name.into(),
             namespace: namespace.into(),
@@ -824,10 +800,21 @@ impl Sandbox {
             .with_context(|| {
                 format!("no pod or node {target:?} in cluster {cluster:?} (see `subsea-sandbox status`)")
             })?;
+        let mut v: Vec<String> = ["ip", "netns", "exec", &node.netns]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(self.on_node(node, cmd)?);
+        Ok(v)
+    }
+
+    /// Wraps `cmd` (to run in `node`'s namespace) so that it sees that node's WireGuard UAPI
+    /// directory over /run/wireguard, in a private mount namespace.
+    pub fn on_node(&self, node: &Node, cmd: &[String]) -> Result<Vec<String>> {
         let uapi = self.dir.join("wireguard").join(&node.name);
         std::fs::create_dir_all(&uapi)?;
         std::fs::create_dir_all(subsea_wireguard_dir())?;
-        let mut v: Vec<String> = ["ip", "netns", "exec", &node.netns, "unshare", "-m", "sh", "-c"]
+        let mut v: Vec<String> = ["unshare", "-m", "sh", "-c"]
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -841,12 +828,16 @@ impl Sandbox {
     }
 
     /// Finds a pod.
-    pub fn pod(&self, cluster: &str, name: &str) -> Result<&Pod> {
-        self.state
+    pub fn pod(&self, cluster: &str, name: &str) -> Result<Pod> {
+        match self
+            .state
             .pods
             .iter()
             .find(|p| p.cluster == cluster && p.name == name)
-            .ok_or_else(|| anyhow!("no pod {name:?} in {cluster} (see `subsea-sandbox status`)"))
+        {
+            Some(p) => Ok(p.clone()),
+            None => kubelet::find(&self.dir, cluster, name),
+        }
     }
 
     /// Removes everything the sandbox made: processes first (so nothing recreates state), then
@@ -865,6 +856,9 @@ impl Sandbox {
                 sys::signal_group(p.pid, "KILL");
             }
         }
+        // Pods the kubelet stand-ins started (they stop their pods on SIGTERM; this covers a
+        // stand-in that was killed).
+        kubelet::clean(&self.dir);
         for ns in self.state.netns.iter().rev() {
             sys::delete_netns(ns);
         }
@@ -893,6 +887,53 @@ impl Sandbox {
 /// Where wireguard-tools looks for userspace devices.
 fn subsea_wireguard_dir() -> &'static str {
     "/run/wireguard"
+}
+
+/// Pods `add-pod`/`deploy` may put on one node; the kubelet stand-in numbers its pods above.
+pub const MAX_STATIC_PODS: u8 = 99;
+
+/// The network namespace of the `k`th pod slot on a node.
+pub fn pod_netns(t: &Topology, c: &Cluster, n: &Node, k: u8) -> String {
+    format!("{}-c{}-p{}-{k}", t.name, c.index, n.index)
+}
+
+/// Wires an existing, empty namespace as pod slot `k` of node `n`: `eth0` on the node's pod
+/// bridge, addresses, default routes and the pod's resolv.conf. Returns its addresses (IPv4
+/// first).
+pub fn plumb_pod(c: &Cluster, n: &Node, k: u8, netns: &str, namespace: &str) -> Result<Vec<String>> {
+    let ip = topology::pod_ip(n, k).to_string();
+    let port = format!("p{k}");
+    sys::ip(&[
+        "link", "add", "eth0", "netns", netns, "type", "veth", "peer", "name", &port, "netns", &n.netns,
+    ])?;
+    sys::ip_in(&n.netns, &["link", "set", &port, "master", "cni0", "up"])?;
+    sys::ip_in(netns, &["addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
+    let mut ips = vec![ip];
+    if let (Some(v6), Some(gw6)) = (topology::pod_ip_v6(n, k), n.cni_ip_v6) {
+        sys::ip_in(
+            netns,
+            &["addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"],
+        )?;
+        sys::ip_in(netns, &["link", "set", "eth0", "up"])?;
+        sys::ip_in(netns, &["-6", "route", "add", "default", "via", &gw6.to_string()])?;
+        ips.push(v6.to_string());
+    }
+    sys::ip_in(netns, &["link", "set", "eth0", "up"])?;
+    sys::ip_in(
+        netns,
+        &["route", "replace", "default", "via", &n.cni_ip.to_string()],
+    )?;
+    // Pod DNS, as the kubelet writes it: `ip netns exec` bind-mounts this over /etc/resolv.conf.
+    let etc = Path::new("/etc/netns").join(netns);
+    std::fs::create_dir_all(&etc)?;
+    std::fs::write(
+        etc.join("resolv.conf"),
+        format!(
+            "search {namespace}.svc.cluster.local svc.cluster.local cluster.local\nnameserver {}\noptions ndots:5\n",
+            topology::dns_ip(c)
+        ),
+    )?;
+    Ok(ips)
 }
 
 /// Writes a file only its owner can read.

@@ -73,6 +73,17 @@ pub fn spawn(
     env: &[(&str, &str)],
     append: bool,
 ) -> Result<u32> {
+    spawn_child(ns, cmd, log, env, append).map(|c| c.id())
+}
+
+/// [`spawn`], keeping the child so its exit status can be collected.
+pub fn spawn_child(
+    ns: Option<&str>,
+    cmd: &[String],
+    log: &Path,
+    env: &[(&str, &str)],
+    append: bool,
+) -> Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -96,14 +107,12 @@ pub fn spawn(
     for (k, v) in env {
         c.env(k, v);
     }
-    let child = c
-        .stdin(Stdio::null())
+    c.stdin(Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file)
         .process_group(0)
         .spawn()
-        .with_context(|| format!("cannot start {}", cmd.join(" ")))?;
-    Ok(child.id())
+        .with_context(|| format!("cannot start {}", cmd.join(" ")))
 }
 
 /// Whether a process is alive.

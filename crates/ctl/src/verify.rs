@@ -1,0 +1,403 @@
+//! `subctl verify`: real checks between two joined clusters, run through pods the way an
+//! application would see the network: pod to pod (gateway and non-gateway nodes, IPv4 and
+//! IPv6), pod to remote Service, and service discovery by `clusterset.local` name. Every check
+//! becomes a JUnit test case.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use kube::Client;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::cluster::{self, Target};
+use crate::junit::Case;
+use crate::pods::{self, Side, Workload, nettest};
+use crate::progress::Progress;
+
+/// The groups of checks, named as Submariner's `--only` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    Connectivity,
+    ServiceDiscovery,
+}
+
+/// Parses `--only` (comma-separated; empty means all).
+pub fn parse_only(only: &str) -> Result<Vec<Suite>> {
+    let mut out = Vec::new();
+    for part in only.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let s = match part {
+            "connectivity" => Suite::Connectivity,
+            "service-discovery" => Suite::ServiceDiscovery,
+            "gateway-failover" => bail!(
+                "--only gateway-failover is not available yet: check failover with `subctl show gateways` while stopping the active gateway"
+            ),
+            other => bail!("unknown check {other:?} in --only: use connectivity and/or service-discovery"),
+        };
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    if out.is_empty() {
+        out = vec![Suite::Connectivity, Suite::ServiceDiscovery];
+    }
+    Ok(out)
+}
+
+/// How to verify.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Image with `subsea` (its `nettest` subcommand).
+    pub image: String,
+    /// Namespace created in both clusters for the checks.
+    pub namespace: String,
+    /// Which checks.
+    pub suites: Vec<Suite>,
+    /// Time a single check may take.
+    pub timeout: Duration,
+}
+
+#[derive(Deserialize)]
+struct Echo {
+    bytes: usize,
+    source: String,
+}
+
+#[derive(Deserialize)]
+struct Fetched {
+    address: String,
+    body: String,
+}
+
+const ECHO_PORT: u16 = 7000;
+const WEB: &str = "verify-web";
+
+struct Run<'a> {
+    from: Side,
+    to: Side,
+    opts: &'a Options,
+    cases: Vec<Case>,
+    seq: usize,
+}
+
+impl Run<'_> {
+    fn workload(
+        &mut self,
+        role: &str,
+        node: String,
+        command: Vec<String>,
+        labels: &[(&str, &str)],
+    ) -> Workload {
+        self.seq += 1;
+        Workload {
+            name: format!("{role}-{}", self.seq),
+            namespace: self.opts.namespace.clone(),
+            node,
+            image: self.opts.image.clone(),
+            command,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            host_network: false,
+        }
+    }
+
+    /// Starts a server pod in the destination cluster and returns its addresses.
+    async fn server(&mut self, gateway: bool, command: Vec<String>, app: &str) -> Result<Vec<String>> {
+        let node = self.to.node(gateway)?;
+        let w = self.workload(app, node, command, &[("app", app)]);
+        pods::start(&self.to.client, &w).await?;
+        pods::wait_running(&self.to.client, &w.namespace, &w.name, self.opts.timeout).await
+    }
+
+    /// Runs a client pod in the source cluster; returns its result and its addresses.
+    async fn client<T: serde::de::DeserializeOwned>(
+        &mut self,
+        gateway: bool,
+        command: Vec<String>,
+    ) -> Result<(T, Vec<String>)> {
+        let node = self.from.node(gateway)?;
+        let w = self.workload("client", node, command, &[]);
+        let r = pods::run(&self.from.client, &w, self.opts.timeout).await;
+        let ips = pods::get(&self.from.client, &w.namespace, &w.name)
+            .await
+            .map(|p| pods::ips(&p))
+            .unwrap_or_default();
+        let _ = cluster::delete(
+            &cluster::api(&self.from.client, "v1", "Pod", Some(&w.namespace))?,
+            &w.name,
+        )
+        .await;
+        Ok((r?, ips))
+    }
+
+    fn record(&mut self, name: String, started: Instant, r: Result<String>, p: &mut Progress<'_>) {
+        let seconds = started.elapsed().as_secs_f64();
+        match r {
+            Ok(detail) => {
+                p.done(format!("{name}: {detail} ({seconds:.1} s)"));
+                self.cases.push(Case {
+                    name,
+                    seconds,
+                    failure: None,
+                    skipped: None,
+                });
+            }
+            Err(e) => {
+                p.failed(format!("{name}: {e:#}"));
+                self.cases.push(Case {
+                    name,
+                    seconds,
+                    failure: Some(format!("{e:#}")),
+                    skipped: None,
+                });
+            }
+        }
+    }
+
+    fn skip(&mut self, name: String, why: &str, p: &mut Progress<'_>) {
+        p.warn(format!("{name}: skipped, {why}"));
+        self.cases.push(Case {
+            name,
+            seconds: 0.0,
+            failure: None,
+            skipped: Some(why.into()),
+        });
+    }
+
+    /// Sends 1 MiB to an echo server at `addr` from a client pod, checks it comes back intact
+    /// and that the server saw the client pod's own address (no NAT on the way).
+    async fn echo(&mut self, client_gw: bool, addr: String, expect_source: bool) -> Result<String> {
+        let target = if addr.contains(':') {
+            format!("[{addr}]:{ECHO_PORT}")
+        } else {
+            format!("{addr}:{ECHO_PORT}")
+        };
+        let cmd = nettest(&["echo-check", &target, "--bytes", "1048576", "--timeout", "30"]);
+        let (r, ips): (Echo, Vec<String>) = self.client(client_gw, cmd).await.map_err(|e| {
+            anyhow::anyhow!("{e:#} (see `subctl show connections` and `subctl diagnose connections`)")
+        })?;
+        if expect_source && !ips.iter().any(|ip| *ip == r.source) {
+            bail!(
+                "the server saw the connection come from {}, not from the client pod ({}): something on the path NATs pod traffic",
+                r.source,
+                ips.join(", ")
+            );
+        }
+        Ok(format!(
+            "{} bytes echoed intact by {addr}, source {} kept",
+            r.bytes, r.source
+        ))
+    }
+
+    async fn connectivity(&mut self, p: &mut Progress<'_>) -> Result<()> {
+        let (from, to) = (self.from.id.clone(), self.to.id.clone());
+        let echo_server = nettest(&["echo-server", "--port", &ECHO_PORT.to_string()]);
+        let started = Instant::now();
+        let non_gw = self.server(false, echo_server.clone(), "verify-echo").await;
+        let gw = self.server(true, echo_server, "verify-echo-gw").await;
+        for (name, client_gw, server) in [
+            (
+                format!("connectivity: non-gateway pod in {from} to non-gateway pod in {to}"),
+                false,
+                &non_gw,
+            ),
+            (
+                format!("connectivity: gateway-node pod in {from} to gateway-node pod in {to}"),
+                true,
+                &gw,
+            ),
+        ] {
+            let t = if self.cases.is_empty() {
+                started
+            } else {
+                Instant::now()
+            };
+            let r = match server {
+                Ok(ips) => self.echo(client_gw, ips[0].clone(), true).await,
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            self.record(name, t, r, p);
+        }
+        let name = format!("connectivity: non-gateway pod in {from} to a Service's ClusterIP in {to}");
+        let t = Instant::now();
+        let r = match &non_gw {
+            Ok(_) => match self
+                .service(&self.to.client.clone(), "verify-echo", ECHO_PORT, ECHO_PORT)
+                .await
+            {
+                Ok(ip) => self.echo(false, ip, false).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(anyhow::anyhow!("{e:#}")),
+        };
+        self.record(name, t, r, p);
+        let name = format!("connectivity: non-gateway pod in {from} to non-gateway pod in {to} over IPv6");
+        match &non_gw {
+            Ok(ips) if ips.len() > 1 => {
+                let t = Instant::now();
+                let r = self.echo(false, ips[1].clone(), true).await;
+                self.record(name, t, r, p);
+            }
+            _ => self.skip(
+                name,
+                "the server pod has no IPv6 address (single-stack cluster)",
+                p,
+            ),
+        }
+        Ok(())
+    }
+
+    /// Creates a ClusterIP Service selecting `app`; returns its address.
+    async fn service(&self, client: &Client, app: &str, port: u16, target: u16) -> Result<String> {
+        let svc = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": app, "namespace": self.opts.namespace, "labels": {pods::LABEL: "true"}},
+            "spec": {"selector": {"app": app}, "ports": [{"name": "tcp", "port": port, "targetPort": target, "protocol": "TCP"}]}});
+        let (obj, _) = cluster::apply(client, &svc)
+            .await
+            .with_context(|| format!("creating Service {}/{app}", self.opts.namespace))?;
+        let v = serde_json::to_value(obj)?;
+        v["spec"]["clusterIP"]
+            .as_str()
+            .filter(|ip| *ip != "None" && !ip.is_empty())
+            .map(String::from)
+            .with_context(|| format!("Service {}/{app} got no ClusterIP", self.opts.namespace))
+    }
+
+    async fn service_discovery(&mut self, p: &mut Progress<'_>) -> Result<()> {
+        let (from, to) = (self.from.id.clone(), self.to.id.clone());
+        let ns = self.opts.namespace.clone();
+        let name = format!("service-discovery: {WEB}.{ns}.svc.clusterset.local from {from} reaches {to}");
+        let t = Instant::now();
+        let setup: Result<()> = async {
+            let cmd = nettest(&["http-server", "--port", "8080", "--cluster", &to]);
+            self.server(false, cmd, WEB).await?;
+            self.service(&self.to.client.clone(), WEB, 80, 8080).await?;
+            let export = json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
+                "metadata": {"name": WEB, "namespace": ns, "labels": {pods::LABEL: "true"}}});
+            cluster::apply(&self.to.client, &export)
+                .await
+                .context("creating the ServiceExport (are the subsea CRDs installed? run `subctl join`)")?;
+            Ok(())
+        }
+        .await;
+        let fqdn = format!("{WEB}.{ns}.svc.clusterset.local");
+        let expect = format!("cluster={to}");
+        let get = |host: &str| {
+            nettest(&[
+                "http-get",
+                &format!("http://{host}/health"),
+                "--expect",
+                &expect,
+                "--timeout",
+                "60",
+            ])
+        };
+        let r = match &setup {
+            Ok(()) => self
+                .client::<Fetched>(false, get(&fqdn))
+                .await
+                .map(|(f, _)| format!("answered {} from {}", f.body.trim(), f.address)),
+            Err(e) => Err(anyhow::anyhow!("{e:#}")),
+        };
+        self.record(name, t, r, p);
+        let specific = format!("{to}.{fqdn}");
+        let name = format!("service-discovery: {specific} names the exporting cluster");
+        let t = Instant::now();
+        let r = match &setup {
+            Ok(()) => self
+                .client::<Fetched>(false, get(&specific))
+                .await
+                .map(|(f, _)| format!("answered {} from {}", f.body.trim(), f.address)),
+            Err(e) => Err(anyhow::anyhow!("{e:#}")),
+        };
+        self.record(name, t, r, p);
+        let name = format!("service-discovery: after unexport, {fqdn} no longer resolves in {from}");
+        let t = Instant::now();
+        let r = match &setup {
+            Ok(()) => {
+                let api = cluster::api(
+                    &self.to.client,
+                    "multicluster.x-k8s.io/v1alpha1",
+                    "ServiceExport",
+                    Some(&ns),
+                )?;
+                cluster::delete(&api, WEB).await?;
+                self.client::<serde_json::Value>(
+                    false,
+                    nettest(&["resolve", &fqdn, "--absent", "--timeout", "60"]),
+                )
+                .await
+                .map(|_| "NXDOMAIN".to_string())
+            }
+            Err(e) => Err(anyhow::anyhow!("{e:#}")),
+        };
+        self.record(name, t, r, p);
+        Ok(())
+    }
+}
+
+/// Runs the chosen checks from `from` to `to`; returns one case per check. Everything created
+/// is removed afterwards, whatever the outcome.
+pub async fn run(from: &Target, to: &Target, opts: &Options, p: &mut Progress<'_>) -> Result<Vec<Case>> {
+    let (a, b) = (Side::new(from).await?, Side::new(to).await?);
+    if a.id == b.id {
+        bail!(
+            "--context and --tocontext are the same cluster ({}): pick two different clusters",
+            a.id
+        );
+    }
+    p.info(format!(
+        "verifying from {} to {} in namespace {} with image {}",
+        a.id, b.id, opts.namespace, opts.image
+    ));
+    for side in [&a, &b] {
+        pods::namespace(&side.client, &opts.namespace).await?;
+        pods::cleanup(&side.client, &opts.namespace).await;
+    }
+    let mut run = Run {
+        from: a,
+        to: b,
+        opts,
+        cases: vec![],
+        seq: 0,
+    };
+    let mut result = Ok(());
+    for suite in &opts.suites {
+        result = match suite {
+            Suite::Connectivity => run.connectivity(p).await,
+            Suite::ServiceDiscovery => run.service_discovery(p).await,
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    for side in [&run.from, &run.to] {
+        pods::cleanup(&side.client, &opts.namespace).await;
+    }
+    result.map(|()| run.cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_takes_submariners_names() {
+        assert_eq!(
+            parse_only("").expect("all"),
+            vec![Suite::Connectivity, Suite::ServiceDiscovery]
+        );
+        assert_eq!(
+            parse_only("service-discovery, connectivity,connectivity").expect("two"),
+            vec![Suite::ServiceDiscovery, Suite::Connectivity]
+        );
+        let e = parse_only("conectivity").unwrap_err().to_string();
+        assert!(
+            e.contains("conectivity") && e.contains("service-discovery"),
+            "{e}"
+        );
+        assert!(parse_only("gateway-failover").is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! The sandbox's workload: a tiny HTTP server whose `/health` names the pod and cluster that
+//! answered, so a test can tell which cluster served a request.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+
+use anyhow::{Context, Result};
+
+/// The `/health` body.
+pub fn health_body(pod: &str, cluster: &str) -> String {
+    format!("ok pod={pod} cluster={cluster}\n")
+}
+
+/// Serves until killed.
+pub fn serve(port: u16, pod: &str, cluster: &str) -> Result<()> {
+    let l = TcpListener::bind(("::", port))
+        .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
+        .with_context(|| format!("cannot listen on port {port}"))?;
+    let body = health_body(pod, cluster);
+    for conn in l.incoming().flatten() {
+        let body = body.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(&conn);
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                return;
+            }
+            // Drain the headers.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("");
+            let (status, text) = if path == "/health" {
+                ("200 OK", body.as_str())
+            } else {
+                ("404 Not Found", "not found\n")
+            };
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = (&conn).write_all(reply.as_bytes());
+        });
+    }
+    Ok(())
+}
+
+/// What a GET returned.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Fetched {
+    /// The address the name resolved to and the connection went to.
+    pub address: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// Body (at most 4 KiB).
+    pub body: String,
+}
+
+/// Splits `http://host[:port]/path` into host, port and path.
+pub fn parse_url(url: &str) -> Result<(String, u16, String)> {
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("{url:?} is not an http:// URL"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
+            h.trim_matches(['[', ']']),
+            p.parse().with_context(|| format!("bad port {p:?} in {url:?}"))?,
+        ),
+        _ => (authority, 80),
+    };
+    if host.is_empty() {
+        anyhow::bail!("{url:?} has no host");
+    }
+    Ok((host.to_string(), port, path.to_string()))
+}
+
+/// GETs `url`, resolving its host with the system resolver (the pod's resolv.conf), so a
+/// `clusterset.local` name exercises cluster DNS exactly as an application would.
+pub fn get(url: &str, timeout: std::time::Duration) -> Result<Fetched> {
+    use std::io::Read;
+    use std::net::ToSocketAddrs;
+    let (host, port, path) = parse_url(url)?;
+    let addr = (host.as_str(), port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {host}"))?
+        .next()
+        .with_context(|| format!("{host} has no address"))?;
+    let mut c = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("cannot connect to {addr} ({host})"))?;
+    c.set_read_timeout(Some(timeout))?;
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: subsea-nettest\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    c.take(64 * 1024)
+        .read_to_end(&mut raw)
+        .with_context(|| format!("reading the response from {addr}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("{addr} did not answer HTTP"))?;
+    Ok(Fetched {
+        address: addr.ip().to_string(),
+        status,
+        body: body.chars().take(4096).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_host_port_and_path() {
+        let p = |u: &str| parse_url(u).expect(u);
+        assert_eq!(
+            p("http://payment-service.default.svc.clusterset.local/health"),
+            (
+                "payment-service.default.svc.clusterset.local".into(),
+                80,
+                "/health".into()
+            )
+        );
+        assert_eq!(p("http://10.0.0.1:8080"), ("10.0.0.1".into(), 8080, "/".into()));
+        assert_eq!(
+            p("http://[fd00::1]:8080/x"),
+            ("fd00::1".into(), 8080, "/x".into())
+        );
+        assert!(parse_url("https://x/").is_err());
+        assert!(parse_url("http://x:port/").is_err());
+        assert!(parse_url("http:///health").is_err());
+    }
+
+    #[test]
+    fn get_reads_status_and_body_from_the_health_server() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        drop(l);
+        std::thread::spawn(move || serve(port, "web-0", "cluster1"));
+        let url = format!("http://localhost:{port}/health");
+        let got = (0..50)
+            .find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                get(&url, std::time::Duration::from_secs(2)).ok()
+            })
+            .expect("an answer");
+        assert_eq!(got.status, 200);
+        assert_eq!(got.body, health_body("web-0", "cluster1"));
+        let missing = get(
+            &format!("http://127.0.0.1:{port}/nope"),
+            std::time::Duration::from_secs(2),
+        )
+        .expect("an answer");
+        assert_eq!(missing.status, 404);
+    }
+}
