@@ -167,6 +167,14 @@ async fn main() -> Result<()> {
         Command::Wireguard(args) => wireguard::run(args).await,
         Command::LighthouseAgent(args) => lighthouse::agent(args).await,
         Command::LighthouseDns(args) => lighthouse::dns(args).await,
-        Command::Nettest(args) => tokio::task::block_in_place(|| nettest::run(args)),
+        Command::Nettest(args) => {
+            // A short failure line, never a backtrace: the tail of the output is the pod's
+            // termination message, and the RESULT line must stay in it.
+            if let Err(e) = tokio::task::block_in_place(|| nettest::run(args)) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

@@ -174,7 +174,10 @@ impl Run<'_> {
         } else {
             format!("{addr}:{ECHO_PORT}")
         };
-        let cmd = nettest(&["echo-check", &target, "--bytes", "1048576", "--timeout", "30"]);
+        // Retry within a quarter of the pod's budget: enough for tunnels still converging,
+        // short enough to report a broken path before the pod times out.
+        let retry = (self.opts.timeout.as_secs() / 4).clamp(5, 30).to_string();
+        let cmd = nettest(&["echo-check", &target, "--bytes", "1048576", "--timeout", &retry]);
         let (r, ips): (Echo, Vec<String>) = self.client(client_gw, cmd).await.map_err(|e| {
             anyhow::anyhow!("{e:#} (see `subctl show connections` and `subctl diagnose connections`)")
         })?;

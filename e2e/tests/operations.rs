@@ -1,0 +1,199 @@
+//! Day-2 operations end to end in the sandbox (needs root): `subctl verify` (with its JUnit
+//! report, passing on a healthy pair and failing with the reason when the tunnels are down),
+//! `subctl benchmark throughput|latency` and `subctl gather` (redaction included). Their pods
+//! are run by the sandbox's kubelet stand-in.
+
+use std::process::Output;
+
+use subsea_e2e::sandbox::Sandbox;
+use subsea_e2e::sandbox::harness::{self, is_root};
+
+fn subctl(sb: &Sandbox, args: &[&str]) -> Output {
+    std::process::Command::new(sb.binary("subctl"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(sb.kubeconfig())
+        .output()
+        .expect("run subctl")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn attr<'a>(xml: &'a str, name: &str) -> &'a str {
+    let key = format!("{name}=\"");
+    let start = xml.find(&key).map(|i| i + key.len()).unwrap_or(0);
+    xml[start..].split('"').next().unwrap_or_default()
+}
+
+const PAIR: [&str; 4] = ["--context", "cluster1", "--tocontext", "cluster2"];
+
+#[test]
+fn verify_benchmark_and_gather_work_through_pods() {
+    assert!(
+        is_root(),
+        "the sandbox e2e test needs root: run the suite as root, as .ci/run does"
+    );
+    let up = harness::up("op", 2, true).expect("sandbox comes up");
+    let sb = &up.0;
+    let dir = sb.dir.clone();
+
+    // A healthy pair: every check passes, IPv6 included (dual-stack sandbox).
+    let junit = dir.join("verify.xml");
+    let mut args = vec!["verify", "--junit-report", junit.to_str().expect("path")];
+    args.extend(PAIR);
+    let out = subctl(sb, &args);
+    assert!(out.status.success(), "verify failed:\n{}", text(&out));
+    let xml = std::fs::read_to_string(&junit).expect("JUnit report");
+    assert_eq!(attr(&xml, "tests"), "7", "{xml}");
+    assert_eq!(attr(&xml, "failures"), "0", "{xml}");
+    assert_eq!(attr(&xml, "skipped"), "0", "{xml}");
+    assert!(text(&out).contains("after unexport"), "{}", text(&out));
+
+    // Bad flags are named with the fix.
+    let out = subctl(
+        sb,
+        &[
+            "verify",
+            "--only",
+            "conectivity",
+            "--context",
+            "cluster1",
+            "--tocontext",
+            "cluster2",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("unknown check \"conectivity\""),
+        "{}",
+        text(&out)
+    );
+    let out = subctl(
+        sb,
+        &["verify", "--context", "cluster1", "--tocontext", "cluster1"],
+    );
+    assert!(text(&out).contains("same cluster"), "{}", text(&out));
+
+    // Benchmarks: two rows each, with real figures.
+    for kind in ["latency", "throughput"] {
+        let mut args = vec!["benchmark", kind, "--seconds", "1", "-o", "json"];
+        args.extend(PAIR);
+        let out = subctl(sb, &args);
+        assert!(out.status.success(), "benchmark {kind} failed:\n{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json = &stdout[stdout.find("\n[").expect("a JSON summary") + 1..];
+        let rows: Vec<serde_json::Value> = serde_json::from_str(json).expect("rows");
+        assert_eq!(rows.len(), 2, "{stdout}");
+        assert_eq!(rows[0]["TEST"], "gateway to gateway");
+        assert_eq!(rows[1]["TEST"], "non-gateway to non-gateway");
+        for r in &rows {
+            let figure = match kind {
+                "latency" => r["P50"].as_str().and_then(|v| v.strip_suffix(" µs")),
+                _ => r["THROUGHPUT"]
+                    .as_str()
+                    .and_then(|v| v.strip_suffix(" Gbit/s").or_else(|| v.strip_suffix(" Mbit/s"))),
+            };
+            let value: f64 = figure.and_then(|f| f.parse().ok()).expect("a figure");
+            assert!(value > 0.0, "{r}");
+        }
+    }
+
+    // Gather: resources with secrets redacted, node state from every schedulable node.
+    let psk = sb
+        .kubectl(
+            "cluster1",
+            &[
+                "get",
+                "submariners",
+                "-A",
+                "-o",
+                "jsonpath={.items[0].spec.ceIPSecPSK}",
+            ],
+        )
+        .expect("the PSK");
+    assert!(psk.len() > 20, "{psk:?}");
+    let gathered = dir.join("gather");
+    let out = subctl(sb, &["gather", "--dir", gathered.to_str().expect("path")]);
+    assert!(out.status.success(), "gather failed:\n{}", text(&out));
+    let c1 = gathered.join("cluster1");
+    let submariners = std::fs::read_to_string(c1.join("submariners.yaml")).expect("submariners");
+    assert!(submariners.contains("ceIPSecPSK: REDACTED"), "{submariners}");
+    for entry in walk(&gathered) {
+        let body = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(!body.contains(&psk), "{} holds the PSK", entry.display());
+    }
+    let gw = std::fs::read_to_string(c1.join("nodes").join("cluster1-gw1.txt")).expect("node state");
+    assert!(gw.contains("150:\tfrom all lookup 150"), "{gw}");
+    assert!(
+        gw.contains("interface: submariner") && gw.contains("preshared key: (hidden)"),
+        "{gw}"
+    );
+    assert!(c1.join("nodes").join("cluster1-worker.txt").exists());
+    let shown = std::fs::read_to_string(c1.join("show.txt")).expect("show");
+    assert!(shown.contains("connected"), "{shown}");
+    let sensitive = dir.join("gather-sensitive");
+    let out = subctl(
+        sb,
+        &[
+            "gather",
+            "--context",
+            "cluster1",
+            "--include-sensitive-data",
+            "--dir",
+            sensitive.to_str().expect("path"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let kept =
+        std::fs::read_to_string(sensitive.join("cluster1").join("submariners.yaml")).expect("submariners");
+    assert!(kept.contains(&psk), "--include-sensitive-data keeps the PSK");
+
+    // Tunnels down: verify fails each connectivity check with the reason, in the report too.
+    for gw in ["cluster2-gw1/gateway", "cluster2-gw2/gateway"] {
+        sb.kill(gw).expect("kill gateway");
+    }
+    let junit = dir.join("verify-down.xml");
+    let mut args = vec![
+        "verify",
+        "--only",
+        "connectivity",
+        "--operation-timeout",
+        "20",
+        "--junit-report",
+        junit.to_str().expect("path"),
+    ];
+    args.extend(PAIR);
+    let out = subctl(sb, &args);
+    assert!(
+        !out.status.success(),
+        "verify passed with no gateway in cluster2:\n{}",
+        text(&out)
+    );
+    let xml = std::fs::read_to_string(&junit).expect("JUnit report");
+    assert_eq!(attr(&xml, "failures"), "4", "{xml}");
+    assert!(xml.contains("cannot connect"), "{xml}");
+    assert!(
+        text(&out).contains("subctl diagnose connections"),
+        "{}",
+        text(&out)
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
