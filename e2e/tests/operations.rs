@@ -1,12 +1,13 @@
 //! Day-2 operations end to end in the sandbox (needs root): `subctl verify` (with its JUnit
 //! report, passing on a healthy pair and failing with the reason when the tunnels are down),
-//! `subctl benchmark throughput|latency` and `subctl gather` (redaction included). Their pods
-//! are run by the sandbox's kubelet stand-in.
+//! `subctl benchmark throughput|latency`, `subctl gather` (redaction included) and `subctl
+//! diagnose firewall` (the path MTU, and a black hole). Their pods are run by the sandbox's
+//! kubelet stand-in.
 
 use std::process::Output;
 
-use subsea_e2e::sandbox::Sandbox;
 use subsea_e2e::sandbox::harness::{self, is_root};
+use subsea_e2e::sandbox::{Sandbox, sys};
 
 fn subctl(sb: &Sandbox, args: &[&str]) -> Output {
     std::process::Command::new(sb.binary("subctl"))
@@ -128,7 +129,21 @@ fn verify_benchmark_and_gather_work_through_pods() {
         let body = std::fs::read_to_string(&entry).unwrap_or_default();
         assert!(!body.contains(&psk), "{} holds the PSK", entry.display());
     }
-    let gw = std::fs::read_to_string(c1.join("nodes").join("cluster1-gw1.txt")).expect("node state");
+    let active = sb
+        .kubectl(
+            "cluster1",
+            &[
+                "get",
+                "gateways",
+                "-n",
+                "submariner-operator",
+                "-o",
+                "jsonpath={.items[?(@.status.haStatus==\"active\")].metadata.name}",
+            ],
+        )
+        .expect("the active gateway");
+    let gw =
+        std::fs::read_to_string(c1.join("nodes").join(format!("{}.txt", active.trim()))).expect("node state");
     assert!(gw.contains("150:\tfrom all lookup 150"), "{gw}");
     assert!(
         gw.contains("interface: submariner") && gw.contains("preshared key: (hidden)"),
@@ -153,6 +168,46 @@ fn verify_benchmark_and_gather_work_through_pods() {
     let kept =
         std::fs::read_to_string(sensitive.join("cluster1").join("submariners.yaml")).expect("submariners");
     assert!(kept.contains(&psk), "--include-sensitive-data keeps the PSK");
+
+    // Firewall: the path MTU is found, and a black hole (ICMP "fragmentation needed" dropped on
+    // cluster1's worker node) is named with its fix.
+    let out = subctl(sb, &["diagnose", "firewall"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("from cluster1 to cluster2: path MTU 1420 bytes"),
+        "{}",
+        text(&out)
+    );
+    let worker = sb
+        .topology()
+        .expect("topology")
+        .cluster("cluster1")
+        .and_then(|c| c.nodes.iter().find(|n| n.name == "cluster1-worker"))
+        .expect("worker")
+        .netns
+        .clone();
+    let drop_icmp = "add table inet blackhole\nadd chain inet blackhole out { type filter hook output priority 0; }\nadd rule inet blackhole out icmp type destination-unreachable drop\n";
+    let rules = dir.join("blackhole.nft");
+    std::fs::write(&rules, drop_icmp).expect("rules");
+    sys::exec_in(&worker, &["nft", "-f", rules.to_str().expect("path")]).expect("nft");
+    let out = subctl(
+        sb,
+        &[
+            "diagnose",
+            "firewall",
+            "--context",
+            "cluster1",
+            "--remotecontext",
+            "cluster2",
+        ],
+    );
+    let _ = sys::exec_in(&worker, &["nft", "delete", "table", "inet", "blackhole"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("from cluster1 to cluster2: packets over 1420 bytes are dropped without ICMP"),
+        "{}",
+        text(&out)
+    );
 
     // Tunnels down: verify fails each connectivity check with the reason, in the report too.
     for gw in ["cluster2-gw1/gateway", "cluster2-gw2/gateway"] {

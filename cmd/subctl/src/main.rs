@@ -43,6 +43,9 @@ enum DiagnoseCheck {
     K8sVersion,
     /// CoreDNS forwarding and the state of every ServiceExport.
     ServiceDiscovery,
+    /// Path MTU between clusters with a Don't-Fragment probe from a pod in each cluster to a
+    /// pod in the next: finds MTU black holes (large packets dropped without ICMP).
+    Firewall,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +126,15 @@ enum Command {
         check: DiagnoseCheck,
         #[command(flatten)]
         kube: KubeArgs,
+        /// With --context: the other cluster for the firewall probes.
+        #[arg(long, value_name = "NAME")]
+        remotecontext: Option<String>,
+        /// Image holding `subsea`, run by the firewall probe pods.
+        #[arg(long, default_value_t = subsea_ctl::workloads::image(subsea_ctl::workloads::DEFAULT_REPOSITORY, env!("CARGO_PKG_VERSION")))]
+        image: String,
+        /// Seconds a probe pod may take.
+        #[arg(long, default_value_t = 60)]
+        operation_timeout: u64,
     },
     /// Show subsea's state in every context of the kubeconfig (or only --context).
     ///
@@ -472,7 +484,13 @@ async fn run(cmd: Command) -> Result<()> {
                 anyhow::bail!("{failed} check(s) failed (✗ above)");
             }
         }
-        Command::Diagnose { check, kube } => {
+        Command::Diagnose {
+            check,
+            kube,
+            remotecontext,
+            image,
+            operation_timeout,
+        } => {
             use subsea_ctl::diagnose::{self, Check};
             let check = match check {
                 DiagnoseCheck::All => Check::All,
@@ -480,9 +498,18 @@ async fn run(cmd: Command) -> Result<()> {
                 DiagnoseCheck::Deployment => Check::Deployment,
                 DiagnoseCheck::K8sVersion => Check::K8sVersion,
                 DiagnoseCheck::ServiceDiscovery => Check::ServiceDiscovery,
+                DiagnoseCheck::Firewall => Check::Firewall,
             };
-            let targets = cluster::connect_all(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
-            if !diagnose::run(&targets, check, &mut p).await? {
+            let mut targets =
+                cluster::connect_all(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            if let Some(remote) = remotecontext.as_deref() {
+                targets.push(cluster::connect(kube.kubeconfig.as_deref(), Some(remote)).await?);
+            }
+            let opts = diagnose::Options {
+                image,
+                timeout: std::time::Duration::from_secs(operation_timeout),
+            };
+            if !diagnose::run(&targets, check, &opts, &mut p).await? {
                 anyhow::bail!("some checks failed (✗ above)");
             }
         }

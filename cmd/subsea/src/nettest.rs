@@ -76,6 +76,27 @@ enum Nettest {
     /// addresses, routes), at most 4 KiB so it fits a termination message. Run it in a
     /// host-network pod.
     NodeInfo,
+    /// UDP echo server (for the MTU probe).
+    UdpEchoServer {
+        #[arg(long, default_value_t = 7002)]
+        port: u16,
+    },
+    /// Find the path MTU to a UDP echo server with Don't-Fragment datagrams, and whether
+    /// larger packets are refused with ICMP (healthy) or silently dropped (a black hole).
+    ///
+    /// Example: subsea nettest mtu-probe 10.130.4.11:7002
+    MtuProbe {
+        addr: SocketAddr,
+        /// Smallest IP packet size tried.
+        #[arg(long, default_value_t = 576)]
+        min: usize,
+        /// Largest IP packet size tried (the pod interface MTU).
+        #[arg(long, default_value_t = 1500)]
+        max: usize,
+        /// Keep retrying until the smallest size is echoed, seconds.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
     /// Request-response latency server (1-byte transactions, like netperf TCP_RR).
     LatencyServer {
         #[arg(long, default_value_t = 7001)]
@@ -189,6 +210,22 @@ fn checks(args: NettestArgs) -> Result<()> {
                 subsea_nettest::node::assemble(&subsea_nettest::node::collect(), report::MESSAGE_LIMIT - 96);
             report::emit_text(&text);
             Ok(())
+        }
+        Nettest::UdpEchoServer { port } => subsea_nettest::mtu::serve(port),
+        Nettest::MtuProbe { addr, min, max, wait } => {
+            if min < 68 || max > 65535 || min >= max {
+                anyhow::bail!("--min {min} and --max {max} must satisfy 68 <= min < max <= 65535");
+            }
+            let f = retrying(secs(wait), || {
+                let f = subsea_nettest::mtu::probe(addr, min, max)?;
+                if f.largest == 0 {
+                    anyhow::bail!(
+                        "no {min}-byte datagram came back from {addr}: is the echo server up and the path open?"
+                    );
+                }
+                Ok(f)
+            })?;
+            report::emit(&f)
         }
         Nettest::LatencyServer { port } => latency::serve(port),
         Nettest::Latency { addr, seconds, wait } => {

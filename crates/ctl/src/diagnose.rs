@@ -20,7 +20,21 @@ pub enum Check {
     K8sVersion,
     /// Exports and DNS forwarding.
     ServiceDiscovery,
+    /// Path MTU between clusters, probed by pods (needs two joined clusters).
+    Firewall,
 }
+
+/// What the pod-based checks (firewall) need.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Image holding `subsea`.
+    pub image: String,
+    /// Time a pod may take.
+    pub timeout: std::time::Duration,
+}
+
+mod firewall;
+pub use firewall::{pairs, verdict as firewall_verdict};
 
 /// One verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +142,7 @@ pub fn evaluate(check: Check, f: &Facts) -> Vec<Line> {
             .iter()
             .filter(|e| s(e, "/spec/cluster_id") != local)
             .count();
+        out.extend(overlapping(&local, &f.endpoints));
         let conns: Vec<&Value> = active
             .iter()
             .flat_map(|g| {
@@ -190,6 +205,38 @@ pub fn evaluate(check: Check, f: &Facts) -> Vec<Line> {
     out
 }
 
+fn subnets(e: &Value) -> Vec<subsea_cidr::Cidr> {
+    e.pointer("/spec/subnets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| subsea_cidr::Cidr::parse(s.as_str()?).ok())
+        .collect()
+}
+
+/// A failure for every remote cluster whose CIDRs overlap the local cluster's: routes to one
+/// would capture the other's traffic.
+fn overlapping(local: &str, endpoints: &[Value]) -> Vec<Line> {
+    let mine: Vec<subsea_cidr::Cidr> = endpoints
+        .iter()
+        .filter(|e| s(e, "/spec/cluster_id") == local)
+        .flat_map(subnets)
+        .collect();
+    endpoints
+        .iter()
+        .filter(|e| s(e, "/spec/cluster_id") != local)
+        .filter_map(|e| {
+            let theirs = subnets(e);
+            let clash = subsea_cidr::overlaps(&mine, &theirs);
+            let (a, b) = clash.first()?;
+            Some(Line::Fail(format!(
+                "cluster {}'s CIDR {b} overlaps this cluster's {a}: traffic for one would be routed to the other; re-join one of them with non-overlapping --clustercidr/--servicecidr (Globalnet is not supported)",
+                s(e, "/spec/cluster_id")
+            )))
+        })
+        .collect()
+}
+
 /// Gathers the facts of one cluster.
 pub async fn gather(t: &Target) -> Facts {
     use crate::show::list;
@@ -231,20 +278,52 @@ pub async fn gather(t: &Target) -> Facts {
     }
 }
 
+fn report(line: Line, p: &mut Progress<'_>) -> bool {
+    match line {
+        Line::Ok(m) => p.done(m),
+        Line::Warn(m) => p.warn(m),
+        Line::Fail(m) => {
+            p.failed(m);
+            return false;
+        }
+    }
+    true
+}
+
 /// Runs `check` on every target; returns whether everything passed (warnings pass).
-pub async fn run(targets: &[Target], check: Check, p: &mut Progress<'_>) -> Result<bool> {
+pub async fn run(targets: &[Target], check: Check, opts: &Options, p: &mut Progress<'_>) -> Result<bool> {
     let mut healthy = true;
-    for t in targets {
-        p.info(format!("Cluster \"{}\"", t.context));
-        for line in evaluate(check, &gather(t).await) {
-            match line {
-                Line::Ok(m) => p.done(m),
-                Line::Warn(m) => p.warn(m),
-                Line::Fail(m) => {
-                    healthy = false;
-                    p.failed(m);
-                }
+    if check != Check::Firewall {
+        for t in targets {
+            p.info(format!("Cluster \"{}\"", t.context));
+            for line in evaluate(check, &gather(t).await) {
+                healthy &= report(line, p);
             }
+        }
+    }
+    if matches!(check, Check::All | Check::Firewall) {
+        let mut joined = Vec::new();
+        for t in targets {
+            if let Ok(side) = crate::pods::Side::new(t).await {
+                joined.push(side);
+            }
+        }
+        p.info("Firewall (path MTU between clusters, probed by pods)");
+        if joined.len() < 2 {
+            healthy &= report(
+                Line::Warn(
+                    "the firewall checks need two joined clusters: give a kubeconfig with both contexts (or --context and --remotecontext)".into(),
+                ),
+                p,
+            );
+        }
+        for (i, j) in pairs(joined.len()) {
+            let (a, b) = (&joined[i], &joined[j]);
+            let line = match firewall::probe(a, b, &opts.image, "subctl-diagnose", opts.timeout).await {
+                Ok(f) => firewall_verdict(&a.id, &b.id, &f),
+                Err(e) => Line::Fail(format!("probe from {} to {}: {e:#}", a.id, b.id)),
+            };
+            healthy &= report(line, p);
         }
     }
     Ok(healthy)

@@ -6,6 +6,7 @@
 pub mod echo;
 pub mod http;
 pub mod latency;
+pub mod mtu;
 pub mod node;
 pub mod report;
 pub mod throughput;

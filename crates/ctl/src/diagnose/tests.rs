@@ -78,3 +78,17 @@ fn unjoined_clusters_old_versions_and_missing_dns_forwarding_are_reported() {
             .any(|m| m.contains("does not forward clusterset.local"))
     );
 }
+
+#[test]
+fn overlapping_cidrs_name_both_blocks_and_the_fix() {
+    let mut f = joined();
+    f.endpoints[0]["spec"]["subnets"] = json!(["10.129.0.0/16", "100.65.0.0/16"]);
+    f.endpoints[1]["spec"]["subnets"] = json!(["10.130.0.0/16", "100.66.0.0/16"]);
+    f.endpoints[2]["spec"]["subnets"] = json!(["10.129.128.0/17", "100.67.0.0/16"]);
+    let lines = evaluate(Check::Connections, &f);
+    let fl = fails(&lines);
+    let clash: Vec<&&str> = fl.iter().filter(|m| m.contains("overlaps")).collect();
+    assert_eq!(clash.len(), 1, "{lines:?}");
+    assert!(clash[0].contains("cluster c3's CIDR 10.129.128.0/17 overlaps this cluster's 10.129.0.0/16"));
+    assert!(clash[0].contains("--clustercidr"));
+}
