@@ -1,5 +1,6 @@
 //! Day-2 operations end to end in the sandbox (needs root): `subctl verify` (with its JUnit
-//! report, passing on a healthy pair and failing with the reason when the tunnels are down),
+//! report, passing on a healthy pair, gateway failover on request, and failing with the reason
+//! when the tunnels are down),
 //! `subctl benchmark throughput|latency`, `subctl gather` (redaction included) and `subctl
 //! diagnose firewall` (the path MTU, and a black hole). Their pods are run by the sandbox's
 //! kubelet stand-in.
@@ -55,6 +56,25 @@ fn verify_benchmark_and_gather_work_through_pods() {
     assert_eq!(attr(&xml, "failures"), "0", "{xml}");
     assert_eq!(attr(&xml, "skipped"), "0", "{xml}");
     assert!(text(&out).contains("after unexport"), "{}", text(&out));
+
+    // Gateway failover, on request: cluster2's active gateway node is unlabelled, the other
+    // takes over, traffic resumes, and the label is back afterwards.
+    let mut args = vec!["verify", "--only", "gateway-failover"];
+    args.extend(PAIR);
+    let out = subctl(sb, &args);
+    assert!(out.status.success(), "gateway-failover failed:\n{}", text(&out));
+    assert!(
+        text(&out).contains("1 passed, 0 failed, 0 skipped"),
+        "{}",
+        text(&out)
+    );
+    let labelled = sb
+        .kubectl(
+            "cluster2",
+            &["get", "nodes", "-l", "submariner.io/gateway=true", "-o", "name"],
+        )
+        .expect("nodes");
+    assert_eq!(labelled.lines().count(), 2, "{labelled}");
 
     // Bad flags are named with the fix.
     let out = subctl(

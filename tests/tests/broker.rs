@@ -606,6 +606,11 @@ fn show_recover_and_uninstall() {
             .contains("submariner.io/gateway")
     );
     assert!(!c2.ok(&["get", "crds", "-o", "name"]).contains("submariner.io"));
+    let roles = c2.ok(&["get", "clusterroles,clusterrolebindings", "-o", "name"]);
+    assert!(
+        !roles.contains("submariner-gateway-nodes") && !roles.contains("lighthouse"),
+        "{roles}"
+    );
     // cluster2 can join again afterwards.
     assert!(
         c2.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster2"])

@@ -93,10 +93,12 @@ enum Command {
     #[command(subcommand)]
     Unexport(ExportCommand),
     /// Run real checks between two joined clusters through pods: pod to pod (gateway and
-    /// non-gateway nodes, IPv4 and IPv6), pod to a remote Service, and service discovery by
-    /// clusterset.local name (export, answer, unexport). Each check is reported ✓/✗ and as a
-    /// JUnit test case; exits 1 when any fails. Creates and removes pods, a Service and a
-    /// ServiceExport in --namespace of both clusters.
+    /// non-gateway nodes, IPv4 and IPv6), pod to a remote Service, service discovery by
+    /// clusterset.local name (export, answer, unexport), and on request gateway failover (the
+    /// destination's active gateway node is unlabelled, another must take over and traffic
+    /// resume; the label is put back). Each check is reported ✓/✗ and as a JUnit test case;
+    /// exits 1 when any fails. Creates and removes pods, a Service and a ServiceExport in
+    /// --namespace of both clusters.
     ///
     /// Example: subctl verify --context cluster1 --tocontext cluster2 --only connectivity --junit-report verify.xml
     Verify(VerifyArgs),
@@ -319,7 +321,9 @@ struct GatherArgs {
 struct VerifyArgs {
     #[command(flatten)]
     pair: PairArgs,
-    /// Checks to run, comma-separated: connectivity, service-discovery (default: all).
+    /// Checks to run, comma-separated: connectivity, service-discovery, gateway-failover
+    /// (default: connectivity and service-discovery; gateway-failover disrupts traffic
+    /// briefly, so it runs only when named).
     #[arg(long, default_value = "")]
     only: String,
     /// Write the results as JUnit XML to this file.

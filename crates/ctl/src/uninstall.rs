@@ -97,6 +97,18 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
     p.done(format!(
         "Deleted namespace {OPERATOR_NAMESPACE:?} and everything in it"
     ));
+    // The cluster-scoped RBAC join applied with the workloads: not in the namespace.
+    let mut docs = crate::workloads::connectivity("unused")?;
+    docs.extend(crate::workloads::service_discovery("unused")?);
+    for d in docs
+        .iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("ClusterRole" | "ClusterRoleBinding")))
+    {
+        if let Some(name) = d["metadata"]["name"].as_str() {
+            cluster::delete(&cluster::api_for(&t.client, d)?, name).await?;
+        }
+    }
+    p.done("Deleted the cluster roles and bindings of the components");
     let crds = api(
         &t.client,
         "apiextensions.k8s.io/v1",

@@ -20,6 +20,7 @@ use crate::progress::Progress;
 pub enum Suite {
     Connectivity,
     ServiceDiscovery,
+    GatewayFailover,
 }
 
 /// Parses `--only` (comma-separated; empty means all).
@@ -29,10 +30,10 @@ pub fn parse_only(only: &str) -> Result<Vec<Suite>> {
         let s = match part {
             "connectivity" => Suite::Connectivity,
             "service-discovery" => Suite::ServiceDiscovery,
-            "gateway-failover" => bail!(
-                "--only gateway-failover is not available yet: check failover with `subctl show gateways` while stopping the active gateway"
+            "gateway-failover" => Suite::GatewayFailover,
+            other => bail!(
+                "unknown check {other:?} in --only: use connectivity, service-discovery and/or gateway-failover"
             ),
-            other => bail!("unknown check {other:?} in --only: use connectivity and/or service-discovery"),
         };
         if !out.contains(&s) {
             out.push(s);
@@ -252,6 +253,55 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Takes the destination's active gateway out of the election (removes its node's gateway
+    /// label, as an operator draining it would), checks that another gateway takes over and
+    /// that pod traffic flows again, then puts the label back.
+    async fn gateway_failover(&mut self, p: &mut Progress<'_>) -> Result<()> {
+        let to = self.to.id.clone();
+        let name = format!(
+            "gateway-failover: {to}'s active gateway fails over and traffic from {} resumes",
+            self.from.id
+        );
+        let (nodes, _) = pods::placement(&self.to.client).await?;
+        if nodes.iter().filter(|(_, g)| *g).count() < 2 {
+            self.skip(name, "needs two gateway nodes in the destination cluster", p);
+            return Ok(());
+        }
+        let t = Instant::now();
+        let old = match wait_active_other(&self.to.client, "", self.opts.timeout).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.record(name, t, Err(e), p);
+                return Ok(());
+            }
+        };
+        let echo = nettest(&["echo-server", "--port", &ECHO_PORT.to_string()]);
+        let r: Result<String> = async {
+            let ips = self.server(false, echo, "verify-failover").await?;
+            self.echo(false, ips[0].clone(), true)
+                .await
+                .context("before the failover")?;
+            label_gateway(&self.to.client, &old, false).await?;
+            let moved = Instant::now();
+            let new = wait_active_other(&self.to.client, &old, self.opts.timeout).await;
+            let relabel = label_gateway(&self.to.client, &old, true).await;
+            let new = new?;
+            relabel?;
+            let took = moved.elapsed().as_secs_f64();
+            let echoed = Instant::now();
+            self.echo(false, ips[0].clone(), true)
+                .await
+                .context("after the failover")?;
+            Ok(format!(
+                "{old} → {new} in {took:.1} s, traffic flowing {:.1} s later",
+                echoed.elapsed().as_secs_f64()
+            ))
+        }
+        .await;
+        self.record(name, t, r, p);
+        Ok(())
+    }
+
     /// Creates a ClusterIP Service selecting `app`; returns its address.
     async fn service(&self, client: &Client, app: &str, port: u16, target: u16) -> Result<String> {
         let svc = json!({"apiVersion": "v1", "kind": "Service",
@@ -341,6 +391,41 @@ impl Run<'_> {
     }
 }
 
+async fn label_gateway(client: &Client, node: &str, on: bool) -> Result<()> {
+    use kube::api::{Patch, PatchParams};
+    let value = if on {
+        json!("true")
+    } else {
+        serde_json::Value::Null
+    };
+    cluster::api(client, "v1", "Node", None)?
+        .patch(
+            node,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"submariner.io/gateway": value}}})),
+        )
+        .await
+        .map_err(cluster::readable)
+        .with_context(|| format!("labelling node {node}"))?;
+    Ok(())
+}
+
+/// Waits until a gateway other than `old` (any, when `old` is empty) is the active one.
+async fn wait_active_other(client: &Client, old: &str, timeout: Duration) -> Result<String> {
+    let start = Instant::now();
+    loop {
+        if let (_, Some(a)) = pods::placement(client).await?
+            && a != old
+        {
+            return Ok(a);
+        }
+        if start.elapsed() > timeout {
+            bail!("no other gateway became active within {timeout:?} after {old} stepped down");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Runs the chosen checks from `from` to `to`; returns one case per check. Everything created
 /// is removed afterwards, whatever the outcome.
 pub async fn run(from: &Target, to: &Target, opts: &Options, p: &mut Progress<'_>) -> Result<Vec<Case>> {
@@ -371,6 +456,7 @@ pub async fn run(from: &Target, to: &Target, opts: &Options, p: &mut Progress<'_
         result = match suite {
             Suite::Connectivity => run.connectivity(p).await,
             Suite::ServiceDiscovery => run.service_discovery(p).await,
+            Suite::GatewayFailover => run.gateway_failover(p).await,
         };
         if result.is_err() {
             break;
@@ -401,6 +487,9 @@ mod tests {
             e.contains("conectivity") && e.contains("service-discovery"),
             "{e}"
         );
-        assert!(parse_only("gateway-failover").is_err());
+        assert_eq!(
+            parse_only("gateway-failover").expect("one"),
+            vec![Suite::GatewayFailover]
+        );
     }
 }

@@ -72,6 +72,9 @@ struct Shared {
     failure: Mutex<String>,
     health: crate::health::Table,
     metrics: Arc<Mutex<String>>,
+    /// Wakes the status loop at once when the HA state changes, so `haStatus` follows a
+    /// failover within moments rather than a status period later.
+    status_now: tokio::sync::Notify,
 }
 
 /// A task aborted when dropped, so a leader's pingers end with its tunnel controller.
@@ -124,6 +127,7 @@ pub async fn run(opts: Options) -> Result<()> {
         remotes: Mutex::new(BTreeMap::new()),
         failure: Mutex::new(String::new()),
         health: Default::default(),
+        status_now: tokio::sync::Notify::new(),
         metrics: Default::default(),
     });
     let status_task = tokio::spawn(status_loop(shared.clone()));
@@ -273,16 +277,45 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! { _ = term => {}, _ = tokio::signal::ctrl_c() => {} }
 }
 
+/// How often the gateway re-reads its Node's labels.
+const NODE_CHECK: Duration = Duration::from_secs(1);
+
 async fn elect(shared: Arc<Shared>) -> Result<()> {
     let api: Api<Lease> = Api::namespaced(shared.local.clone(), &shared.settings.namespace);
     let me = format!("{}-submariner-gateway", shared.node.hostname);
     let timing = shared.opts.timing;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(shared.local.clone());
     let mut leader: Option<Vec<JoinHandle<()>>> = None;
     let mut last_renew = 0.0;
+    let (mut eligible, mut checked) = (true, f64::MIN);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let now = now_secs();
+        if now - checked >= NODE_CHECK.as_secs_f64() {
+            checked = now;
+            if let Ok(node) = nodes.get_opt(&shared.node.hostname).await {
+                let was = eligible;
+                eligible = local::eligible(node.as_ref().map(|n| n.labels()));
+                if was != eligible {
+                    tracing::info!(eligible, "node label {} changed", local::GATEWAY_LABEL);
+                }
+            }
+        }
+        if !eligible {
+            if let Some(tasks) = leader.take() {
+                tracing::warn!(
+                    "this node is no longer labelled {}=true: stepping down",
+                    local::GATEWAY_LABEL
+                );
+                step_down(&shared, tasks).await;
+                release(&api, &me).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(timing.retry) => continue,
+                _ = &mut shutdown => return Ok(()),
+            }
+        }
         let current = api.get_opt(LOCK).await;
         let mut holding = false;
         let mut wait = timing.retry;
@@ -362,6 +395,7 @@ async fn step_down(shared: &Shared, tasks: Vec<JoinHandle<()>>) {
         t.abort();
     }
     shared.active.store(false, Ordering::SeqCst);
+    shared.status_now.notify_one();
     if let Err(e) = withdraw_routes(&shared.netlink).await {
         tracing::warn!(error = %e, "cannot withdraw routes");
     }
@@ -418,6 +452,7 @@ async fn lead(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
         }
     };
     shared.active.store(true, Ordering::SeqCst);
+    shared.status_now.notify_one();
     let mut tasks = vec![tokio::spawn(publish(shared.clone(), local_endpoint(&shared, &d)))];
     let s = &shared.settings;
     for ar in [
@@ -693,6 +728,9 @@ async fn status_loop(shared: Arc<Shared>) {
                 }
             }
         }
-        tokio::time::sleep(STATUS_PERIOD).await;
+        tokio::select! {
+            _ = tokio::time::sleep(STATUS_PERIOD) => {}
+            _ = shared.status_now.notified() => {}
+        }
     }
 }

@@ -26,6 +26,17 @@ pub struct Node {
     pub cni_ip6: Option<IpAddr>,
 }
 
+/// The label that makes a node a gateway candidate.
+pub const GATEWAY_LABEL: &str = "submariner.io/gateway";
+
+/// Whether this node may be the gateway, from its Node object's labels: removing the label
+/// takes a node out of the election, as removing it from Submariner's DaemonSet selector does.
+/// A node whose object cannot be read stays eligible (a gateway run outside Kubernetes'
+/// bookkeeping, or an API hiccup, must not drop the tunnels).
+pub fn eligible(labels: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+    labels.is_none_or(|l| l.get(GATEWAY_LABEL).map(String::as_str) == Some("true"))
+}
+
 /// Submariner's name sanitiser (`EnsureValidName`): lowercase, anything outside
 /// `[a-z0-9.-]` becomes `-`, no leading or trailing `-`.
 pub fn valid_name(s: &str) -> String {
@@ -224,5 +235,18 @@ mod tests {
             ("x".to_string(), spec("c2")),
         ];
         assert_eq!(stale_local_endpoints("c1", "b", &eps), ["a"]);
+    }
+
+    #[test]
+    fn only_a_labelled_node_or_an_unknown_one_is_eligible() {
+        let labels = |v: &str| {
+            let mut m = std::collections::BTreeMap::new();
+            m.insert(GATEWAY_LABEL.to_string(), v.to_string());
+            m
+        };
+        assert!(eligible(Some(&labels("true"))));
+        assert!(!eligible(Some(&labels("false"))));
+        assert!(!eligible(Some(&Default::default())));
+        assert!(eligible(None));
     }
 }
