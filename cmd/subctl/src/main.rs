@@ -50,7 +50,10 @@ enum DiagnoseCheck {
 
 #[derive(Subcommand)]
 enum ExportCommand {
-    /// A Service.
+    /// A Service (by name, in --namespace).
+    ///
+    /// Example: subctl export service payment-service -n default
+    /// (and to stop: subctl unexport service payment-service -n default)
     Service {
         /// The Service's name.
         name: String,
@@ -195,20 +198,36 @@ struct ShowArgs {
 #[derive(Subcommand)]
 enum ShowCommand {
     /// Brokers: NAMESPACE, NAME, COMPONENTS, GLOBALNET, GLOBALNET CIDR, DEFAULT GLOBALNET SIZE, DEFAULT DOMAINS.
+    ///
+    /// Example: subctl show brokers --context broker
     Brokers(ShowArgs),
     /// Service and pod CIDRs of each joined cluster.
+    ///
+    /// Example: subctl show networks --kubeconfig all-clusters.kubeconfig
     Networks(ShowArgs),
     /// Local and remote endpoints: CLUSTER, ENDPOINT IP, PUBLIC IP, CABLE DRIVER, TYPE.
+    ///
+    /// Example: subctl show endpoints --context cluster1
     Endpoints(ShowArgs),
     /// Configured and running component versions.
+    ///
+    /// Example: subctl show versions --context cluster1 -o json
     Versions(ShowArgs),
     /// Gateways: NODE, HA STATUS, SUMMARY.
+    ///
+    /// Example: subctl show gateways --context cluster1
     Gateways(ShowArgs),
     /// Connections of the active gateway: GATEWAY, CLUSTER, REMOTE IP, NAT, CABLE DRIVER, SUBNETS, STATUS, RTT avg.
+    ///
+    /// Example: subctl show connections --kubeconfig all-clusters.kubeconfig
     Connections(ShowArgs),
     /// Exported and imported services: NAMESPACE, NAME, ROLE, TYPE, CLUSTERS, STATUS.
+    ///
+    /// Example: subctl show service-discovery --context cluster2
     ServiceDiscovery(ShowArgs),
-    /// Everything above, section by section.
+    /// Everything above, section by section, with a `Cluster "<name>"` header per context.
+    ///
+    /// Example: subctl show all --kubeconfig all-clusters.kubeconfig
     All(ShowArgs),
 }
 
