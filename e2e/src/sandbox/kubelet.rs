@@ -105,9 +105,15 @@ pub fn plan(pods: &[Value], running: &BTreeMap<Key, String>, nodes: &[String], w
         if s(p, "/spec/containers/0/image") == STATIC_IMAGE {
             continue;
         }
-        if running.get(&k) == Some(&uid) {
-            present.insert(k);
-            continue;
+        match running.get(&k) {
+            Some(u) if *u == uid => {
+                present.insert(k);
+                continue;
+            }
+            // A new object under a running pod's name: the old pod stops this round (below),
+            // the new one starts the next, never both in one slot.
+            Some(_) => continue,
+            None => {}
         }
         let phase = s(p, "/status/phase");
         if !(phase.is_empty() || phase == "Pending") || !s(p, "/metadata/deletionTimestamp").is_empty() {
@@ -297,6 +303,9 @@ impl Kubelet {
     }
 
     fn start(&mut self, spec: &Spec) -> Result<Vec<String>> {
+        if self.live.contains_key(&spec.key) {
+            self.stop(&spec.key)?;
+        }
         let node = self.node(&spec.node)?.clone();
         let (netns, ips) = if spec.host_network {
             (node.netns.clone(), vec![node.ip.to_string()])
@@ -588,7 +597,9 @@ mod tests {
         let mut only_mine = BTreeMap::new();
         only_mine.insert(k("mine"), "u2".to_string());
         let a = plan(&replaced, &only_mine, &nodes, "c1-worker");
-        assert!(a.contains(&Action::Stop(k("mine"))), "{a:?}");
+        assert_eq!(a, vec![Action::Stop(k("mine"))]);
+        let a = plan(&replaced, &BTreeMap::new(), &nodes, "c1-worker");
+        assert!(matches!(&a[..], [Action::Start(s)] if s.uid == "u2-new"), "{a:?}");
     }
 
     #[test]

@@ -862,6 +862,14 @@ impl Sandbox {
         for ns in self.state.netns.iter().rev() {
             sys::delete_netns(ns);
         }
+        // Anything else under this sandbox's prefix (a pod whose record was lost in a crash):
+        // the prefix is this sandbox's alone, `up` refuses to start over existing ones.
+        if let Some(t) = &self.state.topology {
+            let prefix = format!("{}-", t.name);
+            for ns in sys::namespaces().iter().filter(|n| n.starts_with(&prefix)) {
+                sys::delete_netns(ns);
+            }
+        }
         let _ = std::fs::remove_dir_all(self.dir.join("wireguard"));
         // API server data: a new sandbox starts from empty clusters.
         if let Some(t) = &self.state.topology {
