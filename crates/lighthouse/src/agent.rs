@@ -283,12 +283,8 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
                 svc,
                 s(e, "/metadata/creationTimestamp"),
             );
-            conflict = export::type_conflict(
-                &ctx.cluster,
-                &si,
-                export::aggregate(ns, name, &imports_refs).as_ref(),
-            );
-            if conflict.is_none() {
+            conflict = export::conflict(&ctx.cluster, &si, &imports_refs);
+            if !conflict.as_ref().is_some_and(|c| c.blocking) {
                 let sl = export::cluster_slice(&ctx.cluster, &ctx.broker_ns, svc, &backends);
                 ensure(&ctx.broker, &imports_ar(), &si, &broker_imports).await?;
                 ensure(&ctx.broker, &slices_ar(), &sl, &broker_slices).await?;
@@ -303,7 +299,8 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let conds = export::conditions(&old, &valid, exported && conflict.is_none(), conflict, &now);
+        let blocked = conflict.as_ref().is_some_and(|c| c.blocking);
+        let conds = export::conditions(&old, &valid, exported && !blocked, conflict.as_ref(), &now);
         if !same_conditions(&old, &conds) {
             api_of(&ctx.local, &exports_ar(), ns)
                 .patch_status(

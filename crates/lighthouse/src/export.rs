@@ -96,17 +96,27 @@ pub fn cluster_import(cluster: &str, broker_ns: &str, svc: &Value, exported_at: 
     if !headless {
         spec["ips"] = Value::Array(cluster_ips(svc));
     }
-    if let Some(a) = svc.pointer("/spec/sessionAffinity") {
-        spec["sessionAffinity"] = a.clone();
+    for field in ["sessionAffinity", "sessionAffinityConfig"] {
+        if let Some(a) = svc.pointer(&format!("/spec/{field}")) {
+            spec[field] = a.clone();
+        }
     }
     json!({
         "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
         "metadata": {"name": broker_name(name, ns, cluster), "namespace": broker_ns,
             "labels": identity(svc, cluster),
-            "annotations": {format!("{TIMESTAMP_PREFIX}{cluster}"): exported_at}},
+            "annotations": {format!("{TIMESTAMP_PREFIX}{cluster}"): exported_at,
+                PUBLISH_NOT_READY: publish_not_ready(svc).to_string()}},
         "spec": spec,
         "status": {"clusters": [{"cluster": cluster}]},
     })
+}
+
+/// The Service's `publishNotReadyAddresses`: its not-ready backends are to be published too.
+pub fn publish_not_ready(svc: &Value) -> bool {
+    svc.pointer("/spec/publishNotReadyAddresses")
+        .and_then(Value::as_bool)
+        == Some(true)
 }
 
 /// Whether any backend of the service is ready (a missing condition counts as ready).
@@ -153,7 +163,12 @@ pub fn cluster_slice(cluster: &str, broker_ns: &str, svc: &Value, k8s_slices: &[
             .unwrap_or_default();
         (eps, ps)
     } else {
-        let ready = backends_ready(k8s_slices);
+        let any = k8s_slices.iter().any(|sl| {
+            sl.get("endpoints")
+                .and_then(Value::as_array)
+                .is_some_and(|e| !e.is_empty())
+        });
+        let ready = backends_ready(k8s_slices) || (publish_not_ready(svc) && any);
         (
             vec![json!({"addresses": cluster_ips(svc), "conditions": {"ready": ready}})],
             ports(svc),
@@ -161,7 +176,8 @@ pub fn cluster_slice(cluster: &str, broker_ns: &str, svc: &Value, k8s_slices: &[
     };
     json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": broker_name(name, ns, cluster), "namespace": broker_ns, "labels": labels},
+        "metadata": {"name": broker_name(name, ns, cluster), "namespace": broker_ns, "labels": labels,
+            "annotations": {PUBLISH_NOT_READY: publish_not_ready(svc).to_string()}},
         "addressType": "IPv4",
         "endpoints": endpoints,
         "ports": slice_ports,
@@ -221,8 +237,10 @@ pub fn aggregate(ns: &str, svc: &str, imports: &[&Value]) -> Option<Value> {
         }
     }
     let mut spec = json!({"type": oldest["spec"]["type"], "ports": ports});
-    if let Some(a) = oldest.pointer("/spec/sessionAffinity") {
-        spec["sessionAffinity"] = a.clone();
+    for field in ["sessionAffinity", "sessionAffinityConfig"] {
+        if let Some(a) = oldest.pointer(&format!("/spec/{field}")) {
+            spec[field] = a.clone();
+        }
     }
     let annotations: BTreeMap<String, Value> = mine
         .iter()
@@ -247,7 +265,11 @@ pub fn local_slice(broker_slice: &Value) -> Value {
     let svc = s(&labels, &format!("/{}", SERVICE_NAME.replace('/', "~1"))).to_string();
     let cluster = s(&labels, &format!("/{}", SOURCE_CLUSTER.replace('/', "~1"))).to_string();
     let mut out = broker_slice.clone();
-    out["metadata"] = json!({"name": format!("{svc}-{cluster}"), "namespace": ns, "labels": labels});
+    let mut meta = json!({"name": format!("{svc}-{cluster}"), "namespace": ns, "labels": labels});
+    if let Some(a) = broker_slice.pointer("/metadata/annotations") {
+        meta["annotations"] = a.clone();
+    }
+    out["metadata"] = meta;
     out
 }
 
@@ -268,7 +290,7 @@ pub fn conditions(
     old: &[Value],
     valid: &Result<(), (&'static str, String)>,
     exported: bool,
-    conflict: Option<(&str, String)>,
+    conflict: Option<&Conflict>,
     now: &str,
 ) -> Vec<Value> {
     let cond = |t: &str, status: bool, reason: &str, message: &str| {
@@ -302,19 +324,136 @@ pub fn conditions(
     };
     out.push(ready);
     out.push(match conflict {
-        Some((reason, message)) => cond("Conflict", true, reason, &message),
+        Some(c) => cond("Conflict", true, &c.reason, &c.message),
         None => cond("Conflict", false, "", ""),
     });
     out
 }
 
+/// Why this cluster's export disagrees with the service exported by the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// Lighthouse's reasons, comma-joined when several apply.
+    pub reason: String,
+    pub message: String,
+    /// The export cannot be published at all (a type conflict); other conflicts are reported
+    /// while the oldest export's values are served.
+    pub blocking: bool,
+}
+
+fn port_set(v: &Value) -> BTreeMap<String, (u64, String)> {
+    v.pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                (
+                    p.get("port").and_then(Value::as_u64).unwrap_or(0),
+                    p.get("protocol")
+                        .and_then(Value::as_str)
+                        .unwrap_or("TCP")
+                        .to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Every conflict of this cluster's import `mine` with the other clusters' imports of the same
+/// service (among `imports`, everything on the broker): type (blocking), ports differing
+/// between clusters (the aggregate serves the union by name, the oldest export's port on a
+/// clash), session affinity and its config (the oldest export's are served).
+pub fn conflict(cluster: &str, mine: &Value, imports: &[&Value]) -> Option<Conflict> {
+    let (ns, svc) = (
+        s(
+            mine,
+            &format!("/metadata/labels/{}", SOURCE_NAMESPACE.replace('/', "~1")),
+        ),
+        s(
+            mine,
+            &format!("/metadata/labels/{}", SERVICE_NAME.replace('/', "~1")),
+        ),
+    );
+    let of_cluster = |i: &Value| {
+        s(
+            i,
+            &format!("/metadata/labels/{}", SOURCE_CLUSTER.replace('/', "~1")),
+        )
+        .to_string()
+    };
+    let mut all: Vec<&Value> = imports
+        .iter()
+        .copied()
+        .filter(|i| of_cluster(i) != cluster)
+        .collect();
+    all.push(mine);
+    let aggregate = aggregate(ns, svc, &all);
+    let aggregate = aggregate.as_ref();
+    if let Some((reason, message)) = type_conflict(cluster, mine, aggregate) {
+        return Some(Conflict {
+            reason: reason.into(),
+            message,
+            blocking: true,
+        });
+    }
+    let agg = aggregate?;
+    let oldest = agg
+        .pointer("/status/clusters/0/cluster")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut found: Vec<(&str, String)> = Vec::new();
+    let others: Vec<&&Value> = all
+        .iter()
+        .filter(|i| of_cluster(i) != cluster)
+        .filter(|i| {
+            s(
+                i,
+                &format!("/metadata/labels/{}", SOURCE_NAMESPACE.replace('/', "~1")),
+            ) == ns
+                && s(
+                    i,
+                    &format!("/metadata/labels/{}", SERVICE_NAME.replace('/', "~1")),
+                ) == svc
+        })
+        .collect();
+    if s(mine, "/spec/type") == "ClusterSetIP" && others.iter().any(|o| port_set(o) != port_set(mine)) {
+        found.push((
+            "ConflictingPorts",
+            "The service ports conflict between the constituent clusters: the ServiceImport exposes the union of the ports by name, the oldest export's definition winning on a clash".into(),
+        ));
+    }
+    if oldest != cluster {
+        for (field, reason) in [
+            ("sessionAffinity", "ConflictingSessionAffinity"),
+            ("sessionAffinityConfig", "ConflictingSessionAffinityConfig"),
+        ] {
+            let (m, a) = (
+                mine.pointer(&format!("/spec/{field}")),
+                agg.pointer(&format!("/spec/{field}")),
+            );
+            if m != a {
+                found.push((
+                    reason,
+                    format!("The local service {field} does not match the one of the service exported first, by cluster {oldest:?}, which is used"),
+                ));
+            }
+        }
+    }
+    (!found.is_empty()).then(|| Conflict {
+        reason: found.iter().map(|f| f.0).collect::<Vec<_>>().join(","),
+        message: found.iter().map(|f| f.1.as_str()).collect::<Vec<_>>().join("; "),
+        blocking: false,
+    })
+}
+
 /// A type conflict: this cluster's export when an older export of the same service has
 /// another type (the older one wins).
-pub fn type_conflict(
-    cluster: &str,
-    mine: &Value,
-    aggregate: Option<&Value>,
-) -> Option<(&'static str, String)> {
+fn type_conflict(cluster: &str, mine: &Value, aggregate: Option<&Value>) -> Option<(&'static str, String)> {
     let agg = aggregate?;
     let (a, m) = (s(agg, "/spec/type"), s(mine, "/spec/type"));
     let oldest = agg

@@ -18,3 +18,5 @@ pub const K8S_SERVICE_NAME: &str = "kubernetes.io/service-name";
 pub const TIMESTAMP_PREFIX: &str = "timestamp.submariner.io/";
 /// Cluster label of everything on the broker.
 pub const CLUSTER_ID: &str = "submariner-io/clusterID";
+/// On Lighthouse's imports and slices: the Service's `publishNotReadyAddresses`.
+pub const PUBLISH_NOT_READY: &str = "lighthouse.submariner.io/publish-not-ready-addresses";

@@ -97,13 +97,18 @@ pub fn build(
             continue;
         };
         let cluster = label(sl, SOURCE_CLUSTER).to_string();
+        let publish_not_ready = s(
+            sl,
+            &format!("/metadata/annotations/{}", PUBLISH_NOT_READY.replace('/', "~1")),
+        ) == "true";
         for e in sl
             .get("endpoints")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            let ready = e.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false);
+            let ready =
+                publish_not_ready || e.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false);
             let addrs = ips(&e["addresses"]);
             if svc.headless {
                 svc.backends.push(Backend {

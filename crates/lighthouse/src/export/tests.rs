@@ -78,10 +78,14 @@ fn the_aggregate_takes_the_oldest_type_and_the_union_of_ports_by_name() {
     // A later export of another type conflicts; the first exporter never does.
     let headless = cluster_import("c1", "b", &svc("ClusterIP", "None"), "2026-01-03T00:00:00Z");
     assert_eq!(
-        type_conflict("c1", &headless, Some(&agg)).map(|c| c.0),
-        Some("ConflictingType")
+        conflict("c1", &headless, &[&old, &new]).map(|c| (c.reason, c.blocking)),
+        Some(("ConflictingType".to_string(), true))
     );
-    assert_eq!(type_conflict("c2", &old, Some(&agg)), None);
+    assert_eq!(
+        conflict("c2", &old, &[&old, &new, &headless]).map(|c| c.blocking),
+        Some(false),
+        "ports differ"
+    );
 }
 
 #[test]
@@ -116,4 +120,69 @@ fn covers_means_a_write_would_change_nothing() {
         &json!({"endpoints": [{"addresses": ["1.2.3.5"]}]})
     ));
     assert!(!covers(&existing, &json!({"status": {}})));
+}
+
+#[test]
+fn port_and_session_affinity_differences_conflict_without_blocking() {
+    let mut first = svc("ClusterIP", "100.66.0.5");
+    first["spec"]["sessionAffinity"] = json!("ClientIP");
+    let old = cluster_import("c2", "b", &first, "2026-01-01T00:00:00Z");
+    let same = cluster_import("c1", "b", &first, "2026-01-02T00:00:00Z");
+    assert_eq!(
+        conflict("c1", &same, &[&old, &same]),
+        None,
+        "identical exports agree"
+    );
+    let mut other = svc("ClusterIP", "100.65.0.5");
+    other["spec"]["ports"] = json!([{"name": "http", "port": 8080, "protocol": "TCP"}]);
+    let new = cluster_import("c1", "b", &other, "2026-01-02T00:00:00Z");
+    let c = conflict("c1", &new, &[&old]).expect("conflicts");
+    assert_eq!(c.reason, "ConflictingPorts,ConflictingSessionAffinity");
+    assert!(!c.blocking);
+    assert!(
+        c.message.contains("union") && c.message.contains("\"c2\""),
+        "{}",
+        c.message
+    );
+    // The oldest exporter is told about ports, never about its own affinity.
+    assert_eq!(
+        conflict("c2", &old, &[&old, &new]).map(|c| c.reason).as_deref(),
+        Some("ConflictingPorts")
+    );
+    let elsewhere = cluster_import("c3", "b", &svc("ClusterIP", "None"), "2026-01-01T00:00:00Z");
+    let mut moved = elsewhere.clone();
+    moved["metadata"]["labels"][SOURCE_NAMESPACE] = json!("other");
+    assert_eq!(
+        conflict("c1", &same, &[&old, &moved]),
+        None,
+        "another namespace's service is not this one"
+    );
+    let conds = conditions(&[], &Ok(()), true, Some(&c), "t");
+    assert_eq!(
+        conds[1]["status"], "True",
+        "a non-blocking conflict stays exported"
+    );
+    assert_eq!(conds[2]["reason"], "ConflictingPorts,ConflictingSessionAffinity");
+}
+
+#[test]
+fn publish_not_ready_addresses_travel_with_the_export() {
+    let mut s = svc("ClusterIP", "100.65.0.5");
+    s["spec"]["publishNotReadyAddresses"] = json!(true);
+    assert_eq!(
+        cluster_import("c1", "b", &s, "t")["metadata"]["annotations"][PUBLISH_NOT_READY],
+        "true"
+    );
+    let not_ready = k8s_slice(false);
+    let sl = cluster_slice("c1", "b", &s, &[&not_ready]);
+    assert_eq!(
+        sl["endpoints"][0]["conditions"]["ready"], true,
+        "published although not ready"
+    );
+    assert_eq!(
+        local_slice(&sl)["metadata"]["annotations"][PUBLISH_NOT_READY],
+        "true"
+    );
+    let plain = cluster_slice("c1", "b", &svc("ClusterIP", "100.65.0.5"), &[&not_ready]);
+    assert_eq!(plain["metadata"]["annotations"][PUBLISH_NOT_READY], "false");
 }
