@@ -170,6 +170,26 @@ fn verify_benchmark_and_gather_work_through_pods() {
         "{gw}"
     );
     assert!(c1.join("nodes").join("cluster1-worker.txt").exists());
+    let log = std::fs::read_to_string(
+        c1.join("logs")
+            .join(format!("submariner-gateway-{}.log", active.trim())),
+    )
+    .expect("the active gateway's log");
+    assert!(log.contains("became the active gateway"), "{log}");
+    let tail = sb
+        .kubectl(
+            "cluster1",
+            &[
+                "logs",
+                "-n",
+                "submariner-operator",
+                "submariner-lighthouse-agent",
+                "--tail",
+                "1",
+            ],
+        )
+        .expect("kubectl logs");
+    assert_eq!(tail.lines().count(), 1, "{tail}");
     let shown = std::fs::read_to_string(c1.join("show.txt")).expect("show");
     assert!(shown.contains("connected"), "{shown}");
     let sensitive = dir.join("gather-sensitive");

@@ -180,6 +180,9 @@ pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiErro
         None => {}
         Some("status") if info.status => {}
         Some("scale") if info.scale.is_some() => {}
+        Some("log") if info.group.is_empty() && info.plural == "pods" && req.method == Method::GET => {
+            return pod_log(shared, &ns, p.name.as_deref().unwrap_or_default(), &req.query).await;
+        }
         Some(_) => return Err(ApiError::no_route()),
     }
     match (&req.method, p.name.clone()) {
@@ -206,6 +209,31 @@ pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiErro
             "the server does not allow this method on the requested resource: {m}"
         ))),
     }
+}
+
+/// A pod's log, from its node's kubelet.
+async fn pod_log(
+    shared: &Shared,
+    ns: &str,
+    name: &str,
+    query: &HashMap<String, String>,
+) -> Result<Reply, ApiError> {
+    let (pod, node) = {
+        let store = shared.store();
+        let pod = store
+            .get("/pods", ns, name)
+            .ok_or_else(|| ApiError::not_found("pods", name))?;
+        let node_name = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let node = store.get("/nodes", "", &node_name);
+        (pod, node)
+    };
+    let (host, port, path) = crate::logs::kubelet_target(&pod, node.as_deref(), query)?;
+    let body = crate::logs::fetch(&host, port, &path).await?;
+    Ok(Reply::text(200, body))
 }
 
 /// `SelfSubjectAccessReview`: may the caller do this? (`kubectl auth can-i`)

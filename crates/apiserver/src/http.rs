@@ -77,6 +77,15 @@ impl Reply {
         }
     }
 
+    /// Plain text (a pod's log).
+    pub fn text(code: u16, body: Vec<u8>) -> Self {
+        Self {
+            code,
+            payload: Payload::Raw(Bytes::from(body), "text/plain"),
+            warnings: Vec::new(),
+        }
+    }
+
     /// Adds `Warning: 299` headers.
     pub fn with_warnings(mut self, w: Vec<String>) -> Self {
         self.warnings = w;

@@ -202,10 +202,11 @@ pub async fn run(targets: &[Target], opts: &Options, p: &mut Progress<'_>) -> Re
         }
         write(&dir.join("show.txt"), &shown)?;
         match logs(t, &dir).await {
-            Ok(0) => p.warn(format!(
-                "{id}: no component pod logs (none running as pods, or the API server does not serve pods/log)"
+            Ok((0, _)) => p.info(format!("{id}: no component pods, so no logs")),
+            Ok((pods, got)) if got == pods => p.done(format!("{id}: logs of {got} pod(s)")),
+            Ok((pods, got)) => p.warn(format!(
+                "{id}: logs of {got} of {pods} pod(s); the API server did not serve the others (pods/log)"
             )),
-            Ok(n) => p.done(format!("{id}: logs of {n} pod(s)")),
             Err(e) => p.warn(format!("{id}: logs: {e:#}")),
         }
         match nodes(t, &dir, opts).await {
@@ -244,7 +245,8 @@ async fn resources(t: &Target, dir: &Path, include_sensitive: bool) -> Result<us
     Ok(n)
 }
 
-async fn logs(t: &Target, dir: &Path) -> Result<usize> {
+/// Saves the component pods' logs: (pods, logs saved).
+async fn logs(t: &Target, dir: &Path) -> Result<(usize, usize)> {
     let api = cluster::api(&t.client, "v1", "Pod", Some("submariner-operator"))?;
     let list = api
         .list(&ListParams::default())
@@ -252,7 +254,7 @@ async fn logs(t: &Target, dir: &Path) -> Result<usize> {
         .map_err(cluster::readable)?;
     let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
         kube::Api::namespaced(t.client.clone(), "submariner-operator");
-    let mut n = 0;
+    let (mut n, total) = (0, list.items.len());
     for o in list.items {
         let Some(name) = o.metadata.name.as_deref() else {
             continue;
@@ -266,7 +268,7 @@ async fn logs(t: &Target, dir: &Path) -> Result<usize> {
             n += 1;
         }
     }
-    Ok(n)
+    Ok((total, n))
 }
 
 async fn nodes(t: &Target, dir: &Path, opts: &Options) -> Result<usize> {

@@ -148,6 +148,14 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         deadline: u64,
     },
+    /// (internal) A node's kubelet log endpoint, which the API server proxies `kubectl logs` to.
+    #[command(hide = true)]
+    KubeletLogs {
+        #[arg(long)]
+        cluster: String,
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
     /// (internal) The kubelet stand-in of one cluster: runs Pods created through its API.
     #[command(hide = true)]
     Kubelet {
@@ -293,6 +301,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Endpoints { kubeconfig } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(subsea_e2e::sandbox::endpoints::run(&kubeconfig))
+        }
+        Command::KubeletLogs { cluster, listen } => {
+            subsea_e2e::sandbox::logs::serve(&cli.dir, &cluster, listen)
         }
         Command::Kubelet { cluster } => {
             let sb = Sandbox::load(&cli.dir)?;

@@ -334,9 +334,10 @@ impl Kubelet {
             let sb = Sandbox::load(&self.dir)?;
             argv = sb.on_node(&node, &argv)?;
         }
-        let logs = self.dir.join("logs").join("pods");
-        std::fs::create_dir_all(&logs)?;
-        let log = logs.join(format!("{}-{}-{}.log", self.cluster.id, spec.key.0, spec.key.1));
+        let log = super::logs::log_path(&self.dir, &self.cluster.id, &spec.key.0, &spec.key.1);
+        if let Some(d) = log.parent() {
+            std::fs::create_dir_all(d)?;
+        }
         let mut env: Vec<(&str, &str)> = spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         env.push(("POD_NAME", &spec.key.1));
         env.push(("POD_NAMESPACE", &spec.key.0));

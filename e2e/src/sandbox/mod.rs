@@ -8,6 +8,7 @@
 pub mod endpoints;
 pub mod harness;
 pub mod kubelet;
+pub mod logs;
 pub mod proxy;
 pub mod relay;
 pub mod sys;
@@ -303,6 +304,20 @@ impl Sandbox {
                 )?;
             }
             self.service_discovery(c)?;
+            for n in &c.nodes {
+                let cmd = vec![
+                    self.bin("subsea-sandbox"),
+                    "kubelet-logs".into(),
+                    "--dir".into(),
+                    self.dir.to_string_lossy().into_owned(),
+                    "--cluster".into(),
+                    c.id.clone(),
+                    "--listen".into(),
+                    format!("{}:{KUBELET_PORT}", n.ip),
+                ];
+                self.start(&format!("{}/kubelet-logs", n.name), Some(&n.netns), cmd, &[])?;
+            }
+            self.register_components(c)?;
             // In the root namespace: it only adds namespaces and runs commands in them.
             let cmd = vec![
                 self.bin("subsea-sandbox"),
@@ -359,6 +374,73 @@ impl Sandbox {
             &[("RUST_LOG", "info")],
         )?;
         self.register_pod(&pod, &serde_json::json!({"k8s-app": "kube-dns"}), None)
+    }
+
+    /// The components the sandbox runs as processes, registered as the Pods a real cluster
+    /// would show in submariner-operator (names and labels of the DaemonSets and Deployments in
+    /// `manifests/deploy/`), each with its process log as the pod's log: so `kubectl get pods`,
+    /// `kubectl logs` and `subctl gather` see them.
+    fn register_components(&self, c: &Cluster) -> Result<()> {
+        let cp = c.control_plane();
+        let dns_ip = self
+            .state
+            .pods
+            .iter()
+            .find(|p| p.cluster == c.id && p.name == "lighthouse-dns")
+            .map(|p| p.ips[0].clone())
+            .unwrap_or_else(|| cp.ip.to_string());
+        let mut wanted: Vec<(String, &str, &Node, String, String)> = Vec::new();
+        for n in &c.nodes {
+            if n.role == Role::Gateway {
+                wanted.push((
+                    format!("submariner-gateway-{}", n.name),
+                    "submariner-gateway",
+                    n,
+                    n.ip.to_string(),
+                    format!("{}/gateway", n.name),
+                ));
+            }
+            if n.role != Role::ControlPlane {
+                wanted.push((
+                    format!("submariner-routeagent-{}", n.name),
+                    "submariner-routeagent",
+                    n,
+                    n.ip.to_string(),
+                    format!("{}/route-agent", n.name),
+                ));
+            }
+        }
+        wanted.push((
+            "submariner-lighthouse-agent".into(),
+            "submariner-lighthouse-agent",
+            cp,
+            cp.ip.to_string(),
+            format!("{}/lighthouse-agent", c.id),
+        ));
+        wanted.push((
+            "submariner-lighthouse-coredns".into(),
+            "submariner-lighthouse-coredns",
+            cp,
+            dns_ip,
+            format!("{}/lighthouse-dns", c.id),
+        ));
+        let mut objects = Vec::new();
+        for (name, app, node, ip, label) in &wanted {
+            let link = logs::log_path(&self.dir, &c.id, subsea_broker_namespace(), name);
+            std::fs::create_dir_all(link.parent().unwrap_or(&self.dir))?;
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&self.proc(label)?.log, &link)?;
+            objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": subsea_broker_namespace(), "labels": {"app": app}},
+                "spec": {"nodeName": node.name, "hostNetwork": *ip == node.ip.to_string(),
+                    "containers": [{"name": app, "image": kubelet::STATIC_IMAGE}]},
+                "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": node.ip.to_string(),
+                    "conditions": [{"type": "Ready", "status": "True"}]}}));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(register_running(&self.kubeconfig(), &c.id, objects))
     }
 
     /// Registers a sandbox pod as a ready Pod object, so the EndpointSlice stand-in sees it.
@@ -642,7 +724,8 @@ impl Sandbox {
                 items.push(serde_json::json!({"apiVersion": "v1", "kind": "Node",
                     "metadata": {"name": n.name, "labels": labels},
                     "spec": {"podCIDR": n.pod_cidr, "podCIDRs": pod_cidrs},
-                    "status": {"addresses": [{"type": "InternalIP", "address": n.ip.to_string()}, {"type": "Hostname", "address": n.name}]}}));
+                    "status": {"addresses": [{"type": "InternalIP", "address": n.ip.to_string()}, {"type": "Hostname", "address": n.name}],
+                        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}}}}));
             }
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
             kubectl_stdin(
@@ -895,6 +978,45 @@ impl Sandbox {
 /// Where wireguard-tools looks for userspace devices.
 fn subsea_wireguard_dir() -> &'static str {
     "/run/wireguard"
+}
+
+/// The port of a node's kubelet (the log endpoint the API server proxies to).
+pub const KUBELET_PORT: u16 = 10250;
+
+fn subsea_broker_namespace() -> &'static str {
+    "submariner-operator"
+}
+
+/// Creates Pods (or replaces their spec) and sets their status, as a kubelet reports running
+/// pods.
+async fn register_running(kubeconfig: &Path, context: &str, pods: Vec<serde_json::Value>) -> Result<()> {
+    use kube::api::{Api, Patch, PatchParams};
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let opts = kube::config::KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let client = kube::Client::try_from(kube::Config::from_custom_kubeconfig(kc, &opts).await?)?;
+    for p in pods {
+        let ns = p["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
+        let pp = PatchParams::apply("subsea-sandbox").force();
+        api.patch(&name, &pp, &Patch::Apply(&p))
+            .await
+            .with_context(|| format!("registering pod {ns}/{name}"))?;
+        api.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": p["status"]})),
+        )
+        .await
+        .with_context(|| format!("status of pod {ns}/{name}"))?;
+    }
+    Ok(())
 }
 
 /// Pods `add-pod`/`deploy` may put on one node; the kubelet stand-in numbers its pods above.
