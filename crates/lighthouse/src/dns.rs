@@ -17,7 +17,7 @@ use subsea_syncer::driver::{reflect, values};
 
 use crate::resolve::{Answer, Qtype, Snapshot, resolve};
 
-mod fast;
+pub mod fast;
 pub mod metrics;
 
 /// Largest UDP answer with EDNS (the DNS flag day 2020 value).
