@@ -322,7 +322,6 @@ impl Run<'_> {
         let (from, to) = (self.from.id.clone(), self.to.id.clone());
         let ns = self.opts.namespace.clone();
         let name = format!("service-discovery: {WEB}.{ns}.svc.clusterset.local from {from} reaches {to}");
-        let t = Instant::now();
         let setup: Result<()> = async {
             let cmd = nettest(&["http-server", "--port", "8080", "--cluster", &to]);
             self.server(false, cmd, WEB).await?;
@@ -347,25 +346,24 @@ impl Run<'_> {
                 "60",
             ])
         };
-        let r = match &setup {
-            Ok(()) => self
-                .client::<Fetched>(false, get(&fqdn))
-                .await
-                .map(|(f, _)| format!("answered {} from {}", f.body.trim(), f.address)),
-            Err(e) => Err(anyhow::anyhow!("{e:#}")),
-        };
-        self.record(name, t, r, p);
         let specific = format!("{to}.{fqdn}");
-        let name = format!("service-discovery: {specific} names the exporting cluster");
-        let t = Instant::now();
-        let r = match &setup {
-            Ok(()) => self
-                .client::<Fetched>(false, get(&specific))
-                .await
-                .map(|(f, _)| format!("answered {} from {}", f.body.trim(), f.address)),
-            Err(e) => Err(anyhow::anyhow!("{e:#}")),
-        };
-        self.record(name, t, r, p);
+        for (name, host) in [
+            (name, fqdn.clone()),
+            (
+                format!("service-discovery: {specific} names the exporting cluster"),
+                specific.clone(),
+            ),
+        ] {
+            let t = Instant::now();
+            let r = match &setup {
+                Ok(()) => self
+                    .client::<Fetched>(false, get(&host))
+                    .await
+                    .map(|(f, _)| format!("answered {} from {}", f.body.trim(), f.address)),
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            self.record(name, t, r, p);
+        }
         let name = format!("service-discovery: after unexport, {fqdn} no longer resolves in {from}");
         let t = Instant::now();
         let r = match &setup {

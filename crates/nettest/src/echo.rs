@@ -4,40 +4,34 @@
 //! can check that source addresses survive the path.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 /// Serves forever, one thread per connection.
 pub fn serve(port: u16) -> Result<()> {
-    let l = TcpListener::bind(("::", port))
-        .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
-        .with_context(|| format!("cannot listen on port {port}"))?;
-    for conn in l.incoming().flatten() {
-        std::thread::spawn(move || {
-            let mut c = conn;
-            let peer = c
-                .peer_addr()
-                .map(|a| a.ip().to_canonical().to_string())
-                .unwrap_or_default();
-            if c.write_all(format!("from {peer}\n").as_bytes()).is_err() {
-                return;
-            }
-            let mut buf = [0u8; 16384];
-            loop {
-                match c.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if c.write_all(&buf[..n]).is_err() {
-                            return;
-                        }
+    crate::serve_tcp(port, |conn| {
+        let mut c = conn;
+        let peer = c
+            .peer_addr()
+            .map(|a| a.ip().to_canonical().to_string())
+            .unwrap_or_default();
+        if c.write_all(format!("from {peer}\n").as_bytes()).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 16384];
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if c.write_all(&buf[..n]).is_err() {
+                        return;
                     }
                 }
             }
-        });
-    }
-    Ok(())
+        }
+    })
 }
 
 /// Byte `i` of the test payload: not all zeroes, so a corrupted or shifted stream shows.
@@ -86,6 +80,7 @@ pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn the_checker_accepts_a_true_echo_and_names_a_short_one() {

@@ -2,7 +2,6 @@
 //! answered, so a test can tell which cluster served a request.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 
 use anyhow::{Context, Result};
 
@@ -13,13 +12,10 @@ pub fn health_body(pod: &str, cluster: &str) -> String {
 
 /// Serves until killed.
 pub fn serve(port: u16, pod: &str, cluster: &str) -> Result<()> {
-    let l = TcpListener::bind(("::", port))
-        .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
-        .with_context(|| format!("cannot listen on port {port}"))?;
     let body = health_body(pod, cluster);
-    for conn in l.incoming().flatten() {
+    crate::serve_tcp(port, move |conn| {
         let body = body.clone();
-        std::thread::spawn(move || {
+        {
             let mut reader = BufReader::new(&conn);
             let mut request = String::new();
             if reader.read_line(&mut request).is_err() {
@@ -41,9 +37,8 @@ pub fn serve(port: u16, pod: &str, cluster: &str) -> Result<()> {
                 text.len()
             );
             let _ = (&conn).write_all(reply.as_bytes());
-        });
-    }
-    Ok(())
+        }
+    })
 }
 
 /// What a GET returned.
@@ -116,6 +111,7 @@ pub fn get(url: &str, timeout: std::time::Duration) -> Result<Fetched> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn urls_split_into_host_port_and_path() {

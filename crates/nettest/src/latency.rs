@@ -3,7 +3,7 @@
 //! pods, tunnel included.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -14,22 +14,16 @@ const SIZE: usize = 1;
 
 /// Answers every request with a response of the same size, one thread per connection.
 pub fn serve(port: u16) -> Result<()> {
-    let l = TcpListener::bind(("::", port))
-        .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
-        .with_context(|| format!("cannot listen on port {port}"))?;
-    for conn in l.incoming().flatten() {
-        std::thread::spawn(move || {
-            let mut c = conn;
-            let _ = c.set_nodelay(true);
-            let mut buf = [0u8; SIZE];
-            while c.read_exact(&mut buf).is_ok() {
-                if c.write_all(&buf).is_err() {
-                    return;
-                }
+    crate::serve_tcp(port, |conn| {
+        let mut c = conn;
+        let _ = c.set_nodelay(true);
+        let mut buf = [0u8; SIZE];
+        while c.read_exact(&mut buf).is_ok() {
+            if c.write_all(&buf).is_err() {
+                return;
             }
-        });
-    }
-    Ok(())
+        }
+    })
 }
 
 /// What a latency run measured.
@@ -88,6 +82,7 @@ pub fn run(addr: SocketAddr, duration: Duration, max: usize) -> Result<Summary> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn percentiles_come_from_the_sorted_samples() {

@@ -10,3 +10,20 @@ pub mod mtu;
 pub mod node;
 pub mod report;
 pub mod throughput;
+
+use std::net::{TcpListener, TcpStream};
+
+use anyhow::{Context, Result};
+
+/// Listens on `port` on every address (IPv6 and IPv4, or IPv4 alone where IPv6 is off) and
+/// runs `handle` on its own thread for each connection, forever.
+pub fn serve_tcp(port: u16, handle: impl Fn(TcpStream) + Clone + Send + 'static) -> Result<()> {
+    let l = TcpListener::bind(("::", port))
+        .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
+        .with_context(|| format!("cannot listen on port {port}"))?;
+    for conn in l.incoming().flatten() {
+        let handle = handle.clone();
+        std::thread::spawn(move || handle(conn));
+    }
+    Ok(())
+}
