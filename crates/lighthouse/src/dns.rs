@@ -1,6 +1,8 @@
 //! The `clusterset.local` DNS server: [`respond`] turns request bytes into response bytes
-//! from a snapshot (pure, fuzzable); [`serve`] runs one inline UDP loop and a TCP listener
-//! around it, with the snapshot rebuilt from watches and swapped whole on every change.
+//! from a snapshot (pure, fuzzable); [`serve`] runs one inline UDP loop per core around it and
+//! hickory-server's `Server` for TCP (a `RequestHandler` over the same function), with the
+//! snapshot rebuilt from watches and swapped whole on every change. UDP bypasses
+//! hickory-server's task-per-packet socket handling, as `dns.md` §7 recommends.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -286,10 +288,14 @@ pub async fn serve(opts: Options) -> Result<()> {
             .name(format!("dns-udp-{i}"))
             .spawn(move || udp_loop(&sock, &shared))?;
     }
+    // TCP (truncated answers retried, node-local caches with force_tcp) through
+    // hickory-server's connection handling, with the same pure responder behind it.
     let tcp = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on TCP {}", opts.listen))?;
-    let mut tasks = vec![tokio::spawn(tcp_loop(tcp, shared.clone()))];
+    let mut tcp_server = hickory_server::server::Server::new(TcpHandler(shared.clone()));
+    tcp_server.register_listener(tcp, TCP_IDLE, 32);
+    let mut tasks = Vec::new();
     if let Some(addr) = opts.metrics_listen {
         let shared = shared.clone();
         tasks.push(tokio::spawn(subsea_metrics::serve(
@@ -304,6 +310,7 @@ pub async fn serve(opts: Options) -> Result<()> {
     for t in tasks {
         t.abort();
     }
+    let _ = tcp_server.shutdown_gracefully().await;
     result
 }
 
@@ -468,33 +475,56 @@ fn udp_loop(sock: &std::net::UdpSocket, shared: &Shared) {
     }
 }
 
-async fn tcp_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            loop {
-                let mut len = [0u8; 2];
-                let read = tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut len)).await;
-                if !matches!(read, Ok(Ok(_))) {
-                    return;
-                }
-                let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                if conn.read_exact(&mut msg).await.is_err() {
-                    return;
-                }
-                let Some(out) = shared.answer(&msg, false) else {
-                    return;
-                };
-                let Ok(l) = u16::try_from(out.len()) else { return };
-                if conn.write_all(&l.to_be_bytes()).await.is_err() || conn.write_all(&out).await.is_err() {
-                    return;
-                }
+/// How long a TCP connection may stay idle: at least CoreDNS's pool keeps them open for.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// hickory-server's request handler over [`respond`]: the answer is built by the same pure
+/// function as over UDP, then handed to hickory-server's response path.
+struct TcpHandler(Arc<Shared>);
+
+#[async_trait::async_trait]
+impl hickory_server::server::RequestHandler for TcpHandler {
+    async fn handle_request<
+        R: hickory_server::server::ResponseHandler,
+        T: hickory_server::net::runtime::Time,
+    >(
+        &self,
+        request: &hickory_server::server::Request,
+        mut response: R,
+    ) -> hickory_server::server::ResponseInfo {
+        use hickory_server::zone_handler::MessageResponseBuilder;
+        let failed = || {
+            let mut m = hickory_proto::op::Metadata::new(
+                request.metadata.id,
+                MessageType::Response,
+                request.metadata.op_code,
+            );
+            m.response_code = ResponseCode::ServFail;
+            hickory_proto::op::Header {
+                metadata: m,
+                counts: Default::default(),
             }
-        });
+            .into()
+        };
+        let Some(msg) = self
+            .0
+            .answer(request.as_slice(), false)
+            .and_then(|bytes| Message::from_vec(&bytes).ok())
+        else {
+            return failed();
+        };
+        let mut builder = MessageResponseBuilder::from_message_request(request);
+        if let Some(e) = &msg.edns {
+            builder.edns(e);
+        }
+        let reply = builder.build(
+            msg.metadata.clone(),
+            msg.answers.iter(),
+            msg.authorities.iter(),
+            std::iter::empty(),
+            msg.additionals.iter(),
+        );
+        response.send_response(reply).await.unwrap_or_else(|_| failed())
     }
 }
 
