@@ -36,14 +36,22 @@ pub fn manifest(w: &Workload) -> Value {
     for (k, v) in &w.labels {
         labels.insert(k.clone(), json!(v));
     }
-    json!({"apiVersion": "v1", "kind": "Pod",
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": w.name, "namespace": w.namespace, "labels": labels},
         "spec": {"nodeName": w.node, "restartPolicy": "Never", "hostNetwork": w.host_network,
             "terminationGracePeriodSeconds": 1,
             // Gateway nodes may be tainted; a check must run there anyway.
             "tolerations": [{"operator": "Exists"}],
             "containers": [{"name": "nettest", "image": w.image, "command": w.command,
-                "terminationMessagePolicy": "FallbackToLogsOnError"}]}})
+                "terminationMessagePolicy": "FallbackToLogsOnError"}]}});
+    if w.host_network {
+        // A node-level pod sees the node's routes and rules, and, through the directory the
+        // gateway DaemonSet shares, the userspace WireGuard device's UAPI socket (`wg show`).
+        pod["spec"]["volumes"] = json!([{"name": "wireguard", "hostPath": {"path": "/var/run/wireguard", "type": "DirectoryOrCreate"}}]);
+        pod["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "wireguard", "mountPath": "/var/run/wireguard"}]);
+    }
+    pod
 }
 
 /// Where a pod is, read from its object.
@@ -422,5 +430,19 @@ mod tests {
         assert_eq!(m["metadata"]["labels"][LABEL], "true");
         assert_eq!(m["metadata"]["labels"]["app"], "x");
         assert_eq!(m["spec"]["containers"][0]["command"][1], "nettest");
+        assert!(m["spec"]["volumes"].is_null());
+        let node = manifest(&Workload {
+            host_network: true,
+            ..w
+        });
+        assert_eq!(node["spec"]["hostNetwork"], true);
+        assert_eq!(
+            node["spec"]["volumes"][0]["hostPath"]["path"],
+            "/var/run/wireguard"
+        );
+        assert_eq!(
+            node["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
+            "/var/run/wireguard"
+        );
     }
 }
