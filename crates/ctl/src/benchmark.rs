@@ -152,13 +152,24 @@ async fn measure(kind: Kind, a: &Side, b: &Side, opts: &Options, p: &mut Progres
             a.id
         ));
         let budget = opts.timeout + Duration::from_secs(u64::from(opts.seconds));
+        let total = u64::from(opts.seconds);
         let from = format!("{} ({from_node})", a.id);
         let to = format!("{} ({to_node})", b.id);
         let row = match kind {
             Kind::Throughput => {
                 let cmd = nettest(&["throughput", &ip, "--seconds", &secs]);
-                let s: throughput::Summary =
-                    pods::run(&a.client, &pod("client", from_node.clone(), cmd), budget).await?;
+                let s: throughput::Summary = pods::run_ticking(
+                    &a.client,
+                    &pod("client", from_node.clone(), cmd),
+                    budget,
+                    &mut |waited| {
+                        p.info(format!(
+                            "… {test}: {} s of {total} s",
+                            waited.as_secs().min(total)
+                        ))
+                    },
+                )
+                .await?;
                 p.done(format!("{test}: {}", rate(s.bits_per_second)));
                 throughput_row(test, &from, &to, &s)
             }
@@ -169,8 +180,18 @@ async fn measure(kind: Kind, a: &Side, b: &Side, opts: &Options, p: &mut Progres
                     format!("{ip}:{LATENCY_PORT}")
                 };
                 let cmd = nettest(&["latency", &addr, "--seconds", &secs]);
-                let s: latency::Summary =
-                    pods::run(&a.client, &pod("client", from_node.clone(), cmd), budget).await?;
+                let s: latency::Summary = pods::run_ticking(
+                    &a.client,
+                    &pod("client", from_node.clone(), cmd),
+                    budget,
+                    &mut |waited| {
+                        p.info(format!(
+                            "… {test}: {} s of {total} s",
+                            waited.as_secs().min(total)
+                        ))
+                    },
+                )
+                .await?;
                 p.done(format!("{test}: p50 {:.0} µs, p99 {:.0} µs", s.p50_us, s.p99_us));
                 latency_row(test, &from, &to, &s)
             }

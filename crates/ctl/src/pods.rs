@@ -301,8 +301,25 @@ pub async fn wait_finished(
     name: &str,
     timeout: Duration,
 ) -> Result<(i64, String)> {
+    wait_finished_ticking(client, ns, name, timeout, &mut |_| {}).await
+}
+
+/// [`wait_finished`], calling `tick` with the time waited every [`TICK`], so a long
+/// measurement shows it is alive.
+pub async fn wait_finished_ticking(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+    tick: &mut dyn FnMut(Duration),
+) -> Result<(i64, String)> {
     let start = Instant::now();
+    let mut next_tick = TICK;
     loop {
+        if start.elapsed() >= next_tick {
+            tick(start.elapsed());
+            next_tick += TICK;
+        }
         match poll(client, ns, name).await? {
             State::Finished { code, message } => return Ok((code, message)),
             State::Broken(why) => bail!("pod {ns}/{name} cannot run: {why}"),
@@ -312,14 +329,27 @@ pub async fn wait_finished(
     }
 }
 
+/// How often a long wait reports progress.
+pub const TICK: Duration = Duration::from_secs(5);
+
 /// Runs a client pod to completion and returns its result, or an error with its output.
 pub async fn run<T: serde::de::DeserializeOwned>(
     client: &Client,
     w: &Workload,
     timeout: Duration,
 ) -> Result<T> {
+    run_ticking(client, w, timeout, &mut |_| {}).await
+}
+
+/// [`run`], with `tick` called every [`TICK`] while the pod runs.
+pub async fn run_ticking<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    w: &Workload,
+    timeout: Duration,
+    tick: &mut dyn FnMut(Duration),
+) -> Result<T> {
     start(client, w).await?;
-    let (code, message) = wait_finished(client, &w.namespace, &w.name, timeout).await?;
+    let (code, message) = wait_finished_ticking(client, &w.namespace, &w.name, timeout, tick).await?;
     let last = message.trim().lines().last().unwrap_or("(no output)").to_string();
     if code != 0 {
         match subsea_nettest::report::find::<Value>(&message) {
