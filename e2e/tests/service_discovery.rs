@@ -2,7 +2,8 @@
 //! export `payment-service` in cluster1, then from a pod in another cluster `nslookup`, `dig`
 //! and `curl http://payment-service.default.svc.clusterset.local/health` — plus local
 //! preference, round robin across two exporters, SRV, headless per-pod names, an unhealthy
-//! cluster dropped from answers and restored, and unexport → NXDOMAIN.
+//! cluster dropped from answers and restored, unexport → NXDOMAIN, an agent restart that
+//! withdraws an export deleted while it was down, and a cluster leaving with `subctl uninstall`.
 
 use std::time::{Duration, Instant};
 
@@ -327,5 +328,108 @@ fn exported_services_resolve_and_answer_across_clusters() {
     assert!(
         metrics.contains("subsea_dns_programming_duration_seconds_count"),
         "{metrics}"
+    );
+
+    // cluster2 exports payment-service again; it must outlive what happens to cluster1 next.
+    subctl(
+        sb,
+        &[
+            "export",
+            "service",
+            "payment-service",
+            "-n",
+            "default",
+            "--context",
+            "cluster2",
+        ],
+    )
+    .expect("export in cluster2");
+    let resolves = |name: &str| -> Result<()> {
+        let out = dig(&client3, &["+short", name])?;
+        if out.trim().is_empty() {
+            bail!("{name} does not resolve");
+        }
+        Ok(())
+    };
+    eventually("cluster2's export answers again", Duration::from_secs(20), || {
+        resolves(NAME)
+    });
+
+    // Agent restart: cluster1's agent is down while its `db` export is deleted; back up, it
+    // withdraws what it had published for db, and nothing else.
+    let db = "db.default.svc.clusterset.local";
+    resolves(db).expect("db is exported from cluster1");
+    sb.kill("cluster1/lighthouse-agent").expect("kill the agent");
+    sb.kubectl("cluster1", &["delete", "serviceexport", "db", "-n", "default"])
+        .expect("delete the export");
+    sb.restart("cluster1/lighthouse-agent")
+        .expect("restart the agent");
+    eventually(
+        "db is withdrawn after the agent restarts",
+        Duration::from_secs(30),
+        || {
+            let out = dig(&client3, &[db])?;
+            if !out.contains("status: NXDOMAIN") {
+                bail!("{out}");
+            }
+            Ok(())
+        },
+    );
+    resolves(NAME).expect("cluster2's export is untouched by cluster1's restart");
+
+    // A cluster leaving: with its components gone (as `uninstall` deletes their namespace),
+    // `subctl uninstall` removes what cluster2 published on the broker, and the others stop
+    // answering with its export.
+    sb.kill("cluster2/lighthouse-agent")
+        .expect("stop cluster2's agent");
+    // From cluster2's control-plane node, where the broker's address is routable (as join ran).
+    let cp = sb
+        .topology()
+        .expect("topology")
+        .cluster("cluster2")
+        .expect("cluster2")
+        .control_plane()
+        .netns
+        .clone();
+    let out = sys::exec_in(
+        &cp,
+        &[
+            &sb.binary("subctl"),
+            "uninstall",
+            "--kubeconfig",
+            &sb.inner_kubeconfig("cluster2").to_string_lossy(),
+            "-y",
+        ],
+    )
+    .expect("uninstall");
+    assert!(out.contains("from the broker"), "{out}");
+    eventually(
+        "cluster2's export is gone after it leaves",
+        Duration::from_secs(30),
+        || {
+            let out = dig(&client3, &[NAME])?;
+            if !out.contains("status: NXDOMAIN") {
+                bail!("{out}");
+            }
+            Ok(())
+        },
+    );
+    let left = sb
+        .kubectl(
+            "broker",
+            &[
+                "get",
+                "serviceimports,endpointslices",
+                "-A",
+                "-l",
+                "submariner-io/clusterID=cluster2",
+                "-o",
+                "name",
+            ],
+        )
+        .expect("broker objects");
+    assert!(
+        left.trim().is_empty(),
+        "cluster2 left objects on the broker: {left}"
     );
 }

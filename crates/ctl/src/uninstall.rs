@@ -133,7 +133,14 @@ async fn remove_from_broker(
     let broker = broker_client(url, ca, token, ns, verify)?;
     let mut n = 0;
     let selector = ListParams::default().labels(&format!("submariner-io/clusterID={id}"));
-    for (av, kind) in [("submariner.io/v1", "Endpoint"), ("submariner.io/v1", "Cluster")] {
+    // Its gateway records, and what its Lighthouse agent published: the other clusters then
+    // drop its exports from their imports and answers.
+    for (av, kind) in [
+        ("submariner.io/v1", "Endpoint"),
+        ("submariner.io/v1", "Cluster"),
+        ("multicluster.x-k8s.io/v1alpha1", "ServiceImport"),
+        ("discovery.k8s.io/v1", "EndpointSlice"),
+    ] {
         let a = api(&broker, av, kind, Some(ns))?;
         for o in a.list(&selector).await.map_err(cluster::readable)?.items {
             let name = o.metadata.name.unwrap_or_default();
