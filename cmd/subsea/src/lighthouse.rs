@@ -59,11 +59,23 @@ pub struct DnsArgs {
     /// "gateways": [...]}) instead of watching a cluster: for benchmarks and debugging.
     #[arg(long, value_name = "FILE")]
     fixture: Option<PathBuf>,
+    /// UDP receive loops, each on its own SO_REUSEPORT socket (default: one per core, at most
+    /// 8; like Knot's udp-workers).
+    #[arg(long, value_name = "N")]
+    udp_workers: Option<usize>,
 }
 
 pub async fn dns(a: DnsArgs) -> Result<()> {
     if a.ttl > 3600 {
         bail!("--ttl must be at most 3600 seconds, got {}", a.ttl);
+    }
+    if let Some(n) = a.udp_workers
+        && !(1..=subsea_lighthouse::dns::metrics::SHARDS - 1).contains(&n)
+    {
+        bail!(
+            "--udp-workers must be between 1 and {}, got {n}",
+            subsea_lighthouse::dns::metrics::SHARDS - 1
+        );
     }
     subsea_lighthouse::dns::serve(subsea_lighthouse::dns::Options {
         kubeconfig: a.kubeconfig,
@@ -73,6 +85,7 @@ pub async fn dns(a: DnsArgs) -> Result<()> {
         cluster_id: a.cluster_id,
         prefer_nearest: a.prefer_nearest,
         fixture: a.fixture,
+        udp_workers: a.udp_workers,
         metrics_listen: match a.metrics_listen.as_str() {
             "off" => None,
             addr => Some(

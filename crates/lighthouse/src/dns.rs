@@ -241,6 +241,8 @@ pub struct Options {
     pub metrics_listen: Option<SocketAddr>,
     /// Serve a fixed snapshot from this JSON file instead of watching a cluster.
     pub fixture: Option<PathBuf>,
+    /// UDP receive loops (`None`: one per core, at most 8).
+    pub udp_workers: Option<usize>,
 }
 
 struct Shared {
@@ -279,14 +281,17 @@ pub async fn serve(opts: Options) -> Result<()> {
     });
     // One blocking receive loop per core, each on its own SO_REUSEPORT socket: the kernel
     // spreads queries over them, and no task or allocation is made per packet.
-    let loops = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let loops = opts
+        .udp_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, metrics::SHARDS - 1);
     for i in 0..loops {
         let sock = reuse_port_socket(opts.listen)
             .with_context(|| format!("cannot listen on UDP {}", opts.listen))?;
         let shared = shared.clone();
         std::thread::Builder::new()
             .name(format!("dns-udp-{i}"))
-            .spawn(move || udp_loop(&sock, &shared))?;
+            .spawn(move || udp_loop(i, &sock, &shared))?;
     }
     // TCP (truncated answers retried, node-local caches with force_tcp) through
     // hickory-server's connection handling, with the same pure responder behind it.
@@ -330,7 +335,8 @@ fn publish(shared: &Shared, snap: Snapshot) {
     if let Ok(mut w) = shared.snapshot.write() {
         *w = Some(Arc::new(snap));
     }
-    shared.serial.fetch_add(1, Ordering::Relaxed);
+    // After the store: a loop that sees the new serial finds the new snapshot.
+    shared.serial.fetch_add(1, Ordering::Release);
 }
 
 /// Serves a fixed snapshot from a JSON file (`{"imports": [...], "slices": [...],
@@ -445,9 +451,12 @@ fn reuse_port_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 }
 
 /// One inline loop: receive, answer, send; no task per packet. Runs for the process's life.
-fn udp_loop(sock: &std::net::UdpSocket, shared: &Shared) {
+/// Nothing it touches per query is written by another loop: the snapshot is re-read only when
+/// the serial moves, and it counts into its own metrics shard.
+fn udp_loop(index: usize, sock: &std::net::UdpSocket, shared: &Shared) {
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(usize::from(EDNS_PAYLOAD));
+    let mut cached: Option<(u32, Arc<Snapshot>)> = None;
     loop {
         let Ok((n, from)) = sock.recv_from(&mut buf) else {
             continue;
@@ -456,18 +465,20 @@ fn udp_loop(sock: &std::net::UdpSocket, shared: &Shared) {
             continue;
         }
         let req = &buf[..n];
-        let snap = shared.snapshot.read().ok().and_then(|s| s.clone());
-        let fast = snap.as_deref().is_some_and(|snap| {
-            fast::respond(
-                snap,
-                &shared.zones,
-                shared.serial.load(Ordering::Relaxed),
-                req,
-                &mut out,
-            )
-        });
+        let serial = shared.serial.load(Ordering::Acquire);
+        if cached.as_ref().is_none_or(|(s, _)| *s != serial) {
+            cached = shared
+                .snapshot
+                .read()
+                .ok()
+                .and_then(|s| s.clone())
+                .map(|snap| (serial, snap));
+        }
+        let fast = cached
+            .as_ref()
+            .is_some_and(|(serial, snap)| fast::respond(snap, &shared.zones, *serial, req, &mut out));
         if fast {
-            shared.metrics.count(req, &out);
+            shared.metrics.count_on(index, req, &out);
             let _ = sock.send_to(&out, from);
         } else if let Some(slow) = shared.answer(req, true) {
             let _ = sock.send_to(&slow, from);
