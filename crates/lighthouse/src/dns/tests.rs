@@ -340,3 +340,12 @@ async fn tcp_goes_through_hickory_server_with_the_same_answers() {
     );
     let _ = server.shutdown_gracefully().await;
 }
+
+#[test]
+fn cpu_lists_parse_like_the_kernel_writes_them() {
+    assert_eq!(cpu_list("0-1"), vec![0, 1]);
+    assert_eq!(cpu_list("2,4-6,9"), vec![2, 4, 5, 6, 9]);
+    assert_eq!(cpu_list("3"), vec![3]);
+    assert_eq!(cpu_list("x,1-y,7"), vec![7]);
+    assert!(cpu_list("").is_empty());
+}
