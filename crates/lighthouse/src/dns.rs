@@ -285,9 +285,10 @@ pub async fn serve(opts: Options) -> Result<()> {
         .udp_workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, metrics::SHARDS - 1);
-    // Socket i takes the queries that arrive on the i-th usable CPU (SO_INCOMING_CPU), so a
-    // query wakes a loop where it was received: with plain hash spreading, two half-busy loops
-    // woke each other's cores and a query cost up to twice the CPU.
+    // At light load socket i takes the queries that arrive on the i-th usable CPU
+    // (SO_INCOMING_CPU), so a query wakes a loop where it was received: with hash spreading, two
+    // half-busy loops woke each other's cores and a query cost up to twice the CPU. Under load
+    // the sockets spread by hash again, so every loop shares the work ([`steer`]).
     let cpus = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -296,13 +297,23 @@ pub async fn serve(opts: Options) -> Result<()> {
                 .map(|l| cpu_list(l.trim()))
         })
         .unwrap_or_default();
+    let mut steered = Vec::new();
     for i in 0..loops {
         let sock = reuse_port_socket(opts.listen, cpus.get(i).copied())
             .with_context(|| format!("cannot listen on UDP {}", opts.listen))?;
+        if let (Some(cpu), Ok(dup)) = (cpus.get(i), sock.try_clone()) {
+            steered.push((i, *cpu, dup));
+        }
         let shared = shared.clone();
         std::thread::Builder::new()
             .name(format!("dns-udp-{i}"))
             .spawn(move || udp_loop(i, &sock, &shared))?;
+    }
+    if !steered.is_empty() {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("dns-steer".into())
+            .spawn(move || steering_loop(&steered, &shared))?;
     }
     // TCP (truncated answers retried, node-local caches with force_tcp) through
     // hickory-server's connection handling, with the same pure responder behind it.
@@ -449,6 +460,53 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
         while rx.try_recv().is_ok() {}
+    }
+}
+
+/// A UDP loop's query rate (per second) above which the sockets stop steering by CPU.
+const SPREAD_ABOVE: u64 = 25_000;
+/// The total rate below which they steer by CPU again.
+const STEER_BELOW: u64 = 12_000;
+
+/// Whether the sockets should steer queries by receiving CPU, from each loop's rate over the
+/// last period and whether they do now (hysteresis between the two thresholds).
+pub fn steer(rates: &[u64], steering: bool) -> bool {
+    if steering {
+        rates.iter().max().copied().unwrap_or(0) < SPREAD_ABOVE
+    } else {
+        rates.iter().sum::<u64>() < STEER_BELOW
+    }
+}
+
+/// Every 100 ms, switches the sockets between CPU steering and hash spreading as [`steer`]
+/// decides. `sockets` are (loop index, CPU, a handle on the loop's socket).
+fn steering_loop(sockets: &[(usize, usize, std::net::UdpSocket)], shared: &Shared) {
+    const PERIOD: Duration = Duration::from_millis(100);
+    let mut last: Vec<u64> = sockets
+        .iter()
+        .map(|(i, _, _)| shared.metrics.shard_total(*i))
+        .collect();
+    let mut steering = true;
+    loop {
+        std::thread::sleep(PERIOD);
+        let now: Vec<u64> = sockets
+            .iter()
+            .map(|(i, _, _)| shared.metrics.shard_total(*i))
+            .collect();
+        let rates: Vec<u64> = now
+            .iter()
+            .zip(&last)
+            .map(|(n, l)| n.saturating_sub(*l) * 1000 / PERIOD.as_millis() as u64)
+            .collect();
+        last = now;
+        let want = steer(&rates, steering);
+        if want != steering {
+            steering = want;
+            for (_, cpu, sock) in sockets {
+                // usize::MAX is -1 to the kernel: no CPU, so the group hashes.
+                let _ = socket2::SockRef::from(sock).set_cpu_affinity(if want { *cpu } else { usize::MAX });
+            }
+        }
     }
 }
 

@@ -62,6 +62,14 @@ impl Metrics {
         self.queries[shard % SHARDS].0[t][r].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Requests counted on one shard so far (a UDP loop's total).
+    pub fn shard_total(&self, shard: usize) -> u64 {
+        self.queries
+            .get(shard)
+            .map(|sh| sh.0.iter().flatten().map(|c| c.load(Ordering::Relaxed)).sum())
+            .unwrap_or(0)
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let mut s = String::from(

@@ -349,3 +349,14 @@ fn cpu_lists_parse_like_the_kernel_writes_them() {
     assert_eq!(cpu_list("x,1-y,7"), vec![7]);
     assert!(cpu_list("").is_empty());
 }
+
+#[test]
+fn sockets_steer_by_cpu_at_light_load_and_spread_under_load() {
+    // Steering: one loop takes a CPU's queries; it stays until one loop is busy.
+    assert!(steer(&[20_000, 0], true));
+    assert!(!steer(&[30_000, 0], true));
+    // Spread: back to steering only when the whole server is quiet (hysteresis).
+    assert!(!steer(&[10_000, 10_000], false));
+    assert!(steer(&[5_000, 4_000], false));
+    assert!(steer(&[], true));
+}
