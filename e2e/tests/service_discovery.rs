@@ -39,6 +39,15 @@ fn subctl(sb: &Sandbox, args: &[&str]) -> Result<String> {
 
 const NAME: &str = "payment-service.default.svc.clusterset.local";
 
+/// Ok once `name` is NXDOMAIN from `pod`.
+fn nxdomain(pod: &Pod, name: &str) -> Result<()> {
+    let out = dig(pod, &[name])?;
+    if !out.contains("status: NXDOMAIN") {
+        bail!("{out}");
+    }
+    Ok(())
+}
+
 #[test]
 fn exported_services_resolve_and_answer_across_clusters() {
     assert!(
@@ -306,11 +315,7 @@ fn exported_services_resolve_and_answer_across_clusters() {
     }
     let gone = Instant::now();
     eventually("NXDOMAIN after unexport", Duration::from_secs(20), || {
-        let out = dig(&client3, &[NAME])?;
-        if !out.contains("status: NXDOMAIN") {
-            bail!("{out}");
-        }
-        Ok(())
+        nxdomain(&client3, NAME)
     });
     eprintln!("unexport → NXDOMAIN in {:.2} s", gone.elapsed().as_secs_f64());
 
@@ -367,13 +372,7 @@ fn exported_services_resolve_and_answer_across_clusters() {
     eventually(
         "db is withdrawn after the agent restarts",
         Duration::from_secs(30),
-        || {
-            let out = dig(&client3, &[db])?;
-            if !out.contains("status: NXDOMAIN") {
-                bail!("{out}");
-            }
-            Ok(())
-        },
+        || nxdomain(&client3, db),
     );
     resolves(NAME).expect("cluster2's export is untouched by cluster1's restart");
 
@@ -406,13 +405,7 @@ fn exported_services_resolve_and_answer_across_clusters() {
     eventually(
         "cluster2's export is gone after it leaves",
         Duration::from_secs(30),
-        || {
-            let out = dig(&client3, &[NAME])?;
-            if !out.contains("status: NXDOMAIN") {
-                bail!("{out}");
-            }
-            Ok(())
-        },
+        || nxdomain(&client3, NAME),
     );
     let left = sb
         .kubectl(

@@ -155,43 +155,33 @@ async fn measure(kind: Kind, a: &Side, b: &Side, opts: &Options, p: &mut Progres
         let total = u64::from(opts.seconds);
         let from = format!("{} ({from_node})", a.id);
         let to = format!("{} ({to_node})", b.id);
+        let cmd = match kind {
+            Kind::Throughput => nettest(&["throughput", &ip, "--seconds", &secs]),
+            Kind::Latency => {
+                let addr = std::net::SocketAddr::new(ip.parse()?, LATENCY_PORT).to_string();
+                nettest(&["latency", &addr, "--seconds", &secs])
+            }
+        };
+        let result: Value = pods::run_ticking(
+            &a.client,
+            &pod("client", from_node.clone(), cmd),
+            budget,
+            &mut |waited| {
+                p.info(format!(
+                    "… {test}: {} s of {total} s",
+                    waited.as_secs().min(total)
+                ))
+            },
+        )
+        .await?;
         let row = match kind {
             Kind::Throughput => {
-                let cmd = nettest(&["throughput", &ip, "--seconds", &secs]);
-                let s: throughput::Summary = pods::run_ticking(
-                    &a.client,
-                    &pod("client", from_node.clone(), cmd),
-                    budget,
-                    &mut |waited| {
-                        p.info(format!(
-                            "… {test}: {} s of {total} s",
-                            waited.as_secs().min(total)
-                        ))
-                    },
-                )
-                .await?;
+                let s: throughput::Summary = serde_json::from_value(result)?;
                 p.done(format!("{test}: {}", rate(s.bits_per_second)));
                 throughput_row(test, &from, &to, &s)
             }
             Kind::Latency => {
-                let addr = if ip.contains(':') {
-                    format!("[{ip}]:{LATENCY_PORT}")
-                } else {
-                    format!("{ip}:{LATENCY_PORT}")
-                };
-                let cmd = nettest(&["latency", &addr, "--seconds", &secs]);
-                let s: latency::Summary = pods::run_ticking(
-                    &a.client,
-                    &pod("client", from_node.clone(), cmd),
-                    budget,
-                    &mut |waited| {
-                        p.info(format!(
-                            "… {test}: {} s of {total} s",
-                            waited.as_secs().min(total)
-                        ))
-                    },
-                )
-                .await?;
+                let s: latency::Summary = serde_json::from_value(result)?;
                 p.done(format!("{test}: p50 {:.0} µs, p99 {:.0} µs", s.p50_us, s.p99_us));
                 latency_row(test, &from, &to, &s)
             }

@@ -170,11 +170,7 @@ impl Run<'_> {
     /// Sends 1 MiB to an echo server at `addr` from a client pod, checks it comes back intact
     /// and that the server saw the client pod's own address (no NAT on the way).
     async fn echo(&mut self, client_gw: bool, addr: String, expect_source: bool) -> Result<String> {
-        let target = if addr.contains(':') {
-            format!("[{addr}]:{ECHO_PORT}")
-        } else {
-            format!("{addr}:{ECHO_PORT}")
-        };
+        let target = std::net::SocketAddr::new(addr.parse()?, ECHO_PORT).to_string();
         // Retry within a quarter of the pod's budget: enough for tunnels still converging,
         // short enough to report a broken path before the pod times out.
         let retry = (self.opts.timeout.as_secs() / 4).clamp(5, 30).to_string();
