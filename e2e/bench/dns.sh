@@ -5,7 +5,7 @@
 # RSS growth under a flood at twice capacity with the latency right after it. The query mix is
 # 70 % A hits, 15 % NXDOMAIN, 15 % NODATA (AAAA of a v4-only service).
 #
-# Usage: e2e/bench/dns.sh            (SIZES="1000 10000" DURATION=10 REPS=5 by default)
+# Usage: e2e/bench/dns.sh            (SIZES="1000 10000" DURATION=10 REPS=5 LAT_REPS=3 by default)
 # Tools: apt-get install -y dnsperf knot bind9 python3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -127,10 +127,20 @@ for n in $SIZES; do
     cpu_us=$(median ${runs[$name]})
     echo "  $name µs/query at 20k QPS, $REPS runs:${runs[$name]}" >&2
     half=$(python3 -c "print(int($qps / 2))")
-    lat=$(perf -l 5 -Q "$half" -c 2 -T 1 -v | python3 -c '
+    # p50/p99 at half capacity: the median of LAT_REPS runs of 5 s, each run's own p50/p99.
+    lats=""
+    for _ in $(seq "${LAT_REPS:-3}"); do
+      lats="$lats $(perf -l 5 -Q "$half" -c 2 -T 1 -v | python3 -c '
 import sys
 v = sorted(float(l.split()[-1]) for l in sys.stdin if l.startswith(">") and l.split()[-1].replace(".", "", 1).isdigit())
-print(f"{v[len(v)//2]*1e3:.3f} {v[int(len(v)*0.99)]*1e3:.3f}" if v else "nan nan")')
+print(f"{v[len(v)//2]*1e3:.3f},{v[int(len(v)*0.99)]*1e3:.3f}" if v else "nan,nan")')"
+    done
+    echo "  $name p50,p99 ms at half capacity, ${LAT_REPS:-3} runs:$lats" >&2
+    # shellcheck disable=SC2086
+    lat=$(python3 -c '
+import statistics, sys
+runs = [tuple(float(x) for x in r.split(",")) for r in sys.argv[1:]]
+print(f"{statistics.median(r[0] for r in runs):.3f} {statistics.median(r[1] for r in runs):.3f}")' $lats)
     r0=$(rss_kb "$pid")
     perf -l 5 -c 8 -T 1 -q 2000 >/dev/null &
     fpid=$!
