@@ -11,10 +11,10 @@ use crate::resolve::{Answer, Qtype, Snapshot, resolve};
 
 const MAX_LABELS: usize = 16;
 
-struct Question<'a> {
+pub(super) struct Question<'a> {
     /// The name as sent (for the echo in the answer), type and class included.
     wire: &'a [u8],
-    qtype: u16,
+    pub(super) qtype: u16,
     /// Offset of each label in `wire`.
     starts: [usize; MAX_LABELS],
     labels: usize,
@@ -22,7 +22,7 @@ struct Question<'a> {
     end: usize,
 }
 
-fn question(req: &[u8]) -> Option<Question<'_>> {
+pub(super) fn question(req: &[u8]) -> Option<Question<'_>> {
     let mut q = Question {
         wire: &[],
         qtype: 0,

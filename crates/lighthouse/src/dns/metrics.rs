@@ -7,23 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const TYPES: [(u16, &str); 5] = [(1, "A"), (28, "AAAA"), (33, "SRV"), (16, "TXT"), (6, "SOA")];
 const RCODES: [&str; 6] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
 
-/// The question type of a request: the two bytes after the first name in the question
-/// section. Pure, never panics on junk.
+/// The question type of a request, read by the fast path's question parser (one reading of
+/// the wire format for both); junk, compression or a class other than IN count as "other".
 pub fn question_type(req: &[u8]) -> Option<u16> {
-    let mut i = 12;
-    loop {
-        let len = usize::from(*req.get(i)?);
-        if len == 0 {
-            i += 1;
-            break;
-        }
-        // Compression never appears in a question we answer; treat it as junk.
-        if len & 0xc0 != 0 {
-            return None;
-        }
-        i += 1 + len;
-    }
-    Some(u16::from_be_bytes([*req.get(i)?, *req.get(i + 1)?]))
+    super::fast::question(req).map(|q| q.qtype)
 }
 
 /// One set of counters, on cache lines of its own.
