@@ -63,21 +63,124 @@ impl RoleSource for StoredRoles<'_> {
 
 /// Whether RBAC allows the request.
 pub fn allowed(store: &Store, user: &User, a: &Attributes) -> bool {
-    let rbs: Vec<Value> = if a.namespace.is_empty() {
+    let (rbs, crbs) = bindings(store, &a.namespace);
+    subsea_rbac::authorize(user, a, &rbs, &crbs, &StoredRoles(store))
+}
+
+fn bindings(store: &Store, namespace: &str) -> (Vec<Value>, Vec<Value>) {
+    let rbs = if namespace.is_empty() {
         Vec::new()
     } else {
         store
-            .objects(&format!("{RBAC}/rolebindings"), Some(&a.namespace))
+            .objects(&format!("{RBAC}/rolebindings"), Some(namespace))
             .iter()
             .map(|b| (**b).clone())
             .collect()
     };
-    let crbs: Vec<Value> = store
+    let crbs = store
         .objects(&format!("{RBAC}/clusterrolebindings"), None)
         .iter()
         .map(|b| (**b).clone())
         .collect();
-    subsea_rbac::authorize(user, a, &rbs, &crbs, &StoredRoles(store))
+    (rbs, crbs)
+}
+
+/// Kubernetes' escalation prevention for a write of an RBAC object, run inside the store lock
+/// on the exact object being written (so a concurrent change of the caller's own roles cannot
+/// slip between check and write): a Role/ClusterRole may only carry rules the caller holds
+/// unless it may `escalate`; a binding needs `bind` on its role or every rule of it; a binding's
+/// `roleRef` never changes.
+pub fn check_rbac_write(
+    store: &Store,
+    user: &User,
+    plural: &str,
+    ns: &str,
+    current: Option<&Value>,
+    new: &Value,
+) -> Result<(), ApiError> {
+    let name = new["metadata"]["name"].as_str().unwrap_or_default();
+    let binding = matches!(plural, "rolebindings" | "clusterrolebindings");
+    if !binding && !matches!(plural, "roles" | "clusterroles") {
+        return Ok(());
+    }
+    if binding {
+        check_role_ref(plural, name, current, new)?;
+    }
+    if user.groups.iter().any(|g| g == "system:masters") {
+        return Ok(());
+    }
+    let (rbs, crbs) = bindings(store, ns);
+    let roles = StoredRoles(store);
+    let (permit, wanted) = if binding {
+        let a = subsea_rbac::escalation::bind_attributes(new, ns);
+        let wanted = match new["roleRef"]["kind"].as_str() {
+            Some("Role") => roles.role(ns, &a.name),
+            _ => roles.cluster_role(&a.name),
+        };
+        (
+            a,
+            wanted
+                .map(|r| subsea_rbac::escalation::rules_in(&r))
+                .unwrap_or_default(),
+        )
+    } else {
+        let kind = if plural == "roles" { "Role" } else { "ClusterRole" };
+        let a = subsea_rbac::escalation::escalate_attributes(kind, ns, name);
+        (a, subsea_rbac::escalation::rules_in(new))
+    };
+    if subsea_rbac::authorize(user, &permit, &rbs, &crbs, &roles) {
+        return Ok(());
+    }
+    let held = subsea_rbac::escalation::rules_held(user, ns, &rbs, &crbs, &roles);
+    let missing = subsea_rbac::escalation::uncovered(&held, &wanted);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(subsea_rbac::escalation::escalation_message(
+        plural, name, user, &missing,
+    )))
+}
+
+/// A binding's `roleRef` is immutable, and a ClusterRoleBinding can only refer to a ClusterRole.
+fn check_role_ref(plural: &str, name: &str, current: Option<&Value>, new: &Value) -> Result<(), ApiError> {
+    let kind = if plural == "rolebindings" {
+        "RoleBinding"
+    } else {
+        "ClusterRoleBinding"
+    };
+    let role_ref = &new["roleRef"];
+    let invalid = |cause| ApiError::invalid(kind, RBAC, name, vec![cause]);
+    if let Some(cur) = current {
+        if cur["roleRef"] != *role_ref {
+            return Err(invalid(subsea_store::error::Cause::invalid(
+                "roleRef",
+                role_ref,
+                "cannot change roleRef",
+            )));
+        }
+    }
+    let ref_kind = role_ref["kind"].as_str().unwrap_or_default();
+    let supported: &[&str] = if plural == "rolebindings" {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !supported.contains(&ref_kind) {
+        let list = supported
+            .iter()
+            .map(|k| format!("{k:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(invalid(subsea_store::error::Cause::new(
+            "FieldValueNotSupported",
+            "roleRef.kind",
+            format!("Unsupported value: {ref_kind:?}: supported values: {list}"),
+        )));
+    }
+    if role_ref["name"].as_str().unwrap_or_default().is_empty() {
+        return Err(invalid(subsea_store::error::Cause::required("roleRef.name")));
+    }
+    Ok(())
 }
 
 /// 403 with Kubernetes' message.

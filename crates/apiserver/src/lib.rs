@@ -100,6 +100,25 @@ fn seed(store: &mut Store, reg: &Registry) -> Vec<subsea_store::Event> {
             }
         }
     }
+    for (plural, objects) in [
+        ("clusterroles", subsea_rbac::bootstrap::cluster_roles()),
+        (
+            "clusterrolebindings",
+            subsea_rbac::bootstrap::cluster_role_bindings(),
+        ),
+    ] {
+        let Some(info) = reg.find(subsea_rbac::RBAC_GROUP, "v1", plural).cloned() else {
+            continue;
+        };
+        for obj in objects {
+            let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            if store.get(&info.type_key(), "", &name).is_none() {
+                if let Ok((_, evs)) = store.create(&info, "", obj, now, false) {
+                    events.extend(evs);
+                }
+            }
+        }
+    }
     events
 }
 

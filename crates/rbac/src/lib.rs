@@ -8,6 +8,12 @@
 
 use serde_json::Value;
 
+pub mod bootstrap;
+pub mod escalation;
+
+/// The API group of the RBAC types.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -61,7 +67,7 @@ pub struct Attributes {
     pub name: String,
 }
 
-fn strings(v: &Value) -> impl Iterator<Item = &str> {
+pub(crate) fn strings(v: &Value) -> impl Iterator<Item = &str> {
     v.as_array().into_iter().flatten().filter_map(Value::as_str)
 }
 
@@ -113,7 +119,7 @@ pub fn subject_matches(binding: &Value, binding_ns: &str, user: &User) -> bool {
     })
 }
 
-fn strings_objects(v: &Value) -> impl Iterator<Item = &Value> {
+pub(crate) fn strings_objects(v: &Value) -> impl Iterator<Item = &Value> {
     v.as_array().into_iter().flatten()
 }
 
@@ -137,15 +143,13 @@ pub fn authorize(
     if user.groups.iter().any(|g| g == "system:masters") {
         return true;
     }
-    let rules_allow = |role: Option<Value>| {
-        role.map(|r| strings_objects(&r["rules"]).any(|rule| rule_allows(rule, a)))
-            .unwrap_or(false)
+    let allows = |binding: &Value, ns: &str| {
+        rules_of_binding(binding, ns, roles)
+            .iter()
+            .any(|rule| rule_allows(rule, a))
     };
     for crb in cluster_role_bindings {
-        if subject_matches(crb, "", user)
-            && crb["roleRef"]["kind"] == "ClusterRole"
-            && rules_allow(roles.cluster_role(crb["roleRef"]["name"].as_str().unwrap_or_default()))
-        {
+        if subject_matches(crb, "", user) && crb["roleRef"]["kind"] == "ClusterRole" && allows(crb, "") {
             return true;
         }
     }
@@ -154,16 +158,19 @@ pub fn authorize(
     }
     role_bindings.iter().any(|rb| {
         let ns = rb["metadata"]["namespace"].as_str().unwrap_or(&a.namespace);
-        if ns != a.namespace || !subject_matches(rb, ns, user) {
-            return false;
-        }
-        let name = rb["roleRef"]["name"].as_str().unwrap_or_default();
-        match rb["roleRef"]["kind"].as_str() {
-            Some("Role") => rules_allow(roles.role(ns, name)),
-            Some("ClusterRole") => rules_allow(roles.cluster_role(name)),
-            _ => false,
-        }
+        ns == a.namespace && subject_matches(rb, ns, user) && allows(rb, ns)
     })
+}
+
+/// The rules a binding's `roleRef` grants (a Role only from the binding's own namespace).
+pub(crate) fn rules_of_binding(binding: &Value, ns: &str, roles: &dyn RoleSource) -> Vec<Value> {
+    let name = binding["roleRef"]["name"].as_str().unwrap_or_default();
+    let role = match binding["roleRef"]["kind"].as_str() {
+        Some("Role") if !ns.is_empty() => roles.role(ns, name),
+        Some("ClusterRole") => roles.cluster_role(name),
+        _ => None,
+    };
+    role.map(|r| escalation::rules_in(&r)).unwrap_or_default()
 }
 
 /// Kubernetes' denial message.
