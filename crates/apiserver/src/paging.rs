@@ -18,6 +18,8 @@ const MAX_SNAPSHOTS: usize = 256;
 
 struct Snapshot {
     created: Instant,
+    /// What the list was of and for whom; a token only continues the same list.
+    scope: String,
     rev: u64,
     rest: Vec<Arc<Value>>,
 }
@@ -62,21 +64,48 @@ impl Pager {
         }
     }
 
-    /// Pages a fresh list result.
-    pub fn first(&mut self, items: Vec<Arc<Value>>, rev: u64, limit: Option<usize>, now: Instant) -> Page {
+    /// Pages a fresh list result. `scope` names the list (resource, namespace, selectors) and
+    /// the caller: only the same scope can continue it.
+    pub fn first(
+        &mut self,
+        items: Vec<Arc<Value>>,
+        rev: u64,
+        limit: Option<usize>,
+        now: Instant,
+        scope: &str,
+    ) -> Page {
         self.sweep(now);
-        self.page(items, rev, limit, now)
+        self.page(items, rev, limit, now, scope)
     }
 
-    /// The next page of a snapshot; the snapshot keeps the age of its first page.
-    pub fn next(&mut self, token: &str, limit: Option<usize>, now: Instant) -> Result<Page, ApiError> {
+    /// The next page of a snapshot; the snapshot keeps the age of its first page. A token from
+    /// another list or another caller is refused, and the snapshot stays for its owner.
+    pub fn next(
+        &mut self,
+        token: &str,
+        limit: Option<usize>,
+        now: Instant,
+        scope: &str,
+    ) -> Result<Page, ApiError> {
         let (id, _) = decode(token)?;
         self.sweep(now);
+        match self.snapshots.get(&id) {
+            None => return Err(expired()),
+            Some(s) if s.scope != scope => return Err(not_this_list()),
+            Some(_) => {}
+        }
         let snap = self.snapshots.remove(&id).ok_or_else(expired)?;
-        Ok(self.page(snap.rest, snap.rev, limit, snap.created))
+        Ok(self.page(snap.rest, snap.rev, limit, snap.created, scope))
     }
 
-    fn page(&mut self, mut items: Vec<Arc<Value>>, rev: u64, limit: Option<usize>, created: Instant) -> Page {
+    fn page(
+        &mut self,
+        mut items: Vec<Arc<Value>>,
+        rev: u64,
+        limit: Option<usize>,
+        created: Instant,
+        scope: &str,
+    ) -> Page {
         match limit.filter(|l| *l > 0 && items.len() > *l) {
             None => Page {
                 items,
@@ -88,7 +117,15 @@ impl Pager {
                 let rest = items.split_off(l);
                 let id: u64 = rand::rng().random();
                 let remaining = rest.len();
-                self.snapshots.insert(id, Snapshot { created, rev, rest });
+                self.snapshots.insert(
+                    id,
+                    Snapshot {
+                        created,
+                        scope: scope.to_string(),
+                        rev,
+                        rest,
+                    },
+                );
                 Page {
                     items,
                     rev,
@@ -98,6 +135,12 @@ impl Pager {
             }
         }
     }
+}
+
+fn not_this_list() -> ApiError {
+    ApiError::bad_request(
+        "continue key is not valid: it continues a different list (another resource, namespace, selector or user); start a new list without the continue parameter",
+    )
 }
 
 fn encode(id: u64, rev: u64) -> String {
@@ -129,19 +172,24 @@ mod tests {
     fn pages_come_from_one_snapshot() {
         let mut p = Pager::default();
         let now = Instant::now();
-        let first = p.first(objs(5), 42, Some(2), now);
+        let first = p.first(objs(5), 42, Some(2), now, "s");
         assert_eq!((first.items.len(), first.remaining), (2, Some(3)));
         let second = p
-            .next(first.continue_token.as_deref().expect("token"), Some(2), now)
+            .next(first.continue_token.as_deref().expect("token"), Some(2), now, "s")
             .expect("page 2");
         assert_eq!((second.rev, second.remaining), (42, Some(1)));
         let third = p
-            .next(second.continue_token.as_deref().expect("token"), Some(2), now)
+            .next(
+                second.continue_token.as_deref().expect("token"),
+                Some(2),
+                now,
+                "s",
+            )
             .expect("page 3");
         assert_eq!(third.items[0]["i"], 4);
         assert!(third.continue_token.is_none());
         assert_eq!(
-            p.next(first.continue_token.as_deref().expect("token"), Some(2), now)
+            p.next(first.continue_token.as_deref().expect("token"), Some(2), now, "s")
                 .err()
                 .map(|e| e.code),
             Some(410),
@@ -150,17 +198,39 @@ mod tests {
     }
 
     #[test]
+    fn a_token_continues_only_its_own_list() {
+        let mut p = Pager::default();
+        let now = Instant::now();
+        let first = p.first(objs(3), 7, Some(1), now, "/secrets|ns|admin");
+        let token = first.continue_token.expect("token");
+        let other = p
+            .next(&token, Some(1), now, "/configmaps|ns|sa")
+            .err()
+            .map(|e| e.code);
+        assert_eq!(other, Some(400), "another resource or caller is refused");
+        let own = p
+            .next(&token, Some(1), now, "/secrets|ns|admin")
+            .expect("owner continues");
+        assert_eq!(own.items[0]["i"], 1);
+    }
+
+    #[test]
     fn tokens_expire_and_garbage_is_rejected() {
         let mut p = Pager::default();
         let t0 = Instant::now();
-        let first = p.first(objs(3), 1, Some(1), t0);
+        let first = p.first(objs(3), 1, Some(1), t0, "s");
         let later = t0 + TTL + Duration::from_secs(1);
         assert_eq!(
-            p.next(first.continue_token.as_deref().expect("token"), Some(1), later)
-                .err()
-                .map(|e| e.code),
+            p.next(
+                first.continue_token.as_deref().expect("token"),
+                Some(1),
+                later,
+                "s"
+            )
+            .err()
+            .map(|e| e.code),
             Some(410)
         );
-        assert_eq!(p.next("!!!", Some(1), t0).err().map(|e| e.code), Some(400));
+        assert_eq!(p.next("!!!", Some(1), t0, "s").err().map(|e| e.code), Some(400));
     }
 }
