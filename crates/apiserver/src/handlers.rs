@@ -125,25 +125,34 @@ impl Request {
     }
 
     fn json_body(&self) -> Result<Value, ApiError> {
+        use subsea_store::body;
         let ct = self.content_type();
-        if ct.contains("protobuf") {
-            return subsea_store::protobuf::decode(&self.body);
-        }
-        if self.body.is_empty() {
-            return Err(ApiError::bad_request(
-                "the request body is empty; expected a JSON object",
-            ));
-        }
-        let v: Value = if ct.contains("yaml") {
-            serde_yaml::from_slice(&self.body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+        let accepted = if self.method == Method::PATCH {
+            PATCH_TYPES
         } else {
-            serde_json::from_slice(&self.body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding request body as JSON: {e}")))?
+            body::OBJECT_TYPES
         };
-        Ok(v)
+        let format = body::format(&ct, accepted)?;
+        // Decoding a large body is CPU work measured in milliseconds: off the async workers, so
+        // one client's upload cannot stall every other request on this worker.
+        if self.body.len() > 64 * 1024 {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                    return tokio::task::block_in_place(|| body::decode(format, &self.body));
+                }
+            }
+        }
+        body::decode(format, &self.body)
     }
 }
+
+/// Media types a PATCH accepts.
+const PATCH_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+];
 
 /// The object as seen at the requested version.
 pub fn present(info: &ResourceInfo, obj: &Arc<Value>) -> Value {
@@ -306,14 +315,24 @@ fn list(shared: &Shared, info: &ResourceInfo, ns: Option<&str>, req: &Request) -
         })
         .transpose()?;
     let now_i = std::time::Instant::now();
+    // A continue token is bound to the list it came from and to its caller: RBAC checked this
+    // request's resource and namespace, so a token must not carry another list's objects.
+    let scope = format!(
+        "{}\n{}\n{}\n{}\n{}",
+        info.type_key(),
+        ns.unwrap_or_default(),
+        req.q("labelSelector").unwrap_or_default(),
+        req.q("fieldSelector").unwrap_or_default(),
+        req.user.name
+    );
     let page = match req.q("continue") {
-        Some(token) => shared.pager().next(token, limit, now_i)?,
+        Some(token) => shared.pager().next(token, limit, now_i, &scope)?,
         None => {
             let (items, rev) = {
                 let store = shared.store();
                 (store.list(&info.type_key(), &opts), store.rev())
             };
-            shared.pager().first(items, rev, limit, now_i)
+            shared.pager().first(items, rev, limit, now_i, &scope)
         }
     };
     let items: Vec<Value> = page.items.iter().map(|o| present(info, o)).collect();
@@ -520,6 +539,9 @@ fn create_locked(
     req: &Request,
 ) -> Result<(Arc<Value>, Vec<subsea_store::Event>), ApiError> {
     guard(req, None, Some(&obj), "create")?;
+    if info.group == subsea_rbac::RBAC_GROUP {
+        authz::check_rbac_write(store, &req.user, &info.plural, ns, None, &obj)?;
+    }
     if info.type_key() == "/secrets" {
         fold_string_data(&mut obj);
         auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);
@@ -551,6 +573,9 @@ fn update_locked(
 ) -> Result<(Arc<Value>, Vec<subsea_store::Event>), ApiError> {
     let current = store.get(&info.type_key(), ns, name);
     guard(req, current.as_deref(), Some(&obj), "update")?;
+    if info.group == subsea_rbac::RBAC_GROUP {
+        authz::check_rbac_write(store, &req.user, &info.plural, ns, current.as_deref(), &obj)?;
+    }
     if info.type_key() == "/secrets" && part == Part::Main {
         fold_string_data(&mut obj);
         auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod admit;
+pub mod body;
 pub mod crd;
 pub mod error;
 pub mod history;
