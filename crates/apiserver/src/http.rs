@@ -13,7 +13,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
 use subsea_store::ApiError;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use crate::route::{self, Route};
@@ -31,8 +30,12 @@ enum Payload {
     Json(Value),
     JsonAs(Value, &'static str),
     Raw(Bytes, &'static str),
-    Stream(mpsc::Receiver<Bytes>),
+    Stream(Lines),
 }
+
+/// The lines of a streamed body, each holding its share of the stream's byte budget until the
+/// connection takes it.
+pub type Lines = tokio::sync::mpsc::UnboundedReceiver<(Bytes, tokio::sync::OwnedSemaphorePermit)>;
 
 /// A handler's answer.
 pub struct Reply {
@@ -61,10 +64,10 @@ impl Reply {
     }
 
     /// A streamed (watch) body.
-    pub fn stream(rx: mpsc::Receiver<Bytes>) -> Self {
+    pub fn stream(lines: Lines) -> Self {
         Self {
             code: 200,
-            payload: Payload::Stream(rx),
+            payload: Payload::Stream(lines),
             warnings: Vec::new(),
         }
     }
@@ -113,9 +116,11 @@ impl Reply {
             ),
             Payload::Raw(bytes, ct) => (ct, Full::new(bytes).boxed()),
             Payload::Stream(rx) => {
-                let stream =
-                    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
-                        .map(|b| Ok::<_, Infallible>(Frame::data(b)));
+                // The permit is released here, once the connection has taken the line.
+                let stream = futures::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|(b, _permit)| (b, rx))
+                })
+                .map(|b| Ok::<_, Infallible>(Frame::data(b)));
                 ("application/json", BodyExt::boxed(StreamBody::new(stream)))
             }
         };

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use subsea_store::store::ListOptions;
 use subsea_store::{ApiError, Event, EventType, ResourceInfo};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 
 use crate::handlers::{View, list_options};
 use crate::http::Reply;
@@ -19,6 +19,54 @@ use crate::state::Shared;
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
 /// Longest watch when the client sets no timeout.
 const DEFAULT_TIMEOUT: u64 = 1800;
+/// Bytes of events one watcher may have queued and not yet taken by its connection. A watcher
+/// further behind is closed, as kube-apiserver closes an unresponsive watcher: the client
+/// resumes or relists, writers never wait, and the memory is returned.
+const WATCHER_BUDGET: usize = 4 << 20;
+
+/// The sending side of one watch stream, bounded in bytes. Each queued line holds permits for
+/// its size until the connection takes it.
+struct Outbox {
+    tx: mpsc::UnboundedSender<(Bytes, OwnedSemaphorePermit)>,
+    budget: Arc<Semaphore>,
+}
+
+fn permits(b: &Bytes) -> u32 {
+    // A line larger than the whole budget still goes out, alone.
+    b.len().clamp(1, WATCHER_BUDGET) as u32
+}
+
+impl Outbox {
+    fn new() -> (Self, crate::http::Lines) {
+        let (tx, body) = mpsc::unbounded_channel::<(Bytes, OwnedSemaphorePermit)>();
+        let budget = Arc::new(Semaphore::new(WATCHER_BUDGET));
+        (Self { tx, budget }, body)
+    }
+
+    /// Queues a line, waiting for room (the initial list: the client is reading it).
+    async fn send(&self, b: Bytes) -> bool {
+        let Ok(permit) = self.budget.clone().acquire_many_owned(permits(&b)).await else {
+            return false;
+        };
+        self.tx.send((b, permit)).is_ok()
+    }
+
+    /// Queues a live event without waiting; false when the client is gone or too far behind.
+    fn offer(&self, b: Bytes) -> bool {
+        match self.budget.clone().try_acquire_many_owned(permits(&b)) {
+            Ok(permit) => self.tx.send((b, permit)).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// An error line, even past the budget: it is the last thing the watcher is sent.
+    fn last_word(&self, b: Bytes) {
+        let spare = Arc::new(Semaphore::new(1));
+        if let Ok(permit) = spare.try_acquire_owned() {
+            let _ = self.tx.send((b, permit));
+        }
+    }
+}
 
 fn line(kind: &str, object: &Value) -> Bytes {
     let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
@@ -82,8 +130,8 @@ pub fn start(
         .unwrap_or(DEFAULT_TIMEOUT)
         .min(DEFAULT_TIMEOUT);
     let ty = info.type_key();
-    let (tx, rx_body) = mpsc::channel::<Bytes>(256);
-    let reply = Reply::stream(rx_body);
+    let (out, body) = Outbox::new();
+    let reply = Reply::stream(body);
 
     let requested = match q("resourceVersion") {
         None | Some("0") => None,
@@ -127,28 +175,24 @@ pub fn start(
         Err(e) => {
             // A too-old resourceVersion is an ERROR event in a 200 stream, not an HTTP 410:
             // kube-runtime's watcher only relists on the former.
-            let _ = tx.try_send(error_line(&e));
+            out.last_word(error_line(&e));
             return Ok(reply);
         }
     };
     let info = info.clone();
     tokio::spawn(async move {
-        let send = |b: Bytes| {
-            let tx = tx.clone();
-            async move { tx.send(b).await.is_ok() }
-        };
         for obj in initial {
-            if !send(line("ADDED", &view.one(&info, &obj))).await {
+            if !out.send(line("ADDED", &view.one(&info, &obj))).await {
                 return;
             }
         }
-        if send_initial && !send(bookmark(&info, last, true)).await {
+        if send_initial && !out.send(bookmark(&info, last, true)).await {
             return;
         }
         for ev in past {
             last = ev.rev;
             if let Some(kind) = translate(&opts, &ev) {
-                if !send(line(kind, &view.one(&info, &ev.object))).await {
+                if !out.send(line(kind, &view.one(&info, &ev.object))).await {
                     return;
                 }
             }
@@ -161,13 +205,13 @@ pub fn start(
             tokio::select! {
                 _ = &mut deadline => {
                     if bookmarks {
-                        send(bookmark(&info, last, false)).await;
+                        out.offer(bookmark(&info, last, false));
                     }
                     return;
                 }
-                _ = tx.closed() => return,
+                _ = out.tx.closed() => return,
                 _ = ticker.tick(), if bookmarks => {
-                    if !send(bookmark(&info, last, false)).await {
+                    if !out.offer(bookmark(&info, last, false)) {
                         return;
                     }
                 }
@@ -178,14 +222,15 @@ pub fn start(
                         }
                         last = ev.rev;
                         if let Some(kind) = translate(&opts, &ev) {
-                            if !send(line(kind, &view.one(&info, &ev.object))).await {
+                            if !out.offer(line(kind, &view.one(&info, &ev.object))) {
+                                tracing::info!(ty = %info.type_key(), rev = last, "closing a watcher that fell behind");
                                 return;
                             }
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let err = ApiError::expired(format!("too old resource version: {last}: watcher fell behind"));
-                        send(error_line(&err)).await;
+                        out.last_word(error_line(&err));
                         return;
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
