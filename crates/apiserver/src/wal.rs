@@ -9,6 +9,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -96,11 +97,54 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// The data directory holds every Secret (service-account tokens, the broker's admin token, the
+/// PSK): only its owner may enter it or read its files. Created 0700; an existing directory or
+/// file open to others is tightened, with a warning naming it. Certificates stay readable.
+pub fn secure_dir(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("failed to create data directory {}", dir.display()))?;
+    tighten(dir, 0o700)?;
+    let entries =
+        fs::read_dir(dir).with_context(|| format!("failed to read data directory {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        if is_file && path.extension().is_none_or(|e| e != "crt") {
+            tighten(&path, 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+fn tighten(path: &Path, mode: u32) -> Result<()> {
+    let meta = fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let current = meta.permissions().mode() & 0o777;
+    if current & 0o077 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{current:o}"),
+            "the data directory holds secrets: restricting it to its owner (mode {mode:o})"
+        );
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("failed to restrict {} to mode {mode:o}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn private_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.mode(0o600);
+    o
+}
+
 /// Loads the store from `dir` (creating the directory on first start), compacts, and opens the
 /// log for appending.
 pub fn open(dir: &Path) -> Result<(Store, Wal)> {
-    fs::create_dir_all(dir).with_context(|| format!("failed to create data directory {}", dir.display()))?;
-    let lock = OpenOptions::new()
+    secure_dir(dir)?;
+    let lock = private_file()
         .create(true)
         .truncate(false)
         .write(true)
@@ -135,7 +179,7 @@ pub fn open(dir: &Path) -> Result<(Store, Wal)> {
             store.replay(ev);
         }
     }
-    let file = OpenOptions::new()
+    let file = private_file()
         .create(true)
         .append(true)
         .open(&log_path)
@@ -208,7 +252,13 @@ impl Wal {
     pub fn compact(&mut self, store: &Store) -> io::Result<()> {
         let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
         {
-            let mut w = BufWriter::new(File::create(&tmp)?);
+            let mut w = BufWriter::new(
+                private_file()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&tmp)?,
+            );
             writeln!(w, "{}", json!({"rev": store.rev(), "format": 1}))?;
             for (ty, raw) in store.iter_raw() {
                 writeln!(w, "{{\"ty\":{},\"obj\":{raw}}}", Value::String(ty.to_string()))?;

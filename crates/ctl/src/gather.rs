@@ -158,16 +158,37 @@ fn file_name(s: &str) -> String {
         .collect()
 }
 
+/// Writes one file of the bundle. Everything is owner-only (directories 0700, files 0600): with
+/// `--include-sensitive-data` the bundle holds tokens and keys, and logs may quote them anyway.
 fn write(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        private_dir(parent)?;
     }
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
 }
 
 /// Gathers from every target into `opts.dir/<cluster>/`; returns the directory.
 pub async fn run(targets: &[Target], opts: &Options, p: &mut Progress<'_>) -> Result<PathBuf> {
-    std::fs::create_dir_all(&opts.dir).with_context(|| format!("cannot create {}", opts.dir.display()))?;
+    private_dir(&opts.dir)?;
     if !opts.include_sensitive {
         p.info("secrets, tokens and keys are redacted (--include-sensitive-data keeps them)");
     }
