@@ -144,6 +144,31 @@ impl ApiServer {
         Ok(s)
     }
 
+    /// The admin bearer token from the kubeconfig.
+    pub fn admin_token(&self) -> String {
+        let kc = std::fs::read_to_string(self.kubeconfig()).unwrap_or_default();
+        kc.lines()
+            .find_map(|l| l.trim().strip_prefix("token: "))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The server's resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid().unwrap_or(0))).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.0.join("apiserver.log")).unwrap_or_default()

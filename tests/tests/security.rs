@@ -256,3 +256,215 @@ fn default_cluster_roles_exist_and_bind_as_on_any_cluster() {
         1
     );
 }
+
+/// One request with curl: (status code, body).
+fn raw(s: &ApiServer, token: &str, method: &str, path: &str, ct: &str, body: &[u8]) -> (u16, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("curl")
+        .args(["-sk", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+        .args(["-H", &format!("Content-Type: {ct}")])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["--data-binary", "@-"])
+        .arg(format!("{}{path}", s.url()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl runs");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(body).expect("request body");
+    }
+    let out = child.wait_with_output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn get(s: &ApiServer, token: &str, path: &str) -> (u16, serde_json::Value) {
+    let (code, body) = raw(s, token, "GET", path, "application/json", b"");
+    (
+        code,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn continue_tokens_only_continue_their_own_list() {
+    let s = ApiServer::start(&[]).expect("server");
+    s.ok(&["create", "namespace", "team"]);
+    for n in ["a", "b", "c"] {
+        s.ok(&[
+            "create",
+            "secret",
+            "generic",
+            &format!("s-{n}"),
+            "-n",
+            "team",
+            "--from-literal=password=hunter2",
+        ]);
+        s.ok(&["create", "configmap", &format!("c-{n}"), "-n", "team"]);
+    }
+    s.ok(&["create", "serviceaccount", "reader", "-n", "team"]);
+    let setup = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: cm-reader\n  namespace: team\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get, list]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: reader\n  namespace: team\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: cm-reader\nsubjects:\n- kind: ServiceAccount\n  name: reader\n  namespace: team\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: reader-token\n  namespace: team\n  annotations:\n    kubernetes.io/service-account.name: reader\ntype: kubernetes.io/service-account-token\n";
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(setup)).expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reader = token_of(&s, "team", "reader-token");
+    let admin = s.admin_token();
+
+    let (code, page) = get(&s, &admin, "/api/v1/namespaces/team/secrets?limit=1");
+    assert_eq!(code, 200);
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .expect("continue token")
+        .to_string();
+    let steal = format!("/api/v1/namespaces/team/configmaps?limit=1&continue={token}");
+    let (code, body) = get(&s, &reader, &steal);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        !body.to_string().contains("aHVudGVyMg"),
+        "secret data leaked: {body}"
+    );
+    let (code, _) = get(&s, &admin, &steal);
+    assert_eq!(code, 400, "another resource, even for the same caller");
+    // The owner still continues its own list afterwards.
+    let (code, next) = get(
+        &s,
+        &admin,
+        &format!("/api/v1/namespaces/team/secrets?limit=1&continue={token}"),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(next["items"].as_array().map(Vec::len), Some(1));
+    // The reader's own paging works.
+    let (code, cms) = get(&s, &reader, "/api/v1/namespaces/team/configmaps?limit=1");
+    assert_eq!(code, 200);
+    let t = cms["metadata"]["continue"].as_str().expect("token");
+    let (code, _) = get(
+        &s,
+        &reader,
+        &format!("/api/v1/namespaces/team/configmaps?limit=5&continue={t}"),
+    );
+    assert_eq!(code, 200);
+}
+
+#[test]
+fn the_data_directory_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut s = ApiServer::start(&[]).expect("server");
+    s.ok(&["create", "secret", "generic", "x", "--from-literal=k=v"]);
+    let dir = s.data.0.clone();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let secret_files = [
+        "snapshot.jsonl",
+        "wal.log",
+        "lock",
+        "admin.kubeconfig",
+        "admin.token",
+        "ca.key",
+        "apiserver.key",
+    ];
+    assert_eq!(mode(&dir), 0o700, "data directory");
+    for f in secret_files {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
+    // A directory loosened by hand (an old version, a careless chmod) is tightened at start.
+    s.kill();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for f in ["snapshot.jsonl", "wal.log"] {
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    s.restart().expect("restart");
+    assert_eq!(mode(&dir), 0o700);
+    for f in secret_files {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f} after restart");
+    }
+    assert!(s.log().contains("restricting it to its owner"), "{}", s.log());
+}
+
+#[test]
+fn deeply_nested_yaml_is_refused_before_parsing() {
+    let s = ApiServer::start(&[]).expect("server");
+    let admin = s.admin_token();
+    let path = "/api/v1/namespaces/default/configmaps";
+    let flow = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: {}{}\n",
+        "[".repeat(60_000),
+        "]".repeat(60_000)
+    );
+    let (code, body) = raw(&s, &admin, "POST", path, "application/yaml", flow.as_bytes());
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("nesting deeper than 128"), "{body}");
+    let block: String = (0..1500).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+    let (code, body) = raw(&s, &admin, "POST", path, "application/yaml", block.as_bytes());
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("nesting deeper"), "{body}");
+    // Ordinary YAML still works, and the server is healthy.
+    let ok = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\ndata:\n  k: \"[v]\"\n";
+    let (code, body) = raw(&s, &admin, "POST", path, "application/yaml", ok.as_bytes());
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(get(&s, &admin, "/healthz").0, 200);
+}
+
+#[test]
+fn watchers_that_never_read_are_closed_and_writers_go_on() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let s = ApiServer::start(&[]).expect("server");
+    let admin = s.admin_token();
+    s.ok(&["create", "configmap", "big"]);
+    let rv = s.ok(&[
+        "get",
+        "configmap",
+        "big",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    let watchers: Vec<_> = (0..20)
+        .map(|_| {
+            Command::new("curl")
+                .args(["-sk", "-N", "-H", &format!("Authorization: Bearer {admin}")])
+                .arg(format!(
+                    "{}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={}",
+                    s.url(),
+                    rv.trim()
+                ))
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("curl")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = s.rss_kib();
+    const UPDATES: usize = 25;
+    for i in 0..UPDATES {
+        let value = format!("{i}{}", "x".repeat(2 << 20));
+        let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "big"}, "data": {"v": value}});
+        let (code, resp) = raw(
+            &s,
+            &admin,
+            "PUT",
+            "/api/v1/namespaces/default/configmaps/big",
+            "application/json",
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(code, 200, "update {i}: {}", &resp[..resp.len().min(300)]);
+    }
+    let grown_mib = s.rss_kib().saturating_sub(before) / 1024;
+    // Unbounded, each of the 20 watchers would hold 25 × 2 MiB serialized events (1 GB).
+    assert!(
+        grown_mib < 400,
+        "RSS grew {grown_mib} MiB with 20 stalled watchers"
+    );
+    // Every stalled watcher was closed: reading it now reaches the end, short of the 25 events.
+    for mut w in watchers {
+        let mut out = Vec::new();
+        w.stdout
+            .take()
+            .expect("stdout")
+            .read_to_end(&mut out)
+            .expect("read");
+        let _ = w.wait();
+        let events = out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+        assert!(events < UPDATES, "a stalled watcher got all {events} events");
+    }
+}
