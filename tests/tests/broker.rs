@@ -566,6 +566,16 @@ fn show_recover_and_uninstall() {
     );
     assert_eq!(rec, orig, "the recovered file matches the original");
 
+    let c2_token = String::from_utf8(base64_decode(&c2.ok(&[
+        "get",
+        "secret",
+        "submariner-broker-secret",
+        "-n",
+        "submariner-operator",
+        "-o",
+        "jsonpath={.data.token}",
+    ])))
+    .expect("utf-8");
     let (ok, _, err) = subctl(
         &dir.0,
         &["uninstall", "--kubeconfig", kc, "--context", "cluster2"],
@@ -585,6 +595,46 @@ fn show_recover_and_uninstall() {
         "name",
     ]);
     assert_eq!(left.trim(), "cluster.submariner.io/cluster1");
+    // Its credential is gone from the broker: account, token Secret and binding, and the token
+    // no longer authenticates.
+    // (The garbage collector removes what the account owned, within a second.)
+    let list = || {
+        broker.ok(&[
+            "get",
+            "serviceaccounts,secrets,rolebindings",
+            "-n",
+            "submariner-k8s-broker",
+            "-o",
+            "name",
+        ])
+    };
+    let mut creds = list();
+    for _ in 0..50 {
+        if !creds.contains("cluster-cluster2") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        creds = list();
+    }
+    assert!(!creds.contains("cluster-cluster2"), "{creds}");
+    assert!(
+        creds.contains("cluster-cluster1"),
+        "the other cluster keeps its own: {creds}"
+    );
+    let denied = broker
+        .kubectl(&[
+            &format!("--token={c2_token}"),
+            "get",
+            "clusters.submariner.io",
+            "-n",
+            "submariner-k8s-broker",
+        ])
+        .expect("kubectl runs");
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("You must be logged in"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
     assert!(
         c2.fails(&["get", "ns", "submariner-operator"])
             .contains("NotFound")

@@ -198,27 +198,56 @@ pub fn cluster_scope(store: &Store, user: &User) -> Option<String> {
         .map(String::from)
 }
 
+/// Fields that name the cluster an object speaks for, besides the cluster label: a scoped
+/// caller must own each one that is present, or it could publish another cluster's Endpoint or
+/// CIDRs under its own label.
+const IDENTITY_FIELDS: &[(&str, &str)] = &[
+    ("/spec/cluster_id", "spec.cluster_id"),
+    (
+        "/metadata/labels/multicluster.kubernetes.io~1source-cluster",
+        "label multicluster.kubernetes.io/source-cluster",
+    ),
+    (
+        "/metadata/labels/lighthouse.submariner.io~1sourceCluster",
+        "label lighthouse.submariner.io/sourceCluster",
+    ),
+];
+
 /// Checks the per-cluster rule for one object a scoped caller writes: it must carry the
-/// caller's cluster ID label (before and after the change).
+/// caller's cluster ID label (before and after the change), and every other field naming a
+/// cluster must name the caller's.
 pub fn check_cluster_owned(cluster: &str, user: &User, obj: &Value, verb: &str) -> Result<(), ApiError> {
     let owner = obj
         .pointer("/metadata/labels")
         .and_then(|l| l.get(CLUSTER_ID_LABEL))
         .and_then(Value::as_str);
-    if owner == Some(cluster) {
-        return Ok(());
-    }
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    Err(ApiError::forbidden(format!(
-        "User \"{}\" may only {verb} broker objects labelled {CLUSTER_ID_LABEL}={cluster}; \"{name}\" is labelled {}",
-        user.name,
-        owner
-            .map(|o| format!("{CLUSTER_ID_LABEL}={o}"))
-            .unwrap_or_else(|| "with no cluster ID".into())
-    )))
+    if owner != Some(cluster) {
+        return Err(ApiError::forbidden(format!(
+            "User \"{}\" may only {verb} broker objects labelled {CLUSTER_ID_LABEL}={cluster}; \"{name}\" is labelled {}",
+            user.name,
+            owner
+                .map(|o| format!("{CLUSTER_ID_LABEL}={o}"))
+                .unwrap_or_else(|| "with no cluster ID".into())
+        )));
+    }
+    for (pointer, field) in IDENTITY_FIELDS {
+        match obj.pointer(pointer) {
+            None => {}
+            Some(Value::String(id)) if id == cluster => {}
+            Some(other) => {
+                return Err(ApiError::forbidden(format!(
+                    "User \"{}\" may only {verb} broker objects of cluster {cluster}; \"{name}\" has {field} {}",
+                    user.name,
+                    subsea_store::error::render_value(other)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -260,5 +289,15 @@ mod tests {
             err.message
         );
         assert!(check_cluster_owned("c1", &user, &unlabelled, "update").is_err());
+        let impostor = json!({"metadata": {"name": "d", "labels": {CLUSTER_ID_LABEL: "c1"}},
+            "spec": {"cluster_id": "c2"}});
+        let err = check_cluster_owned("c1", &user, &impostor, "create").expect_err("spec names c2");
+        assert!(err.message.contains("spec.cluster_id \"c2\""), "{}", err.message);
+        let own = json!({"metadata": {"name": "e", "labels": {CLUSTER_ID_LABEL: "c1",
+            "multicluster.kubernetes.io/source-cluster": "c1"}}, "spec": {"cluster_id": "c1"}});
+        assert!(check_cluster_owned("c1", &user, &own, "create").is_ok());
+        let slice = json!({"metadata": {"name": "f", "labels": {CLUSTER_ID_LABEL: "c1",
+            "multicluster.kubernetes.io/source-cluster": "c2"}}});
+        assert!(check_cluster_owned("c1", &user, &slice, "create").is_err());
     }
 }

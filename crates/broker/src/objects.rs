@@ -73,7 +73,10 @@ pub fn cluster_role(ns: &str) -> Value {
         rule(&["submariner.io"], &["brokers"], &["get", "list"]),
         rule(&["multicluster.x-k8s.io"], &["serviceimports", "serviceimports/status"], CRUD),
         rule(&["discovery.k8s.io"], &["endpointslices", "endpointslices/restricted"], CRUD),
-        rule(&[""], &["serviceaccounts"], &["get", "list"]),
+        // delete: `subctl uninstall` revokes the cluster's own account with its own token (the
+        // per-cluster rule confines it to the account labelled with its ID); the token Secret
+        // and the binding are owned by the account and go with it.
+        rule(&[""], &["serviceaccounts"], &["get", "list", "delete"]),
     ]})
 }
 

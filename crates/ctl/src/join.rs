@@ -352,9 +352,16 @@ async fn register(
         &sa_name,
         json!({obj::CLUSTER_ID_ANNOTATION: id, obj::CLUSTER_UID_ANNOTATION: local_uid}),
     );
-    let rb = obj::role_binding(ns, &obj::cluster_binding_name(id), obj::CLUSTER_ROLE, &sa_name);
-    for o in [&sa, &rb] {
-        let (_, new) = apply(admin, o)
+    let mut sa = sa;
+    // Labelled like every object of the cluster, so its own token may delete it at uninstall.
+    sa["metadata"]["labels"] = json!({"submariner-io/clusterID": id});
+    let mut rb = obj::role_binding(ns, &obj::cluster_binding_name(id), obj::CLUSTER_ROLE, &sa_name);
+    let mut owner = Value::Null;
+    for o in [&mut sa, &mut rb] {
+        if !owner.is_null() {
+            o["metadata"]["ownerReferences"] = owner.clone();
+        }
+        let (stored, new) = apply(admin, o)
             .await
             .map_err(|e| e.context("failed to write the cluster's account on the broker"))?;
         if new {
@@ -363,8 +370,23 @@ async fn register(
                 o["metadata"]["name"].as_str().unwrap_or_default().to_string(),
             ));
         }
+        if owner.is_null() {
+            // The binding and the token are owned by the account: deleting it removes them.
+            owner = json!([{"apiVersion": "v1", "kind": "ServiceAccount", "name": sa_name,
+                "uid": stored.metadata.uid.unwrap_or_default()}]);
+        }
     }
     let token_secret = cluster::service_account_token(admin, ns, &sa_name).await?;
+    if let Some(secret_name) = token_secret.metadata.name.as_deref() {
+        cluster::api(admin, "v1", "Secret", Some(ns))?
+            .patch(
+                secret_name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"metadata": {"ownerReferences": owner}})),
+            )
+            .await
+            .map_err(cluster::readable)?;
+    }
     let token = String::from_utf8(cluster::secret_data(&token_secret, "token")?)?;
     let ca = cluster::secret_data(&token_secret, "ca.crt")?;
     p.done(format!(

@@ -151,5 +151,19 @@ async fn remove_from_broker(
             }
         }
     }
+    // Last, the cluster's credential revokes itself: its account goes, and with it (owner
+    // references) its token Secret and RoleBinding. Nothing it did before needs it any more.
+    let sa = subsea_broker::objects::cluster_sa_name(id);
+    let accounts = api(&broker, "v1", "ServiceAccount", Some(ns))?;
+    match accounts.delete(&sa, &DeleteParams::background()).await {
+        Ok(_) => n += 1,
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(kube::Error::Api(s)) if s.code == 403 => bail!(
+            "the broker refused to delete service account {ns}/{sa} ({}); a cluster joined by an older subctl cannot revoke itself: a broker administrator removes it with `kubectl -n {ns} delete serviceaccount {sa}` and `kubectl -n {ns} delete rolebinding {}`",
+            s.message,
+            subsea_broker::objects::cluster_binding_name(id)
+        ),
+        Err(e) => return Err(cluster::readable(e)),
+    }
     Ok(n)
 }

@@ -601,6 +601,12 @@ pub(crate) fn remote(e: &Endpoint) -> Remote {
             .as_ref()
             .map(|t| t.0.to_string())
             .unwrap_or_default(),
+        label: e
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("submariner-io/clusterID"))
+            .cloned(),
     }
 }
 

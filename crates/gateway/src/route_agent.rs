@@ -146,6 +146,7 @@ mod tests {
                 ..Default::default()
             },
             created: created.into(),
+            label: None,
         }
     }
 

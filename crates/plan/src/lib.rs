@@ -30,6 +30,8 @@ pub struct Remote {
     pub spec: EndpointSpec,
     /// `metadata.creationTimestamp`.
     pub created: String,
+    /// Its `submariner-io/clusterID` label, when it has one.
+    pub label: Option<String>,
 }
 
 /// One planned tunnel.
@@ -122,7 +124,20 @@ fn list(c: &[Cidr]) -> String {
 pub fn plan(local: &Local, remotes: &[Remote]) -> Plan {
     // One endpoint per cluster: the newest (a gateway failover leaves the old one briefly).
     let mut newest: BTreeMap<&str, &Remote> = BTreeMap::new();
+    let mut out = Plan::default();
     for r in remotes.iter().filter(|r| r.spec.cluster_id != local.cluster_id) {
+        // An Endpoint whose spec names another cluster than its label is not trusted: the
+        // broker's per-cluster rule only vouches for the label.
+        if let Some(label) = r.label.as_deref().filter(|l| *l != r.spec.cluster_id) {
+            out.skipped.push(skip(
+                &r.spec.cluster_id,
+                format!(
+                    "endpoint {:?} is labelled submariner-io/clusterID={label} but its spec.cluster_id is {:?}; ignored",
+                    r.spec.cable_name, r.spec.cluster_id
+                ),
+            ));
+            continue;
+        }
         let keep = newest.get(r.spec.cluster_id.as_str()).is_none_or(|cur| {
             (r.created.as_str(), r.spec.cable_name.as_str())
                 > (cur.created.as_str(), cur.spec.cable_name.as_str())
@@ -131,7 +146,6 @@ pub fn plan(local: &Local, remotes: &[Remote]) -> Plan {
             newest.insert(&r.spec.cluster_id, r);
         }
     }
-    let mut out = Plan::default();
     let mut taken: Vec<(String, Cidr)> = Vec::new();
     for (cluster, r) in newest {
         let spec = &r.spec;

@@ -19,6 +19,7 @@ fn remote(cluster: &str, subnets: &[&str], created: &str) -> Remote {
             ..Default::default()
         },
         created: created.into(),
+        label: Some(cluster.into()),
     }
 }
 
@@ -108,4 +109,36 @@ fn route_changes_are_a_diff() {
     );
     assert_eq!(add, vec![c("fd00:131::/64")]);
     assert_eq!(remove, vec![c("10.131.0.0/16")]);
+}
+
+#[test]
+fn an_endpoint_whose_spec_disagrees_with_its_label_is_ignored() {
+    let real = remote("cluster2", &["10.131.0.0/16"], "2024-01-01T00:00:00Z");
+    let mut impostor = remote("cluster2", &["10.200.0.0/16"], "2024-06-01T00:00:00Z");
+    impostor.label = Some("cluster3".into());
+    let p = plan(&local(), &[real.clone(), impostor]);
+    assert_eq!(
+        p.peers.len(),
+        1,
+        "the newer impostor does not displace the real endpoint"
+    );
+    assert_eq!(
+        p.peers[0].allowed_ips,
+        vec![Cidr::parse("10.131.0.0/16").expect("cidr")]
+    );
+    assert_eq!(p.skipped.len(), 1);
+    assert!(
+        p.skipped[0]
+            .reason
+            .contains("labelled submariner-io/clusterID=cluster3"),
+        "{}",
+        p.skipped[0].reason
+    );
+    let mut unlabelled = real;
+    unlabelled.label = None;
+    assert_eq!(
+        plan(&local(), &[unlabelled]).peers.len(),
+        1,
+        "objects without the label still count"
+    );
 }
