@@ -178,6 +178,14 @@ fn service_account_tokens_rbac_and_the_per_cluster_rule() {
         stderr(&theirs)
     );
     assert!(!apply_as_c1(&endpoint("unlabelled", None)).status.success());
+    // Its own label with another cluster's identity in the spec is refused too.
+    let impostor = endpoint("impostor", Some("c1")).replace("cluster_id: c1", "cluster_id: c2");
+    let out = apply_as_c1(&impostor);
+    assert!(
+        stderr(&out).contains("has spec.cluster_id \"c2\""),
+        "{}",
+        stderr(&out)
+    );
     let admin = s
         .kubectl_stdin(&["apply", "-f", "-"], Some(&endpoint("theirs", Some("c2"))))
         .expect("runs");
