@@ -468,3 +468,62 @@ fn watchers_that_never_read_are_closed_and_writers_go_on() {
         assert!(events < UPDATES, "a stalled watcher got all {events} events");
     }
 }
+
+#[test]
+fn subctl_says_when_the_api_is_unreachable_or_the_token_rejected() {
+    let s = ApiServer::start(&["--context", "c1"]).expect("server");
+    let dir = subsea_integration::TempDir::new("unreachable");
+    let original = std::fs::read_to_string(s.kubeconfig()).expect("kubeconfig");
+    let url = s.url();
+    let write = |name: &str, text: String| {
+        let p = dir.0.join(name);
+        std::fs::write(&p, text).expect("write kubeconfig");
+        p
+    };
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    // Accepts TCP (the kernel's backlog) but never answers the TLS handshake.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    let cases = [
+        (
+            write(
+                "closed",
+                original.replace(&url, &format!("https://127.0.0.1:{closed}")),
+            ),
+            "cannot reach the API server at https://127.0.0.1:",
+        ),
+        (
+            write(
+                "silent",
+                original.replace(&url, &format!("https://127.0.0.1:{silent_port}")),
+            ),
+            "did not answer within 1 s",
+        ),
+        (
+            write("revoked", original.replace(&s.admin_token(), "not-a-valid-token")),
+            "rejected the credentials (401 Unauthorized)",
+        ),
+    ];
+    for (kc, want) in &cases {
+        for cmd in [
+            &["show", "brokers"][..],
+            &["show", "all"][..],
+            &["diagnose", "deployment"][..],
+        ] {
+            let out = std::process::Command::new(subsea_integration::binary("subctl"))
+                .args(cmd)
+                .args(["--connect-timeout", "1", "--kubeconfig"])
+                .arg(kc)
+                .output()
+                .expect("subctl runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{cmd:?} with {}: exit 0", kc.display());
+            assert!(err.contains(want), "{cmd:?} with {}: {err}", kc.display());
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("No brokers found"));
+        }
+    }
+    drop(silent);
+}

@@ -17,6 +17,9 @@ use subsea_ctl::{cluster, deploy_broker, join, recover, show, uninstall};
     about = "Deploy and operate subsea, multi-cluster networking compatible with Submariner"
 )]
 struct Cli {
+    /// Seconds to wait for an API server to answer before reporting it unreachable.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5)]
+    connect_timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -285,8 +288,8 @@ impl PairArgs {
         let Some(to) = self.tocontext.as_deref() else {
             anyhow::bail!("--tocontext is required: the second cluster's context");
         };
-        let from = cluster::connect(self.kubeconfig.as_deref(), self.context.as_deref()).await?;
-        let to = cluster::connect(self.toconfig.as_deref().or(self.kubeconfig.as_deref()), Some(to)).await?;
+        let from = cluster::open(self.kubeconfig.as_deref(), self.context.as_deref()).await?;
+        let to = cluster::open(self.toconfig.as_deref().or(self.kubeconfig.as_deref()), Some(to)).await?;
         Ok((from, to))
     }
 }
@@ -526,7 +529,7 @@ async fn run(cmd: Command) -> Result<()> {
             let mut targets =
                 cluster::connect_all(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
             if let Some(remote) = remotecontext.as_deref() {
-                targets.push(cluster::connect(kube.kubeconfig.as_deref(), Some(remote)).await?);
+                targets.push(cluster::open(kube.kubeconfig.as_deref(), Some(remote)).await?);
             }
             let opts = diagnose::Options {
                 image,
@@ -541,7 +544,7 @@ async fn run(cmd: Command) -> Result<()> {
             namespace,
             kube,
         }) => {
-            let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            let target = cluster::open(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
             subsea_ctl::export::export(&target.client, &namespace, &name, &mut p).await?;
         }
         Command::Unexport(ExportCommand::Service {
@@ -549,11 +552,11 @@ async fn run(cmd: Command) -> Result<()> {
             namespace,
             kube,
         }) => {
-            let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            let target = cluster::open(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
             subsea_ctl::export::unexport(&target.client, &namespace, &name, &mut p).await?;
         }
         Command::Uninstall { kube, yes } => {
-            let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            let target = cluster::open(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
             uninstall::run(&target, yes, &mut p).await?;
         }
         Command::RecoverBrokerInfo {
@@ -563,11 +566,11 @@ async fn run(cmd: Command) -> Result<()> {
             broker_url,
             output,
         } => {
-            let target = cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
+            let target = cluster::open(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
             let broker = match (&broker_kubeconfig, &broker_context) {
                 (None, None) => None,
                 _ => Some(
-                    cluster::connect(
+                    cluster::open(
                         broker_kubeconfig.as_deref().or(kube.kubeconfig.as_deref()),
                         broker_context.as_deref(),
                     )
@@ -577,7 +580,7 @@ async fn run(cmd: Command) -> Result<()> {
             recover::run(&target, broker.as_ref(), broker_url, &output, &mut p).await?;
         }
         Command::DeployBroker(a) => {
-            let target = cluster::connect(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
+            let target = cluster::open(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
             let opts = deploy_broker::Options {
                 namespace: a.namespace,
                 components: a.components,
@@ -590,7 +593,7 @@ async fn run(cmd: Command) -> Result<()> {
             deploy_broker::run(&target, &opts, &mut p).await?;
         }
         Command::Join(a) => {
-            let target = cluster::connect(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
+            let target = cluster::open(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
             let opts = join::Options {
                 info_path: a.info,
                 cluster_id: a.clusterid,
@@ -618,6 +621,11 @@ async fn run(cmd: Command) -> Result<()> {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    if cli.connect_timeout == 0 {
+        eprintln!(" ✗ --connect-timeout must be at least 1 second");
+        std::process::exit(2);
+    }
+    cluster::set_connect_timeout(std::time::Duration::from_secs(cli.connect_timeout));
     if let Err(e) = run(cli.command).await {
         eprintln!(" ✗ {e:#}");
         std::process::exit(1);

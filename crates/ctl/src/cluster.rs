@@ -25,6 +25,68 @@ pub struct Target {
     pub context: String,
 }
 
+/// How long subctl waits to reach an API server (`--connect-timeout`).
+static CONNECT_TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+/// The default of `--connect-timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sets the connect timeout for every connection this process makes (once, at start).
+pub fn set_connect_timeout(d: Duration) {
+    let _ = CONNECT_TIMEOUT.set(d);
+}
+
+fn connect_timeout() -> Duration {
+    CONNECT_TIMEOUT.get().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+}
+
+/// Connects like [`connect`] and checks at once that the API server answers and accepts the
+/// credentials, so that a wrong address or a revoked token is reported as such instead of as
+/// an empty cluster.
+pub async fn open(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Target> {
+    let t = connect(kubeconfig, context).await?;
+    probe(&t).await?;
+    Ok(t)
+}
+
+/// One authenticated request (the core API versions) within the connect timeout.
+pub async fn probe(t: &Target) -> Result<()> {
+    let limit = connect_timeout();
+    let answer = tokio::time::timeout(limit, t.client.list_core_api_versions()).await;
+    let e = match answer {
+        Ok(Ok(_)) => return Ok(()),
+        // Authenticated but not allowed to read discovery: the credentials work.
+        Ok(Err(kube::Error::Api(s))) if s.code == 403 => return Ok(()),
+        Ok(Err(e)) => e,
+        Err(_) => bail!(
+            "the API server at {} (context {:?}) did not answer within {} s; check the address and that it is running, or raise --connect-timeout",
+            t.url,
+            t.context,
+            limit.as_secs_f64()
+        ),
+    };
+    match e {
+        kube::Error::Api(s) if s.code == 401 => bail!(
+            "the API server at {} (context {:?}) rejected the credentials (401 Unauthorized): the kubeconfig's token or certificate is wrong, expired or revoked",
+            t.url,
+            t.context
+        ),
+        kube::Error::Api(s) => bail!(
+            "the API server at {} (context {:?}) answered {} {}: {}",
+            t.url,
+            t.context,
+            s.code,
+            s.reason,
+            s.message
+        ),
+        other => Err(anyhow!(other)).with_context(|| {
+            format!(
+                "cannot reach the API server at {} (context {:?}); check the address and that it is running",
+                t.url, t.context
+            )
+        }),
+    }
+}
+
 /// Connects with a kubeconfig (`--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`) and
 /// an optional context.
 pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Target> {
@@ -50,9 +112,12 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
         context: Some(ctx_name.clone()),
         ..Default::default()
     };
-    let cfg = Config::from_custom_kubeconfig(kc, &opts)
+    let mut cfg = Config::from_custom_kubeconfig(kc, &opts)
         .await
         .context("failed to load the kubeconfig")?;
+    // Twice the probe's limit, so that an address that never answers is reported by the probe
+    // ("did not answer within"), and later requests still give up on a dead connection.
+    cfg.connect_timeout = Some(connect_timeout() * 2);
     let url = cfg.cluster_url.to_string().trim_end_matches('/').to_string();
     let client = Client::try_from(cfg).context("failed to build a Kubernetes client")?;
     Ok(Target {
@@ -77,7 +142,7 @@ pub async fn local_client(kubeconfig: Option<&Path>, context: Option<&str>) -> R
 /// The contexts of a kubeconfig, or just `context` when given.
 pub async fn connect_all(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Vec<Target>> {
     if context.is_some() {
-        return Ok(vec![connect(kubeconfig, context).await?]);
+        return Ok(vec![open(kubeconfig, context).await?]);
     }
     let kc = match kubeconfig {
         Some(p) => Kubeconfig::read_from(p)
@@ -88,7 +153,7 @@ pub async fn connect_all(kubeconfig: Option<&Path>, context: Option<&str>) -> Re
     };
     let mut out = Vec::new();
     for ctx in kc.contexts.iter().map(|c| c.name.clone()) {
-        out.push(connect(kubeconfig, Some(&ctx)).await?);
+        out.push(open(kubeconfig, Some(&ctx)).await?);
     }
     Ok(out)
 }
