@@ -527,3 +527,97 @@ fn subctl_says_when_the_api_is_unreachable_or_the_token_rejected() {
     }
     drop(silent);
 }
+
+#[test]
+fn requests_kubernetes_refuses_are_refused_here_too() {
+    let s = ApiServer::start(&[]).expect("server");
+    let admin = s.admin_token();
+    s.ok(&["create", "configmap", "keep"]);
+    let cm = "/api/v1/namespaces/default/configmaps";
+    let json = "application/json";
+    let cases: &[(&str, String, &str, &[u8], u16, &str)] = &[
+        (
+            "DELETE",
+            format!("{cm}/keep?propagationPolicy=Bogus"),
+            json,
+            b"",
+            422,
+            "Unsupported value: \"Bogus\"",
+        ),
+        (
+            "DELETE",
+            format!("{cm}/keep?gracePeriodSeconds=-5"),
+            json,
+            b"",
+            422,
+            "must be greater than or equal to 0",
+        ),
+        (
+            "DELETE",
+            format!("{cm}/keep"),
+            json,
+            br#"{"propagationPolicy":"Sideways"}"#,
+            422,
+            "supported values",
+        ),
+        (
+            "GET",
+            format!("{cm}?watch=true&timeoutSeconds=abc"),
+            json,
+            b"",
+            400,
+            "invalid timeoutSeconds",
+        ),
+        (
+            "GET",
+            format!("{cm}?timeoutSeconds=abc"),
+            json,
+            b"",
+            400,
+            "invalid timeoutSeconds",
+        ),
+        (
+            "POST",
+            cm.to_string(),
+            "text/plain",
+            br#"{"metadata":{"name":"t"}}"#,
+            415,
+            "accepted media types include: application/json",
+        ),
+        (
+            "PATCH",
+            format!("{cm}/keep?fieldManager=m"),
+            "application/apply-patch+yaml",
+            b"garbage",
+            400,
+            "must be an object",
+        ),
+        (
+            "GET",
+            format!("{cm}?watch=true&resourceVersion=99999999"),
+            json,
+            b"",
+            504,
+            "Too large resource version: 99999999",
+        ),
+    ];
+    for (method, path, ct, body, code, want) in cases {
+        let (got, text) = raw(&s, &admin, method, path, ct, body);
+        assert_eq!(got, *code, "{method} {path}: {text}");
+        let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let text = status["message"].as_str().unwrap_or(&text).to_string();
+        assert!(text.contains(want), "{method} {path}: {text}");
+    }
+    assert!(
+        s.ok(&["get", "configmap", "keep", "-o", "name"]).contains("keep"),
+        "no refused delete deleted"
+    );
+    // The authentication scheme is case-insensitive.
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg(format!("Authorization: bearer {admin}"))
+        .arg(format!("{}{cm}", s.url()))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+}

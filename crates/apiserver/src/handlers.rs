@@ -298,6 +298,13 @@ pub fn list_options(
     query: &HashMap<String, String>,
 ) -> Result<ListOptions, ApiError> {
     let get = |k: &str| query.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    if let Some(t) = get("timeoutSeconds") {
+        if t.parse::<u64>().is_err() {
+            return Err(ApiError::bad_request(format!(
+                "invalid timeoutSeconds {t:?}: must be a whole number of seconds"
+            )));
+        }
+    }
     Ok(ListOptions {
         namespace: ns.map(String::from),
         labels: LabelSelector::parse(get("labelSelector").unwrap_or(""))?,
@@ -822,8 +829,18 @@ async fn write_scale(
 fn delete_options(req: &Request) -> Result<(Preconditions, bool, bool), ApiError> {
     let mut dry = req.dry_run()?;
     let mut pre = Preconditions::default();
-    let mut orphan =
-        req.q("propagationPolicy") == Some("Orphan") || req.q("orphanDependents") == Some("true");
+    let mut policy = req.q("propagationPolicy").map(|p| json!(p));
+    let mut grace = req
+        .q("gracePeriodSeconds")
+        .map(|g| {
+            g.parse::<i64>().map(|g| json!(g)).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid gracePeriodSeconds {g:?}: must be a whole number of seconds"
+                ))
+            })
+        })
+        .transpose()?;
+    let mut orphan = req.q("orphanDependents") == Some("true");
     if !req.body.is_empty() {
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
@@ -838,9 +855,58 @@ fn delete_options(req: &Request) -> Result<(Preconditions, bool, bool), ApiError
         if let Some(d) = v.get("dryRun").and_then(Value::as_array) {
             dry |= d.iter().any(|x| x == "All");
         }
-        orphan |= v["propagationPolicy"] == "Orphan" || v["orphanDependents"] == true;
+        if let Some(p) = v.get("propagationPolicy").filter(|p| !p.is_null()) {
+            policy = Some(p.clone());
+        }
+        if let Some(g) = v.get("gracePeriodSeconds").filter(|g| !g.is_null()) {
+            grace = Some(g.clone());
+        }
+        orphan |= v["orphanDependents"] == true;
     }
+    validate_delete_options(policy.as_ref(), grace.as_ref(), orphan)?;
+    orphan |= policy.as_ref().is_some_and(|p| p == "Orphan");
     Ok((pre, dry, orphan))
+}
+
+/// Kubernetes' DeleteOptions validation (422 `DeleteOptions.meta.k8s.io`).
+fn validate_delete_options(
+    policy: Option<&Value>,
+    grace: Option<&Value>,
+    orphan: bool,
+) -> Result<(), ApiError> {
+    use subsea_store::error::Cause;
+    let mut causes = Vec::new();
+    if let Some(p) = policy {
+        if !matches!(p.as_str(), Some("Foreground" | "Background" | "Orphan")) {
+            causes.push(Cause::new(
+                "FieldValueNotSupported",
+                "propagationPolicy",
+                format!(
+                    "Unsupported value: {}: supported values: \"Foreground\", \"Background\", \"Orphan\"",
+                    subsea_store::error::render_value(p)
+                ),
+            ));
+        } else if orphan && p != "Orphan" {
+            causes.push(Cause::invalid(
+                "propagationPolicy",
+                p,
+                "orphanDependents and propagationPolicy cannot both be set",
+            ));
+        }
+    }
+    if let Some(g) = grace {
+        if !g.as_i64().is_some_and(|g| g >= 0) {
+            causes.push(Cause::invalid(
+                "gracePeriodSeconds",
+                g,
+                "must be greater than or equal to 0",
+            ));
+        }
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid("DeleteOptions", "meta.k8s.io", "", causes))
 }
 
 fn success_status(info: &ResourceInfo, obj: &Value) -> Value {

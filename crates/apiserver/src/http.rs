@@ -134,7 +134,12 @@ impl Reply {
 /// The caller behind the request's bearer token.
 fn authenticate(shared: &Shared, req: &Request<Incoming>) -> Option<User> {
     let h = req.headers().get(hyper::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = h.strip_prefix("Bearer ")?.trim();
+    // The scheme is case-insensitive (RFC 7235).
+    let (scheme, token) = h.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
     if auth::same_secret(token, &shared.admin_token) {
         return Some(User::admin());
     }

@@ -146,8 +146,10 @@ pub fn start(
             Some(rev) if !send_initial => {
                 let current = shared.store().rev();
                 let resumed = if rev > current {
-                    Err(ApiError::expired(format!(
-                        "too old resource version: {rev} ({current})"
+                    // Kubernetes' answer for a resourceVersion from the future (the client
+                    // talked to a server with more data, or made it up): not "too old".
+                    Err(ApiError::timeout(format!(
+                        "Too large resource version: {rev}, current: {current}"
                     )))
                 } else {
                     hub.resume(&ty, rev)
@@ -172,6 +174,8 @@ pub fn start(
     };
     let (initial, past, mut rx, mut last) = match start {
         Ok(s) => s,
+        // A resourceVersion from the future is an HTTP error, as kube-apiserver answers it.
+        Err(e) if e.code == 504 => return Err(e),
         Err(e) => {
             // A too-old resourceVersion is an ERROR event in a 200 stream, not an HTTP 410:
             // kube-runtime's watcher only relists on the former.

@@ -129,6 +129,12 @@ pub fn respond(
         }
         None => 512,
     };
+    // RFC 6891 §6.1.3: only EDNS version 0 exists; a higher one is answered BADVERS (with our
+    // OPT, version 0) and nothing else.
+    if req.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        resp.metadata.response_code = ResponseCode::BADVERS;
+        return resp.to_vec().ok();
+    }
     if req.metadata.op_code != OpCode::Query {
         resp.metadata.response_code = ResponseCode::NotImp;
         return resp.to_vec().ok();

@@ -85,6 +85,7 @@ pub fn respond(snap: &Snapshot, zones: &Zones, serial: u32, req: &[u8], out: &mu
         if opt.len() != 11
             || opt[0] != 0
             || u16::from_be_bytes([opt[1], opt[2]]) != 41
+            || opt[6] != 0
             || opt[9] != 0
             || opt[10] != 0
         {

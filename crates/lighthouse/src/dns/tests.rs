@@ -360,3 +360,30 @@ fn sockets_steer_by_cpu_at_light_load_and_spread_under_load() {
     assert!(steer(&[5_000, 4_000], false));
     assert!(steer(&[], true));
 }
+
+#[test]
+fn an_unknown_edns_version_is_answered_badvers() {
+    let s = snap();
+    let zones = Zones::new(&[], 5).expect("zones");
+    let mut m = Message::query();
+    m.metadata.id = 7;
+    m.add_query(Query::query(
+        Name::from_ascii("payment-service.default.svc.clusterset.local.").expect("name"),
+        RecordType::A,
+    ));
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    e.set_version(1);
+    m.set_edns(e);
+    let q = m.to_vec().expect("encode");
+    let mut out = Vec::new();
+    assert!(
+        !fast::respond(&s, &zones, 1, &q, &mut out),
+        "the fast path leaves it to the full one"
+    );
+    let reply = Message::from_vec(&respond(Some(&s), &zones, 1, &q, true).expect("answer")).expect("decodes");
+    // 16 is both BADVERS and BADSIG (RFC 6891, RFC 8945); the decoder names it BADSIG.
+    assert_eq!(u16::from(reply.metadata.response_code), 16);
+    assert!(reply.answers.is_empty());
+    assert_eq!(reply.edns.as_ref().map(|e| e.version()), Some(0));
+}
