@@ -331,6 +331,13 @@ fn bad_joins_say_why_and_leave_the_broker_unchanged() {
         },
     );
     std::fs::write(dir.0.join("garbage.subm"), "this is not a broker-info file").expect("write");
+    write(
+        "no-psk.subm",
+        &BrokerInfo {
+            psk: Vec::new(),
+            ..info.clone()
+        },
+    );
 
     let before = broker_state(&broker);
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -392,12 +399,113 @@ fn bad_joins_say_why_and_leave_the_broker_unchanged() {
             "is not supported",
         ),
         (vec!["deploy-broker", "--globalnet"], "Globalnet is not supported"),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--nattport",
+                "0",
+            ],
+            "--nattport 0 is not a UDP port",
+        ),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--health-check-interval",
+                "0",
+            ],
+            "--health-check-interval must be at least 1",
+        ),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--custom-domains",
+                "not a domain",
+            ],
+            "\"not a domain\" is not a DNS domain",
+        ),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--repository",
+                "bad repo;x",
+            ],
+            "is not an image repository",
+        ),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--coredns-custom-configmap",
+                "a/b/c",
+            ],
+            "--coredns-custom-configmap \"a/b/c\"",
+        ),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--clustercidr",
+                "10.140.0.1/16",
+            ],
+            "has host bits set; did you mean 10.140.0.0/16?",
+        ),
+        (
+            vec![
+                "join",
+                "broker-info.subm",
+                "--clusterid",
+                "cluster2",
+                "--servicecidr",
+                "10.150.0.0/16",
+                "--clustercidr",
+                "10.150.0.0/16",
+            ],
+            "overlaps the pod CIDR 10.150.0.0/16 of the same cluster",
+        ),
+        (
+            vec!["join", "no-psk.subm", "--clusterid", "cluster2"],
+            "IPSecPSK is empty",
+        ),
+        (
+            vec!["deploy-broker", "--broker-url", "not a url"],
+            "is not a usable URL",
+        ),
+        (
+            vec!["deploy-broker", "-n", "BAD NS"],
+            "\"BAD NS\" is not a valid name",
+        ),
+        (
+            vec!["deploy-broker", "--ipsec-psk-from", "missing.subm"],
+            "failed to read --ipsec-psk-from",
+        ),
     ];
+    let c2_before = c2.ok(&["get", "crds,namespaces,serviceaccounts", "-A", "-o", "name"]);
     for (args, want) in cases {
         let (ok, out, err) = c2.subctl(&dir.0, &args);
         assert!(!ok, "{args:?} succeeded: {out}");
         assert!(err.contains(want), "{args:?}: expected {want:?} in:\n{err}");
         assert_eq!(broker_state(&broker), before, "{args:?} changed the broker");
+        assert_eq!(
+            c2.ok(&["get", "crds,namespaces,serviceaccounts", "-A", "-o", "name"]),
+            c2_before,
+            "{args:?} changed the cluster it ran against"
+        );
     }
     assert!(
         c2.ok(&["get", "secrets", "-n", "submariner-operator", "-o", "name"])

@@ -593,6 +593,7 @@ async fn run(cmd: Command) -> Result<()> {
             deploy_broker::run(&target, &opts, &mut p).await?;
         }
         Command::Join(a) => {
+            subsea_ctl::workloads::checked_image(&a.repository, &a.image_version)?;
             let target = cluster::open(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
             let opts = join::Options {
                 info_path: a.info,
@@ -610,7 +611,7 @@ async fn run(cmd: Command) -> Result<()> {
                 custom_domains: a.custom_domains,
                 coredns_custom_configmap: a.coredns_custom_configmap,
                 broker_url: a.broker_url,
-                image: subsea_ctl::workloads::image(&a.repository, &a.image_version),
+                image: subsea_ctl::workloads::checked_image(&a.repository, &a.image_version)?,
             };
             join::run(&target, &opts, &mut p).await?;
         }

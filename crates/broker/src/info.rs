@@ -18,6 +18,9 @@ pub enum InfoError {
     /// A required field is missing.
     #[error("it has no {0}")]
     Missing(&'static str),
+    /// A field is present but unusable.
+    #[error("its {0} {1}")]
+    Invalid(&'static str, String),
 }
 
 /// The decoded content.
@@ -136,6 +139,25 @@ impl BrokerInfo {
             components = vec!["connectivity".into(), "service-discovery".into()];
         }
         components.sort();
+        if let Some(bad) = components
+            .iter()
+            .find(|c| !crate::COMPONENTS.contains(&c.as_str()))
+        {
+            return Err(InfoError::Invalid(
+                "Components",
+                format!(
+                    "name an unknown component {bad:?} (known: {})",
+                    crate::COMPONENTS.join(", ")
+                ),
+            ));
+        }
+        let psk = field(psk_data, "psk")?;
+        if psk.is_empty() {
+            return Err(InfoError::Invalid(
+                "IPSecPSK",
+                "is empty: the tunnels' pre-shared key must not be (re-create the file with `subctl deploy-broker`)".into(),
+            ));
+        }
         let custom_domains = get("CustomDomains")
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect());
@@ -146,7 +168,7 @@ impl BrokerInfo {
             token: String::from_utf8(field(data, "token")?).map_err(|_| InfoError::NotJson)?,
             token_secret_name: meta_str("name"),
             token_service_account: sa,
-            psk: field(psk_data, "psk")?,
+            psk,
             components,
             custom_domains,
         })
@@ -229,5 +251,22 @@ mod tests {
         assert_eq!(BrokerInfo::decode(&not_json), Err(InfoError::NotJson));
         let empty = base64::engine::general_purpose::URL_SAFE.encode("{}");
         assert_eq!(BrokerInfo::decode(&empty), Err(InfoError::Missing("brokerURL")));
+        let no_psk = BrokerInfo {
+            psk: vec![],
+            ..sample()
+        }
+        .encode();
+        let e = BrokerInfo::decode(&no_psk).expect_err("empty PSK");
+        assert!(e.to_string().contains("IPSecPSK is empty"), "{e}");
+        let unknown = BrokerInfo {
+            components: vec!["globalnet-ish".into()],
+            ..sample()
+        }
+        .encode();
+        let e = BrokerInfo::decode(&unknown).expect_err("unknown component");
+        assert!(
+            e.to_string().contains("unknown component \"globalnet-ish\""),
+            "{e}"
+        );
     }
 }

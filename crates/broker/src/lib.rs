@@ -8,6 +8,7 @@ pub mod corefile;
 pub mod discovery;
 pub mod info;
 pub mod objects;
+pub mod validate;
 
 pub use subsea_cidr::Cidr;
 

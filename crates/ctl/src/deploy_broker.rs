@@ -88,9 +88,21 @@ pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Resul
             "Globalnet is not supported by subsea yet: deploy the broker without --globalnet and give every cluster non-overlapping service and pod CIDRs"
         );
     }
+    // Everything is checked before the first write, so a bad flag changes nothing.
     validate_components(&opts.components)?;
-    let client = &target.client;
     let ns = opts.namespace.as_str();
+    subsea_broker::validate::dns_label(ns, "broker namespace (-n)").map_err(anyhow::Error::msg)?;
+    for d in &opts.custom_domains {
+        subsea_broker::validate::domain(d, "--custom-domains").map_err(anyhow::Error::msg)?;
+    }
+    if let Some(url) = &opts.broker_url {
+        subsea_broker::validate::broker_url(url).map_err(anyhow::Error::msg)?;
+    }
+    let psk_from = match &opts.psk_from {
+        Some(path) => Some(read_info(path).context("failed to read --ipsec-psk-from")?.psk),
+        None => None,
+    };
+    let client = &target.client;
     for (_, crd) in subsea_api::crds::all() {
         cluster::apply(client, &to_value(&crd)?).await?;
     }
@@ -123,15 +135,14 @@ pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Resul
     let broker_url = opts.broker_url.clone().unwrap_or_else(|| target.url.clone());
     // Reuse the PSK of --ipsec-psk-from, or of the file being replaced when it is for the same
     // broker, so re-running deploy-broker does not cut the tunnels of joined clusters.
-    let previous = opts
-        .psk_from
-        .as_deref()
-        .or(Some(opts.output.as_path()))
-        .filter(|p| p.exists());
-    let psk = match previous.map(read_info) {
-        Some(Ok(info)) if opts.psk_from.is_some() || info.broker_url == broker_url => info.psk,
-        Some(Err(e)) if opts.psk_from.is_some() => return Err(e.context("failed to read --ipsec-psk-from")),
-        _ => rand::rng()
+    let previous = Some(opts.output.as_path())
+        .filter(|p| p.exists())
+        .and_then(|p| read_info(p).ok())
+        .filter(|info| info.broker_url == broker_url)
+        .map(|info| info.psk);
+    let psk = match psk_from.or(previous) {
+        Some(psk) => psk,
+        None => rand::rng()
             .random::<[u8; 32]>()
             .iter()
             .chain(rand::rng().random::<[u8; 16]>().iter())

@@ -190,8 +190,45 @@ async fn discover_cidrs(local: &Client, p: &mut Progress<'_>) -> Result<(Vec<Str
 #[derive(Default)]
 struct Created(Vec<(kube::Api<DynamicObject>, String)>);
 
+/// Checks the flags that need no cluster to check, so that a bad one changes nothing.
+fn validate(opts: &Options) -> Result<()> {
+    use subsea_broker::validate as v;
+    if opts.natt_port == 0 {
+        bail!("--nattport 0 is not a UDP port the tunnels can use; pick one from 1 to 65535 (default 4500)");
+    }
+    if opts.health_check && opts.health_check_interval == 0 {
+        bail!(
+            "--health-check-interval must be at least 1 second (or turn health checks off with --health-check=false)"
+        );
+    }
+    if opts.health_check && opts.health_check_max_loss == 0 {
+        bail!("--health-check-max-packet-loss-count must be at least 1");
+    }
+    for d in opts.custom_domains.iter().flatten() {
+        v::domain(d, "--custom-domains").map_err(anyhow::Error::msg)?;
+    }
+    if let Some(c) = &opts.coredns_custom_configmap {
+        v::configmap_ref(c).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(url) = &opts.broker_url {
+        v::broker_url(url).map_err(anyhow::Error::msg)?;
+    }
+    let exact = |list: &[String], flag: &str| -> Result<Vec<Cidr>> {
+        list.iter()
+            .map(|c| v::exact_cidr(c, flag).map_err(anyhow::Error::msg))
+            .collect()
+    };
+    let (svc, pods) = (
+        exact(&opts.service_cidrs, "--servicecidr")?,
+        exact(&opts.cluster_cidrs, "--clustercidr")?,
+    );
+    v::distinct(&svc, &pods).map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
 /// Joins the local cluster to the broker.
 pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result<()> {
+    validate(opts)?;
     let path = &opts.info_path;
     let text = std::fs::read_to_string(path).map_err(|e| {
         anyhow!("failed to read the broker-info file {}: {e}; run `subctl deploy-broker` against the broker first and pass the broker-info.subm it wrote", path.display())
@@ -274,6 +311,7 @@ pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result
         bail!("could not discover the pod CIDR of this cluster; pass it with --clustercidr");
     }
     let (svc_c, pod_c) = (cidrs(&svc, "--servicecidr")?, cidrs(&pods, "--clustercidr")?);
+    subsea_broker::validate::distinct(&svc_c, &pod_c).map_err(anyhow::Error::msg)?;
     p.done(format!(
         "Service CIDRs {}; pod CIDRs {}",
         svc.join(","),
@@ -435,10 +473,8 @@ async fn register(
     let coredns_custom = opts
         .coredns_custom_configmap
         .as_ref()
-        .map(|c| match c.split_once('/') {
-            Some((ns, name)) => (ns.to_string(), name.to_string()),
-            None => ("kube-system".to_string(), c.clone()),
-        });
+        .map(|c| subsea_broker::validate::configmap_ref(c).map_err(anyhow::Error::msg))
+        .transpose()?;
     let custom_domains = opts
         .custom_domains
         .clone()
