@@ -590,7 +590,7 @@ fn requests_kubernetes_refuses_are_refused_here_too() {
             "application/apply-patch+yaml",
             b"garbage",
             400,
-            "must be an object",
+            "must be a JSON object",
         ),
         (
             "GET",
@@ -620,4 +620,86 @@ fn requests_kubernetes_refuses_are_refused_here_too() {
         .output()
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+}
+
+#[test]
+fn built_in_kinds_are_type_checked() {
+    let s = ApiServer::start(&[]).expect("server");
+    let admin = s.admin_token();
+    let ns = "/api/v1/namespaces/default";
+    let cases: &[(&str, &str, u16, &str)] = &[
+        (
+            "configmaps",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"a":1}}"#,
+            400,
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: data.a",
+        ),
+        (
+            "secrets",
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"b"},"data":{"k":"not base64!"}}"#,
+            400,
+            "cannot be handled as a Secret: data.k",
+        ),
+        (
+            "pods",
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"c"},"spec":"garbage"}"#,
+            400,
+            "cannot be handled as a Pod: spec",
+        ),
+        (
+            "services",
+            r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"d"},"spec":{"ports":[{"port":99999}]}}"#,
+            422,
+            "spec.ports[0].port: Invalid value: 99999: must be between 1 and 65535, inclusive",
+        ),
+        (
+            "services",
+            r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"e"},"spec":{"clusterIP":"999.1.1.1","ports":[{"port":80}]}}"#,
+            422,
+            "spec.clusterIPs[0]: Invalid value: \"999.1.1.1\": must be a valid IP address",
+        ),
+    ];
+    for (plural, body, code, want) in cases {
+        let (got, text) = raw(
+            &s,
+            &admin,
+            "POST",
+            &format!("{ns}/{plural}"),
+            "application/json",
+            body.as_bytes(),
+        );
+        let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let msg = status["message"].as_str().unwrap_or(&text);
+        assert_eq!(got, *code, "{plural}: {text}");
+        assert!(msg.contains(want), "{plural}: {msg}");
+    }
+    let slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices";
+    for (body, code) in [
+        (
+            r#"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"f"},"addressType":"IPv4","endpoints":"garbage"}"#,
+            400,
+        ),
+        (
+            r#"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"g"},"addressType":"Bogus","endpoints":[]}"#,
+            422,
+        ),
+    ] {
+        let (got, text) = raw(&s, &admin, "POST", slices, "application/json", body.as_bytes());
+        assert_eq!(got, code, "{text}");
+    }
+    let lease = r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"h"},"spec":{"holderIdentity":5}}"#;
+    let (got, text) = raw(
+        &s,
+        &admin,
+        "POST",
+        "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+        "application/json",
+        lease.as_bytes(),
+    );
+    assert_eq!(got, 400, "{text}");
+    // Nothing was stored.
+    let stored = s.ok(&["get", "cm,secrets,pods,svc,endpointslices,leases", "-o", "name"]);
+    for name in ["/a\n", "/b\n", "/c\n", "/d\n", "/e\n", "/f\n", "/g\n", "/h\n"] {
+        assert!(!stored.contains(name), "{name} stored: {stored}");
+    }
 }

@@ -373,7 +373,9 @@ fn admit(info: &ResourceInfo, obj: &mut Value, fv: FieldValidation) -> Result<Ve
     if info.custom {
         admit_custom(info, obj, fv)
     } else {
-        subsea_store::admit::admit_builtin(&info.group, &info.plural, obj, fv)
+        let warnings = subsea_store::admit::admit_builtin(&info.group, &info.plural, obj, fv)?;
+        subsea_store::builtin::check(&info.kind, obj)?;
+        Ok(warnings)
     }
 }
 

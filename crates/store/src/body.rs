@@ -94,7 +94,7 @@ pub fn decode(format: Format, body: &[u8]) -> Result<Value, ApiError> {
             _ => "null",
         };
         return Err(ApiError::bad_request(format!(
-            "the request body must be an object (with apiVersion, kind and metadata); it is {what}"
+            "the request body must be a JSON object (with apiVersion, kind and metadata); it is {what}"
         )));
     }
     Ok(v)
@@ -194,7 +194,7 @@ mod tests {
             e.message
         );
         let e = decode(Format::Yaml, b"garbage !!").expect_err("not an object");
-        assert!(e.message.contains("must be an object"), "{}", e.message);
+        assert!(e.message.contains("must be a JSON object"), "{}", e.message);
         assert!(
             decode(Format::Json, b"  ")
                 .expect_err("empty")

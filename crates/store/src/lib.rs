@@ -9,6 +9,7 @@
 
 pub mod admit;
 pub mod body;
+pub mod builtin;
 pub mod crd;
 pub mod error;
 pub mod history;
