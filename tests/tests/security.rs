@@ -703,3 +703,74 @@ fn built_in_kinds_are_type_checked() {
         assert!(!stored.contains(name), "{name} stored: {stored}");
     }
 }
+
+#[test]
+fn impersonation_acts_as_the_impersonated_identity_or_is_refused() {
+    let s = ApiServer::start(&[]).expect("server");
+    s.ok(&["create", "namespace", "team"]);
+    s.ok(&["create", "serviceaccount", "viewer", "-n", "team"]);
+    s.ok(&["create", "serviceaccount", "helper", "-n", "team"]);
+    let setup = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: viewer\n  namespace: team\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: view\nsubjects:\n- kind: ServiceAccount\n  name: viewer\n  namespace: team\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: impersonate-viewer\nrules:\n- apiGroups: [\"\"]\n  resources: [serviceaccounts]\n  resourceNames: [viewer]\n  verbs: [impersonate]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: helper-impersonates-viewer\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: impersonate-viewer\nsubjects:\n- kind: ServiceAccount\n  name: helper\n  namespace: team\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: helper-token\n  namespace: team\n  annotations:\n    kubernetes.io/service-account.name: helper\ntype: kubernetes.io/service-account-token\n";
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(setup)).expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let viewer = "--as=system:serviceaccount:team:viewer";
+    let can = |args: &[&str]| {
+        let o = s.kubectl(args).expect("runs");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    // The admin asking as the viewer gets the viewer's answers, not its own.
+    assert_eq!(
+        can(&["auth", "can-i", "get", "secrets", "-n", "team", viewer]),
+        "no"
+    );
+    assert_eq!(
+        can(&["auth", "can-i", "list", "configmaps", "-n", "team", viewer]),
+        "yes"
+    );
+    assert_eq!(can(&["auth", "can-i", "get", "secrets", "-n", "team"]), "yes");
+    let err = s.fails(&["get", "secrets", "-n", "team", viewer]);
+    assert!(
+        err.contains(r#"User "system:serviceaccount:team:viewer" cannot list resource "secrets""#),
+        "{err}"
+    );
+    // A caller without the impersonate verb is refused, in Kubernetes' words.
+    let helper = format!("--token={}", token_of(&s, "team", "helper-token"));
+    let out = s
+        .kubectl(&[helper.as_str(), "get", "configmaps", "-n", "team", "--as=bob"])
+        .expect("runs");
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"users "bob" is forbidden: User "system:serviceaccount:team:helper" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        "{err}"
+    );
+    // With it, the request runs as the impersonated account.
+    let out = s
+        .kubectl(&[helper.as_str(), "get", "configmaps", "-n", "team", viewer])
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = s
+        .kubectl(&[helper.as_str(), "get", "secrets", "-n", "team", viewer])
+        .expect("runs");
+    assert!(
+        stderr(&out).contains("team:viewer\" cannot list resource \"secrets\""),
+        "{}",
+        stderr(&out)
+    );
+    // Groups alone are not an identity.
+    let out = s
+        .kubectl(&["get", "configmaps", "--as-group=devs"])
+        .expect("runs");
+    assert!(!out.status.success());
+}
+
+#[test]
+fn services_get_a_cluster_ip_by_default() {
+    let s = ApiServer::start(&[]).expect("server");
+    let ip = s.ok(&["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert_eq!(ip.trim(), "10.0.0.1");
+    let svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n";
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(svc)).expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ip = s.ok(&["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert!(ip.trim().starts_with("10.0.0."), "{ip}");
+}

@@ -95,8 +95,13 @@ struct ApiserverArgs {
     #[arg(long, default_value = "subsea")]
     context: String,
     /// CIDR(s) Service ClusterIPs are allocated from, comma-separated (one per IP family), as
-    /// kube-apiserver's flag. Without it, Services keep whatever addresses they are given.
-    #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',')]
+    /// kube-apiserver's flag and with its default.
+    #[arg(
+        long,
+        value_name = "CIDR[,CIDR]",
+        value_delimiter = ',',
+        default_value = "10.0.0.0/24"
+    )]
     service_cluster_ip_range: Vec<String>,
 }
 

@@ -176,7 +176,10 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Api
         Route::Version => return Ok(Reply::json(200, discovery::version())),
         _ => {}
     }
-    let user = authenticate(&shared, &req).ok_or_else(ApiError::unauthorized)?;
+    let caller = authenticate(&shared, &req).ok_or_else(ApiError::unauthorized)?;
+    // `kubectl --as`: the request acts as the impersonated identity, or is refused.
+    let wanted = crate::impersonate::wanted(req.headers())?;
+    let user = crate::impersonate::resolve(&shared.store(), caller, wanted)?;
     let accept = req
         .headers()
         .get(hyper::header::ACCEPT)

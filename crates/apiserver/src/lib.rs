@@ -9,6 +9,7 @@ pub mod authz;
 pub mod discovery;
 pub mod handlers;
 pub mod http;
+pub mod impersonate;
 pub mod logs;
 pub mod paging;
 pub mod pki;

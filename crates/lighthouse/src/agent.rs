@@ -285,10 +285,12 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
             );
             conflict = export::conflict(&ctx.cluster, &si, &imports_refs);
             if !conflict.as_ref().is_some_and(|c| c.blocking) {
-                let sl = export::cluster_slice(&ctx.cluster, &ctx.broker_ns, svc, &backends);
                 ensure(&ctx.broker, &imports_ar(), &si, &broker_imports).await?;
-                ensure(&ctx.broker, &slices_ar(), &sl, &broker_slices).await?;
                 wanted.insert(export::broker_name(name, ns, &ctx.cluster));
+                for sl in export::cluster_slices(&ctx.cluster, &ctx.broker_ns, svc, &backends) {
+                    ensure(&ctx.broker, &slices_ar(), &sl, &broker_slices).await?;
+                    wanted.insert(s(&sl, "/metadata/name").to_string());
+                }
             }
         }
         let exported = broker_imports

@@ -130,10 +130,16 @@ pub fn backends_ready(slices: &[&Value]) -> bool {
     })
 }
 
-/// This cluster's Lighthouse EndpointSlice for the broker. For a ClusterSetIP service it holds
-/// one endpoint, the ClusterIP(s), ready when any backend is; for a headless service it holds
-/// the backends themselves (addresses, hostname, readiness).
-pub fn cluster_slice(cluster: &str, broker_ns: &str, svc: &Value, k8s_slices: &[&Value]) -> Value {
+/// Suffix of the broker object name of a cluster's IPv6 EndpointSlice.
+const V6_SUFFIX: &str = "-ipv6";
+
+/// This cluster's Lighthouse EndpointSlices for the broker, one per address family (an
+/// EndpointSlice holds one family, as Kubernetes validates it). For a ClusterSetIP service each
+/// holds one endpoint, the ClusterIP of its family, ready when any backend is; for a headless
+/// service it holds the backends themselves (addresses, hostname, readiness). The IPv4 slice,
+/// also the one for a service with no address yet, keeps the plain [`broker_name`]; the IPv6
+/// one adds `-ipv6`.
+pub fn cluster_slices(cluster: &str, broker_ns: &str, svc: &Value, k8s_slices: &[&Value]) -> Vec<Value> {
     let (name, ns) = (s(svc, "/metadata/name"), s(svc, "/metadata/namespace"));
     let headless = headless(svc);
     let mut labels = identity(svc, cluster);
@@ -174,14 +180,57 @@ pub fn cluster_slice(cluster: &str, broker_ns: &str, svc: &Value, k8s_slices: &[
             ports(svc),
         )
     };
-    json!({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": broker_name(name, ns, cluster), "namespace": broker_ns, "labels": labels,
-            "annotations": {PUBLISH_NOT_READY: publish_not_ready(svc).to_string()}},
-        "addressType": "IPv4",
-        "endpoints": endpoints,
-        "ports": slice_ports,
-    })
+    let (v4, v6) = split_families(&endpoints);
+    let mut out = Vec::new();
+    for (family, eps, suffix) in [("IPv4", v4, ""), ("IPv6", v6, V6_SUFFIX)] {
+        if eps.is_empty() && (family == "IPv6" || !out.is_empty()) {
+            continue;
+        }
+        out.push(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": format!("{}{suffix}", broker_name(name, ns, cluster)), "namespace": broker_ns,
+                "labels": labels.clone(),
+                "annotations": {PUBLISH_NOT_READY: publish_not_ready(svc).to_string()}},
+            "addressType": family,
+            "endpoints": eps,
+            "ports": slice_ports.clone(),
+        }));
+    }
+    // Only IPv6 addresses: the IPv6 slice alone.
+    if out.len() == 2 && out[0]["endpoints"].as_array().is_some_and(Vec::is_empty) {
+        out.remove(0);
+    }
+    out
+}
+
+/// Each endpoint's addresses split by family: the endpoints with their IPv4 and their IPv6
+/// addresses (an endpoint without addresses of a family is left out of it).
+fn split_families(endpoints: &[Value]) -> (Vec<Value>, Vec<Value>) {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for e in endpoints {
+        let addrs: Vec<&str> = e["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        for (want_v6, out) in [(false, &mut v4), (true, &mut v6)] {
+            let mine: Vec<&str> = addrs
+                .iter()
+                .copied()
+                .filter(|a| {
+                    a.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_ipv6() == want_v6)
+                })
+                .collect();
+            if !mine.is_empty() {
+                let mut copy = e.clone();
+                copy["addresses"] = json!(mine);
+                out.push(copy);
+            }
+        }
+    }
+    (v4, v6)
 }
 
 /// The `ServiceImport` a cluster holds for `<ns>/<svc>`, aggregated from every cluster's
@@ -265,7 +314,12 @@ pub fn local_slice(broker_slice: &Value) -> Value {
     let svc = s(&labels, &format!("/{}", SERVICE_NAME.replace('/', "~1"))).to_string();
     let cluster = s(&labels, &format!("/{}", SOURCE_CLUSTER.replace('/', "~1"))).to_string();
     let mut out = broker_slice.clone();
-    let mut meta = json!({"name": format!("{svc}-{cluster}"), "namespace": ns, "labels": labels});
+    let family = if broker_slice["addressType"] == "IPv6" {
+        V6_SUFFIX
+    } else {
+        ""
+    };
+    let mut meta = json!({"name": format!("{svc}-{cluster}{family}"), "namespace": ns, "labels": labels});
     if let Some(a) = broker_slice.pointer("/metadata/annotations") {
         meta["annotations"] = a.clone();
     }

@@ -619,7 +619,9 @@ impl Sandbox {
 
     fn apiserver(&mut self, who: &str, netns: &str, ip: Ipv4Addr, service_cidrs: &[String]) -> Result<()> {
         let dir = self.apiserver_dir(who);
-        std::fs::create_dir_all(&dir)?;
+        // Owner-only, as the server wants its data directory (it would tighten it, warning).
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&dir)?;
         let mut cmd = vec![
             self.bin("subsea"),
             "apiserver".into(),

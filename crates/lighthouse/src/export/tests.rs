@@ -35,6 +35,7 @@ fn a_clusterset_ip_export_publishes_its_cluster_ip_as_one_endpoint() {
     assert_eq!(si["spec"]["ips"], json!(["100.65.0.5"]));
     let not_ready = k8s_slice(false);
     let sl = cluster_slice("c1", "broker", &s, &[&not_ready]);
+    assert_eq!(sl["addressType"], "IPv4");
     assert_eq!(
         sl["endpoints"],
         json!([{"addresses": ["100.65.0.5"], "conditions": {"ready": false}}])
@@ -45,6 +46,34 @@ fn a_clusterset_ip_export_publishes_its_cluster_ip_as_one_endpoint() {
         cluster_slice("c1", "broker", &s, &[&ready])["endpoints"][0]["conditions"]["ready"],
         true
     );
+}
+
+fn cluster_slice(cluster: &str, ns: &str, svc: &Value, k8s: &[&Value]) -> Value {
+    let mut all = cluster_slices(cluster, ns, svc, k8s);
+    assert_eq!(all.len(), 1, "one family: {all:?}");
+    all.remove(0)
+}
+
+#[test]
+fn a_dual_stack_export_publishes_one_slice_per_family() {
+    let mut s = svc("ClusterIP", "100.65.0.5");
+    s["spec"]["clusterIPs"] = json!(["100.65.0.5", "fd00:65::5"]);
+    let all = cluster_slices("c1", "broker", &s, &[&k8s_slice(true)]);
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (all[0]["addressType"].as_str(), all[1]["addressType"].as_str()),
+        (Some("IPv4"), Some("IPv6"))
+    );
+    assert_eq!(all[0]["metadata"]["name"], "web-shop-c1");
+    assert_eq!(all[1]["metadata"]["name"], "web-shop-c1-ipv6");
+    assert_eq!(all[0]["endpoints"][0]["addresses"], json!(["100.65.0.5"]));
+    assert_eq!(all[1]["endpoints"][0]["addresses"], json!(["fd00:65::5"]));
+    assert_eq!(local_slice(&all[1])["metadata"]["name"], "web-c1-ipv6");
+    let mut v6 = svc("ClusterIP", "fd00:65::5");
+    v6["spec"]["clusterIPs"] = json!(["fd00:65::5"]);
+    let only = cluster_slices("c1", "broker", &v6, &[]);
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["addressType"], "IPv6");
 }
 
 #[test]
