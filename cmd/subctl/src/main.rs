@@ -17,7 +17,7 @@ use subsea_ctl::{cluster, deploy_broker, join, recover, show, uninstall};
     about = "Deploy and operate subsea, multi-cluster networking compatible with Submariner"
 )]
 struct Cli {
-    /// Seconds to wait for an API server to answer before reporting it unreachable.
+    /// Seconds to wait for an API server to answer.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 5)]
     connect_timeout: u64,
     #[command(subcommand)]
@@ -70,9 +70,9 @@ enum ExportCommand {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Make a Kubernetes API (a cluster, or `subsea apiserver`) the broker and write broker-info.subm.
+    /// Make a Kubernetes API the broker and write broker-info.subm.
     ///
-    /// Creates the broker namespace, the CRDs, the admin and per-cluster roles, the admin service
+    /// The API is a cluster's, or `subsea apiserver` (a broker without a hub cluster). Creates the broker namespace, the CRDs, the admin and per-cluster roles, the admin service
     /// account and its token, the Broker object and a pre-shared key, then writes
     /// broker-info.subm (mode 0600; an existing file is backed up first). Safe to re-run: the
     /// pre-shared key of an existing file for the same broker is kept.
@@ -98,8 +98,9 @@ enum Command {
     /// Example: subctl unexport service payment-service -n default
     #[command(subcommand)]
     Unexport(ExportCommand),
-    /// Run real checks between two joined clusters through pods: pod to pod (gateway and
-    /// non-gateway nodes, IPv4 and IPv6), pod to a remote Service, service discovery by
+    /// Run real checks between two joined clusters through pods.
+    ///
+    /// Checks pod to pod (gateway and non-gateway nodes, IPv4 and IPv6), pod to a remote Service, service discovery by
     /// clusterset.local name (export, answer, unexport), and on request gateway failover (the
     /// destination's active gateway node is unlabelled, another must take over and traffic
     /// resume; the label is put back). Each check is reported ✓/✗ and as a JUnit test case;
@@ -108,24 +109,27 @@ enum Command {
     ///
     /// Example: subctl verify --context cluster1 --tocontext cluster2 --only connectivity --junit-report verify.xml
     Verify(VerifyArgs),
-    /// Collect what is needed to debug the cluster set from every context of the kubeconfig
-    /// (or only --context) into a directory: subsea's resources, the `show` tables, component
+    /// Collect what is needed to debug the cluster set into a directory.
+    ///
+    /// From every context of the kubeconfig (or only --context): subsea's resources, the `show` tables, component
     /// logs where the API server serves them, and each node's rules, routes and WireGuard state
     /// (from a short-lived host-network pod per node). Secrets, tokens, PSKs and keys are
     /// redacted unless --include-sensitive-data.
     ///
     /// Example: subctl gather --kubeconfig all-clusters.kubeconfig --dir gather-$(date +%s)
     Gather(GatherArgs),
-    /// Measure the data path between two joined clusters with pods, as Submariner's benchmark:
-    /// once between gateway nodes, once between non-gateway nodes, then a summary table.
+    /// Measure the data path between two joined clusters with pods.
+    ///
+    /// As Submariner's benchmark: once between gateway nodes, once between non-gateway nodes, then a summary table.
     /// `throughput` runs a single iperf3 TCP stream; `latency` runs 1-byte request-response
     /// transactions (netperf TCP_RR's measure) and reports p50/p90/p99.
     ///
     /// Example: subctl benchmark throughput --context cluster1 --tocontext cluster2 --seconds 10
     #[command(subcommand)]
     Benchmark(BenchmarkCommand),
-    /// Check a cluster (every context of the kubeconfig, or only --context) and say what is
-    /// wrong and how to fix it: ✓ fine, ⚠ worth a look, ✗ broken. Exits 1 when anything is broken.
+    /// Check clusters and say what is wrong and how to fix it.
+    ///
+    /// Checks every context of the kubeconfig, or only --context: ✓ fine, ⚠ worth a look, ✗ broken. Exits 1 when anything is broken.
     ///
     /// Example: subctl diagnose all --kubeconfig all-clusters.kubeconfig
     Diagnose {
@@ -163,8 +167,10 @@ enum Command {
         #[arg(short = 'y', long)]
         yes: bool,
     },
-    /// Rebuild broker-info.subm from a joined cluster (the PSK and broker address come from the
-    /// cluster; the admin token needs the broker's own kubeconfig).
+    /// Rebuild broker-info.subm from a joined cluster.
+    ///
+    /// The PSK and broker address come from the cluster; the admin token needs the broker's own
+    /// kubeconfig.
     ///
     /// Example: subctl recover-broker-info --context cluster1 --broker-kubeconfig broker.kubeconfig
     RecoverBrokerInfo {
@@ -185,8 +191,22 @@ enum Command {
     },
     /// Print the version of subctl.
     ///
-    /// Example: subctl version
-    Version,
+    /// Example: subctl version -o json
+    Version {
+        /// Output format: table (one line), json or yaml.
+        #[arg(short = 'o', long, default_value = "table")]
+        output: Output,
+    },
+    /// Print a shell completion script.
+    ///
+    /// Load it in the current shell (`source <(subctl completion bash)`), or install it where
+    /// the shell looks for completions.
+    ///
+    /// Example: subctl completion bash > /etc/bash_completion.d/subctl
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args)]
@@ -200,7 +220,10 @@ struct ShowArgs {
 
 #[derive(Subcommand)]
 enum ShowCommand {
-    /// Brokers: NAMESPACE, NAME, COMPONENTS, GLOBALNET, GLOBALNET CIDR, DEFAULT GLOBALNET SIZE, DEFAULT DOMAINS.
+    /// The broker's settings.
+    ///
+    /// Columns: NAMESPACE, NAME, COMPONENTS, GLOBALNET, GLOBALNET CIDR, DEFAULT GLOBALNET SIZE,
+    /// DEFAULT DOMAINS.
     ///
     /// Example: subctl show brokers --context broker
     Brokers(ShowArgs),
@@ -220,7 +243,9 @@ enum ShowCommand {
     ///
     /// Example: subctl show gateways --context cluster1
     Gateways(ShowArgs),
-    /// Connections of the active gateway: GATEWAY, CLUSTER, REMOTE IP, NAT, CABLE DRIVER, SUBNETS, STATUS, RTT avg.
+    /// Connections of the active gateway.
+    ///
+    /// Columns: GATEWAY, CLUSTER, REMOTE IP, NAT, CABLE DRIVER, SUBNETS, STATUS, RTT avg.
     ///
     /// Example: subctl show connections --kubeconfig all-clusters.kubeconfig
     Connections(ShowArgs),
@@ -228,7 +253,9 @@ enum ShowCommand {
     ///
     /// Example: subctl show service-discovery --context cluster2
     ServiceDiscovery(ShowArgs),
-    /// Everything above, section by section, with a `Cluster "<name>"` header per context.
+    /// Everything above, section by section.
+    ///
+    /// With a `Cluster "<name>"` header per context.
     ///
     /// Example: subctl show all --kubeconfig all-clusters.kubeconfig
     All(ShowArgs),
@@ -417,7 +444,19 @@ async fn run(cmd: Command) -> Result<()> {
     let mut stdout = std::io::stdout();
     let mut p = Progress::new(&mut stdout);
     match cmd {
-        Command::Version => println!("subctl version: v{}", env!("CARGO_PKG_VERSION")),
+        Command::Version { output } => {
+            let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+            let doc = serde_json::json!({"name": "subctl", "version": version});
+            match output {
+                Output::Table => println!("subctl version: {version}"),
+                Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+                Output::Yaml => print!("{}", serde_yaml::to_string(&doc)?),
+            }
+        }
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "subctl", &mut std::io::stdout());
+        }
         Command::Show(ShowCommand::All(a)) => {
             let targets =
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
@@ -628,7 +667,7 @@ async fn main() {
     }
     cluster::set_connect_timeout(std::time::Duration::from_secs(cli.connect_timeout));
     if let Err(e) = run(cli.command).await {
-        eprintln!(" ✗ {e:#}");
+        eprintln!(" ✗ {}", subsea_ctl::progress::render_error(&e));
         std::process::exit(1);
     }
 }

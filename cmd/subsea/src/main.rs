@@ -24,8 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the embedded Kubernetes-compatible API server (a broker without a hub cluster, or
-    /// the API of a simulated cluster).
+    /// Run the embedded Kubernetes-compatible API server.
+    ///
+    /// A broker without a hub cluster, or the API of a simulated cluster.
     ///
     /// On first start it creates DIR with a CA, a serving certificate, an admin token and
     /// DIR/admin.kubeconfig (mode 0600). Point kubectl at it with
@@ -33,36 +34,45 @@ enum Command {
     ///
     /// Example: subsea apiserver --data-dir /var/lib/subsea/broker --listen 0.0.0.0:6443 --tls-san broker.example.com
     Apiserver(ApiserverArgs),
-    /// Run the gateway engine on a gateway node: leader election on the Lease
+    /// Run the gateway engine on a gateway node.
+    ///
+    /// Leader election on the Lease
     /// submariner-gateway-lock, the local Endpoint published to the broker, userspace WireGuard
     /// tunnels (TUN device `submariner`) to every remote cluster, routes in table 150, and the
     /// Gateway status object. Needs root (TUN, routes) and a joined cluster (`subctl join`).
     ///
     /// Example: subsea gateway --kubeconfig /etc/subsea/cluster.kubeconfig --node-name gw1
     Gateway(gateway::GatewayArgs),
-    /// Run the route agent on a node: routes to remote clusters' CIDRs via the cluster's active
-    /// gateway, re-pointed as soon as the active gateway changes. Needs root (routes).
+    /// Run the route agent on a node.
+    ///
+    /// Routes to remote clusters' CIDRs via the cluster's active gateway, re-pointed as soon as the active gateway changes. Needs root (routes).
     ///
     /// Example: subsea route-agent --kubeconfig /etc/subsea/cluster.kubeconfig --node-name worker1
     RouteAgent(gateway::RouteAgentArgs),
-    /// Run the gateway's userspace WireGuard data path as a standalone interface, configured by
-    /// flags (for benchmarks against wireguard-go and boringtun-cli; `wg show NAME` works).
+    /// Run the userspace WireGuard data path as a standalone interface.
+    ///
+    /// Configured by flags (for benchmarks against wireguard-go and boringtun-cli; `wg show NAME` works).
     ///
     /// Example: subsea wireguard wg0 --private-key a.key --peer "$(cat b.pub),192.168.77.2:51820,10.2.0.0/24"
     Wireguard(wireguard::WireguardArgs),
-    /// Run the Lighthouse agent: ServiceExports become this cluster's ServiceImport and
+    /// Run the Lighthouse agent (ServiceExport to ServiceImport through the broker).
+    ///
+    /// ServiceExports become this cluster's ServiceImport and
     /// EndpointSlice on the broker (with Valid/Ready/Conflict conditions), and every cluster's
     /// exports become ServiceImports and EndpointSlices in the service's namespace here.
     ///
     /// Example: subsea lighthouse-agent --kubeconfig /etc/subsea/cluster.kubeconfig
     LighthouseAgent(lighthouse::AgentArgs),
-    /// Run the clusterset.local DNS server (A, AAAA, SRV, headless names, per-cluster names,
-    /// local preference, then round robin over healthy connected clusters).
+    /// Run the clusterset.local DNS server.
+    ///
+    /// A, AAAA, SRV, headless names, per-cluster names, local preference, then round robin over
+    /// healthy connected clusters.
     ///
     /// Example: subsea lighthouse-dns --listen 0.0.0.0:53 --custom-domains example.org
     LighthouseDns(lighthouse::DnsArgs),
-    /// The small servers and clients `subctl verify` and `subctl benchmark` run in pods (echo
-    /// with source address, HTTP, request-response latency, iperf3 throughput). Clients end with
+    /// The checks `subctl verify` and `subctl benchmark` run in pods.
+    ///
+    /// Small servers and clients (echo with source address, HTTP, request-response latency, iperf3 throughput). Clients end with
     /// a `RESULT <json>` line.
     ///
     /// Example: subsea nettest echo-check 10.130.4.11:7000

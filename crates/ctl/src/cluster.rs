@@ -87,16 +87,25 @@ pub async fn probe(t: &Target) -> Result<()> {
     }
 }
 
+/// The kubeconfig: `--kubeconfig`, else `$KUBECONFIG` (files joined by `:` are merged, as
+/// kubectl does), else `~/.kube/config`.
+fn read_kubeconfig(path: Option<&Path>) -> Result<Kubeconfig> {
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the kubeconfig {}", p.display()))?;
+            Kubeconfig::from_yaml(&text).with_context(|| format!("the kubeconfig {} is not valid YAML", p.display()))
+        }
+        None => Kubeconfig::read().context(
+            "cannot read the kubeconfig from $KUBECONFIG or ~/.kube/config (or pass --kubeconfig)",
+        ),
+    }
+}
+
 /// Connects with a kubeconfig (`--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`) and
 /// an optional context.
 pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Target> {
-    let kc = match kubeconfig {
-        Some(p) => Kubeconfig::read_from(p)
-            .with_context(|| format!("failed to read the kubeconfig {}", p.display()))?,
-        None => {
-            Kubeconfig::read().context("failed to read the kubeconfig (set --kubeconfig or $KUBECONFIG)")?
-        }
-    };
+    let kc = read_kubeconfig(kubeconfig)?;
     let ctx_name = context
         .map(String::from)
         .or_else(|| kc.current_context.clone())
@@ -144,13 +153,7 @@ pub async fn connect_all(kubeconfig: Option<&Path>, context: Option<&str>) -> Re
     if context.is_some() {
         return Ok(vec![open(kubeconfig, context).await?]);
     }
-    let kc = match kubeconfig {
-        Some(p) => Kubeconfig::read_from(p)
-            .with_context(|| format!("failed to read the kubeconfig {}", p.display()))?,
-        None => {
-            Kubeconfig::read().context("failed to read the kubeconfig (set --kubeconfig or $KUBECONFIG)")?
-        }
-    };
+    let kc = read_kubeconfig(kubeconfig)?;
     let mut out = Vec::new();
     for ctx in kc.contexts.iter().map(|c| c.name.clone()) {
         out.push(open(kubeconfig, Some(&ctx)).await?);
