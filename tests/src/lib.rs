@@ -112,9 +112,15 @@ impl ApiServer {
 
     /// The server URL from the kubeconfig.
     pub fn url(&self) -> String {
+        self.kubeconfig_field("server")
+    }
+
+    /// A `key: value` field of the admin kubeconfig.
+    fn kubeconfig_field(&self, key: &str) -> String {
         let kc = std::fs::read_to_string(self.kubeconfig()).unwrap_or_default();
+        let prefix = format!("{key}: ");
         kc.lines()
-            .find_map(|l| l.trim().strip_prefix("server: "))
+            .find_map(|l| l.trim().strip_prefix(prefix.as_str()))
             .unwrap_or_default()
             .to_string()
     }
@@ -146,11 +152,7 @@ impl ApiServer {
 
     /// The admin bearer token from the kubeconfig.
     pub fn admin_token(&self) -> String {
-        let kc = std::fs::read_to_string(self.kubeconfig()).unwrap_or_default();
-        kc.lines()
-            .find_map(|l| l.trim().strip_prefix("token: "))
-            .unwrap_or_default()
-            .to_string()
+        self.kubeconfig_field("token")
     }
 
     /// The server's process id, while it runs.

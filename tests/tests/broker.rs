@@ -219,16 +219,7 @@ fn deploy_broker_and_join_two_clusters() {
     assert!(custom.contains("clusterset.local:53"), "{custom}");
 
     // The per-cluster token in cluster1 can write only cluster1's objects on the broker.
-    let token = c1.ok(&[
-        "get",
-        "secret",
-        "submariner-broker-secret",
-        "-n",
-        "submariner-operator",
-        "-o",
-        "jsonpath={.data.token}",
-    ]);
-    let token = String::from_utf8(base64_decode(&token)).expect("utf-8");
+    let token = broker_token(&c1);
     let as_c1 = broker
         .kubectl(&[
             "--token",
@@ -515,6 +506,20 @@ fn bad_joins_say_why_and_leave_the_broker_unchanged() {
     );
 }
 
+/// The broker token `subctl join` stored in a joined cluster.
+fn broker_token(c: &ApiServer) -> String {
+    let b64 = c.ok(&[
+        "get",
+        "secret",
+        "submariner-broker-secret",
+        "-n",
+        "submariner-operator",
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
+    String::from_utf8(base64_decode(&b64)).expect("utf-8")
+}
+
 /// One kubeconfig with a context per server, as users of several clusters have.
 fn merged_kubeconfig(dir: &Path, servers: &[&ApiServer]) -> std::path::PathBuf {
     let paths: Vec<String> = servers
@@ -674,16 +679,7 @@ fn show_recover_and_uninstall() {
     );
     assert_eq!(rec, orig, "the recovered file matches the original");
 
-    let c2_token = String::from_utf8(base64_decode(&c2.ok(&[
-        "get",
-        "secret",
-        "submariner-broker-secret",
-        "-n",
-        "submariner-operator",
-        "-o",
-        "jsonpath={.data.token}",
-    ])))
-    .expect("utf-8");
+    let c2_token = broker_token(&c2);
     let (ok, _, err) = subctl(
         &dir.0,
         &["uninstall", "--kubeconfig", kc, "--context", "cluster2"],

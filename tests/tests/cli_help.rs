@@ -85,7 +85,10 @@ fn command_summaries_fit_on_one_line() {
         let lines = command_lines(bin, path);
         assert!(lines.len() >= 2, "{bin} {path:?} lists no commands");
         for l in lines {
-            assert!(l.chars().count() <= 100, "{bin} {path:?}: summary longer than 100 characters:\n{l}");
+            assert!(
+                l.chars().count() <= 100,
+                "{bin} {path:?}: summary longer than 100 characters:\n{l}"
+            );
         }
     }
     // The long explanation is still there, under the command's own --help.
@@ -125,7 +128,9 @@ fn common_failures_say_each_cause_once() {
         ),
         (
             vec!["join", &garbage, "--kubeconfig", &kc],
-            format!(" ✗ {garbage} is not a valid broker-info file: it is not base64 text (a broker-info.subm file is the URL-safe base64 of a JSON document); use the file written by `subctl deploy-broker` (or `subctl recover-broker-info`)"),
+            format!(
+                " ✗ {garbage} is not a valid broker-info file: it is not base64 text (a broker-info.subm file is the URL-safe base64 of a JSON document); use the file written by `subctl deploy-broker` (or `subctl recover-broker-info`)"
+            ),
         ),
     ];
     for (args, want) in cases {
@@ -143,7 +148,10 @@ fn kubeconfig_lists_merge_and_outputs_parse() {
     let env = [("KUBECONFIG", joined)];
     let (ok, out, err) = subctl_env(&["show", "brokers"], &env);
     assert!(ok, "{err}");
-    assert!(out.contains("Cluster \"alpha\"") && out.contains("Cluster \"beta\""), "{out}");
+    assert!(
+        out.contains("Cluster \"alpha\"") && out.contains("Cluster \"beta\""),
+        "{out}"
+    );
     let (ok, out, err) = subctl_env(&["show", "brokers", "--context", "beta"], &env);
     assert!(ok, "{err}");
     assert!(!out.contains("alpha"), "{out}");
@@ -163,6 +171,9 @@ fn kubeconfig_lists_merge_and_outputs_parse() {
     assert_eq!(v["version"], format!("v{}", env!("CARGO_PKG_VERSION")));
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let (ok, out, _) = subctl_env(&["completion", shell], &[]);
-        assert!(ok && out.contains("subctl") && out.contains("deploy-broker"), "completion {shell}");
+        assert!(
+            ok && out.contains("subctl") && out.contains("deploy-broker"),
+            "completion {shell}"
+        );
     }
 }

@@ -94,11 +94,11 @@ fn read_kubeconfig(path: Option<&Path>) -> Result<Kubeconfig> {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read the kubeconfig {}", p.display()))?;
-            Kubeconfig::from_yaml(&text).with_context(|| format!("the kubeconfig {} is not valid YAML", p.display()))
+            Kubeconfig::from_yaml(&text)
+                .with_context(|| format!("the kubeconfig {} is not valid YAML", p.display()))
         }
-        None => Kubeconfig::read().context(
-            "cannot read the kubeconfig from $KUBECONFIG or ~/.kube/config (or pass --kubeconfig)",
-        ),
+        None => Kubeconfig::read()
+            .context("cannot read the kubeconfig from $KUBECONFIG or ~/.kube/config (or pass --kubeconfig)"),
     }
 }
 

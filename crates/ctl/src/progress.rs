@@ -58,7 +58,12 @@ mod render_tests {
     #[test]
     fn each_cause_is_said_once() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
-        let e = anyhow::Error::new(io).context("failed to read x: No such file or directory").context("cannot connect");
-        assert_eq!(render_error(&e), "cannot connect: failed to read x: No such file or directory");
+        let e = anyhow::Error::new(io)
+            .context("failed to read x: No such file or directory")
+            .context("cannot connect");
+        assert_eq!(
+            render_error(&e),
+            "cannot connect: failed to read x: No such file or directory"
+        );
     }
 }
