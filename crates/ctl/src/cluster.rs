@@ -4,10 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
-    PostParams,
-};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::Value;
@@ -140,12 +137,7 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
 /// The local cluster's client for a component: the kubeconfig when one is given, else the
 /// pod's service account when running in a cluster (the workloads in `manifests/deploy/`).
 pub async fn local_client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client> {
-    if kubeconfig.is_none() && context.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
-        return Client::try_default()
-            .await
-            .context("cannot use the in-cluster service account");
-    }
-    Ok(connect(kubeconfig, context).await?.client)
+    Ok(subsea_runtime::client::local(kubeconfig, context).await?)
 }
 
 /// The contexts of a kubeconfig, or just `context` when given.
@@ -161,55 +153,14 @@ pub async fn connect_all(kubeconfig: Option<&Path>, context: Option<&str>) -> Re
     Ok(out)
 }
 
-/// Plural resource names of the kinds subctl writes.
-fn plural(kind: &str) -> Result<&'static str> {
-    Ok(match kind {
-        "Namespace" => "namespaces",
-        "ServiceAccount" => "serviceaccounts",
-        "Secret" => "secrets",
-        "ConfigMap" => "configmaps",
-        "Service" => "services",
-        "Node" => "nodes",
-        "Pod" => "pods",
-        "Role" => "roles",
-        "RoleBinding" => "rolebindings",
-        "CustomResourceDefinition" => "customresourcedefinitions",
-        "Broker" => "brokers",
-        "Submariner" => "submariners",
-        "ServiceDiscovery" => "servicediscoveries",
-        "Cluster" => "clusters",
-        "Endpoint" => "endpoints",
-        "Gateway" => "gateways",
-        "DaemonSet" => "daemonsets",
-        "Deployment" => "deployments",
-        "ClusterRole" => "clusterroles",
-        "ClusterRoleBinding" => "clusterrolebindings",
-        "ServiceExport" => "serviceexports",
-        "ServiceImport" => "serviceimports",
-        "EndpointSlice" => "endpointslices",
-        other => bail!("subctl does not know the resource of kind {other}"),
-    })
-}
-
 /// The API of the object's kind, in its namespace (if any).
 pub fn api_for(client: &Client, obj: &Value) -> Result<Api<DynamicObject>> {
-    let av = obj["apiVersion"].as_str().unwrap_or_default();
-    let kind = obj["kind"].as_str().unwrap_or_default();
-    let (group, version) = av.split_once('/').unwrap_or(("", av));
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural(kind)?);
-    Ok(match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    })
+    Ok(subsea_runtime::objects::api_for(client, obj)?)
 }
 
 /// An API for `(apiVersion, kind)` in `ns` (or cluster-wide).
 pub fn api(client: &Client, api_version: &str, kind: &str, ns: Option<&str>) -> Result<Api<DynamicObject>> {
-    let mut probe = serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {}});
-    if let Some(ns) = ns {
-        probe["metadata"]["namespace"] = ns.into();
-    }
-    api_for(client, &probe)
+    Ok(subsea_runtime::objects::api(client, api_version, kind, ns)?)
 }
 
 /// A kube error as a readable message: the API server's own message for API errors.
@@ -220,69 +171,15 @@ pub fn readable(e: kube::Error) -> anyhow::Error {
     }
 }
 
-/// RFC 7386 merge of `patch` into `target`.
-fn merge(target: &mut Value, patch: &Value) {
-    match (target.as_object_mut(), patch.as_object()) {
-        (Some(t), Some(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        _ => *target = patch.clone(),
-    }
-}
-
 /// Creates the object, or merges it into the existing one (writing nothing when the existing
 /// one already holds everything). Returns the stored object and whether it was created.
 pub async fn apply(client: &Client, obj: &Value) -> Result<(DynamicObject, bool)> {
-    let api = api_for(client, obj)?;
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let desc = format!("{} {name:?}", obj["kind"].as_str().unwrap_or("object"));
-    let typed: DynamicObject = serde_json::from_value(obj.clone()).context("invalid manifest")?;
-    let existing = if name.is_empty() {
-        None
-    } else {
-        api.get_opt(name)
-            .await
-            .map_err(readable)
-            .with_context(|| format!("failed to read {desc}"))?
-    };
-    if let Some(existing) = existing {
-        let current = serde_json::to_value(&existing)?;
-        let mut merged = current.clone();
-        merge(&mut merged, obj);
-        if merged == current {
-            return Ok((existing, false));
-        }
-        let patched = api
-            .patch(name, &PatchParams::default(), &Patch::Merge(obj))
-            .await
-            .map_err(readable)
-            .with_context(|| format!("failed to update {desc}"))?;
-        return Ok((patched, false));
-    }
-    let created = api
-        .create(&PostParams::default(), &typed)
-        .await
-        .map_err(readable)
-        .with_context(|| format!("failed to create {desc}"))?;
-    Ok((created, true))
+    Ok(subsea_runtime::objects::apply(client, obj).await?)
 }
 
 /// Deletes an object if it exists.
 pub async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<()> {
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("failed to delete {name:?}")),
-    }
+    Ok(subsea_runtime::objects::delete(api, name).await?)
 }
 
 /// A service account's token Secret, created if missing, once the token controller has filled it.
@@ -351,16 +248,5 @@ pub fn secret_data(secret: &DynamicObject, key: &str) -> Result<Vec<u8>> {
 
 /// The cluster's `Submariner` object (written by join), if it has one.
 pub async fn submariner_object(client: &Client) -> Result<Option<DynamicObject>> {
-    let subs = api(
-        client,
-        "submariner.io/v1alpha1",
-        "Submariner",
-        Some(subsea_broker::OPERATOR_NAMESPACE),
-    )?;
-    match subs.get_opt("submariner").await {
-        Ok(o) => Ok(o),
-        // No CRD: not joined.
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-        Err(e) => Err(readable(e)),
-    }
+    Ok(subsea_runtime::objects::submariner_object(client).await?)
 }

@@ -5,9 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
-use base64::Engine;
+use kube::Client;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, Config};
 use serde_json::{Value, json};
 use subsea_broker::info::BrokerInfo;
 use subsea_broker::objects::{self as obj, JoinSettings};
@@ -55,41 +54,11 @@ pub struct Options {
 
 const LIGHTHOUSE_DNS_SERVICE: &str = "submariner-lighthouse-coredns";
 
-fn pem_to_der(pem: &[u8]) -> Vec<Vec<u8>> {
-    let text = String::from_utf8_lossy(pem);
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        if line.starts_with("-----BEGIN CERTIFICATE-----") {
-            inside = true;
-            cur.clear();
-        } else if line.starts_with("-----END CERTIFICATE-----") {
-            inside = false;
-            if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(cur.trim()) {
-                out.push(der);
-            }
-        } else if inside {
-            cur.push_str(line.trim());
-        }
-    }
-    out
-}
-
 /// A client for the broker with the given token.
 pub fn broker_client(url: &str, ca_pem: &[u8], token: &str, namespace: &str, verify: bool) -> Result<Client> {
-    let mut cfg = Config::new(
-        url.parse()
-            .with_context(|| format!("the broker URL {url:?} is not a valid URL"))?,
-    );
-    cfg.default_namespace = namespace.to_string();
-    cfg.auth_info.token = Some(token.to_string().into());
-    if verify {
-        cfg.root_cert = Some(pem_to_der(ca_pem));
-    } else {
-        cfg.accept_invalid_certs = true;
-    }
-    Client::try_from(cfg).context("failed to build the broker client")
+    Ok(subsea_runtime::client::broker(
+        url, ca_pem, token, namespace, verify,
+    )?)
 }
 
 /// Explains a failure to reach the broker with a fix.

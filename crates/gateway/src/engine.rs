@@ -19,6 +19,7 @@ use subsea_datapath::Datapath;
 use subsea_health::lease::{Decision, LeaseState, Timing, decide, must_step_down};
 use subsea_netlink::{Netlink, RULE_PRIORITY, Route, TABLE};
 use subsea_plan::{Local, Plan, Remote};
+use subsea_runtime::controller::Loop;
 use subsea_syncer::driver::Syncer;
 use subsea_syncer::plan::{CLUSTER_ID_LABEL, Config as SyncConfig, Direction};
 use tokio::task::JoinHandle;
@@ -100,10 +101,10 @@ fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Runs the gateway until SIGTERM or Ctrl-C.
 pub async fn run(opts: Options) -> Result<()> {
     let local_client =
-        subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+        subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let spec = wait_for_join(&local_client).await?;
     let settings = settings::from_spec(&spec).map_err(|e| anyhow!(e))?;
-    let broker = subsea_ctl::join::broker_client(
+    let broker = subsea_runtime::client::broker(
         &settings.broker_url,
         &settings.broker_ca,
         &settings.broker_token,
@@ -149,7 +150,7 @@ pub async fn run(opts: Options) -> Result<()> {
 pub(crate) async fn wait_for_join(client: &Client) -> Result<subsea_api::operator::SubmarinerSpec> {
     let mut told = false;
     loop {
-        match subsea_ctl::cluster::submariner_object(client).await {
+        match subsea_runtime::objects::submariner_object(client).await {
             Ok(Some(obj)) => {
                 let spec = obj.data.get("spec").cloned().unwrap_or_default();
                 return serde_json::from_value(spec)
@@ -265,18 +266,6 @@ async fn write_lease(
     }
 }
 
-pub(crate) async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => futures::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = term => {}, _ = tokio::signal::ctrl_c() => {} }
-}
-
 /// How often the gateway re-reads its Node's labels.
 const NODE_CHECK: Duration = Duration::from_secs(1);
 
@@ -288,7 +277,7 @@ async fn elect(shared: Arc<Shared>) -> Result<()> {
     let mut leader: Option<Vec<JoinHandle<()>>> = None;
     let mut last_renew = 0.0;
     let (mut eligible, mut checked) = (true, f64::MIN);
-    let shutdown = shutdown_signal();
+    let shutdown = subsea_runtime::shutdown::signal();
     tokio::pin!(shutdown);
     loop {
         let now = now_secs();
@@ -547,7 +536,7 @@ async fn publish(shared: Arc<Shared>, spec: EndpointSpec) {
 async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
     let api: Api<Endpoint> = Api::namespaced(shared.local.clone(), &shared.settings.namespace);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let store = subsea_syncer::driver::reflect_with(api, (), tx);
+    let store = subsea_runtime::reflect::reflect_with(api, (), tx);
     if store.wait_until_ready().await.is_err() {
         return;
     }
@@ -555,40 +544,46 @@ async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
         cluster_id: shared.settings.cluster_id.clone(),
         subnets: shared.settings.subnets(),
     };
-    let mut pingers: BTreeMap<String, (std::net::Ipv4Addr, Owned)> = BTreeMap::new();
-    let mut skipped = Vec::new();
-    loop {
-        let endpoints = store.state();
-        let remotes: Vec<Remote> = endpoints.iter().map(|e| remote(e)).collect();
-        let plan = subsea_plan::plan(&local, &remotes);
-        d.set_peers(&plan.wg_peers());
-        if let Err(e) = program_routes(&shared, &plan).await {
-            tracing::warn!(error = %e, "cannot program routes; retrying");
-            *guard(&shared.failure) = format!("{e:#}");
-        } else {
-            guard(&shared.failure).clear();
-        }
-        // Said once per change, not on every pass.
-        if plan.skipped != skipped {
-            for s in &plan.skipped {
-                tracing::warn!(cluster = %s.cluster_id, reason = %s.reason, "not connecting");
+    // Kept across passes: the running pingers, and what was last said about skipped peers.
+    let state: Mutex<(
+        BTreeMap<String, (std::net::Ipv4Addr, Owned)>,
+        Vec<subsea_plan::Skipped>,
+    )> = Mutex::new((BTreeMap::new(), Vec::new()));
+    // No settling: a failover re-plans at once.
+    Loop::new("tunnels")
+        .settle(Duration::ZERO)
+        .run(&mut rx, std::future::pending(), |_| async {
+            let endpoints = store.state();
+            let remotes: Vec<Remote> = endpoints.iter().map(|e| remote(e)).collect();
+            let plan = subsea_plan::plan(&local, &remotes);
+            d.set_peers(&plan.wg_peers());
+            let routed = program_routes(&shared, &plan).await;
+            match &routed {
+                Err(e) => *guard(&shared.failure) = format!("{e:#}"),
+                Ok(()) => guard(&shared.failure).clear(),
             }
-            skipped = plan.skipped.clone();
-        }
-        if shared.settings.health_check {
-            reconcile_pingers(&shared, &plan, &endpoints, &mut pingers);
-        }
-        *guard(&shared.remotes) = endpoints
-            .iter()
-            .map(|e| (e.spec.cluster_id.clone(), e.spec.clone()))
-            .collect();
-        *guard(&shared.plan) = plan;
-        // Level-triggered: re-plan on changes and at least every 10 s to retry failed writes.
-        if let Ok(None) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-            break;
-        }
-        while rx.try_recv().is_ok() {}
-    }
+            {
+                let mut st = guard(&state);
+                let (pingers, skipped) = &mut *st;
+                // Said once per change, not on every pass.
+                if plan.skipped != *skipped {
+                    for s in &plan.skipped {
+                        tracing::warn!(cluster = %s.cluster_id, reason = %s.reason, "not connecting");
+                    }
+                    *skipped = plan.skipped.clone();
+                }
+                if shared.settings.health_check {
+                    reconcile_pingers(&shared, &plan, &endpoints, pingers);
+                }
+            }
+            *guard(&shared.remotes) = endpoints
+                .iter()
+                .map(|e| (e.spec.cluster_id.clone(), e.spec.clone()))
+                .collect();
+            *guard(&shared.plan) = plan;
+            routed.map_err(|e| format!("cannot program routes: {e:#}"))
+        })
+        .await;
 }
 
 /// An Endpoint as the planners see it.

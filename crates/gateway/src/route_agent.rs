@@ -11,12 +11,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use kube::Api;
 use subsea_api::submariner::Endpoint;
 use subsea_cidr::Cidr;
 use subsea_netlink::{Netlink, Route};
 use subsea_plan::{Local, Remote};
+use subsea_runtime::controller::Loop;
 
 /// The main routing table.
 pub const MAIN_TABLE: u32 = 254;
@@ -64,8 +65,7 @@ pub struct Options {
 
 /// Runs until SIGTERM or Ctrl-C; removes its routes on the way out.
 pub async fn run(opts: Options) -> Result<()> {
-    let client =
-        subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let client = subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let spec = crate::engine::wait_for_join(&client).await?;
     let settings = crate::settings::from_spec(&spec).map_err(|e| anyhow!(e))?;
     let nl = Netlink::connect()?;
@@ -75,36 +75,31 @@ pub async fn run(opts: Options) -> Result<()> {
     };
     let api: Api<Endpoint> = Api::namespaced(client, &settings.namespace);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let store = subsea_syncer::driver::reflect_with(api, (), tx);
+    let store = subsea_runtime::reflect::reflect_with(api, (), tx);
     tracing::info!(node = %opts.hostname, cluster = %settings.cluster_id, "route agent starting");
-    let shutdown = crate::engine::shutdown_signal();
-    tokio::pin!(shutdown);
-    let mut last: Option<Vec<(Cidr, IpAddr)>> = None;
-    loop {
-        if store.wait_until_ready().await.is_ok() {
+    if store.wait_until_ready().await.is_err() {
+        bail!("the Endpoint watch ended before its first list");
+    }
+    let last: std::sync::Mutex<Option<Vec<(Cidr, IpAddr)>>> = std::sync::Mutex::new(None);
+    Loop::new("route-agent")
+        .settle(Duration::ZERO)
+        .run(&mut rx, subsea_runtime::shutdown::signal(), |_| async {
             let remotes: Vec<Remote> = store.state().iter().map(|e| crate::engine::remote(e)).collect();
             let want = desired_routes(&opts.hostname, &local, &remotes);
-            match program(&nl, &want, opts.mtu).await {
-                Ok(()) => {
-                    if last.as_ref() != Some(&want) {
-                        tracing::info!(via = ?want.first().map(|r| r.1), routes = want.len(), "routes to remote clusters programmed");
-                        last = Some(want);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot program routes; retrying"),
+            program(&nl, &want, opts.mtu)
+                .await
+                .map_err(|e| format!("cannot program routes: {e:#}"))?;
+            let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+            if last.as_ref() != Some(&want) {
+                tracing::info!(via = ?want.first().map(|r| r.1), routes = want.len(), "routes to remote clusters programmed");
+                *last = Some(want);
             }
-        }
-        tokio::select! {
-            _ = rx.recv() => {}
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-            _ = &mut shutdown => {
-                let _ = program(&nl, &[], opts.mtu).await;
-                tracing::info!("route agent stopped; routes removed");
-                return Ok(());
-            }
-        }
-        while rx.try_recv().is_ok() {}
-    }
+            Ok::<(), String>(())
+        })
+        .await;
+    let _ = program(&nl, &[], opts.mtu).await;
+    tracing::info!("route agent stopped; routes removed");
+    Ok(())
 }
 
 async fn program(nl: &Netlink, routes: &[(Cidr, IpAddr)], mtu: u32) -> Result<()> {

@@ -11,7 +11,8 @@ use anyhow::{Context, Result, anyhow};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use subsea_syncer::driver::{Reflector, reflect, values};
+use subsea_runtime::controller::Loop;
+use subsea_runtime::reflect::{Reflector, reflect, values};
 
 use crate::export;
 use crate::labels::*;
@@ -138,10 +139,9 @@ async fn wait_for_join(client: &Client) -> Result<Join> {
 
 /// Runs until SIGTERM or Ctrl-C.
 pub async fn run(opts: Options) -> Result<()> {
-    let local =
-        subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let local = subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let j = wait_for_join(&local).await?;
-    let broker = subsea_ctl::join::broker_client(&j.url, &j.ca, &j.token, &j.namespace, j.verify)?;
+    let broker = subsea_runtime::client::broker(&j.url, &j.ca, &j.token, &j.namespace, j.verify)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let all = |r: &ApiResource, c: &Client| -> Api<DynamicObject> { Api::all_with(c.clone(), r) };
     let in_broker =
@@ -171,21 +171,12 @@ pub async fn run(opts: Options) -> Result<()> {
             .map_err(|e| anyhow!("watch failed to start: {e}"))?;
     }
     tracing::info!(cluster = %ctx.cluster, "lighthouse agent running");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    loop {
-        if let Err(e) = reconcile(&ctx).await {
-            tracing::warn!(error = %format!("{e:#}"), "reconcile failed; retrying");
-        }
-        tokio::select! {
-            _ = rx.recv() => {}
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-            _ = term.recv() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        }
-        // Let a burst of events settle into one pass.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        while rx.try_recv().is_ok() {}
-    }
+    Loop::new("lighthouse-agent")
+        .run(&mut rx, subsea_runtime::shutdown::signal(), |_| async {
+            reconcile(&ctx).await.map_err(|e| format!("{e:#}"))
+        })
+        .await;
+    Ok(())
 }
 
 fn api_of(client: &Client, r: &ApiResource, ns: &str) -> Api<DynamicObject> {
@@ -207,7 +198,7 @@ async fn ensure(client: &Client, r: &ApiResource, obj: &Value, existing: &[Value
 
 /// Creates or updates `obj`, then its status through the status subresource.
 async fn put(client: &Client, r: &ApiResource, obj: &Value) -> Result<()> {
-    let (stored, _) = subsea_ctl::cluster::apply(client, obj).await?;
+    let (stored, _) = subsea_runtime::objects::apply(client, obj).await?;
     if let Some(status) = obj.get("status") {
         let current = serde_json::to_value(&stored)?;
         if current.get("status") != Some(status) {

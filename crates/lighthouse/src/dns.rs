@@ -15,7 +15,8 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use subsea_syncer::driver::{reflect, values};
+use subsea_runtime::controller::Loop;
+use subsea_runtime::reflect::{reflect, values};
 
 use crate::resolve::{Answer, Qtype, Snapshot, resolve};
 
@@ -347,18 +348,6 @@ pub async fn serve(opts: Options) -> Result<()> {
     result
 }
 
-async fn stopped() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => futures::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = term => {}, _ = tokio::signal::ctrl_c() => {} }
-}
-
 fn publish(shared: &Shared, snap: Snapshot) {
     if let Ok(mut w) = shared.snapshot.write() {
         *w = Some(Arc::new(snap));
@@ -391,13 +380,12 @@ async fn from_fixture(shared: &Shared, path: &std::path::Path, opts: &Options) -
     );
     tracing::info!(listen = %opts.listen, services = snap.services.len(), fixture = %path.display(), "lighthouse DNS serving a fixed snapshot");
     publish(shared, snap);
-    stopped().await;
+    subsea_runtime::shutdown::signal().await;
     Ok(())
 }
 
 async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
-    let client =
-        subsea_ctl::cluster::local_client(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let client = subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let local = match &opts.cluster_id {
         Some(c) => c.clone(),
         None => {
@@ -441,32 +429,29 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
             .map_err(|e| anyhow!("watch failed to start: {e}"))?;
     }
     let synced = AtomicBool::new(false);
-    let mut woke: Option<std::time::Instant> = None;
-    let stop = stopped();
-    tokio::pin!(stop);
-    loop {
-        let snap = crate::snapshot::build(
-            &local,
-            &values(&imports),
-            &values(&slices),
-            &values(&gateways),
-            opts.prefer_nearest,
-        );
-        publish(shared, snap);
-        if let Some(w) = woke.take() {
-            shared.metrics.programming.observe(w.elapsed());
-        }
-        if !synced.swap(true, Ordering::Relaxed) {
-            tracing::info!("first sync done; answering");
-        }
-        tokio::select! {
-            _ = rx.recv() => woke = Some(std::time::Instant::now()),
-            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-            _ = &mut stop => return Ok(()),
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        while rx.try_recv().is_ok() {}
-    }
+    // Rebuilding the snapshot cannot fail; the resync only guards against a missed wake-up.
+    Loop::new("lighthouse-dns snapshot")
+        .resync(Duration::from_secs(30))
+        .settle(Duration::from_millis(10))
+        .run(&mut rx, subsea_runtime::shutdown::signal(), |pass| {
+            let snap = crate::snapshot::build(
+                &local,
+                &values(&imports),
+                &values(&slices),
+                &values(&gateways),
+                opts.prefer_nearest,
+            );
+            publish(shared, snap);
+            if let Some(w) = pass.woken {
+                shared.metrics.programming.observe(w.elapsed());
+            }
+            if !synced.swap(true, Ordering::Relaxed) {
+                tracing::info!("first sync done; answering");
+            }
+            std::future::ready(Ok::<(), std::convert::Infallible>(()))
+        })
+        .await;
+    Ok(())
 }
 
 /// A UDP loop's query rate (per second) above which the sockets stop steering by CPU.

@@ -3,18 +3,27 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
-use serde_json::Value;
+use subsea_runtime::controller::Loop;
+use subsea_runtime::reflect::{reflect, values};
 use tokio::sync::mpsc;
 
 use crate::plan::{self, Action, Config};
 
 /// Re-plans at least this often, to retry writes that failed.
 const RESYNC: Duration = Duration::from_secs(10);
+
+/// A sync write that failed (retried by the next pass).
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} of {total} sync writes of {kind} failed; the last: {last}")]
+pub struct SyncFailed {
+    kind: String,
+    failed: usize,
+    total: usize,
+    last: kube::Error,
+}
 
 /// One resource type synced in one direction.
 pub struct Syncer {
@@ -26,72 +35,6 @@ pub struct Syncer {
     pub source: Client,
     /// Client of the target side.
     pub target: Client,
-}
-
-/// A store kept in step with a watch. The watch runs in its own task, which ends when this
-/// is dropped, so an aborted controller (a gateway that lost its lease) leaves no watch behind.
-pub struct Reflector<K: kube::Resource + 'static>
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    store: Store<K>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl<K: kube::Resource + 'static> std::ops::Deref for Reflector<K>
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    type Target = Store<K>;
-    fn deref(&self) -> &Store<K> {
-        &self.store
-    }
-}
-
-impl<K: kube::Resource + 'static> Drop for Reflector<K>
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Reflects `api` into a store, waking `tx` on every change (and retrying with backoff).
-pub fn reflect_with<K>(api: Api<K>, dt: K::DynamicType, tx: mpsc::Sender<()>) -> Reflector<K>
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    let writer = reflector::store::Writer::new(dt);
-    let store = writer.as_reader();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff())
-        .touched_objects();
-    let task = tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(ev) = stream.next().await {
-            if let Err(e) = ev {
-                tracing::debug!(error = %e, "watch error; retrying with backoff");
-            }
-            // A full channel already holds a wake-up.
-            let _ = tx.try_send(());
-        }
-    });
-    Reflector { store, task }
-}
-
-/// [`reflect_with`] for untyped objects.
-pub fn reflect(api: Api<DynamicObject>, ar: &ApiResource, tx: mpsc::Sender<()>) -> Reflector<DynamicObject> {
-    reflect_with(api, ar.clone(), tx)
-}
-
-/// The store's objects as JSON.
-pub fn values(store: &Store<DynamicObject>) -> Vec<Value> {
-    store
-        .state()
-        .iter()
-        .filter_map(|o| serde_json::to_value(&**o).ok())
-        .collect()
 }
 
 impl Syncer {
@@ -112,21 +55,29 @@ impl Syncer {
         if src.wait_until_ready().await.is_err() || tgt.wait_until_ready().await.is_err() {
             return;
         }
-        loop {
+        let sync = Loop::new(format!("syncer {}", ar.kind)).resync(RESYNC);
+        sync.run(&mut rx, std::future::pending(), |_| async {
             let actions = plan::reconcile(&self.config, &values(&src), &values(&tgt));
+            let total = actions.len();
+            let mut failed = 0;
+            let mut last = None;
             for action in actions {
                 if let Err(e) = apply(&tgt_api, &tgt, action).await {
-                    tracing::warn!(error = %e, kind = %ar.kind, "sync write failed; will retry");
+                    failed += 1;
+                    last = Some(e);
                 }
             }
-            match tokio::time::timeout(RESYNC, rx.recv()).await {
-                Ok(None) => return,
-                Ok(Some(())) | Err(_) => {}
+            match last {
+                None => Ok(()),
+                Some(last) => Err(SyncFailed {
+                    kind: ar.kind.clone(),
+                    failed,
+                    total,
+                    last,
+                }),
             }
-            // Let a burst of events settle into one plan.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            while rx.try_recv().is_ok() {}
-        }
+        })
+        .await;
     }
 }
 

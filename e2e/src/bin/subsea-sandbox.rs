@@ -299,6 +299,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::HttpServer { port, pod, cluster } => subsea_e2e::sandbox::http::serve(port, &pod, &cluster),
         Command::Endpoints { kubeconfig } => {
+            init_logging();
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(subsea_e2e::sandbox::endpoints::run(&kubeconfig))
         }
@@ -312,6 +313,7 @@ fn run(cli: Cli) -> Result<()> {
             rt.block_on(kubelet.run(&sb.kubeconfig(), &cluster))
         }
         Command::KubeProxy { kubeconfig } => {
+            init_logging();
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(subsea_e2e::sandbox::proxy::run(&kubeconfig))
         }
@@ -427,4 +429,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs of the stand-ins (their controller loops report failures through tracing) on stderr,
+/// which the sandbox sends to their log files.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

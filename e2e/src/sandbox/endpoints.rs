@@ -91,46 +91,44 @@ pub fn slice(svc: &Value, pods: &[Value], v6: bool) -> Option<Value> {
 /// Runs the stand-in for one cluster until killed.
 pub async fn run(kubeconfig: &std::path::Path) -> anyhow::Result<()> {
     use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    let client = kube::Client::try_from(cfg)?;
+    use subsea_runtime::reflect::{reflect, values};
+    let client = subsea_runtime::client::local(Some(kubeconfig), None).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let ar = |g: &str, v: &str, k: &str, p: &str| {
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), p)
-    };
-    let reflect = |r: ApiResource| {
+    let watch = |g: &str, v: &str, k: &str, p: &str| {
+        let r = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), p);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &r);
-        subsea_syncer::driver::reflect(api, &r, tx.clone())
+        reflect(api, &r, tx.clone())
     };
-    let services = reflect(ar("", "v1", "Service", "services"));
-    let pods = reflect(ar("", "v1", "Pod", "pods"));
-    let mut last: std::collections::HashMap<(String, String), Value> = Default::default();
-    loop {
-        let pods = subsea_syncer::driver::values(&pods);
-        for svc in subsea_syncer::driver::values(&services) {
-            for sl in slices(&svc, &pods) {
-                let key = (
-                    s(&sl, "/metadata/namespace").to_string(),
-                    s(&sl, "/metadata/name").to_string(),
-                );
-                if last.get(&key) == Some(&sl) {
-                    continue;
-                }
-                match subsea_ctl::cluster::apply(&client, &sl).await {
-                    Ok(_) => {
-                        last.insert(key, sl);
+    let services = watch("", "v1", "Service", "services");
+    let pods = watch("", "v1", "Pod", "pods");
+    // What was last written per slice: a pass over unchanged state writes nothing.
+    let last: std::sync::Mutex<std::collections::HashMap<(String, String), Value>> = Default::default();
+    subsea_runtime::controller::Loop::new("endpointslice stand-in")
+        .run(&mut rx, std::future::pending(), |_| async {
+            let pods = values(&pods);
+            let mut failed = None;
+            for svc in values(&services) {
+                for sl in slices(&svc, &pods) {
+                    let key = (
+                        s(&sl, "/metadata/namespace").to_string(),
+                        s(&sl, "/metadata/name").to_string(),
+                    );
+                    let unchanged = last.lock().unwrap_or_else(|e| e.into_inner()).get(&key) == Some(&sl);
+                    if unchanged {
+                        continue;
                     }
-                    Err(e) => eprintln!("endpointslice stand-in: {e:#}"),
+                    match subsea_runtime::objects::apply(&client, &sl).await {
+                        Ok(_) => {
+                            last.lock().unwrap_or_else(|e| e.into_inner()).insert(key, sl);
+                        }
+                        Err(e) => failed = Some(e),
+                    }
                 }
             }
-        }
-        tokio::select! {
-            _ = rx.recv() => {}
-            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        while rx.try_recv().is_ok() {}
-    }
+            failed.map_or(Ok(()), Err)
+        })
+        .await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -427,7 +427,7 @@ impl Kubelet {
         );
         let (tx, mut rx) = tokio::sync::mpsc::channel(1);
         let all: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        let pods = subsea_syncer::driver::reflect(all, &ar, tx);
+        let pods = subsea_runtime::reflect::reflect(all, &ar, tx);
         let nodes: Vec<String> = self.cluster.nodes.iter().map(|n| n.name.clone()).collect();
         let worker = self
             .cluster
@@ -439,7 +439,7 @@ impl Kubelet {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         self.save()?;
         loop {
-            let objects = subsea_syncer::driver::values(&pods);
+            let objects = subsea_runtime::reflect::values(&pods);
             let running: BTreeMap<Key, String> = self
                 .live
                 .iter()

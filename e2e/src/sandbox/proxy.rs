@@ -242,54 +242,28 @@ mod tests {
 
 /// Watches the cluster and keeps the node's table in step; runs until killed.
 pub async fn run(kubeconfig: &std::path::Path) -> Result<()> {
-    use futures::StreamExt;
-    use kube::api::{Api, DynamicObject};
-    use kube::runtime::{WatchStreamExt, reflector, watcher};
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    let client = kube::Client::try_from(cfg)?;
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+    use subsea_runtime::reflect::{reflect, values};
+    let client = subsea_runtime::client::local(Some(kubeconfig), None).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut stores = Vec::new();
-    for (group, version, kind, plural) in [
-        ("", "v1", "Service", "services"),
-        ("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
-    ] {
-        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
-        let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
+    let watch = |group: &str, version: &str, kind: &str, plural: &str| {
+        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        let writer = reflector::store::Writer::new(ar);
-        stores.push(writer.as_reader());
-        let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff())
-            .touched_objects();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            futures::pin_mut!(stream);
-            while stream.next().await.is_some() {
-                let _ = tx.try_send(());
+        reflect(api, &ar, tx.clone())
+    };
+    let services = watch("", "v1", "Service", "services");
+    let slices = watch("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices");
+    let last = std::sync::Mutex::new(String::new());
+    subsea_runtime::controller::Loop::new("kube-proxy stand-in")
+        .run(&mut rx, std::future::pending(), |_| async {
+            let text = ruleset(&all_forwards(&values(&services), &values(&slices)));
+            let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+            if text != *last {
+                apply(&text).map_err(|e| format!("kube-proxy stand-in: {e:#}"))?;
+                *last = text;
             }
-        });
-    }
-    let mut last = String::new();
-    loop {
-        let values = |i: usize| -> Vec<Value> {
-            stores[i]
-                .state()
-                .iter()
-                .filter_map(|o| serde_json::to_value(&**o).ok())
-                .collect()
-        };
-        let text = ruleset(&all_forwards(&values(0), &values(1)));
-        if text != last {
-            match apply(&text) {
-                Ok(()) => last = text,
-                Err(e) => eprintln!("kube-proxy stand-in: {e:#}"),
-            }
-        }
-        tokio::select! {
-            _ = rx.recv() => {}
-            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        while rx.try_recv().is_ok() {}
-    }
+            Ok::<(), String>(())
+        })
+        .await;
+    Ok(())
 }
