@@ -208,6 +208,38 @@ fn verify_benchmark_and_gather_work_through_pods() {
     let kept =
         std::fs::read_to_string(sensitive.join("cluster1").join("submariners.yaml")).expect("submariners");
     assert!(kept.contains(&psk), "--include-sensitive-data keeps the PSK");
+    // A bundle with secrets in it is readable by its owner only.
+    for entry in walk(&sensitive) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&entry).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is mode {:o}", entry.display(), mode & 0o777);
+    }
+    // No component's log holds the PSK or the cluster's broker token.
+    let token = sb
+        .kubectl(
+            "cluster1",
+            &[
+                "get",
+                "secret",
+                "submariner-broker-secret",
+                "-n",
+                "submariner-operator",
+                "-o",
+                "go-template={{.data.token | base64decode}}",
+            ],
+        )
+        .expect("the broker token");
+    assert!(token.len() > 20, "{token:?}");
+    let logs = walk(&sb.logs());
+    assert!(logs.len() > 5, "the sandbox keeps its components' logs");
+    for entry in logs {
+        let body = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(
+            !body.contains(&psk) && !body.contains(token.trim()),
+            "{} holds a secret",
+            entry.display()
+        );
+    }
 
     // Firewall: the path MTU is found, and a black hole (ICMP "fragmentation needed" dropped on
     // cluster1's worker node) is named with its fix.

@@ -165,7 +165,7 @@ mod tests {
                     async {
                         let _ = stop_rx.await;
                     },
-                    move || {
+                    move |_| {
                         let n = p.fetch_add(1, Ordering::SeqCst) + 1;
                         async move { if n == 2 { Err("second pass fails") } else { Ok(()) } }
                     },
