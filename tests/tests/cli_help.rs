@@ -155,15 +155,24 @@ fn kubeconfig_lists_merge_and_outputs_parse() {
     let (ok, out, err) = subctl_env(&["show", "brokers", "--context", "beta"], &env);
     assert!(ok, "{err}");
     assert!(!out.contains("alpha"), "{out}");
-    for fmt in ["json", "yaml"] {
-        let (ok, out, err) = subctl_env(&["show", "endpoints", "-o", fmt], &env);
-        assert!(ok, "{err}");
+    let verbs = [
+        "brokers",
+        "networks",
+        "endpoints",
+        "versions",
+        "gateways",
+        "connections",
+        "service-discovery",
+    ];
+    for (verb, fmt) in verbs.iter().flat_map(|v| [(v, "json"), (v, "yaml")]) {
+        let (ok, out, err) = subctl_env(&["show", verb, "-o", fmt], &env);
+        assert!(ok, "show {verb} -o {fmt}: {err}");
         let parsed: Result<serde_json::Value, String> = if fmt == "json" {
             serde_json::from_str(&out).map_err(|e| e.to_string())
         } else {
             serde_yaml::from_str(&out).map_err(|e| e.to_string())
         };
-        assert!(parsed.is_ok(), "show endpoints -o {fmt}: {out}");
+        assert!(parsed.is_ok(), "show {verb} -o {fmt}: {out}");
     }
     let (ok, out, _) = subctl_env(&["version", "-o", "json"], &[]);
     assert!(ok);

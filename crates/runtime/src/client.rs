@@ -69,8 +69,13 @@ mod tests {
 
     #[test]
     fn bad_broker_urls_are_named() {
-        let e = broker("not a url", b"", "t", "ns", true).err().map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("the broker URL \"not a url\" is not a valid URL"));
+        let e = broker("not a url", b"", "t", "ns", true)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("the broker URL \"not a url\" is not a valid URL")
+        );
     }
 
     #[test]
