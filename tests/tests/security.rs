@@ -774,3 +774,136 @@ fn services_get_a_cluster_ip_by_default() {
     let ip = s.ok(&["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]);
     assert!(ip.trim().starts_with("10.0.0."), "{ip}");
 }
+
+#[test]
+fn bound_tokens_token_reviews_and_subject_access_reviews() {
+    let s = ApiServer::start(&[]).expect("server");
+    s.ok(&["create", "namespace", "team"]);
+    s.ok(&["create", "serviceaccount", "bot", "-n", "team"]);
+    s.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "anchor",
+        "-n",
+        "team",
+        "--from-literal=k=v",
+    ]);
+    let rbac = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: bot-view\n  namespace: team\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: view\nsubjects:\n- kind: ServiceAccount\n  name: bot\n  namespace: team\n";
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(rbac)).expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // kubectl create token (a protobuf TokenRequest) gives a token that works with the
+    // account's permissions.
+    let token = s.ok(&["create", "token", "bot", "-n", "team"]).trim().to_string();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    let as_bot = format!("--token={token}");
+    let out = s
+        .kubectl(&[as_bot.as_str(), "get", "configmaps", "-n", "team"])
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = s
+        .kubectl(&[as_bot.as_str(), "get", "secrets", "-n", "team"])
+        .expect("runs");
+    assert!(
+        stderr(&out).contains("cannot list resource \"secrets\""),
+        "{}",
+        stderr(&out)
+    );
+    let err = s.fails(&["create", "token", "bot", "-n", "team", "--duration", "1m"]);
+    assert!(
+        err.contains("may not specify a duration less than 10 minutes"),
+        "{err}"
+    );
+
+    // A token bound to a Secret dies with it.
+    let bound = s
+        .ok(&[
+            "create",
+            "token",
+            "bot",
+            "-n",
+            "team",
+            "--bound-object-kind",
+            "Secret",
+            "--bound-object-name",
+            "anchor",
+        ])
+        .trim()
+        .to_string();
+    let works = |t: &str| {
+        s.kubectl(&[&format!("--token={t}"), "get", "configmaps", "-n", "team"])
+            .expect("runs")
+            .status
+            .success()
+    };
+    assert!(works(&bound));
+    s.ok(&["delete", "secret", "anchor", "-n", "team"]);
+    assert!(!works(&bound), "the bound Secret is gone");
+    // A token for another audience does not authenticate here, but TokenReview vouches for it
+    // to that audience.
+    let other = s
+        .ok(&[
+            "create",
+            "token",
+            "bot",
+            "-n",
+            "team",
+            "--audience",
+            "https://vault.example",
+        ])
+        .trim()
+        .to_string();
+    assert!(!works(&other));
+    let admin = s.admin_token();
+    let review = |tok: &str, aud: &str| {
+        let body = serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": tok, "audiences": [aud]}});
+        let (code, text) = raw(
+            &s,
+            &admin,
+            "POST",
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            "application/json",
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(code, 201, "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")["status"].clone()
+    };
+    let st = review(&other, "https://vault.example");
+    assert_eq!(st["authenticated"], true, "{st}");
+    assert_eq!(st["user"]["username"], "system:serviceaccount:team:bot");
+    assert_eq!(
+        review(&other, "https://kubernetes.default.svc.cluster.local")["authenticated"],
+        false
+    );
+    assert_eq!(
+        review("garbage.token.here", "https://vault.example")["authenticated"],
+        false
+    );
+    // Deleting the account revokes every token issued for it.
+    assert!(works(&token));
+    s.ok(&["delete", "serviceaccount", "bot", "-n", "team"]);
+    assert!(!works(&token));
+
+    // SubjectAccessReview answers for another user.
+    let sar = |user: &str, verb: &str, resource: &str| {
+        let body = serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": ["system:authenticated"], "resourceAttributes": {"namespace": "team", "verb": verb, "resource": resource}}});
+        let (code, text) = raw(
+            &s,
+            &admin,
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            "application/json",
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(code, 201, "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")["status"]["allowed"].clone()
+    };
+    assert_eq!(sar("alice", "get", "secrets"), false);
+    let bind = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: alice-edit\n  namespace: team\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: edit\nsubjects:\n- kind: User\n  name: alice\n";
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(bind)).expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sar("alice", "get", "secrets"), true);
+}

@@ -72,6 +72,12 @@ fn entry(i: &ResourceInfo) -> Vec<Value> {
             "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}),
         );
     }
+    if i.group.is_empty() && i.plural == "serviceaccounts" {
+        out.push(
+            json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
+            "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}),
+        );
+    }
     out
 }
 

@@ -124,7 +124,7 @@ impl Request {
             .unwrap_or_default()
     }
 
-    fn json_body(&self) -> Result<Value, ApiError> {
+    pub(crate) fn json_body(&self) -> Result<Value, ApiError> {
         use subsea_store::body;
         let ct = self.content_type();
         let accepted = if self.method == Method::PATCH {
@@ -181,14 +181,30 @@ pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiErro
         return Err(ApiError::no_route());
     }
     let ns = p.namespace.clone().unwrap_or_default();
-    if info.plural == "selfsubjectaccessreviews" && info.group == "authorization.k8s.io" {
-        return self_review(shared, &req);
+    match (info.group.as_str(), info.plural.as_str()) {
+        ("authorization.k8s.io", "selfsubjectaccessreviews") => {
+            return crate::reviews::self_access(shared, &req);
+        }
+        ("authorization.k8s.io", "subjectaccessreviews") => {
+            return crate::reviews::subject_access(shared, &req);
+        }
+        ("authentication.k8s.io", "tokenreviews") => return crate::reviews::token(shared, &req),
+        _ => {}
     }
     let sub = p.sub.as_deref();
     match sub {
         None => {}
         Some("status") if info.status => {}
         Some("scale") if info.scale.is_some() => {}
+        Some("token")
+            if info.group.is_empty() && info.plural == "serviceaccounts" && req.method == Method::POST =>
+        {
+            let name = p.name.as_deref().unwrap_or_default();
+            let body = req.json_body()?;
+            let answer =
+                crate::tokens::request(&shared.store(), &shared.signing_key, &ns, name, body, now())?;
+            return Ok(Reply::json(201, answer));
+        }
         Some("log") if info.group.is_empty() && info.plural == "pods" && req.method == Method::GET => {
             return pod_log(shared, &ns, p.name.as_deref().unwrap_or_default(), &req.query).await;
         }
@@ -243,34 +259,6 @@ async fn pod_log(
     let (host, port, path) = crate::logs::kubelet_target(&pod, node.as_deref(), query)?;
     let body = crate::logs::fetch(&host, port, &path).await?;
     Ok(Reply::text(200, body))
-}
-
-/// `SelfSubjectAccessReview`: may the caller do this? (`kubectl auth can-i`)
-fn self_review(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
-    if req.method != Method::POST {
-        return Err(ApiError::method_not_allowed(
-            "selfsubjectaccessreviews only supports create",
-        ));
-    }
-    let mut review = req.json_body()?;
-    let ra = review
-        .pointer("/spec/resourceAttributes")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let s = |k: &str| ra.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let attrs = subsea_rbac::Attributes {
-        verb: s("verb"),
-        api_group: s("group"),
-        resource: s("resource"),
-        subresource: s("subresource"),
-        namespace: s("namespace"),
-        name: s("name"),
-    };
-    let allowed = ra.is_object() && authz::allowed(&shared.store(), &req.user, &attrs);
-    review["status"] = json!({"allowed": allowed});
-    review["apiVersion"] = json!("authorization.k8s.io/v1");
-    review["kind"] = json!("SelfSubjectAccessReview");
-    Ok(Reply::json(201, review))
 }
 
 fn get(

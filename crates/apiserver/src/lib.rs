@@ -13,8 +13,10 @@ pub mod impersonate;
 pub mod logs;
 pub mod paging;
 pub mod pki;
+pub mod reviews;
 pub mod route;
 pub mod state;
+pub mod tokens;
 pub mod wal;
 pub mod watch;
 
@@ -155,6 +157,7 @@ pub async fn start(config: Config) -> Result<Running> {
         config.watch_cache_size,
         pki.admin_token.clone(),
         pki.ca_pem.clone(),
+        pki.signing_key.clone(),
     );
     shared
         .write(|store, reg| Ok(((), seed(store, reg))))

@@ -25,6 +25,8 @@ pub struct Pki {
     pub key_pem: String,
     /// The admin bearer token.
     pub admin_token: String,
+    /// The key bound service-account tokens are signed with.
+    pub signing_key: Vec<u8>,
 }
 
 /// Writes `contents` to `path` with mode 0600, replacing it atomically.
@@ -133,22 +135,29 @@ pub fn ensure(dir: &Path, listen: SocketAddr, extra_sans: &[String]) -> Result<P
     fs::write(dir.join("apiserver.crt"), &cert_pem).context("failed to write apiserver.crt")?;
     write_secret(&dir.join("apiserver.key"), key_pem.as_bytes())?;
 
-    let token_path = dir.join("admin.token");
-    let admin_token = match fs::read_to_string(&token_path) {
-        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
-        _ => {
-            let bytes: [u8; 32] = rand::rng().random();
-            let t: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            write_secret(&token_path, t.as_bytes())?;
-            t
-        }
-    };
+    let admin_token = random_secret(&dir.join("admin.token"))?;
+    // Kept across restarts, so tokens issued before a restart stay valid until they expire.
+    let signing_key = random_secret(&dir.join("sa-signing.key"))?.into_bytes();
     Ok(Pki {
         ca_pem,
         cert_pem,
         key_pem,
         admin_token,
+        signing_key,
     })
+}
+
+/// A 256-bit random secret (hex) kept in `path`, made on first use.
+fn random_secret(path: &Path) -> Result<String> {
+    match fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        _ => {
+            let bytes: [u8; 32] = rand::rng().random();
+            let t: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            write_secret(path, t.as_bytes())?;
+            Ok(t)
+        }
+    }
 }
 
 /// The URL clients use for a listen address (`0.0.0.0` and `::` mean loopback).

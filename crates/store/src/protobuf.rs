@@ -191,9 +191,40 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             }
             o
         }
+        "TokenRequest" => {
+            let spec = fields(bytes_of(&raw, 2).unwrap_or_default())?;
+            let mut o = json!({"metadata": metadata(&raw)?, "spec": {}});
+            let audiences = spec
+                .iter()
+                .filter_map(|(k, f)| match f {
+                    Field::Bytes(b) if *k == 1 => Some(string(b)),
+                    _ => None,
+                })
+                .collect::<Result<Vec<String>, ApiError>>()?;
+            if !audiences.is_empty() {
+                o["spec"]["audiences"] = json!(audiences);
+            }
+            if let Some(secs) = spec.iter().rev().find_map(|(k, f)| match f {
+                Field::Varint(v) if *k == 4 => Some(*v as i64),
+                _ => None,
+            }) {
+                o["spec"]["expirationSeconds"] = json!(secs);
+            }
+            if let Some(b) = bytes_of(&spec, 3) {
+                let b = fields(b)?;
+                let mut r = Map::new();
+                for (n, key) in [(1, "kind"), (2, "apiVersion"), (3, "name"), (4, "uid")] {
+                    if let Some(v) = str_of(&b, n)? {
+                        r.insert(key.into(), json!(v));
+                    }
+                }
+                o["spec"]["boundObjectRef"] = Value::Object(r);
+            }
+            o
+        }
         other => {
             return Err(ApiError::unsupported_media_type(format!(
-                "protobuf bodies are only understood for Namespace, ServiceAccount, ConfigMap, Secret and SelfSubjectAccessReview, not {other:?}; send JSON instead"
+                "protobuf bodies are only understood for Namespace, ServiceAccount, ConfigMap, Secret, SelfSubjectAccessReview and TokenRequest, not {other:?}; send JSON instead"
             )));
         }
     };
@@ -219,6 +250,26 @@ mod tests {
         out.extend(ld(1, &tm));
         out.extend(ld(2, raw));
         out
+    }
+
+    #[test]
+    fn token_request_with_audiences_lifetime_and_binding() {
+        let bound = [ld(1, b"Pod"), ld(2, b"v1"), ld(3, b"web")].concat();
+        let spec = [
+            ld(1, b"a1"),
+            ld(1, b"a2"),
+            vec![4 << 3, 0x90, 0x1c],
+            ld(3, &bound),
+        ]
+        .concat();
+        let raw = [ld(1, &[]), ld(2, &spec)].concat();
+        let obj = decode(&envelope("authentication.k8s.io/v1", "TokenRequest", &raw)).expect("decodes");
+        assert_eq!(obj["spec"]["audiences"], json!(["a1", "a2"]));
+        assert_eq!(obj["spec"]["expirationSeconds"], 3600);
+        assert_eq!(
+            obj["spec"]["boundObjectRef"],
+            json!({"kind": "Pod", "apiVersion": "v1", "name": "web"})
+        );
     }
 
     #[test]
