@@ -13,6 +13,8 @@ pub mod impersonate;
 pub mod logs;
 pub mod paging;
 pub mod pki;
+pub mod reply;
+pub mod request;
 pub mod reviews;
 pub mod route;
 pub mod state;

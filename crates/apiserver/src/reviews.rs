@@ -7,8 +7,8 @@ use subsea_rbac::{Attributes, User};
 use subsea_store::ApiError;
 
 use crate::authz;
-use crate::handlers::Request;
-use crate::http::Reply;
+use crate::reply::Reply;
+use crate::request::Request;
 use crate::state::{Shared, now};
 
 fn create_only(req: &Request, plural: &str) -> Result<Value, ApiError> {

@@ -11,8 +11,8 @@ use subsea_store::store::ListOptions;
 use subsea_store::{ApiError, Event, EventType, ResourceInfo};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 
-use crate::handlers::{View, list_options};
-use crate::http::Reply;
+use crate::reply::Reply;
+use crate::request::{View, list_options};
 use crate::state::Shared;
 
 /// Server-side bookmark period (kube-apiserver's default).
@@ -37,7 +37,7 @@ fn permits(b: &Bytes) -> u32 {
 }
 
 impl Outbox {
-    fn new() -> (Self, crate::http::Lines) {
+    fn new() -> (Self, crate::reply::Lines) {
         let (tx, body) = mpsc::unbounded_channel::<(Bytes, OwnedSemaphorePermit)>();
         let budget = Arc::new(Semaphore::new(WATCHER_BUDGET));
         (Self { tx, budget }, body)
