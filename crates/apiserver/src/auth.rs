@@ -7,6 +7,7 @@ use base64::Engine;
 use rand::Rng;
 use serde_json::{Value, json};
 use subsea_rbac::User;
+use subsea_store::registry::keys;
 use subsea_store::{Event, EventType, Store};
 
 /// Type of Secrets that hold a service-account token.
@@ -41,7 +42,7 @@ pub fn fill_token_secret(store: &Store, ns: &str, secret: &mut Value, ca_pem: &s
     else {
         return;
     };
-    let Some(sa) = store.get("/serviceaccounts", ns, &sa_name) else {
+    let Some(sa) = store.get(keys::SERVICE_ACCOUNTS, ns, &sa_name) else {
         return;
     };
     if secret
@@ -91,7 +92,7 @@ impl TokenIndex {
     /// Builds the index from every stored Secret.
     pub fn build(store: &Store) -> Self {
         let mut idx = Self::default();
-        for s in store.objects("/secrets", None) {
+        for s in store.objects(keys::SECRETS, None) {
             if let Some((t, ns, sa)) = token_of(&s) {
                 idx.0.insert(t, (ns, sa));
             }
@@ -101,7 +102,7 @@ impl TokenIndex {
 
     /// Follows the Secret changes among `events`.
     pub fn apply(&mut self, events: &[Event]) {
-        for ev in events.iter().filter(|e| e.ty == "/secrets") {
+        for ev in events.iter().filter(|e| e.ty == keys::SECRETS) {
             if let Some((t, _, _)) = ev.prev.as_deref().and_then(token_of) {
                 self.0.remove(&t);
             }
@@ -116,7 +117,7 @@ impl TokenIndex {
     /// The service account a token belongs to, if the account still exists.
     pub fn authenticate(&self, token: &str, store: &Store) -> Option<User> {
         let (ns, sa) = self.0.get(token)?;
-        store.get("/serviceaccounts", ns, sa)?;
+        store.get(keys::SERVICE_ACCOUNTS, ns, sa)?;
         Some(User::service_account(ns, sa))
     }
 }

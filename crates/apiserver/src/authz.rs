@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use hyper::Method;
 use serde_json::Value;
 use subsea_rbac::{Attributes, RoleSource, User};
+use subsea_store::registry::keys;
 use subsea_store::{ApiError, Store};
 
 use crate::route::ResourcePath;
@@ -191,7 +192,7 @@ pub fn forbidden(user: &User, a: &Attributes) -> ApiError {
 /// The cluster ID a caller's writes are confined to, if its service account carries one.
 pub fn cluster_scope(store: &Store, user: &User) -> Option<String> {
     let (ns, name) = user.as_service_account()?;
-    let sa = store.get("/serviceaccounts", ns, name)?;
+    let sa = store.get(keys::SERVICE_ACCOUNTS, ns, name)?;
     sa.pointer("/metadata/annotations")?
         .get(CLUSTER_ID_ANNOTATION)?
         .as_str()

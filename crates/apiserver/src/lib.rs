@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::json;
+use subsea_store::registry::keys;
 use subsea_store::{Registry, Store};
 use tokio::net::TcpListener;
 
@@ -87,7 +88,7 @@ fn seed(store: &mut Store, reg: &Registry) -> Vec<subsea_store::Event> {
     let svc_info = reg.find("", "v1", "services").cloned();
     if let Some(ns_info) = ns_info {
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            if store.get("/namespaces", "", ns).is_none() {
+            if store.get(keys::NAMESPACES, "", ns).is_none() {
                 if let Ok((_, evs)) =
                     store.create(&ns_info, "", json!({"metadata": {"name": ns}}), now, false)
                 {
@@ -97,7 +98,7 @@ fn seed(store: &mut Store, reg: &Registry) -> Vec<subsea_store::Event> {
         }
     }
     if let Some(svc_info) = svc_info {
-        if store.get("/services", "default", "kubernetes").is_none() {
+        if store.get(keys::SERVICES, "default", "kubernetes").is_none() {
             let svc = json!({"metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
                 "spec": {"type": "ClusterIP", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
             if let Ok((_, evs)) = store.create(&svc_info, "default", svc, now, false) {
@@ -132,7 +133,7 @@ pub async fn start(config: Config) -> Result<Running> {
     let (mut store, wal) = wal::open(&config.data_dir)?;
     store.set_service_cidrs(config.service_cidrs.clone());
     let mut registry = Registry::with_built_ins();
-    for crd in store.objects("apiextensions.k8s.io/customresourcedefinitions", None) {
+    for crd in store.objects(keys::CRDS, None) {
         registry.set_crd(&crd);
     }
     let listener = TcpListener::bind(config.listen)

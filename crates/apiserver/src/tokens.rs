@@ -10,6 +10,7 @@ use base64::Engine;
 use ring::hmac;
 use serde_json::{Value, json};
 use subsea_rbac::User;
+use subsea_store::registry::keys;
 use subsea_store::{ApiError, Store};
 
 /// The audience of tokens for this API server (kube-apiserver's default issuer and audience).
@@ -111,12 +112,12 @@ pub fn authenticate(store: &Store, key: &[u8], token: &str, audience: &str, now:
     if !c.audiences.iter().any(|a| a == audience) {
         return None;
     }
-    let sa = store.get("/serviceaccounts", &c.namespace, &c.name)?;
+    let sa = store.get(keys::SERVICE_ACCOUNTS, &c.namespace, &c.name)?;
     if uid_of(&sa) != c.uid {
         return None;
     }
     if let Some((kind, name, uid)) = &c.bound {
-        let ty = if kind == "Pod" { "/pods" } else { "/secrets" };
+        let ty = if kind == "Pod" { keys::PODS } else { keys::SECRETS };
         let obj = store.get(ty, &c.namespace, name)?;
         if uid_of(&obj) != uid {
             return None;
@@ -136,7 +137,7 @@ pub fn request(
 ) -> Result<Value, ApiError> {
     use subsea_store::error::Cause;
     let sa = store
-        .get("/serviceaccounts", ns, name)
+        .get(keys::SERVICE_ACCOUNTS, ns, name)
         .ok_or_else(|| ApiError::not_found("serviceaccounts", name))?;
     let spec = &req["spec"];
     let seconds = spec["expirationSeconds"].as_i64().unwrap_or(DEFAULT_SECONDS);
@@ -158,8 +159,8 @@ pub fn request(
         Some(b) => {
             let kind = b["kind"].as_str().unwrap_or_default();
             let ty = match kind {
-                "Pod" => "/pods",
-                "Secret" => "/secrets",
+                "Pod" => keys::PODS,
+                "Secret" => keys::SECRETS,
                 other => {
                     return Err(invalid(Cause::new(
                         "FieldValueNotSupported",

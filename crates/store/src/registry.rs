@@ -50,7 +50,58 @@ pub struct ResourceInfo {
     pub extra_field_selectors: Vec<&'static str>,
 }
 
+/// Storage keys (`group/plural`) of the types with rules of their own.
+pub mod keys {
+    /// Namespaces.
+    pub const NAMESPACES: &str = "/namespaces";
+    /// Secrets.
+    pub const SECRETS: &str = "/secrets";
+    /// Services.
+    pub const SERVICES: &str = "/services";
+    /// Service accounts.
+    pub const SERVICE_ACCOUNTS: &str = "/serviceaccounts";
+    /// Pods.
+    pub const PODS: &str = "/pods";
+    /// Nodes.
+    pub const NODES: &str = "/nodes";
+    /// CustomResourceDefinitions.
+    pub const CRDS: &str = "apiextensions.k8s.io/customresourcedefinitions";
+}
+
+/// What is special about writing a type, beyond the rules every object follows. Decided once
+/// from the type, so the write path matches on it instead of comparing type names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// No rules of its own.
+    Plain,
+    /// Namespaces: termination (finalizer, content deletion), and namespaced writes need one.
+    Namespace,
+    /// Services: ClusterIP allocation.
+    Service,
+    /// Secrets: `stringData` folded into `data`, and the token controller.
+    Secret,
+    /// CustomResourceDefinitions: validated, given a served status, and served at once.
+    CustomResourceDefinition,
+    /// RBAC roles and bindings: escalation prevention, immutable `roleRef`.
+    Rbac,
+}
+
 impl ResourceInfo {
+    /// The type's write strategy.
+    pub fn strategy(&self) -> Strategy {
+        if self.custom {
+            return Strategy::Plain;
+        }
+        match (self.group.as_str(), self.plural.as_str()) {
+            ("", "namespaces") => Strategy::Namespace,
+            ("", "services") => Strategy::Service,
+            ("", "secrets") => Strategy::Secret,
+            ("apiextensions.k8s.io", "customresourcedefinitions") => Strategy::CustomResourceDefinition,
+            ("rbac.authorization.k8s.io", _) => Strategy::Rbac,
+            _ => Strategy::Plain,
+        }
+    }
+
     /// Storage identity of the type, shared by all its versions: `group/plural`.
     pub fn type_key(&self) -> String {
         format!("{}/{}", self.group, self.plural)
@@ -489,6 +540,32 @@ pub fn verbs() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strategies_follow_the_type_not_its_version() {
+        let reg = Registry::with_built_ins();
+        let of = |g: &str, v: &str, p: &str| reg.find(g, v, p).map(ResourceInfo::strategy);
+        assert_eq!(of("", "v1", "namespaces"), Some(Strategy::Namespace));
+        assert_eq!(of("", "v1", "secrets"), Some(Strategy::Secret));
+        assert_eq!(of("", "v1", "services"), Some(Strategy::Service));
+        assert_eq!(
+            of("rbac.authorization.k8s.io", "v1", "rolebindings"),
+            Some(Strategy::Rbac)
+        );
+        assert_eq!(
+            of("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+            Some(Strategy::CustomResourceDefinition)
+        );
+        assert_eq!(of("", "v1", "configmaps"), Some(Strategy::Plain));
+        let crd = json!({"metadata": {"name": "secrets.example.com"}, "spec": {"group": "example.com",
+            "scope": "Namespaced", "names": {"plural": "secrets", "kind": "Secret"},
+            "versions": [{"name": "v1", "served": true, "storage": true}]}});
+        assert_eq!(
+            infos_from_crd(&crd)[0].strategy(),
+            Strategy::Plain,
+            "a custom type named like a built-in"
+        );
+    }
 
     #[test]
     fn crd_versions_are_ordered_by_priority() {

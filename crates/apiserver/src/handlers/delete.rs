@@ -112,7 +112,7 @@ pub(crate) async fn delete(
     req: &Request,
 ) -> Result<Reply, ApiError> {
     let (pre, dry, orphan) = delete_options(req)?;
-    let is_crd = info.type_key() == CRD_TYPE;
+    let is_crd = info.strategy() == Strategy::CustomResourceDefinition;
     let outcome = shared
         .write_registry(|store, reg| {
             guard(
@@ -140,7 +140,7 @@ pub(crate) async fn delete(
             Ok((outcome, evs))
         })
         .await?;
-    if info.type_key() == "/namespaces" {
+    if info.strategy() == Strategy::Namespace {
         finalize_namespaces(shared).await;
     }
     Ok(match outcome {

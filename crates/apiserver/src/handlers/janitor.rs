@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use subsea_store::registry::keys;
 use subsea_store::{Registry, ResourceInfo};
 
 use crate::state::{Shared, now};
@@ -27,7 +28,7 @@ pub async fn collect_garbage(shared: &Arc<Shared>, seen: u64) -> u64 {
 pub async fn finalize_namespaces(shared: &Arc<Shared>) {
     let terminating = shared
         .store()
-        .objects("/namespaces", None)
+        .objects(keys::NAMESPACES, None)
         .iter()
         .any(|n| n.pointer("/metadata/deletionTimestamp").is_some());
     if !terminating {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use hyper::Method;
 use serde_json::{Value, json};
+use subsea_store::registry::keys;
 use subsea_store::{ApiError, ResourceInfo};
 
 use crate::reply::Reply;
@@ -22,7 +23,7 @@ use delete::{delete, delete_collection};
 pub use janitor::{collect_garbage, finalize_namespaces};
 use write::{create, patch_object, scale_of, update};
 
-pub(crate) const CRD_TYPE: &str = "apiextensions.k8s.io/customresourcedefinitions";
+pub(crate) use subsea_store::registry::Strategy;
 
 /// Handles one resource request.
 pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiError> {
@@ -104,14 +105,14 @@ pub(crate) async fn pod_log(
     let (pod, node) = {
         let store = shared.store();
         let pod = store
-            .get("/pods", ns, name)
+            .get(keys::PODS, ns, name)
             .ok_or_else(|| ApiError::not_found("pods", name))?;
         let node_name = pod
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let node = store.get("/nodes", "", &node_name);
+        let node = store.get(keys::NODES, "", &node_name);
         (pod, node)
     };
     let (host, port, path) = crate::logs::kubelet_target(&pod, node.as_deref(), query)?;

@@ -59,7 +59,7 @@ pub(crate) async fn create(
         dry,
     };
     let warnings = admit(info, &mut obj, fv)?;
-    let created = if info.type_key() == CRD_TYPE {
+    let created = if info.strategy() == Strategy::CustomResourceDefinition {
         crd::validate_and_default(&mut obj)?;
         shared
             .write_registry(|store, reg| {
@@ -91,7 +91,7 @@ pub(crate) fn set_crd_status(
     previous: Option<&Value>,
 ) -> Result<(Arc<Value>, Vec<subsea_store::Event>), ApiError> {
     let current = store
-        .get(CRD_TYPE, "", name)
+        .get(subsea_store::registry::keys::CRDS, "", name)
         .ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
     let mut with_status = (*current).clone();
     with_status["status"] = crd::served_status(&current, previous, now());
@@ -156,13 +156,13 @@ pub(crate) async fn commit_update(
     let Write {
         shared, info, dry, ..
     } = *w;
-    if info.type_key() == CRD_TYPE {
+    if info.strategy() == Strategy::CustomResourceDefinition {
         if part == Part::Main {
             crd::validate_and_default(&mut obj)?;
         }
         return shared
             .write_registry(|store, reg| {
-                let previous = store.get(CRD_TYPE, "", name);
+                let previous = store.get(subsea_store::registry::keys::CRDS, "", name);
                 let (updated, mut evs) = update_locked(w, store, name, obj, part)?;
                 if dry || evs.iter().any(|e| e.kind == subsea_store::EventType::Deleted) {
                     return Ok((updated, evs));
@@ -224,10 +224,10 @@ pub(crate) fn create_locked(
         dry,
     } = *w;
     guard(req, None, Some(&obj), "create")?;
-    if info.group == subsea_rbac::RBAC_GROUP {
+    if info.strategy() == Strategy::Rbac {
         authz::check_rbac_write(store, &req.user, &info.plural, ns, None, &obj)?;
     }
-    if info.type_key() == "/secrets" {
+    if info.strategy() == Strategy::Secret {
         fold_string_data(&mut obj);
         auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);
     }
@@ -260,10 +260,10 @@ pub(crate) fn update_locked(
     } = *w;
     let current = store.get(&info.type_key(), ns, name);
     guard(req, current.as_deref(), Some(&obj), "update")?;
-    if info.group == subsea_rbac::RBAC_GROUP {
+    if info.strategy() == Strategy::Rbac {
         authz::check_rbac_write(store, &req.user, &info.plural, ns, current.as_deref(), &obj)?;
     }
-    if info.type_key() == "/secrets" && part == Part::Main {
+    if info.strategy() == Strategy::Secret && part == Part::Main {
         fold_string_data(&mut obj);
         auth::fill_token_secret(store, ns, &mut obj, &shared.ca_pem);
     }
@@ -379,7 +379,7 @@ pub(crate) async fn server_side_apply(
     } = *w;
     let manager = req.manager();
     let force = req.q("force") == Some("true");
-    let is_crd = info.type_key() == CRD_TYPE;
+    let is_crd = info.strategy() == Strategy::CustomResourceDefinition;
     // Under the registry write lock, so applying a CRD changes what is served atomically.
     let (obj, warnings, created) = shared
         .write_registry(|store, reg| {

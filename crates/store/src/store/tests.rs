@@ -1,5 +1,6 @@
 use super::*;
 use crate::registry::Registry;
+use crate::registry::ResourceInfo;
 
 fn reg() -> Registry {
     let mut r = Registry::with_built_ins();
