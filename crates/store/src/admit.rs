@@ -175,6 +175,9 @@ fn builtin_fields(group: &str, plural: &str) -> Option<&'static [&'static str]> 
         ("rbac.authorization.k8s.io", "roles") => &["rules"],
         ("rbac.authorization.k8s.io", "clusterroles") => &["rules", "aggregationRule"],
         ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => &["subjects", "roleRef"],
+        ("scheduling.k8s.io", "priorityclasses") => {
+            &["value", "globalDefault", "description", "preemptionPolicy"]
+        }
         (_, _) => &["spec", "status"],
     })
 }

@@ -13,7 +13,9 @@ use crate::error::{ApiError, Cause};
 
 /// Checks an object of a built-in kind. Unknown kinds (and custom resources) pass.
 pub fn check(kind: &str, obj: &Value) -> Result<(), ApiError> {
-    use k8s_openapi::api::{apps, coordination, core, discovery, rbac};
+    use k8s_openapi::api::{
+        apps, batch, coordination, core, discovery, networking, policy, rbac, scheduling,
+    };
     match kind {
         "ConfigMap" => decodes::<core::v1::ConfigMap>(kind, obj)?,
         "Secret" => decodes::<core::v1::Secret>(kind, obj)?,
@@ -27,6 +29,15 @@ pub fn check(kind: &str, obj: &Value) -> Result<(), ApiError> {
         "Lease" => decodes::<coordination::v1::Lease>(kind, obj)?,
         "Deployment" => decodes::<apps::v1::Deployment>(kind, obj)?,
         "DaemonSet" => decodes::<apps::v1::DaemonSet>(kind, obj)?,
+        "StatefulSet" => decodes::<apps::v1::StatefulSet>(kind, obj)?,
+        "ReplicaSet" => decodes::<apps::v1::ReplicaSet>(kind, obj)?,
+        "Job" => decodes::<batch::v1::Job>(kind, obj)?,
+        "CronJob" => decodes::<batch::v1::CronJob>(kind, obj)?,
+        "PodDisruptionBudget" => decodes::<policy::v1::PodDisruptionBudget>(kind, obj)?,
+        "ResourceQuota" => decodes::<core::v1::ResourceQuota>(kind, obj)?,
+        "PriorityClass" => decodes::<scheduling::v1::PriorityClass>(kind, obj)?,
+        "NetworkPolicy" => decodes::<networking::v1::NetworkPolicy>(kind, obj)?,
+        "Ingress" => decodes::<networking::v1::Ingress>(kind, obj)?,
         "Role" => decodes::<rbac::v1::Role>(kind, obj)?,
         "ClusterRole" => decodes::<rbac::v1::ClusterRole>(kind, obj)?,
         "RoleBinding" => decodes::<rbac::v1::RoleBinding>(kind, obj)?,

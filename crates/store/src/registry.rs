@@ -255,6 +255,78 @@ const BUILT_INS: &[BuiltIn] = &[
     ),
     b("apps", "v1", "daemonsets", "DaemonSet", true, &["ds"], true, true),
     b(
+        "apps",
+        "v1",
+        "statefulsets",
+        "StatefulSet",
+        true,
+        &["sts"],
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        true,
+        true,
+    ),
+    b("batch", "v1", "jobs", "Job", true, &[], true, true),
+    b("batch", "v1", "cronjobs", "CronJob", true, &["cj"], true, true),
+    b(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        true,
+        true,
+    ),
+    b(
+        "",
+        "v1",
+        "resourcequotas",
+        "ResourceQuota",
+        true,
+        &["quota"],
+        true,
+        false,
+    ),
+    b(
+        "scheduling.k8s.io",
+        "v1",
+        "priorityclasses",
+        "PriorityClass",
+        false,
+        &["pc"],
+        false,
+        false,
+    ),
+    b(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        true,
+        &["netpol"],
+        false,
+        true,
+    ),
+    b(
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "Ingress",
+        true,
+        &["ing"],
+        true,
+        true,
+    ),
+    b(
         "rbac.authorization.k8s.io",
         "v1",
         "roles",
@@ -366,13 +438,28 @@ fn built_in(x: &BuiltIn) -> ResourceInfo {
         kind: x.kind.into(),
         namespaced: x.namespaced,
         short_names: x.short.iter().map(|s| s.to_string()).collect(),
-        categories: if matches!(x.plural, "pods" | "services" | "deployments" | "daemonsets") {
+        categories: if matches!(
+            x.plural,
+            "pods"
+                | "services"
+                | "deployments"
+                | "daemonsets"
+                | "statefulsets"
+                | "replicasets"
+                | "jobs"
+                | "cronjobs"
+        ) {
             vec!["all".into()]
         } else {
             Vec::new()
         },
         status: x.status,
-        scale: None,
+        // The workloads kubectl scales: `scale` maps to spec/status replicas.
+        scale: (x.group == "apps" && x.plural != "daemonsets").then(|| ScalePaths {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: None,
+        }),
         schema: None,
         unconditional_update: unconditional,
         generation: x.generation,

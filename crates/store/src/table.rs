@@ -65,6 +65,73 @@ fn node_roles(n: &Value) -> String {
     }
 }
 
+fn int(v: &Value) -> String {
+    v.as_i64().unwrap_or(0).to_string()
+}
+
+fn or_na(v: &Value) -> String {
+    match v {
+        Value::Null => "N/A".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `ready/desired` replicas, as kubectl prints them.
+fn ratio(o: &Value, ready: &str) -> String {
+    format!(
+        "{}/{}",
+        int(&o["status"][ready]),
+        o["spec"]["replicas"].as_i64().unwrap_or(1)
+    )
+}
+
+/// `k=v,k2=v2` of a string map, `<none>` when empty.
+fn pairs(m: &Value) -> String {
+    let list: Vec<String> = m
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    if list.is_empty() {
+        "<none>".into()
+    } else {
+        list.join(",")
+    }
+}
+
+fn containers(o: &Value) -> Vec<Value> {
+    let spec = if o.pointer("/spec/jobTemplate").is_some() {
+        &o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    } else {
+        &o["spec"]["template"]["spec"]
+    };
+    spec["containers"].as_array().cloned().unwrap_or_default()
+}
+
+/// The wide columns of a workload: its containers, images and selector.
+fn pod_template_columns() -> Vec<Column> {
+    let wide = |name: &str, f: fn(&Value) -> String| col(name, "string", 1, Source::Builtin(f));
+    vec![
+        wide("Containers", |o| {
+            let c = containers(o);
+            c.iter()
+                .filter_map(|c| c["name"].as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        wide("Images", |o| {
+            let c = containers(o);
+            c.iter()
+                .filter_map(|c| c["image"].as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        wide("Selector", |o| pairs(&o["spec"]["selector"]["matchLabels"])),
+    ]
+}
+
 fn columns(info: &ResourceInfo) -> Vec<Column> {
     let age = || {
         col(
@@ -139,6 +206,113 @@ fn columns(info: &ResourceInfo) -> Vec<Column> {
             }));
         }
         ("coordination.k8s.io", "leases") => cols.push(p("Holder", ".spec.holderIdentity")),
+        ("apps", "deployments") => {
+            cols.push(b("Ready", |o| ratio(o, "readyReplicas")));
+            cols.push(b("Up-to-date", |o| int(&o["status"]["updatedReplicas"])));
+            cols.push(b("Available", |o| int(&o["status"]["availableReplicas"])));
+            cols.extend(pod_template_columns());
+        }
+        ("apps", "statefulsets") => {
+            cols.push(b("Ready", |o| ratio(o, "readyReplicas")));
+            cols.extend(pod_template_columns());
+        }
+        ("apps", "replicasets") => {
+            cols.push(b("Desired", |o| int(&o["spec"]["replicas"])));
+            cols.push(b("Current", |o| int(&o["status"]["replicas"])));
+            cols.push(b("Ready", |o| int(&o["status"]["readyReplicas"])));
+            cols.extend(pod_template_columns());
+        }
+        ("apps", "daemonsets") => {
+            for (name, field) in [
+                ("Desired", "desiredNumberScheduled"),
+                ("Current", "currentNumberScheduled"),
+                ("Ready", "numberReady"),
+                ("Up-to-date", "updatedNumberScheduled"),
+                ("Available", "numberAvailable"),
+            ] {
+                let c = col(name, "integer", 0, Source::Path(format!(".status.{field}")));
+                cols.push(c);
+            }
+            cols.push(b("Node Selector", |o| {
+                pairs(&o["spec"]["template"]["spec"]["nodeSelector"])
+            }));
+            cols.extend(pod_template_columns());
+        }
+        ("batch", "jobs") => {
+            cols.push(b("Completions", |o| {
+                let want = o["spec"]["completions"].as_i64().unwrap_or(1);
+                format!("{}/{want}", o["status"]["succeeded"].as_i64().unwrap_or(0))
+            }));
+            cols.extend(pod_template_columns());
+        }
+        ("batch", "cronjobs") => {
+            cols.push(p("Schedule", ".spec.schedule"));
+            cols.push(b("Suspend", |o| {
+                o["spec"]["suspend"]
+                    .as_bool()
+                    .unwrap_or(false)
+                    .to_string()
+                    .replace('f', "F")
+                    .replace('t', "T")
+            }));
+            cols.push(b("Active", |o| {
+                o["status"]["active"].as_array().map_or(0, Vec::len).to_string()
+            }));
+            cols.push(b("Last Schedule", |o| {
+                o["status"]["lastScheduleTime"]
+                    .as_str()
+                    .unwrap_or("<none>")
+                    .to_string()
+            }));
+        }
+        ("policy", "poddisruptionbudgets") => {
+            cols.push(b("Min Available", |o| or_na(&o["spec"]["minAvailable"])));
+            cols.push(b("Max Unavailable", |o| or_na(&o["spec"]["maxUnavailable"])));
+            cols.push(b("Allowed Disruptions", |o| {
+                int(&o["status"]["disruptionsAllowed"])
+            }));
+        }
+        ("scheduling.k8s.io", "priorityclasses") => {
+            cols.push(b("Value", |o| int(&o["value"])));
+            cols.push(b("Global-default", |o| {
+                o["globalDefault"].as_bool().unwrap_or(false).to_string()
+            }));
+        }
+        ("networking.k8s.io", "networkpolicies") => {
+            cols.push(b("Pod-selector", |o| {
+                let s = pairs(&o["spec"]["podSelector"]["matchLabels"]);
+                if s == "<none>" { String::new() } else { s }
+            }));
+        }
+        ("networking.k8s.io", "ingresses") => {
+            cols.push(b("Class", |o| {
+                o["spec"]["ingressClassName"]
+                    .as_str()
+                    .unwrap_or("<none>")
+                    .to_string()
+            }));
+            cols.push(b("Hosts", |o| {
+                let hosts: Vec<&str> = o["spec"]["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["host"].as_str())
+                    .collect();
+                if hosts.is_empty() {
+                    "*".into()
+                } else {
+                    hosts.join(",")
+                }
+            }));
+            cols.push(b("Address", |_| String::new()));
+            cols.push(b("Ports", |o| {
+                if o["spec"]["tls"].as_array().is_some_and(|t| !t.is_empty()) {
+                    "80, 443".into()
+                } else {
+                    "80".into()
+                }
+            }));
+        }
         _ => {}
     }
     cols.push(age());
