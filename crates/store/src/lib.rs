@@ -17,6 +17,7 @@ pub mod managed;
 pub mod meta;
 pub mod patch;
 pub mod protobuf;
+pub mod record;
 pub mod registry;
 pub mod schema;
 pub mod selector;
