@@ -61,6 +61,26 @@ pub fn broker_client(url: &str, ca_pem: &[u8], token: &str, namespace: &str, ver
     )?)
 }
 
+/// The TLS error behind a client error, if the failure was TLS: found by type in the error's
+/// causes (rustls reports through `io::Error`s, whose `source` skips the error they wrap).
+fn tls_failure(e: &kube::Error) -> Option<String> {
+    fn rustls_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(t) = e.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        rustls_in(inner)
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(t) = rustls_in(c) {
+            return Some(t.to_string());
+        }
+        cause = c.source();
+    }
+    None
+}
+
 /// Explains a failure to reach the broker with a fix.
 fn broker_error(e: kube::Error, url: &str, ns: &str) -> anyhow::Error {
     match &e {
@@ -75,14 +95,11 @@ fn broker_error(e: kube::Error, url: &str, ns: &str) -> anyhow::Error {
             "the broker at {url} does not serve clusters.submariner.io in namespace {ns}: was `subctl deploy-broker` run against it?"
         ),
         _ => {
-            // The TLS failure sits deep in hyper/rustls errors; its text is the only stable signal.
+            let tls = tls_failure(&e);
             let chain = format!("{:#}", anyhow::Error::from(e));
-            if chain.contains("certificate")
-                || chain.contains("UnknownIssuer")
-                || chain.contains("invalid peer")
-            {
+            if let Some(tls) = tls {
                 anyhow!(
-                    "TLS verification of the broker at {url} failed ({chain}); if the broker's certificate is not signed by the CA in the broker-info file, retry with --check-broker-certificate=false"
+                    "TLS verification of the broker at {url} failed ({tls}); if the broker's certificate is not signed by the CA in the broker-info file, retry with --check-broker-certificate=false"
                 )
             } else {
                 anyhow!(
