@@ -26,12 +26,14 @@ pub fn sanitize(name: &str) -> String {
 }
 
 /// Why `id` is not a valid cluster ID, if it is not.
-pub fn validate(id: &str) -> Result<(), String> {
+pub fn validate(id: &str) -> Result<(), crate::Invalid> {
     if id.is_empty() {
-        return Err("the cluster ID is empty".into());
+        return Err(crate::Invalid("the cluster ID is empty".into()));
     }
     if id.len() > 63 {
-        return Err(format!("the cluster ID {id:?} is longer than 63 characters"));
+        return Err(crate::Invalid(format!(
+            "the cluster ID {id:?} is longer than 63 characters"
+        )));
     }
     let b = id.as_bytes();
     let ok = b
@@ -40,9 +42,9 @@ pub fn validate(id: &str) -> Result<(), String> {
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric();
     if !ok {
-        return Err(format!(
+        return Err(crate::Invalid(format!(
             "the cluster ID {id:?} is not a valid DNS-1123 label: use lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. \"cluster1\")"
-        ));
+        )));
     }
     Ok(())
 }
@@ -69,6 +71,6 @@ mod tests {
         assert!(validate("-c").is_err());
         assert!(validate("").is_err());
         assert!(validate(&"a".repeat(64)).is_err());
-        assert!(validate("c.1").unwrap_err().contains("DNS-1123"));
+        assert!(validate("c.1").unwrap_err().0.contains("DNS-1123"));
     }
 }

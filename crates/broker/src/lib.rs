@@ -12,6 +12,11 @@ pub mod validate;
 
 pub use subsea_cidr::Cidr;
 
+/// An input that cannot be used; the message names the input and the fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
 /// Default broker namespace.
 pub const BROKER_NAMESPACE: &str = "submariner-k8s-broker";
 /// Namespace of the components in each joined cluster.

@@ -3,6 +3,24 @@
 
 use std::net::IpAddr;
 
+/// Why a text is not a CIDR block; the message quotes the text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CidrError {
+    /// No `/`.
+    #[error("{0:?} is not a CIDR (expected ADDRESS/PREFIX)")]
+    NoPrefix(String),
+    /// The address part is not an IP address.
+    #[error("{0:?} is not a CIDR: {1:?} is not an IP address")]
+    BadAddress(String, String),
+    /// The prefix is not a number.
+    #[error("{0:?} is not a CIDR: bad prefix length")]
+    BadPrefix(String),
+    /// The prefix is longer than the address.
+    #[error("{0:?} is not a CIDR: prefix length over {1}")]
+    PrefixTooLong(String, u32),
+}
+
 /// A parsed CIDR block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {
@@ -37,20 +55,18 @@ fn mask(width: u32, prefix: u8) -> u128 {
 
 impl Cidr {
     /// Parses `a.b.c.d/n` or `x::/n`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, CidrError> {
         let (ip, prefix) = s
             .trim()
             .split_once('/')
-            .ok_or_else(|| format!("{s:?} is not a CIDR (expected ADDRESS/PREFIX)"))?;
+            .ok_or_else(|| CidrError::NoPrefix(s.into()))?;
         let addr: IpAddr = ip
             .parse()
-            .map_err(|_| format!("{s:?} is not a CIDR: {ip:?} is not an IP address"))?;
-        let prefix: u8 = prefix
-            .parse()
-            .map_err(|_| format!("{s:?} is not a CIDR: bad prefix length"))?;
+            .map_err(|_| CidrError::BadAddress(s.into(), ip.into()))?;
+        let prefix: u8 = prefix.parse().map_err(|_| CidrError::BadPrefix(s.into()))?;
         let (bits, width) = to_bits(addr);
         if u32::from(prefix) > width {
-            return Err(format!("{s:?} is not a CIDR: prefix length over {width}"));
+            return Err(CidrError::PrefixTooLong(s.into(), width));
         }
         let net = bits & mask(width, prefix);
         let addr = match addr {

@@ -91,12 +91,12 @@ pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Resul
     // Everything is checked before the first write, so a bad flag changes nothing.
     validate_components(&opts.components)?;
     let ns = opts.namespace.as_str();
-    subsea_broker::validate::dns_label(ns, "broker namespace (-n)").map_err(anyhow::Error::msg)?;
+    subsea_broker::validate::dns_label(ns, "broker namespace (-n)")?;
     for d in &opts.custom_domains {
-        subsea_broker::validate::domain(d, "--custom-domains").map_err(anyhow::Error::msg)?;
+        subsea_broker::validate::domain(d, "--custom-domains")?;
     }
     if let Some(url) = &opts.broker_url {
-        subsea_broker::validate::broker_url(url).map_err(anyhow::Error::msg)?;
+        subsea_broker::validate::broker_url(url)?;
     }
     let psk_from = match &opts.psk_from {
         Some(path) => Some(read_info(path).context("failed to read --ipsec-psk-from")?.psk),

@@ -191,24 +191,24 @@ fn validate(opts: &Options) -> Result<()> {
         bail!("--health-check-max-packet-loss-count must be at least 1");
     }
     for d in opts.custom_domains.iter().flatten() {
-        v::domain(d, "--custom-domains").map_err(anyhow::Error::msg)?;
+        v::domain(d, "--custom-domains")?;
     }
     if let Some(c) = &opts.coredns_custom_configmap {
-        v::configmap_ref(c).map_err(anyhow::Error::msg)?;
+        v::configmap_ref(c)?;
     }
     if let Some(url) = &opts.broker_url {
-        v::broker_url(url).map_err(anyhow::Error::msg)?;
+        v::broker_url(url)?;
     }
     let exact = |list: &[String], flag: &str| -> Result<Vec<Cidr>> {
         list.iter()
-            .map(|c| v::exact_cidr(c, flag).map_err(anyhow::Error::msg))
+            .map(|c| v::exact_cidr(c, flag).map_err(anyhow::Error::from))
             .collect()
     };
     let (svc, pods) = (
         exact(&opts.service_cidrs, "--servicecidr")?,
         exact(&opts.cluster_cidrs, "--clustercidr")?,
     );
-    v::distinct(&svc, &pods).map_err(anyhow::Error::msg)?;
+    v::distinct(&svc, &pods)?;
     Ok(())
 }
 
@@ -297,7 +297,7 @@ pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result
         bail!("could not discover the pod CIDR of this cluster; pass it with --clustercidr");
     }
     let (svc_c, pod_c) = (cidrs(&svc, "--servicecidr")?, cidrs(&pods, "--clustercidr")?);
-    subsea_broker::validate::distinct(&svc_c, &pod_c).map_err(anyhow::Error::msg)?;
+    subsea_broker::validate::distinct(&svc_c, &pod_c)?;
     p.done(format!(
         "Service CIDRs {}; pod CIDRs {}",
         svc.join(","),
@@ -459,7 +459,7 @@ async fn register(
     let coredns_custom = opts
         .coredns_custom_configmap
         .as_ref()
-        .map(|c| subsea_broker::validate::configmap_ref(c).map_err(anyhow::Error::msg))
+        .map(|c| subsea_broker::validate::configmap_ref(c).map_err(anyhow::Error::from))
         .transpose()?;
     let custom_domains = opts
         .custom_domains

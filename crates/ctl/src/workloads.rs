@@ -15,8 +15,8 @@ pub const DEFAULT_REPOSITORY: &str = "ghcr.io/subsea-io";
 /// The image for a user's `--repository` and `--version`, refusing what is not an image
 /// reference (it is written into every workload).
 pub fn checked_image(repository: &str, version: &str) -> Result<String> {
-    subsea_broker::validate::repository(repository.trim_end_matches('/')).map_err(anyhow::Error::msg)?;
-    subsea_broker::validate::image_tag(version).map_err(anyhow::Error::msg)?;
+    subsea_broker::validate::repository(repository.trim_end_matches('/'))?;
+    subsea_broker::validate::image_tag(version)?;
     Ok(image(repository, version))
 }
 

@@ -170,7 +170,8 @@ pub fn plan(local: &Local, remotes: &[Remote]) -> Plan {
             ));
             continue;
         };
-        let subnets: Result<Vec<Cidr>, String> = spec.subnets.iter().map(|s| Cidr::parse(s)).collect();
+        let subnets: Result<Vec<Cidr>, subsea_cidr::CidrError> =
+            spec.subnets.iter().map(|s| Cidr::parse(s)).collect();
         let subnets = match subnets {
             Ok(s) if !s.is_empty() => s,
             Ok(_) => {
