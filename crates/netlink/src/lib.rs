@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 
-use anyhow::{Context, Result, anyhow};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::route::{
@@ -13,6 +12,40 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute};
 use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
 use subsea_cidr::Cidr;
+
+/// A routing change or lookup the kernel refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The netlink socket could not be opened.
+    #[error("cannot open an rtnetlink socket: {0}")]
+    Socket(std::io::Error),
+    /// A request failed; `what` says which.
+    #[error("{what}: {cause}")]
+    Netlink {
+        /// What was being done.
+        what: String,
+        /// The kernel's (or netlink library's) answer.
+        cause: rtnetlink::Error,
+    },
+}
+
+/// Result with an [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+trait Context<T> {
+    fn context(self, what: &str) -> Result<T>;
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, rtnetlink::Error> {
+    fn context(self, what: &str) -> Result<T> {
+        self.with_context(|| what.to_string())
+    }
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|cause| Error::Netlink { what: what(), cause })
+    }
+}
 
 /// The routing table remote CIDRs go into on a gateway node.
 pub const TABLE: u32 = 150;
@@ -47,7 +80,7 @@ pub struct Netlink {
 impl Netlink {
     /// Connects; needs a Tokio runtime.
     pub fn connect() -> Result<Self> {
-        let (conn, handle, _) = rtnetlink::new_connection().context("cannot open an rtnetlink socket")?;
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(Error::Socket)?;
         tokio::spawn(conn);
         Ok(Self { handle })
     }
@@ -60,7 +93,10 @@ impl Netlink {
             Ok(None) => Ok(None),
             // The kernel answers "no such device" as an error.
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -19 => Ok(None),
-            Err(e) => Err(anyhow!("cannot look up link {name:?}: {e}")),
+            Err(cause) => Err(Error::Netlink {
+                what: format!("cannot look up link {name:?}"),
+                cause,
+            }),
         }
     }
 
@@ -125,7 +161,10 @@ impl Netlink {
         match self.handle.route().del(msg).execute().await {
             Ok(()) => Ok(()),
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -3 => Ok(()),
-            Err(e) => Err(anyhow!("cannot delete route {dst} from table {table}: {e}")),
+            Err(cause) => Err(Error::Netlink {
+                what: format!("cannot delete route {dst} from table {table}"),
+                cause,
+            }),
         }
     }
 
