@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use hickory_proto::op::Message;
 use libfuzzer_sys::fuzz_target;
-use subsea_lighthouse::dns::{Zones, fast, respond};
-use subsea_lighthouse::resolve::{Backend, ClusterAddrs, Port, Service, Snapshot};
+use subsea_lighthouse_core::respond::{Zones, fast, respond};
+use subsea_lighthouse_core::resolve::{Backend, ClusterAddrs, Port, Service, Snapshot};
 
 fn fixture() -> &'static (Snapshot, Zones) {
     static F: OnceLock<(Snapshot, Zones)> = OnceLock::new();

@@ -10,7 +10,7 @@ const RCODES: [&str; 6] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP
 /// The question type of a request, read by the fast path's question parser (one reading of
 /// the wire format for both); junk, compression or a class other than IN count as "other".
 pub fn question_type(req: &[u8]) -> Option<u16> {
-    super::fast::question(req).map(|q| q.qtype)
+    super::fast::question_type(req)
 }
 
 /// One set of counters, on cache lines of its own.

@@ -389,6 +389,7 @@ pub fn conditions(
 pub struct Conflict {
     /// Lighthouse's reasons, comma-joined when several apply.
     pub reason: String,
+    /// What differs, for the condition's message.
     pub message: String,
     /// The export cannot be published at all (a type conflict); other conflicts are reported
     /// while the oldest export's values are served.

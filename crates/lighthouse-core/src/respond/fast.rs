@@ -22,6 +22,12 @@ pub(super) struct Question<'a> {
     end: usize,
 }
 
+/// The question type of a request as this parser reads it (one reading of the wire format for
+/// answers and metrics); `None` for junk, compression or a class other than IN.
+pub fn question_type(req: &[u8]) -> Option<u16> {
+    question(req).map(|q| q.qtype)
+}
+
 pub(super) fn question(req: &[u8]) -> Option<Question<'_>> {
     let mut q = Question {
         wire: &[],
