@@ -117,6 +117,11 @@ fn common_failures_say_each_cause_once() {
     let garbage = dir.0.join("garbage.subm");
     std::fs::write(&garbage, "this is not a broker-info file").expect("write");
     let garbage = garbage.display().to_string();
+    // Nothing listens on port 1 of the loopback address.
+    let closed = dir.0.join("closed.kubeconfig");
+    let text = std::fs::read_to_string(s.kubeconfig()).expect("kubeconfig");
+    std::fs::write(&closed, text.replace(&s.url(), "https://127.0.0.1:1")).expect("write");
+    let closed = closed.display().to_string();
     let cases: Vec<(Vec<&str>, String)> = vec![
         (
             vec!["show", "connections", "--kubeconfig", "/nonexistent"],
@@ -125,6 +130,10 @@ fn common_failures_say_each_cause_once() {
         (
             vec!["show", "connections", "--kubeconfig", &kc, "--context", "nope"],
             " ✗ the kubeconfig has no context \"nope\"; pick one with --context".into(),
+        ),
+        (
+            vec!["show", "brokers", "--kubeconfig", &closed],
+            " ✗ cannot reach the API server at https://127.0.0.1:1 (context \"c1\"); check the address and that it is running: ServiceError: client error (Connect): tcp connect error: Connection refused (os error 111)".into(),
         ),
         (
             vec!["join", &garbage, "--kubeconfig", &kc],
