@@ -144,10 +144,8 @@ async fn apiserver(args: ApiserverArgs) -> Result<()> {
     })
     .await?;
     tracing::info!(address = %running.addr, kubeconfig = %running.kubeconfig.display(), "subsea apiserver is serving");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        _ = subsea_runtime::shutdown::signal() => {}
         r = running.task => r.context("the server task failed")?,
     }
     tracing::info!("shutting down");

@@ -92,11 +92,7 @@ pub async fn run(a: WireguardArgs) -> Result<()> {
     };
     let sock = subsea_datapath::uapi::serve(&a.uapi_dir, &a.name, get)?;
     tracing::info!(interface = %a.name, port = d.port(), peers = peers.len(), "userspace WireGuard interface up");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    subsea_runtime::shutdown::signal().await;
     let _ = std::fs::remove_file(sock);
     Ok(())
 }

@@ -103,7 +103,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let local_client =
         subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let spec = wait_for_join(&local_client).await?;
-    let settings = settings::from_spec(&spec).map_err(|e| anyhow!(e))?;
+    let settings = settings::from_spec(&spec)?;
     let broker = subsea_runtime::client::broker(
         &settings.broker_url,
         &settings.broker_ca,

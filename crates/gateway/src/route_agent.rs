@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use kube::Api;
 use subsea_api::submariner::Endpoint;
 use subsea_cidr::Cidr;
@@ -67,7 +67,7 @@ pub struct Options {
 pub async fn run(opts: Options) -> Result<()> {
     let client = subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let spec = crate::engine::wait_for_join(&client).await?;
-    let settings = crate::settings::from_spec(&spec).map_err(|e| anyhow!(e))?;
+    let settings = crate::settings::from_spec(&spec)?;
     let nl = Netlink::connect()?;
     let local = Local {
         cluster_id: settings.cluster_id.clone(),

@@ -62,8 +62,25 @@ fn cidrs(field: &str, flag: &str, text: &str) -> Result<Vec<Cidr>, String> {
         .collect()
 }
 
+/// A `Submariner` object the gateway cannot run from; the message names the field and the fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+impl From<String> for SettingsError {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for SettingsError {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
 /// Reads the `Submariner` object's spec. Errors name the field and the fix.
-pub fn from_spec(spec: &SubmarinerSpec) -> Result<Settings, String> {
+pub fn from_spec(spec: &SubmarinerSpec) -> Result<Settings, SettingsError> {
     if spec.cluster_id.is_empty() {
         return Err("Submariner object has no clusterID; re-run `subctl join`".into());
     }
@@ -71,7 +88,8 @@ pub fn from_spec(spec: &SubmarinerSpec) -> Result<Settings, String> {
         return Err(format!(
             "Submariner object asks for cable driver {:?}; subsea's gateway implements wireguard only: re-run `subctl join --cable-driver wireguard`",
             spec.cable_driver
-        ));
+        )
+        .into());
     }
     let cluster_cidrs = cidrs("clusterCIDR", "--clustercidr", &spec.cluster_cidr)?;
     let service_cidrs = cidrs("serviceCIDR", "--servicecidr", &spec.service_cidr)?;
@@ -169,13 +187,13 @@ mod tests {
     fn refuses_other_cable_drivers_and_bad_cidrs_naming_the_fix() {
         let mut sp = spec();
         sp.cable_driver = "libreswan".into();
-        assert!(from_spec(&sp).unwrap_err().contains("--cable-driver wireguard"));
+        assert!(from_spec(&sp).unwrap_err().0.contains("--cable-driver wireguard"));
         let mut sp = spec();
         sp.cluster_cidr = "10.0.0.0/33".into();
         let e = from_spec(&sp).unwrap_err();
-        assert!(e.contains("clusterCIDR") && e.contains("10.0.0.0/33"), "{e}");
+        assert!(e.0.contains("clusterCIDR") && e.0.contains("10.0.0.0/33"), "{e}");
         let mut sp = spec();
         sp.cluster_id = String::new();
-        assert!(from_spec(&sp).unwrap_err().contains("clusterID"));
+        assert!(from_spec(&sp).unwrap_err().0.contains("clusterID"));
     }
 }
