@@ -52,36 +52,42 @@ impl Histogram {
 
 /// Serves `render()` at `/metrics` until the task is dropped.
 pub async fn serve(addr: SocketAddr, render: Arc<dyn Fn() -> String + Send + Sync>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, %addr, "cannot serve metrics");
-            return;
-        }
-    };
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => serve_on(l, render).await,
+        Err(e) => tracing::warn!(error = %e, %addr, "cannot serve metrics"),
+    }
+}
+
+/// [`serve`] on a bound listener: HTTP/1.1 through hyper (keep-alive, header timeout), `GET
+/// /metrics` answered with the exposition text, anything else 404.
+pub async fn serve_on(listener: tokio::net::TcpListener, render: Arc<dyn Fn() -> String + Send + Sync>) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper::{Method, Response, StatusCode};
     loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
+        let Ok((conn, _)) = listener.accept().await else {
             continue;
         };
         let render = render.clone();
         tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or(0);
-            let (code, body) = if buf[..n].starts_with(b"GET /metrics ") {
-                ("200 OK", render())
-            } else {
-                ("404 Not Found", "only /metrics is served\n".to_string())
-            };
-            let reply = format!(
-                "HTTP/1.1 {code}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = conn.write_all(reply.as_bytes()).await;
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let (code, body) = if req.method() == Method::GET && req.uri().path() == "/metrics" {
+                    (StatusCode::OK, render())
+                } else {
+                    (StatusCode::NOT_FOUND, "only GET /metrics is served\n".to_string())
+                };
+                let reply = Response::builder()
+                    .status(code)
+                    .header("Content-Type", "text/plain; version=0.0.4")
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+                async move { Ok::<_, std::convert::Infallible>(reply) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .serve_connection(hyper_util::rt::TokioIo::new(conn), service)
+                .await;
         });
     }
 }
@@ -102,5 +108,26 @@ mod tests {
         assert!(text.contains("x_seconds_bucket{le=\"5\"} 2\n"));
         assert!(text.contains("x_seconds_bucket{le=\"+Inf\"} 3\n"));
         assert!(text.contains("x_seconds_count 3\n"));
+    }
+
+    #[tokio::test]
+    async fn metrics_are_served_over_http_with_keep_alive() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(serve_on(listener, Arc::new(|| "up 1\n".to_string())));
+        let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut text = String::new();
+        c.read_to_string(&mut text).await.expect("read");
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+        assert!(text.contains("up 1\n"), "{text}");
+        assert!(
+            text.contains("HTTP/1.1 404 Not Found"),
+            "two requests on one connection: {text}"
+        );
+        task.abort();
     }
 }
