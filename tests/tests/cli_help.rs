@@ -183,6 +183,15 @@ fn kubeconfig_lists_merge_and_outputs_parse() {
         };
         assert!(parsed.is_ok(), "show {verb} -o {fmt}: {out}");
     }
+    // show all: one document with a list per section.
+    let (ok, out, err) = subctl_env(&["show", "all", "-o", "json"], &env);
+    assert!(ok, "{err}");
+    let all: serde_json::Value = serde_json::from_str(&out).expect("show all -o json parses");
+    assert!(all["brokers"].is_array() && all["versions"].is_array(), "{all}");
+    let (ok, out, err) = subctl_env(&["show", "all", "-o", "yaml"], &env);
+    assert!(ok, "{err}");
+    let all: serde_json::Value = serde_yaml::from_str(&out).expect("show all -o yaml parses");
+    assert!(all["endpoints"].is_array(), "{all}");
     let (ok, out, _) = subctl_env(&["version", "-o", "json"], &[]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).expect("version -o json parses");

@@ -460,19 +460,32 @@ async fn run(cmd: Command) -> Result<()> {
         Command::Show(ShowCommand::All(a)) => {
             let targets =
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
-            for (title, what) in [
-                ("Brokers", What::Brokers),
-                ("Networks", What::Networks),
-                ("Endpoints", What::Endpoints),
-                ("Connections", What::Connections),
-                ("Gateways", What::Gateways),
-                ("Service discovery", What::ServiceDiscovery),
-                ("Versions", What::Versions),
+            // -o json|yaml: one document, a list per section, so that it parses as a whole.
+            let mut doc = serde_json::Map::new();
+            for (title, key, what) in [
+                ("Brokers", "brokers", What::Brokers),
+                ("Networks", "networks", What::Networks),
+                ("Endpoints", "endpoints", What::Endpoints),
+                ("Connections", "connections", What::Connections),
+                ("Gateways", "gateways", What::Gateways),
+                ("Service discovery", "serviceDiscovery", What::ServiceDiscovery),
+                ("Versions", "versions", What::Versions),
             ] {
-                if a.output == subsea_ctl::table::Output::Table {
-                    println!("Showing {title}\n");
+                let text = show::run(&targets, what, a.output).await?;
+                match a.output {
+                    Output::Table => print!("Showing {title}\n\n{text}"),
+                    Output::Json => {
+                        doc.insert(key.into(), serde_json::from_str(&text)?);
+                    }
+                    Output::Yaml => {
+                        doc.insert(key.into(), serde_yaml::from_str(&text)?);
+                    }
                 }
-                print!("{}", show::run(&targets, what, a.output).await?);
+            }
+            match a.output {
+                Output::Table => {}
+                Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+                Output::Yaml => print!("{}", serde_yaml::to_string(&doc)?),
             }
         }
         Command::Show(cmd) => {
