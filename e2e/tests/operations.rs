@@ -230,12 +230,31 @@ fn verify_benchmark_and_gather_work_through_pods() {
         )
         .expect("the broker token");
     assert!(token.len() > 20, "{token:?}");
+    // The active gateway's WireGuard private key, read through its UAPI socket.
+    let argv = sb
+        .exec_argv(
+            "cluster1",
+            active.trim(),
+            &[
+                "wg".into(),
+                "show".into(),
+                "submariner".into(),
+                "private-key".into(),
+            ],
+        )
+        .expect("argv");
+    let out = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("wg runs");
+    let private_key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(private_key.len(), 44, "a base64 WireGuard key: {private_key:?}");
     let logs = walk(&sb.logs());
     assert!(logs.len() > 5, "the sandbox keeps its components' logs");
-    for entry in logs {
-        let body = std::fs::read_to_string(&entry).unwrap_or_default();
+    for entry in logs.iter().chain(walk(&gathered).iter()) {
+        let body = std::fs::read_to_string(entry).unwrap_or_default();
         assert!(
-            !body.contains(&psk) && !body.contains(token.trim()),
+            !body.contains(&psk) && !body.contains(token.trim()) && !body.contains(&private_key),
             "{} holds a secret",
             entry.display()
         );
