@@ -26,6 +26,29 @@ pub(crate) struct Write<'a> {
     pub(crate) dry: bool,
 }
 
+impl<'a> Write<'a> {
+    /// The context of a write request, and its field validation, from its query.
+    fn of(
+        shared: &'a Arc<Shared>,
+        info: &'a ResourceInfo,
+        ns: &'a str,
+        req: &'a Request,
+    ) -> Result<(Self, FieldValidation), ApiError> {
+        let fv = FieldValidation::parse(req.q("fieldValidation"))?;
+        let dry = req.dry_run()?;
+        Ok((
+            Self {
+                shared,
+                info,
+                ns,
+                req,
+                dry,
+            },
+            fv,
+        ))
+    }
+}
+
 /// Checks type metadata and applies a custom resource's schema; returns warnings.
 pub(crate) fn admit(
     info: &ResourceInfo,
@@ -49,22 +72,14 @@ pub(crate) async fn create(
     req: &Request,
 ) -> Result<Reply, ApiError> {
     let mut obj = req.json_body()?;
-    let fv = FieldValidation::parse(req.q("fieldValidation"))?;
-    let dry = req.dry_run()?;
-    let w = Write {
-        shared,
-        info,
-        ns,
-        req,
-        dry,
-    };
+    let (w, fv) = Write::of(shared, info, ns, req)?;
     let warnings = admit(info, &mut obj, fv)?;
     let created = if info.strategy() == Strategy::CustomResourceDefinition {
         crd::validate_and_default(&mut obj)?;
         shared
             .write_registry(|store, reg| {
                 let (created, mut evs) = create_locked(&w, store, obj)?;
-                if dry {
+                if w.dry {
                     return Ok((created, evs));
                 }
                 let name = created["metadata"]["name"]
@@ -107,15 +122,7 @@ pub(crate) async fn update(
     req: &Request,
 ) -> Result<Reply, ApiError> {
     let obj = req.json_body()?;
-    let fv = FieldValidation::parse(req.q("fieldValidation"))?;
-    let dry = req.dry_run()?;
-    let w = Write {
-        shared,
-        info,
-        ns,
-        req,
-        dry,
-    };
+    let (w, fv) = Write::of(shared, info, ns, req)?;
     if sub == Some("scale") {
         let replicas = obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
         let rv = obj.pointer("/metadata/resourceVersion").cloned();
@@ -325,15 +332,7 @@ pub(crate) async fn patch_object(
 ) -> Result<Reply, ApiError> {
     let ct = req.content_type();
     let body = req.json_body()?;
-    let fv = FieldValidation::parse(req.q("fieldValidation"))?;
-    let dry = req.dry_run()?;
-    let w = Write {
-        shared,
-        info,
-        ns,
-        req,
-        dry,
-    };
+    let (w, fv) = Write::of(shared, info, ns, req)?;
     let is_apply = ct == "application/apply-patch+yaml";
     if is_apply && req.q("fieldManager").is_none() {
         return Err(ApiError::invalid(
