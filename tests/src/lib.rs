@@ -183,18 +183,10 @@ impl ApiServer {
 
     /// Runs `subctl` with this server's kubeconfig in `dir`; returns (success, stdout, stderr).
     pub fn subctl(&self, dir: &Path, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(binary("subctl"))
-            .current_dir(dir)
-            .args(args)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .output()
-            .expect("subctl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let kc = self.kubeconfig().display().to_string();
+        let mut all = args.to_vec();
+        all.extend(["--kubeconfig", kc.as_str()]);
+        run_subctl(Some(dir), &all, &[])
     }
 
     /// Kills the process with SIGKILL (no chance to flush anything).
@@ -266,6 +258,24 @@ impl Drop for ApiServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs the built `subctl` (in `dir`, with extra environment); returns (success, stdout, stderr).
+pub fn run_subctl(dir: Option<&Path>, args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
+    let mut cmd = Command::new(binary("subctl"));
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("subctl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Path of the repository root.

@@ -537,16 +537,7 @@ fn merged_kubeconfig(dir: &Path, servers: &[&ApiServer]) -> std::path::PathBuf {
 }
 
 fn subctl(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(subsea_integration::binary("subctl"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("subctl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    subsea_integration::run_subctl(Some(dir), args, &[])
 }
 
 #[test]

@@ -97,16 +97,7 @@ fn command_summaries_fit_on_one_line() {
 }
 
 fn subctl_env(args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
-    let out = Command::new(binary("subctl"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .expect("subctl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    subsea_integration::run_subctl(None, args, env)
 }
 
 #[test]
