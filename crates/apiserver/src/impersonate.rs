@@ -40,7 +40,7 @@ pub fn wanted(headers: &HeaderMap) -> Result<Option<Wanted>, ApiError> {
                 .to_str()
                 .map_err(|_| ApiError::bad_request(format!("the {name} header is not valid text")))?;
             // The key is percent-encoded in the header name.
-            let key = percent_decode(key);
+            let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy().into_owned();
             extras.extend(v.split(',').map(|x| (key.clone(), x.trim().to_string())));
         }
     }
@@ -63,24 +63,6 @@ pub fn wanted(headers: &HeaderMap) -> Result<Option<Wanted>, ApiError> {
         uid: uid.first().map(|u| u.to_string()),
         extras,
     }))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The `impersonate` checks a request needs, each with its attributes (Kubernetes' order).

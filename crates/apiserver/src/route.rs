@@ -88,42 +88,14 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Route {
     }
 }
 
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// Percent-decodes a query component (`+` is a space).
-pub fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Parses a query string, tolerating empty pairs and a bare `?`.
+/// Parses a query string (`application/x-www-form-urlencoded`), tolerating empty pairs and a
+/// bare `?`; the first of a repeated key wins, as with Go's `url.Values.Get`.
 pub fn query(q: Option<&str>) -> HashMap<String, String> {
-    q.unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
+    let mut out = HashMap::new();
+    for (k, v) in form_urlencoded::parse(q.unwrap_or("").as_bytes()) {
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -187,6 +159,7 @@ mod tests {
         assert_eq!(q["labelSelector"], "a in (b)");
         assert_eq!(q["watch"], "");
         assert!(query(Some("")).is_empty());
-        assert_eq!(decode("100%"), "100%");
+        assert_eq!(query(Some("a=100%"))["a"], "100%");
+        assert_eq!(query(Some("a=b%3D&a=c"))["a"], "b=");
     }
 }

@@ -66,22 +66,6 @@ pub fn api(client: &Client, api_version: &str, kind: &str, ns: Option<&str>) -> 
     api_for(client, &probe)
 }
 
-/// RFC 7386 merge of `patch` into `target`.
-pub fn merge(target: &mut Value, patch: &Value) {
-    match (target.as_object_mut(), patch.as_object()) {
-        (Some(t), Some(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        _ => *target = patch.clone(),
-    }
-}
-
 /// Creates the object, or merges it into the existing one (writing nothing when the existing
 /// one already holds everything). Returns the stored object and whether it was created.
 pub async fn apply(client: &Client, obj: &Value) -> Result<(DynamicObject, bool)> {
@@ -103,7 +87,7 @@ pub async fn apply(client: &Client, obj: &Value) -> Result<(DynamicObject, bool)
     if let Some(existing) = existing {
         let current = serde_json::to_value(&existing).map_err(|e| Error::Invalid(e.to_string()))?;
         let mut merged = current.clone();
-        merge(&mut merged, obj);
+        json_patch::merge(&mut merged, obj);
         if merged == current {
             return Ok((existing, false));
         }
@@ -148,14 +132,6 @@ pub async fn submariner_object(client: &Client) -> Result<Option<DynamicObject>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn merge_follows_rfc_7386() {
-        let mut t = json!({"a": 1, "b": {"c": 2, "d": 3}});
-        merge(&mut t, &json!({"a": null, "b": {"c": 4}, "e": [1]}));
-        assert_eq!(t, json!({"b": {"c": 4, "d": 3}, "e": [1]}));
-    }
 
     #[test]
     fn unknown_kinds_are_named() {

@@ -13,23 +13,7 @@ pub enum PatchError {
 }
 
 /// RFC 7386 JSON merge patch.
-pub fn merge(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let t = target.as_object_mut().expect("made an object above");
-    for (k, v) in p {
-        if v.is_null() {
-            t.remove(k);
-        } else {
-            merge(t.entry(k.clone()).or_insert(Value::Null), v);
-        }
-    }
-}
+pub use json_patch::merge;
 
 fn unescape(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")

@@ -13,6 +13,7 @@ use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use subsea_nettest::stats;
 use serde_json::json;
 
 struct Server {
@@ -106,13 +107,6 @@ async fn burst(
     Ok((per * clients) as f64 / started.elapsed().as_secs_f64())
 }
 
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(((v.len() as f64 - 1.0) * p).round() as usize)
-        .copied()
-        .unwrap_or(f64::NAN)
-}
-
 fn now_us() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -171,7 +165,8 @@ async fn watch_latency(client: &Client, ns: &str, watchers: usize, events: usize
         tokio::time::timeout(Duration::from_secs(60), t).await???;
     }
     let mut s = samples.lock().expect("lock").clone();
-    Ok((percentile(&mut s, 0.5), percentile(&mut s, 0.99)))
+    stats::sort(&mut s);
+    Ok((stats::percentile(&s, 0.5), stats::percentile(&s, 0.99)))
 }
 
 async fn namespace(client: &Client, name: &str) -> Result<()> {
@@ -216,7 +211,7 @@ async fn main() -> Result<()> {
     }
     rows.push((
         "list 10k objects (median of 5), ms".into(),
-        format!("{:.1}", percentile(&mut times, 0.5)),
+        format!("{:.1}", stats::median(&mut times)),
     ));
     for watchers in [1usize, 10, 100] {
         let ns = format!("watch{watchers}");

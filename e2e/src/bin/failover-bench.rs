@@ -11,16 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use subsea_e2e::sandbox::{Sandbox, echo, harness, sys};
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
+use subsea_nettest::stats;
 
 fn active_gateway(sb: &Sandbox) -> Result<String> {
     let out = std::process::Command::new("kubectl")
@@ -107,7 +98,7 @@ fn run(rounds: usize) -> Result<()> {
         let max = times.iter().copied().fold(0.0, f64::max);
         println!(
             "\nfailover over {rounds} kills: median {:.2} s, max {max:.2} s (goal ≤ 2 s)",
-            median(&mut times)
+            stats::median(&mut times)
         );
         Ok(())
     })()

@@ -8,11 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use subsea_e2e::sandbox::{harness, kubectl_stdin, sys};
-
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
+use subsea_nettest::stats;
 
 fn run(n: usize) -> Result<()> {
     let mut guard = harness::up("sdbench", 2, false)?;
@@ -59,7 +55,8 @@ fn run(n: usize) -> Result<()> {
                 eprintln!("{name}: {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
             }
         }
-        let (p50, p99) = (percentile(&mut times, 0.5), percentile(&mut times, 0.99));
+        stats::sort(&mut times);
+        let (p50, p99) = (stats::percentile(&times, 0.5), stats::percentile(&times, 0.99));
         println!(
             "ServiceExport in cluster1 → correct answer in cluster2, {n} exports: p50 {p50:.0} ms, p99 {p99:.0} ms (goal p50 ≤ 200 ms, p99 ≤ 1 s)"
         );
