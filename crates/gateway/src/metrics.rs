@@ -1,105 +1,112 @@
-//! Prometheus metrics with Submariner's names (`submariner:pkg/cable/metrics.go`), rendered as
-//! text from the Gateway status and the tunnel counters.
+//! Prometheus metrics with Submariner's names (`submariner:pkg/cable/metrics.go`), built from
+//! the Gateway status and the tunnel counters on each scrape.
 
-use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use subsea_api::submariner::GatewayStatus;
+use subsea_api::submariner::{Connection, GatewayStatus};
+use subsea_health::duration::parse_go_duration;
+use subsea_metrics::Registry;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use subsea_wg::PeerStats;
 
 /// Submariner's default metrics port.
 pub const DEFAULT_PORT: u16 = 32780;
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+/// The labels of every per-connection series, in Submariner's order.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnLabels {
+    cable_driver: String,
+    local_cluster: String,
+    local_hostname: String,
+    local_endpoint_ip: String,
+    remote_cluster: String,
+    remote_hostname: String,
+    remote_endpoint_ip: String,
 }
 
-fn parse_go_duration(s: &str) -> Option<f64> {
-    let (num, unit) = s
-        .find(|c: char| c.is_alphabetic() || c == 'µ')
-        .map(|i| s.split_at(i))?;
-    let n: f64 = num.parse().ok()?;
-    let scale = match unit {
-        "ns" => 1e-9,
-        "µs" | "us" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        _ => return None,
-    };
-    Some(n * scale)
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    #[prometheus(flatten)]
+    conn: ConnLabels,
+    status: String,
 }
 
-/// The exposition text. `stats_for` gives a connection's tunnel counters by remote public key.
+type IntGauges<L> = Family<L, Gauge>;
+type FloatGauges = Family<ConnLabels, Gauge<f64, AtomicU64>>;
+
+fn labels(status: &GatewayStatus, c: &Connection) -> ConnLabels {
+    let local = &status.local_endpoint;
+    ConnLabels {
+        cable_driver: local.backend.clone(),
+        local_cluster: local.cluster_id.clone(),
+        local_hostname: local.hostname.clone(),
+        local_endpoint_ip: local.private_ip.clone(),
+        remote_cluster: c.endpoint.cluster_id.clone(),
+        remote_hostname: c.endpoint.hostname.clone(),
+        remote_endpoint_ip: c.using_ip.clone(),
+    }
+}
+
+/// The registry of one scrape. `stats_for` gives a connection's tunnel counters by remote
+/// public key.
+pub fn registry(
+    status: &GatewayStatus,
+    stats_for: &dyn Fn(&str) -> Option<PeerStats>,
+    now: SystemTime,
+) -> Registry {
+    let connections = IntGauges::<StatusLabels>::default();
+    let tx = IntGauges::<ConnLabels>::default();
+    let rx = IntGauges::<ConnLabels>::default();
+    let established = IntGauges::<ConnLabels>::default();
+    let latency = FloatGauges::default();
+    for c in &status.connections {
+        let l = labels(status, c);
+        connections
+            .get_or_create(&StatusLabels { conn: l.clone(), status: c.status.clone() })
+            .set(1);
+        let key = c.endpoint.backend_config.get("publicKey").map_or("", String::as_str);
+        if let Some(st) = stats_for(key) {
+            tx.get_or_create(&l).set(i64::try_from(st.tx_bytes).unwrap_or(i64::MAX));
+            rx.get_or_create(&l).set(i64::try_from(st.rx_bytes).unwrap_or(i64::MAX));
+            if let Some(at) = st.last_handshake.and_then(|age| now.checked_sub(age)) {
+                let secs = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+                established.get_or_create(&l).set(i64::try_from(secs).unwrap_or(i64::MAX));
+            }
+        }
+        if let Some(rtt) = c.latency_rtt.as_ref().and_then(|r| parse_go_duration(&r.last)) {
+            latency.get_or_create(&l).set(rtt.as_secs_f64());
+        }
+    }
+    let gateways = Gauge::<i64>::default();
+    gateways.set(i64::from(status.ha_status == "active"));
+    let mut r = Registry::default();
+    r.register("submariner_connections", "Number of connections and corresponding status", connections);
+    r.register("submariner_gateway_tx_bytes", "Bytes transmitted for the connection", tx);
+    r.register("submariner_gateway_rx_bytes", "Bytes received for the connection", rx);
+    r.register(
+        "submariner_connection_established_timestamp",
+        "Timestamp of the last successful connection establishment (WireGuard handshake)",
+        established,
+    );
+    r.register(
+        "submariner_connection_latency_seconds",
+        "Connection latency in seconds; last RTT, by pinging the remote healthCheckIP",
+        latency,
+    );
+    r.register("submariner_gateways", "Number of gateways (1 on the active gateway)", gateways);
+    r
+}
+
+/// The exposition text of [`registry`].
 pub fn render(
     status: &GatewayStatus,
     stats_for: &dyn Fn(&str) -> Option<PeerStats>,
     now: SystemTime,
 ) -> String {
-    let local = &status.local_endpoint;
-    let mut s = String::new();
-    let series = |c: &subsea_api::submariner::Connection| {
-        format!(
-            "cable_driver=\"{}\",local_cluster=\"{}\",local_hostname=\"{}\",local_endpoint_ip=\"{}\",remote_cluster=\"{}\",remote_hostname=\"{}\",remote_endpoint_ip=\"{}\"",
-            escape(&local.backend),
-            escape(&local.cluster_id),
-            escape(&local.hostname),
-            escape(&local.private_ip),
-            escape(&c.endpoint.cluster_id),
-            escape(&c.endpoint.hostname),
-            escape(&c.using_ip)
-        )
-    };
-    s.push_str("# HELP submariner_connections Number of connections and corresponding status\n# TYPE submariner_connections gauge\n");
-    for c in &status.connections {
-        let _ = writeln!(
-            s,
-            "submariner_connections{{{},status=\"{}\"}} 1",
-            series(c),
-            escape(&c.status)
-        );
-    }
-    let mut tx = String::new();
-    let mut rx = String::new();
-    let mut est = String::new();
-    for c in &status.connections {
-        let key = c
-            .endpoint
-            .backend_config
-            .get("publicKey")
-            .cloned()
-            .unwrap_or_default();
-        if let Some(st) = stats_for(&key) {
-            let _ = writeln!(tx, "submariner_gateway_tx_bytes{{{}}} {}", series(c), st.tx_bytes);
-            let _ = writeln!(rx, "submariner_gateway_rx_bytes{{{}}} {}", series(c), st.rx_bytes);
-            if let Some(at) = st.last_handshake.and_then(|age| now.checked_sub(age)) {
-                let secs = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
-                let _ = writeln!(
-                    est,
-                    "submariner_connection_established_timestamp{{{}}} {secs}",
-                    series(c)
-                );
-            }
-        }
-    }
-    s.push_str("# HELP submariner_gateway_tx_bytes Bytes transmitted for the connection\n# TYPE submariner_gateway_tx_bytes gauge\n");
-    s.push_str(&tx);
-    s.push_str("# HELP submariner_gateway_rx_bytes Bytes received for the connection\n# TYPE submariner_gateway_rx_bytes gauge\n");
-    s.push_str(&rx);
-    s.push_str("# HELP submariner_connection_established_timestamp Timestamp of the last successful connection establishment (WireGuard handshake)\n# TYPE submariner_connection_established_timestamp gauge\n");
-    s.push_str(&est);
-    s.push_str("# HELP submariner_connection_latency_seconds Connection latency in seconds; last RTT, by pinging the remote healthCheckIP\n# TYPE submariner_connection_latency_seconds gauge\n");
-    for c in &status.connections {
-        if let Some(v) = c.latency_rtt.as_ref().and_then(|l| parse_go_duration(&l.last)) {
-            let _ = writeln!(s, "submariner_connection_latency_seconds{{{}}} {v}", series(c));
-        }
-    }
-    s.push_str("# HELP submariner_gateways Number of gateways (1 on the active gateway)\n# TYPE submariner_gateways gauge\n");
-    let _ = writeln!(
-        s,
-        "submariner_gateways {}",
-        u8::from(status.ha_status == "active")
-    );
-    s
+    subsea_metrics::encode(&registry(status, stats_for, now))
 }
 
 #[cfg(test)]
@@ -164,12 +171,5 @@ mod tests {
             "submariner_connection_latency_seconds{{{labels}}} 0.0015\n"
         )));
         assert!(text.contains("submariner_gateways 1\n"));
-    }
-
-    #[test]
-    fn go_durations_parse_in_every_unit() {
-        assert_eq!(parse_go_duration("388.079µs"), Some(388.079e-6));
-        assert_eq!(parse_go_duration("2s"), Some(2.0));
-        assert_eq!(parse_go_duration("nonsense"), None);
     }
 }

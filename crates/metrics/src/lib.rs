@@ -1,54 +1,36 @@
-//! Prometheus metrics without a metrics framework: components render their own text (pure
-//! functions over their state) and [`serve`] answers `GET /metrics` with it. [`Histogram`] is a
-//! lock-free fixed-bucket histogram for latencies.
+//! Prometheus metrics through `prometheus-client`: components build a [`Registry`] from their
+//! state on each scrape (pure functions, testable without a socket), [`encode`] writes the
+//! OpenMetrics text, and [`serve`] answers `GET /metrics` with it over hyper.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+pub use prometheus_client;
+pub use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::Histogram;
 
 /// Upper bounds (seconds) of latency buckets, from 1 ms to 5 s.
 pub const LATENCY_BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
-/// A histogram over [`LATENCY_BUCKETS`].
-#[derive(Debug, Default)]
-pub struct Histogram {
-    counts: [AtomicU64; LATENCY_BUCKETS.len()],
-    total: AtomicU64,
-    sum_us: AtomicU64,
+/// A histogram over [`LATENCY_BUCKETS`]; clones share their counts, so a component keeps one
+/// and registers a clone on each scrape.
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.total.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+/// The OpenMetrics text of `registry`, `# EOF` included.
+pub fn encode(registry: &Registry) -> String {
+    let mut s = String::new();
+    // Writing into a String cannot fail; an encoder error would be a bug in a metric type.
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut s, registry) {
+        tracing::warn!(error = %e, "metrics encoding failed");
     }
-
-    /// The exposition lines of metric `name` (cumulative buckets, `+Inf`, sum, count).
-    pub fn render(&self, name: &str, help: &str) -> String {
-        let mut s = format!("# HELP {name} {help}\n# TYPE {name} histogram\n");
-        let mut acc = 0;
-        for (b, c) in LATENCY_BUCKETS.iter().zip(&self.counts) {
-            acc += c.load(Ordering::Relaxed);
-            let _ = writeln!(s, "{name}_bucket{{le=\"{b}\"}} {acc}");
-        }
-        let total = self.total.load(Ordering::Relaxed);
-        let _ = writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {total}");
-        let _ = writeln!(
-            s,
-            "{name}_sum {}",
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(s, "{name}_count {total}");
-        s
-    }
+    s
 }
+
+/// The content type of [`encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Serves `render()` at `/metrics` until the task is dropped.
 pub async fn serve(addr: SocketAddr, render: Arc<dyn Fn() -> String + Send + Sync>) {
@@ -78,7 +60,7 @@ pub async fn serve_on(listener: tokio::net::TcpListener, render: Arc<dyn Fn() ->
                 };
                 let reply = Response::builder()
                     .status(code)
-                    .header("Content-Type", "text/plain; version=0.0.4")
+                    .header("Content-Type", if code == StatusCode::OK { CONTENT_TYPE } else { "text/plain" })
                     .body(Full::new(Bytes::from(body)))
                     .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
                 async move { Ok::<_, std::convert::Infallible>(reply) }
@@ -97,17 +79,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_cumulative_and_count_everything() {
-        let h = Histogram::default();
-        h.observe(Duration::from_micros(500));
-        h.observe(Duration::from_millis(20));
-        h.observe(Duration::from_secs(10));
-        let text = h.render("x_seconds", "help");
+    fn latency_buckets_are_cumulative_and_count_everything() {
+        let h = latency_histogram();
+        h.observe(0.0005);
+        h.observe(0.02);
+        h.observe(10.0);
+        let mut r = Registry::default();
+        r.register("x_seconds", "help", h.clone());
+        let text = encode(&r);
         assert!(text.contains("x_seconds_bucket{le=\"0.001\"} 1\n"), "{text}");
-        assert!(text.contains("x_seconds_bucket{le=\"0.025\"} 2\n"));
-        assert!(text.contains("x_seconds_bucket{le=\"5\"} 2\n"));
-        assert!(text.contains("x_seconds_bucket{le=\"+Inf\"} 3\n"));
-        assert!(text.contains("x_seconds_count 3\n"));
+        assert!(text.contains("x_seconds_bucket{le=\"0.025\"} 2\n"), "{text}");
+        assert!(text.contains("x_seconds_bucket{le=\"5.0\"} 2\n"), "{text}");
+        assert!(text.contains("x_seconds_bucket{le=\"+Inf\"} 3\n"), "{text}");
+        assert!(text.contains("x_seconds_count 3\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 
     #[tokio::test]

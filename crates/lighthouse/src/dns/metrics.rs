@@ -1,8 +1,14 @@
 //! DNS metrics: queries by type and response code, and the programming latency (watch event
 //! to answer-ready snapshot).
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use subsea_metrics::Registry;
 
 const TYPES: [(u16, &str); 5] = [(1, "A"), (28, "AAAA"), (33, "SRV"), (16, "TXT"), (6, "SOA")];
 const RCODES: [&str; 6] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
@@ -23,11 +29,26 @@ struct Shard([[AtomicU64; RCODES.len() + 1]; TYPES.len() + 1]);
 pub const SHARDS: usize = 9;
 
 /// Query counters and the programming-latency histogram.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     queries: [Shard; SHARDS],
     /// Watch event → snapshot swapped.
-    pub programming: subsea_metrics::Histogram,
+    programming: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            queries: Default::default(),
+            programming: subsea_metrics::latency_histogram(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueryLabels {
+    r#type: &'static str,
+    rcode: &'static str,
 }
 
 impl Metrics {
@@ -57,13 +78,16 @@ impl Metrics {
             .unwrap_or(0)
     }
 
-    /// The exposition text.
-    pub fn render(&self) -> String {
-        let mut s = String::from(
-            "# HELP subsea_dns_queries_total DNS queries answered, by query type and response code\n# TYPE subsea_dns_queries_total counter\n",
-        );
+    /// Records how long a watch event took to reach an answering snapshot.
+    pub fn programmed(&self, d: Duration) {
+        self.programming.observe(d.as_secs_f64());
+    }
+
+    /// The registry of one scrape: the shards summed into one counter family (the hot path
+    /// stays on plain per-loop atomics; prometheus-client only sees the totals).
+    pub fn registry(&self) -> Registry {
+        let queries = Family::<QueryLabels, Counter>::default();
         for ti in 0..=TYPES.len() {
-            let t = TYPES.get(ti).map_or("other", |t| t.1);
             for ri in 0..=RCODES.len() {
                 let n: u64 = self
                     .queries
@@ -71,16 +95,31 @@ impl Metrics {
                     .map(|sh| sh.0[ti][ri].load(Ordering::Relaxed))
                     .sum();
                 if n > 0 {
-                    let r = RCODES.get(ri).copied().unwrap_or("other");
-                    let _ = writeln!(s, "subsea_dns_queries_total{{type=\"{t}\",rcode=\"{r}\"}} {n}");
+                    let labels = QueryLabels {
+                        r#type: TYPES.get(ti).map_or("other", |t| t.1),
+                        rcode: RCODES.get(ri).copied().unwrap_or("other"),
+                    };
+                    queries.get_or_create(&labels).inc_by(n);
                 }
             }
         }
-        s.push_str(&self.programming.render(
+        let mut r = Registry::default();
+        r.register(
+            "subsea_dns_queries",
+            "DNS queries answered, by query type and response code",
+            queries,
+        );
+        r.register(
             "subsea_dns_programming_duration_seconds",
             "Time from a watch event to the snapshot that answers with it",
-        ));
-        s
+            self.programming.clone(),
+        );
+        r
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        subsea_metrics::encode(&self.registry())
     }
 }
 
