@@ -98,6 +98,7 @@ pub async fn run(a: GatewayArgs) -> Result<()> {
         metrics_port: a.metrics_port,
     })
     .await
+    .map_err(Into::into)
 }
 
 #[derive(clap::Args)]
@@ -127,4 +128,5 @@ pub async fn route_agent(a: RouteAgentArgs) -> Result<()> {
         mtu: u32::from(a.mtu),
     })
     .await
+    .map_err(Into::into)
 }

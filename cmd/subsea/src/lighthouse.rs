@@ -21,6 +21,7 @@ pub async fn agent(a: AgentArgs) -> Result<()> {
         context: a.context,
     })
     .await
+    .map_err(Into::into)
 }
 
 #[derive(clap::Args)]
@@ -95,4 +96,5 @@ pub async fn dns(a: DnsArgs) -> Result<()> {
         },
     })
     .await
+    .map_err(Into::into)
 }

@@ -129,6 +129,11 @@ enum Nettest {
 }
 
 /// Retries `f` until it succeeds or `wait` has passed.
+/// The result line, with the library's error in this binary's chain.
+fn emit<T: serde::Serialize>(result: &T) -> Result<()> {
+    Ok(report::emit(result)?)
+}
+
 fn retrying<T>(wait: Duration, mut f: impl FnMut() -> Result<T>) -> Result<T> {
     let start = std::time::Instant::now();
     loop {
@@ -144,7 +149,7 @@ pub fn run(args: NettestArgs) -> Result<()> {
     let r = checks(args);
     if let Err(e) = &r {
         // The failure travels back to subctl the same way as a result.
-        report::emit(&json!({"error": format!("{e:#}")}))?;
+        emit(&json!({"error": format!("{e:#}")}))?;
     }
     r
 }
@@ -152,10 +157,10 @@ pub fn run(args: NettestArgs) -> Result<()> {
 fn checks(args: NettestArgs) -> Result<()> {
     let secs = Duration::from_secs;
     match args.command {
-        Nettest::EchoServer { port } => echo::serve(port),
+        Nettest::EchoServer { port } => Ok(echo::serve(port)?),
         Nettest::EchoCheck { addr, bytes, timeout } => {
-            let source = retrying(secs(timeout), || echo::check(addr, bytes, secs(timeout)))?;
-            report::emit(&json!({"bytes": bytes, "source": source}))
+            let source = retrying(secs(timeout), || Ok(echo::check(addr, bytes, secs(timeout))?))?;
+            emit(&json!({"bytes": bytes, "source": source}))
         }
         Nettest::HttpServer { port, pod, cluster } => {
             let pod = if pod.is_empty() {
@@ -166,7 +171,7 @@ fn checks(args: NettestArgs) -> Result<()> {
             } else {
                 pod
             };
-            http::serve(port, &pod, &cluster)
+            Ok(http::serve(port, &pod, &cluster)?)
         }
         Nettest::HttpGet { url, timeout, expect } => {
             let got = retrying(secs(timeout), || {
@@ -184,7 +189,7 @@ fn checks(args: NettestArgs) -> Result<()> {
                 }
                 Ok(got)
             })?;
-            report::emit(&got)
+            emit(&got)
         }
         Nettest::Resolve {
             name,
@@ -203,7 +208,7 @@ fn checks(args: NettestArgs) -> Result<()> {
                     (false, true) => anyhow::bail!("{name} still resolves to {}", found.join(", ")),
                 }
             })?;
-            report::emit(&json!({"name": name, "addresses": addresses}))
+            emit(&json!({"name": name, "addresses": addresses}))
         }
         Nettest::NodeInfo => {
             let text =
@@ -211,7 +216,7 @@ fn checks(args: NettestArgs) -> Result<()> {
             report::emit_text(&text);
             Ok(())
         }
-        Nettest::UdpEchoServer { port } => subsea_nettest::mtu::serve(port),
+        Nettest::UdpEchoServer { port } => Ok(subsea_nettest::mtu::serve(port)?),
         Nettest::MtuProbe { addr, min, max, wait } => {
             if min < 68 || max > 65535 || min >= max {
                 anyhow::bail!("--min {min} and --max {max} must satisfy 68 <= min < max <= 65535");
@@ -225,21 +230,21 @@ fn checks(args: NettestArgs) -> Result<()> {
                 }
                 Ok(f)
             })?;
-            report::emit(&f)
+            emit(&f)
         }
-        Nettest::LatencyServer { port } => latency::serve(port),
+        Nettest::LatencyServer { port } => Ok(latency::serve(port)?),
         Nettest::Latency { addr, seconds, wait } => {
             retrying(secs(wait), || {
                 std::net::TcpStream::connect_timeout(&addr, secs(2)).map_err(Into::into)
             })?;
             let s = latency::run(addr, secs(seconds), 10_000_000)?;
-            report::emit(&s)
+            emit(&s)
         }
         Nettest::Throughput {
             target,
             port,
             seconds,
             wait,
-        } => report::emit(&throughput::run(target, port, seconds, secs(wait))?),
+        } => emit(&throughput::run(target, port, seconds, secs(wait))?),
     }
 }

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod authz;
 pub mod discovery;
+pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod impersonate;
@@ -27,12 +28,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use crate::error::Context;
 use serde_json::json;
 use subsea_store::registry::keys;
 use subsea_store::{Registry, Store};
 use tokio::net::TcpListener;
 
+pub use crate::error::{Error, Result};
 use crate::state::Shared;
 
 /// How to run the server.
@@ -165,7 +167,7 @@ pub async fn start(config: Config) -> Result<Running> {
     shared
         .write(|store, reg| Ok(((), seed(store, reg))))
         .await
-        .map_err(|e| anyhow::anyhow!(e))?;
+        .map_err(|e| Error::Corrupt(format!("cannot seed the default objects: {}", e.message)))?;
     let janitor = shared.clone();
     tokio::spawn(async move {
         let mut deletions = 0;

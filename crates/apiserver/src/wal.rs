@@ -13,7 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Error, Result};
 use serde_json::{Value, json};
 use subsea_store::{Event, EventType, Store};
 
@@ -91,10 +91,7 @@ pub fn open(dir: &Path) -> Result<(Store, Wal)> {
         .open(dir.join("lock"))
         .context("failed to open the data directory lock")?;
     if lock.try_lock().is_err() {
-        bail!(
-            "data directory {} is in use by another subsea apiserver",
-            dir.display()
-        );
+        return Err(Error::InUse(dir.to_path_buf()));
     }
     let mut store = Store::new();
     let snap = dir.join(SNAPSHOT);
@@ -105,8 +102,8 @@ pub fn open(dir: &Path) -> Result<(Store, Wal)> {
     let log_path = dir.join(LOG);
     if log_path.exists() {
         let mut bytes = Vec::new();
-        File::open(&log_path)?
-            .read_to_end(&mut bytes)
+        File::open(&log_path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
             .context("failed to read wal.log")?;
         let (events, valid) = decode_all(&bytes);
         if valid < bytes.len() {
@@ -163,7 +160,7 @@ fn load_snapshot(path: &Path, store: &mut Store) -> Result<()> {
         });
     }
     if !complete {
-        bail!("snapshot is truncated (no end marker)");
+        return Err(Error::Corrupt("snapshot is truncated (no end marker)".into()));
     }
     store.bump_rev_to(rev);
     Ok(())

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, anyhow};
+use crate::error::{Error, Result};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ApiResource, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -102,7 +102,7 @@ fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub async fn run(opts: Options) -> Result<()> {
     let local_client =
         subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
-    let spec = wait_for_join(&local_client).await?;
+    let spec = subsea_runtime::join::submariner(&local_client).await?;
     let settings = settings::from_spec(&spec)?;
     let broker = subsea_runtime::client::broker(
         &settings.broker_url,
@@ -147,26 +147,6 @@ pub async fn run(opts: Options) -> Result<()> {
     result
 }
 
-pub(crate) async fn wait_for_join(client: &Client) -> Result<subsea_api::operator::SubmarinerSpec> {
-    let mut told = false;
-    loop {
-        match subsea_runtime::objects::submariner_object(client).await {
-            Ok(Some(obj)) => {
-                let spec = obj.data.get("spec").cloned().unwrap_or_default();
-                return serde_json::from_value(spec)
-                    .context("the Submariner object's spec is malformed; re-run `subctl join`");
-            }
-            Ok(None) if !told => {
-                tracing::info!("waiting for `subctl join` to create submariner-operator/submariner");
-                told = true;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read the Submariner object; retrying"),
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
 /// The node's addresses: the private IP is the source address towards the broker (what
 /// Submariner finds by dialling 8.8.8.8, which a sandbox or air-gapped site cannot route).
 async fn discover(opts: &Options, s: &Settings, nl: &Netlink) -> Result<Node> {
@@ -181,9 +161,12 @@ async fn discover(opts: &Options, s: &Settings, nl: &Netlink) -> Result<Node> {
                 .trim_end_matches('/');
             let addr = host
                 .to_socket_addrs()
-                .with_context(|| format!("cannot resolve the broker address {host:?}"))?
+                .map_err(|source| Error::Discovery {
+                    context: format!("cannot resolve the broker address {host:?}"),
+                    source,
+                })?
                 .next()
-                .ok_or_else(|| anyhow!("the broker address {host:?} resolves to nothing"))?;
+                .ok_or_else(|| Error::Missing(format!("the broker address {host:?} resolves to nothing")))?;
             let sock = UdpSocket::bind((
                 if addr.is_ipv4() {
                     IpAddr::from([0u8; 4])
@@ -191,10 +174,14 @@ async fn discover(opts: &Options, s: &Settings, nl: &Netlink) -> Result<Node> {
                     IpAddr::from([0u16; 8])
                 },
                 0,
-            ))?;
-            sock.connect(addr)
-                .with_context(|| format!("no route to the broker at {addr}; pass --private-ip"))?;
-            sock.local_addr()?.ip()
+            ))
+            .and_then(|sock| sock.connect(addr).map(|()| sock))
+            .and_then(|sock| sock.local_addr())
+            .map_err(|source| Error::Discovery {
+                context: format!("no route to the broker at {addr}; pass --private-ip"),
+                source,
+            })?;
+            sock.ip()
         }
     };
     let addrs: Vec<IpAddr> = nl.addresses().await?.iter().map(|(_, ip, _)| *ip).collect();
@@ -410,7 +397,7 @@ fn datapath(shared: &Shared) -> Result<Arc<Datapath>> {
         private_key: subsea_wg::keys::generate_private(),
         psk: Some(subsea_wg::keys::psk_from_text(&shared.settings.psk_text)),
     };
-    let d = Arc::new(Datapath::start(&cfg)?);
+    let d = Arc::new(Datapath::start(&cfg).map_err(Error::Datapath)?);
     let get = {
         let d = d.clone();
         Arc::new(move || d.uapi_get())
@@ -649,7 +636,7 @@ async fn program_routes(shared: &Shared, plan: &Plan) -> Result<()> {
     let dev = nl
         .link_index("submariner")
         .await?
-        .ok_or_else(|| anyhow!("the TUN device submariner is gone"))?;
+        .ok_or_else(|| Error::Missing("the TUN device submariner is gone".into()))?;
     nl.ensure_rule(TABLE, RULE_PRIORITY).await?;
     let current = nl.routes(TABLE).await?;
     let desired = plan.routes();

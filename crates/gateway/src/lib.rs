@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod engine;
+pub mod error;
 pub mod health;
 pub mod local;
 pub mod metrics;
@@ -14,3 +15,4 @@ pub mod settings;
 pub mod status;
 
 pub use engine::{Options, run};
+pub use error::{Error, Result};

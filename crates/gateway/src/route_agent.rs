@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 use kube::Api;
 use subsea_api::submariner::Endpoint;
 use subsea_cidr::Cidr;
@@ -66,7 +66,7 @@ pub struct Options {
 /// Runs until SIGTERM or Ctrl-C; removes its routes on the way out.
 pub async fn run(opts: Options) -> Result<()> {
     let client = subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
-    let spec = crate::engine::wait_for_join(&client).await?;
+    let spec = subsea_runtime::join::submariner(&client).await?;
     let settings = crate::settings::from_spec(&spec)?;
     let nl = Netlink::connect()?;
     let local = Local {
@@ -78,7 +78,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let store = subsea_runtime::reflect::reflect_with(api, (), tx);
     tracing::info!(node = %opts.hostname, cluster = %settings.cluster_id, "route agent starting");
     if store.wait_until_ready().await.is_err() {
-        bail!("the Endpoint watch ended before its first list");
+        return Err(Error::Missing("the Endpoint watch ended before its first list".into()));
     }
     let last: std::sync::Mutex<Option<Vec<(Cidr, IpAddr)>>> = std::sync::Mutex::new(None);
     Loop::new("route-agent")
@@ -88,7 +88,7 @@ pub async fn run(opts: Options) -> Result<()> {
             let want = desired_routes(&opts.hostname, &local, &remotes);
             program(&nl, &want, opts.mtu)
                 .await
-                .map_err(|e| format!("cannot program routes: {e:#}"))?;
+                .map_err(|e| format!("cannot program routes: {e}"))?;
             let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
             if last.as_ref() != Some(&want) {
                 tracing::info!(via = ?want.first().map(|r| r.1), routes = want.len(), "routes to remote clusters programmed");

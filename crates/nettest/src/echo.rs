@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, IoContext, Result, peer};
 
 /// Serves forever, one thread per connection.
 pub fn serve(port: u16) -> Result<()> {
@@ -43,7 +43,7 @@ fn pattern(i: usize) -> u8 {
 /// the server saw.
 pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<String> {
     let c =
-        TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
+        TcpStream::connect_timeout(&addr, timeout).doing(|| format!("cannot connect to {addr}"))?;
     c.set_read_timeout(Some(timeout))?;
     c.set_write_timeout(Some(timeout))?;
     let payload: Vec<u8> = (0..bytes).map(pattern).collect();
@@ -55,24 +55,24 @@ pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<String
     });
     let mut got = Vec::with_capacity(bytes + 64);
     (&c).read_to_end(&mut got)
-        .with_context(|| format!("reading the echo from {addr}"))?;
+        .doing(|| format!("reading the echo from {addr}"))?;
     let Some(nl) = got.iter().position(|b| *b == b'\n') else {
-        bail!("{addr} sent no `from <address>` line: is it subsea-sandbox echo-server?");
+        return Err(peer!("{addr} sent no `from <address>` line: is it subsea-sandbox echo-server?"));
     };
     let header = String::from_utf8_lossy(&got[..nl]).into_owned();
     let Some(source) = header.strip_prefix("from ") else {
-        bail!("{addr} sent {header:?} instead of `from <address>`");
+        return Err(peer!("{addr} sent {header:?} instead of `from <address>`"));
     };
     let source = source.to_string();
     let got = &got[nl + 1..];
     sender
         .join()
-        .map_err(|_| anyhow::anyhow!("sender thread panicked"))??;
+        .map_err(|_| Error::Peer("the sender thread panicked".into()))??;
     if got.len() != bytes {
-        bail!("{addr} echoed {} of {bytes} bytes", got.len());
+        return Err(peer!("{addr} echoed {} of {bytes} bytes", got.len()));
     }
     if let Some(i) = (0..bytes).find(|&i| got[i] != pattern(i)) {
-        bail!("{addr} echoed a corrupted payload (first difference at byte {i})");
+        return Err(peer!("{addr} echoed a corrupted payload (first difference at byte {i})"));
     }
     Ok(source)
 }
@@ -134,5 +134,5 @@ pub fn probe(
         }
         std::thread::sleep(every);
     }
-    bail!("no connection to {addr} within {deadline:?}")
+    Err(peer!("no connection to {addr} within {deadline:?}"))
 }

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 
-use anyhow::{Context, Result};
+use crate::error::{Error, IoContext, Result, peer};
 
 /// The `/health` body.
 pub fn health_body(pod: &str, cluster: &str) -> String {
@@ -56,18 +56,18 @@ pub struct Fetched {
 pub fn parse_url(url: &str) -> Result<(String, u16, String)> {
     let rest = url
         .strip_prefix("http://")
-        .with_context(|| format!("{url:?} is not an http:// URL"))?;
+        .ok_or_else(|| Error::Invalid(format!("{url:?} is not an http:// URL")))?;
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
             h.trim_matches(['[', ']']),
-            p.parse().with_context(|| format!("bad port {p:?} in {url:?}"))?,
+            p.parse().map_err(|_| Error::Invalid(format!("bad port {p:?} in {url:?}")))?,
         ),
         _ => (authority, 80),
     };
     if host.is_empty() {
-        anyhow::bail!("{url:?} has no host");
+        return Err(Error::Invalid(format!("{url:?} has no host")));
     }
     Ok((host.to_string(), port, path.to_string()))
 }
@@ -80,11 +80,11 @@ pub fn get(url: &str, timeout: std::time::Duration) -> Result<Fetched> {
     let (host, port, path) = parse_url(url)?;
     let addr = (host.as_str(), port)
         .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {host}"))?
+        .doing(|| format!("cannot resolve {host}"))?
         .next()
-        .with_context(|| format!("{host} has no address"))?;
+        .ok_or_else(|| peer!("{host} has no address"))?;
     let mut c = std::net::TcpStream::connect_timeout(&addr, timeout)
-        .with_context(|| format!("cannot connect to {addr} ({host})"))?;
+        .doing(|| format!("cannot connect to {addr} ({host})"))?;
     c.set_read_timeout(Some(timeout))?;
     write!(
         c,
@@ -93,14 +93,14 @@ pub fn get(url: &str, timeout: std::time::Duration) -> Result<Fetched> {
     let mut raw = Vec::new();
     c.take(64 * 1024)
         .read_to_end(&mut raw)
-        .with_context(|| format!("reading the response from {addr}"))?;
+        .doing(|| format!("reading the response from {addr}"))?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .with_context(|| format!("{addr} did not answer HTTP"))?;
+        .ok_or_else(|| peer!("{addr} did not answer HTTP"))?;
     Ok(Fetched {
         address: addr.ip().to_string(),
         status,

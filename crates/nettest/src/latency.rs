@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{IoContext, Result, peer};
 use serde::{Deserialize, Serialize};
 
 /// Bytes of each request and response (netperf's default is 1).
@@ -45,8 +45,8 @@ pub fn summarize(mut samples: Vec<f64>, elapsed: Duration) -> Option<Summary> {
     if samples.is_empty() {
         return None;
     }
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    crate::stats::sort(&mut samples);
+    let at = |q: f64| crate::stats::percentile(&samples, q);
     Some(Summary {
         transactions: samples.len(),
         per_second: samples.len() as f64 / elapsed.as_secs_f64().max(1e-9),
@@ -60,7 +60,7 @@ pub fn summarize(mut samples: Vec<f64>, elapsed: Duration) -> Option<Summary> {
 /// Runs transactions against `addr` for `duration` (at most `max` of them).
 pub fn run(addr: SocketAddr, duration: Duration, max: usize) -> Result<Summary> {
     let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .with_context(|| format!("cannot connect to the latency server at {addr}"))?;
+        .doing(|| format!("cannot connect to the latency server at {addr}"))?;
     c.set_nodelay(true)?;
     c.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut samples = Vec::with_capacity(max.min(1 << 20));
@@ -70,12 +70,12 @@ pub fn run(addr: SocketAddr, duration: Duration, max: usize) -> Result<Summary> 
         let t = Instant::now();
         c.write_all(&[b'r'; SIZE])?;
         c.read_exact(&mut buf)
-            .with_context(|| format!("{addr} stopped answering"))?;
+            .doing(|| format!("{addr} stopped answering"))?;
         samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
     match summarize(samples, start.elapsed()) {
         Some(s) => Ok(s),
-        None => bail!("no transaction completed with {addr}"),
+        None => Err(peer!("no transaction completed with {addr}")),
     }
 }
 

@@ -4,23 +4,26 @@
 //! result travels back to subctl through the Pod's status: no exec, no log streaming needed.
 
 pub mod echo;
+pub mod error;
 pub mod http;
 pub mod latency;
 pub mod mtu;
 pub mod node;
 pub mod report;
+pub mod stats;
 pub mod throughput;
 
 use std::net::{TcpListener, TcpStream};
 
-use anyhow::{Context, Result};
+pub use error::{Error, Result};
+use error::IoContext;
 
 /// Listens on `port` on every address (IPv6 and IPv4, or IPv4 alone where IPv6 is off) and
 /// runs `handle` on its own thread for each connection, forever.
 pub fn serve_tcp(port: u16, handle: impl Fn(TcpStream) + Clone + Send + 'static) -> Result<()> {
     let l = TcpListener::bind(("::", port))
         .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
-        .with_context(|| format!("cannot listen on port {port}"))?;
+        .doing(|| format!("cannot listen on port {port}"))?;
     for conn in l.incoming().flatten() {
         let handle = handle.clone();
         std::thread::spawn(move || handle(conn));

@@ -8,7 +8,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use crate::error::{IoContext, Result};
 use serde::{Deserialize, Serialize};
 
 /// IPv4 + UDP headers; IPv6 + UDP is 48.
@@ -86,7 +86,7 @@ pub fn search(lo: usize, hi: usize, mut probe: impl FnMut(usize) -> Probe) -> Fi
 pub fn serve(port: u16) -> Result<()> {
     let s = UdpSocket::bind(("::", port))
         .or_else(|_| UdpSocket::bind(("0.0.0.0", port)))
-        .with_context(|| format!("cannot listen on UDP port {port}"))?;
+        .doing(|| format!("cannot listen on UDP port {port}"))?;
     let mut buf = vec![0u8; 65536];
     loop {
         if let Ok((n, from)) = s.recv_from(&mut buf) {
@@ -98,16 +98,20 @@ pub fn serve(port: u16) -> Result<()> {
 /// Probes the path to the echo server at `addr` for IP packet sizes `lo..=hi`.
 pub fn probe(addr: SocketAddr, lo: usize, hi: usize) -> Result<Finding> {
     let local: SocketAddr = if addr.is_ipv6() {
-        "[::]:0".parse()?
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     } else {
-        "0.0.0.0:0".parse()?
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
     let s = UdpSocket::bind(local)?;
     s.connect(addr)?;
     if addr.is_ipv6() {
-        rustix::net::sockopt::set_ipv6_mtu_discover(&s, rustix::net::sockopt::Ipv6PathMtuDiscovery::DO)?;
+        rustix::net::sockopt::set_ipv6_mtu_discover(&s, rustix::net::sockopt::Ipv6PathMtuDiscovery::DO)
+            .map_err(std::io::Error::from)
+            .doing(|| "cannot set IPV6_MTU_DISCOVER (path MTU probing needs it)".into())?;
     } else {
-        rustix::net::sockopt::set_ip_mtu_discover(&s, rustix::net::sockopt::Ipv4PathMtuDiscovery::DO)?;
+        rustix::net::sockopt::set_ip_mtu_discover(&s, rustix::net::sockopt::Ipv4PathMtuDiscovery::DO)
+            .map_err(std::io::Error::from)
+            .doing(|| "cannot set IP_MTU_DISCOVER (path MTU probing needs it)".into())?;
     }
     s.set_read_timeout(Some(Duration::from_millis(300)))?;
     let head = overhead(&addr);

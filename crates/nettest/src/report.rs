@@ -13,8 +13,11 @@ const TERMINATION_LOG: &str = "/dev/termination-log";
 
 /// Prints the result line, and writes the JSON to the termination log when the kubelet made one
 /// (never creates it: outside a pod it does not exist).
-pub fn emit<T: Serialize>(result: &T) -> anyhow::Result<()> {
-    let json = serde_json::to_string(result)?;
+pub fn emit<T: Serialize>(result: &T) -> crate::Result<()> {
+    let json = serde_json::to_string(result).map_err(|source| crate::Error::Json {
+        context: "cannot encode the result".into(),
+        source,
+    })?;
     println!("{PREFIX}{json}");
     if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(TERMINATION_LOG) {
         let _ = f.write_all(json.as_bytes());

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, IoContext, Result, peer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,13 +23,16 @@ pub struct Summary {
 
 /// Reads iperf3's `-J` report.
 pub fn parse(json: &str) -> Result<Summary> {
-    let v: Value = serde_json::from_str(json).context("iperf3 printed no JSON report")?;
+    let v: Value = serde_json::from_str(json).map_err(|source| Error::Json {
+        context: "iperf3 printed no JSON report".into(),
+        source,
+    })?;
     if let Some(e) = v.get("error").and_then(Value::as_str) {
-        bail!("iperf3: {e}");
+        return Err(peer!("iperf3: {e}"));
     }
     let recv = v
         .pointer("/end/sum_received")
-        .context("iperf3's report has no end.sum_received")?;
+        .ok_or_else(|| peer!("iperf3's report has no end.sum_received"))?;
     Ok(Summary {
         bits_per_second: recv["bits_per_second"].as_f64().unwrap_or(0.0),
         retransmits: v
@@ -49,14 +52,14 @@ pub fn run(target: IpAddr, port: u16, seconds: u32, wait: Duration) -> Result<Su
             .args(["-c", &target.to_string(), "-p", &port.to_string()])
             .args(["-t", &seconds.to_string(), "-J"])
             .output()
-            .context("cannot run iperf3 (install the iperf3 package)")?;
+            .doing(|| "cannot run iperf3 (install the iperf3 package)".into())?;
         let text = String::from_utf8_lossy(&out.stdout);
         match parse(&text) {
             Ok(s) => return Ok(s),
             Err(e) if start.elapsed() < wait && retryable(&e.to_string()) => {
                 std::thread::sleep(Duration::from_millis(500));
             }
-            Err(e) => return Err(e.context(format!("iperf3 to {target}:{port}"))),
+            Err(e) => return Err(peer!("iperf3 to {target}:{port}: {e}")),
         }
     }
 }
