@@ -41,7 +41,7 @@ fn broker_client(broker: &ApiServer, cluster: &ApiServer) -> Client {
             .expect("base64")
     };
     let token = String::from_utf8(field("token")).expect("utf-8");
-    subsea_ctl::join::broker_client(&broker.url(), &field("ca.crt"), &token, BROKER_NS, true)
+    subsea_runtime::client::broker(&broker.url(), &field("ca.crt"), &token, BROKER_NS, true)
         .expect("broker client")
 }
 

@@ -1,14 +1,33 @@
-//! `subctl`: deploy and operate subsea with Submariner's verbs and flags. Argument parsing
-//! only; the work is done by `subsea-ctl`.
+//! `subctl`: deploy and operate subsea with Submariner's verbs and flags. This file parses the
+//! arguments; each verb lives in its own module, talking to clusters through kube-rs, with the
+//! decisions in the pure crates (`subsea-broker`, `subsea-cidr`, `subsea-plan`). subctl is an
+//! application, so its errors are `anyhow` chains that end in a message for the user; the
+//! libraries it calls have typed errors.
+
+mod benchmark;
+mod cluster;
+mod deploy_broker;
+mod diagnose;
+mod export;
+mod gather;
+mod join;
+mod junit;
+mod pods;
+mod progress;
+mod recover;
+mod show;
+mod table;
+mod uninstall;
+mod verify;
+mod workloads;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use subsea_ctl::progress::Progress;
-use subsea_ctl::show::What;
-use subsea_ctl::table::Output;
-use subsea_ctl::{cluster, deploy_broker, join, recover, show, uninstall};
+use crate::progress::Progress;
+use crate::show::What;
+use crate::table::Output;
 
 #[derive(Parser)]
 #[command(
@@ -32,23 +51,6 @@ struct KubeArgs {
     /// Kubeconfig context (default: the current context).
     #[arg(long, value_name = "NAME")]
     context: Option<String>,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum DiagnoseCheck {
-    /// Everything below.
-    All,
-    /// The active gateway's tunnels, with the fix for each one down.
-    Connections,
-    /// Joined, gateway node labelled, one gateway active.
-    Deployment,
-    /// The Kubernetes version.
-    K8sVersion,
-    /// CoreDNS forwarding and the state of every ServiceExport.
-    ServiceDiscovery,
-    /// Path MTU between clusters with a Don't-Fragment probe from a pod in each cluster to a
-    /// pod in the next: finds MTU black holes (large packets dropped without ICMP).
-    Firewall,
 }
 
 #[derive(Subcommand)]
@@ -135,14 +137,14 @@ enum Command {
     Diagnose {
         /// What to check.
         #[arg(value_enum, default_value = "all")]
-        check: DiagnoseCheck,
+        check: crate::diagnose::Check,
         #[command(flatten)]
         kube: KubeArgs,
         /// With --context: the other cluster for the firewall probes.
         #[arg(long, value_name = "NAME")]
         remotecontext: Option<String>,
         /// Image holding `subsea`, run by the firewall probe pods.
-        #[arg(long, default_value_t = subsea_ctl::workloads::image(subsea_ctl::workloads::DEFAULT_REPOSITORY, env!("CARGO_PKG_VERSION")))]
+        #[arg(long, default_value_t = crate::workloads::image(crate::workloads::DEFAULT_REPOSITORY, env!("CARGO_PKG_VERSION")))]
         image: String,
         /// Seconds a probe pod may take.
         #[arg(long, default_value_t = 60)]
@@ -303,7 +305,7 @@ struct PairArgs {
     #[arg(long, value_name = "NAME")]
     tocontext: Option<String>,
     /// Image holding `subsea` (for `subsea nettest`) and iperf3, run by the check pods.
-    #[arg(long, default_value_t = subsea_ctl::workloads::image(subsea_ctl::workloads::DEFAULT_REPOSITORY, env!("CARGO_PKG_VERSION")))]
+    #[arg(long, default_value_t = crate::workloads::image(crate::workloads::DEFAULT_REPOSITORY, env!("CARGO_PKG_VERSION")))]
     image: String,
     /// Seconds any single pod may take to start or finish.
     #[arg(long, default_value_t = 120)]
@@ -359,7 +361,7 @@ struct GatherArgs {
     #[arg(long)]
     include_sensitive_data: bool,
     /// Image holding `subsea`, run by the per-node pods.
-    #[arg(long, default_value_t = subsea_ctl::workloads::image(subsea_ctl::workloads::DEFAULT_REPOSITORY, env!("CARGO_PKG_VERSION")))]
+    #[arg(long, default_value_t = crate::workloads::image(crate::workloads::DEFAULT_REPOSITORY, env!("CARGO_PKG_VERSION")))]
     image: String,
     /// Seconds a node pod may take.
     #[arg(long, default_value_t = 60)]
@@ -433,7 +435,7 @@ struct JoinArgs {
     #[arg(long, value_name = "URL")]
     broker_url: Option<String>,
     /// Image repository of the components (the image is REPOSITORY/subsea:VERSION).
-    #[arg(long, default_value = subsea_ctl::workloads::DEFAULT_REPOSITORY)]
+    #[arg(long, default_value = crate::workloads::DEFAULT_REPOSITORY)]
     repository: String,
     /// Image version of the components.
     #[arg(long = "version", default_value = env!("CARGO_PKG_VERSION"))]
@@ -504,7 +506,7 @@ async fn run(cmd: Command) -> Result<()> {
             print!("{}", show::run(&targets, what, a.output).await?);
         }
         Command::Benchmark(cmd) => {
-            use subsea_ctl::benchmark::{self, Kind};
+            use crate::benchmark::{self, Kind};
             let (kind, a) = match cmd {
                 BenchmarkCommand::Throughput(a) => (Kind::Throughput, a),
                 BenchmarkCommand::Latency(a) => (Kind::Latency, a),
@@ -527,28 +529,28 @@ async fn run(cmd: Command) -> Result<()> {
         Command::Gather(a) => {
             let targets =
                 cluster::connect_all(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
-            let opts = subsea_ctl::gather::Options {
+            let opts = crate::gather::Options {
                 dir: a.dir.clone(),
                 include_sensitive: a.include_sensitive_data,
                 image: a.image.clone(),
                 namespace: "subctl-gather".into(),
                 timeout: std::time::Duration::from_secs(a.operation_timeout),
             };
-            let dir = subsea_ctl::gather::run(&targets, &opts, &mut p).await?;
+            let dir = crate::gather::run(&targets, &opts, &mut p).await?;
             println!("\nGathered into {}", dir.display());
         }
         Command::Verify(a) => {
-            let suites = subsea_ctl::verify::parse_only(&a.only)?;
+            let suites = crate::verify::parse_only(&a.only)?;
             let (from, to) = a.pair.connect().await?;
-            let opts = subsea_ctl::verify::Options {
+            let opts = crate::verify::Options {
                 image: a.pair.image.clone(),
                 namespace: a.namespace.clone(),
                 suites,
                 timeout: std::time::Duration::from_secs(a.pair.operation_timeout),
             };
-            let cases = subsea_ctl::verify::run(&from, &to, &opts, &mut p).await?;
+            let cases = crate::verify::run(&from, &to, &opts, &mut p).await?;
             if let Some(path) = &a.junit_report {
-                std::fs::write(path, subsea_ctl::junit::render("subctl verify", &cases))
+                std::fs::write(path, crate::junit::render("subctl verify", &cases))
                     .map_err(|e| anyhow::anyhow!("cannot write the JUnit report {}: {e}", path.display()))?;
                 p.info(format!("JUnit report written to {}", path.display()));
             }
@@ -569,15 +571,7 @@ async fn run(cmd: Command) -> Result<()> {
             image,
             operation_timeout,
         } => {
-            use subsea_ctl::diagnose::{self, Check};
-            let check = match check {
-                DiagnoseCheck::All => Check::All,
-                DiagnoseCheck::Connections => Check::Connections,
-                DiagnoseCheck::Deployment => Check::Deployment,
-                DiagnoseCheck::K8sVersion => Check::K8sVersion,
-                DiagnoseCheck::ServiceDiscovery => Check::ServiceDiscovery,
-                DiagnoseCheck::Firewall => Check::Firewall,
-            };
+            use crate::diagnose;
             let mut targets =
                 cluster::connect_all(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
             if let Some(remote) = remotecontext.as_deref() {
@@ -597,7 +591,7 @@ async fn run(cmd: Command) -> Result<()> {
             kube,
         }) => {
             let target = cluster::open(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
-            subsea_ctl::export::export(&target.client, &namespace, &name, &mut p).await?;
+            crate::export::export(&target.client, &namespace, &name, &mut p).await?;
         }
         Command::Unexport(ExportCommand::Service {
             name,
@@ -605,7 +599,7 @@ async fn run(cmd: Command) -> Result<()> {
             kube,
         }) => {
             let target = cluster::open(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
-            subsea_ctl::export::unexport(&target.client, &namespace, &name, &mut p).await?;
+            crate::export::unexport(&target.client, &namespace, &name, &mut p).await?;
         }
         Command::Uninstall { kube, yes } => {
             let target = cluster::open(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
@@ -645,7 +639,7 @@ async fn run(cmd: Command) -> Result<()> {
             deploy_broker::run(&target, &opts, &mut p).await?;
         }
         Command::Join(a) => {
-            subsea_ctl::workloads::checked_image(&a.repository, &a.image_version)?;
+            crate::workloads::checked_image(&a.repository, &a.image_version)?;
             let target = cluster::open(a.kube.kubeconfig.as_deref(), a.kube.context.as_deref()).await?;
             let opts = join::Options {
                 info_path: a.info,
@@ -663,7 +657,7 @@ async fn run(cmd: Command) -> Result<()> {
                 custom_domains: a.custom_domains,
                 coredns_custom_configmap: a.coredns_custom_configmap,
                 broker_url: a.broker_url,
-                image: subsea_ctl::workloads::checked_image(&a.repository, &a.image_version)?,
+                image: crate::workloads::checked_image(&a.repository, &a.image_version)?,
             };
             join::run(&target, &opts, &mut p).await?;
         }
@@ -680,7 +674,7 @@ async fn main() {
     }
     cluster::set_connect_timeout(std::time::Duration::from_secs(cli.connect_timeout));
     if let Err(e) = run(cli.command).await {
-        eprintln!(" ✗ {}", subsea_ctl::progress::render_error(&e));
+        eprintln!(" ✗ {}", crate::progress::render_error(&e));
         std::process::exit(1);
     }
 }

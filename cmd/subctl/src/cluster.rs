@@ -134,12 +134,6 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
     })
 }
 
-/// The local cluster's client for a component: the kubeconfig when one is given, else the
-/// pod's service account when running in a cluster (the workloads in `manifests/deploy/`).
-pub async fn local_client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client> {
-    Ok(subsea_runtime::client::local(kubeconfig, context).await?)
-}
-
 /// The contexts of a kubeconfig, or just `context` when given.
 pub async fn connect_all(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Vec<Target>> {
     if context.is_some() {

@@ -74,11 +74,7 @@ pub fn write_info_file(path: &Path, content: &str, now_rfc3339: &str) -> Result<
 
 /// The current time as RFC 3339 (for backup file names).
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    subsea_store::meta::rfc3339(secs as i64)
+    format!("{:.0}", jiff::Timestamp::now())
 }
 
 /// Deploys the broker and writes the info file.

@@ -7,20 +7,21 @@ use serde_json::Value;
 use crate::cluster::{Target, api};
 use crate::progress::Progress;
 
-/// What to check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What to check (`subctl diagnose <check>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Check {
     /// Everything below.
     All,
-    /// The tunnels of the active gateway.
+    /// The active gateway's tunnels, with the fix for each one down.
     Connections,
-    /// Components configured, gateway labelled and running.
+    /// Joined, gateway node labelled, one gateway active.
     Deployment,
-    /// The API server's version.
+    /// The Kubernetes version.
     K8sVersion,
-    /// Exports and DNS forwarding.
+    /// CoreDNS forwarding and the state of every ServiceExport.
     ServiceDiscovery,
-    /// Path MTU between clusters, probed by pods (needs two joined clusters).
+    /// Path MTU between clusters with a Don't-Fragment probe from a pod in each cluster to a
+    /// pod in the next: finds MTU black holes (large packets dropped without ICMP).
     Firewall,
 }
 
