@@ -96,7 +96,8 @@ pub mod v1alpha1 {
         kind = "ServiceExport",
         namespaced,
         status = "ServiceExportStatus",
-        shortname = "svcex"
+        shortname = "svcex",
+        derive = "PartialEq"
     )]
     pub struct ServiceExportSpec {}
 
@@ -108,7 +109,8 @@ pub mod v1alpha1 {
         kind = "ServiceImport",
         namespaced,
         status = "ServiceImportStatus",
-        shortname = "svcim"
+        shortname = "svcim",
+        derive = "PartialEq"
     )]
     #[serde(rename_all = "camelCase")]
     pub struct ServiceImportSpec {
@@ -145,7 +147,8 @@ pub mod v1beta1 {
         kind = "ServiceExport",
         namespaced,
         status = "ServiceExportStatus",
-        shortname = "svcex"
+        shortname = "svcex",
+        derive = "PartialEq"
     )]
     #[serde(rename_all = "camelCase")]
     pub struct ServiceExportSpec {
@@ -165,7 +168,8 @@ pub mod v1beta1 {
         kind = "ServiceImport",
         namespaced,
         status = "ServiceImportStatus",
-        shortname = "svcim"
+        shortname = "svcim",
+        derive = "PartialEq"
     )]
     #[serde(rename_all = "camelCase")]
     pub struct ServiceImportSpec {

@@ -3,6 +3,7 @@
 //!
 //! - [`client`]: the local cluster's client (kubeconfig or in-cluster service account) and the
 //!   broker's (URL, CA, token from the join settings);
+//! - [`join`]: the typed join settings (`Submariner`, `ServiceDiscovery`) and broker access;
 //! - [`objects`]: untyped APIs by kind, create-or-merge [`objects::apply`], idempotent delete,
 //!   the `Submariner` object `subctl join` writes;
 //! - [`reflect`]: reflectors that wake a controller on every change and stop with it;
@@ -13,6 +14,7 @@
 
 pub mod client;
 pub mod controller;
+pub mod join;
 pub mod objects;
 pub mod reflect;
 pub mod shutdown;
