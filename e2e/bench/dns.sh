@@ -6,15 +6,17 @@
 # 70 % A hits, 15 % NXDOMAIN, 15 % NODATA (AAAA of a v4-only service).
 #
 # Usage: e2e/bench/dns.sh            (SIZES="1000 10000" DURATION=10 REPS=5 LAT_REPS=3 by default)
-# Tools: apt-get install -y dnsperf knot bind9 python3
+# Tools: dnsperf, Knot and BIND 9 (installed from Debian's packages when missing), python3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SIZES=${SIZES:-"1000 10000"}
 DURATION=${DURATION:-10}
-for t in dnsperf knotd named python3; do
-  command -v "$t" >/dev/null || { echo "missing $t: apt-get install -y dnsperf knot bind9" >&2; exit 1; }
-done
+if ! command -v dnsperf >/dev/null || ! command -v knotd >/dev/null || ! command -v named >/dev/null; then
+  echo "installing the peers: dnsperf knot bind9…" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dnsperf knot bind9 >/dev/null
+fi
+command -v python3 >/dev/null || { echo "missing python3: apt-get install -y python3" >&2; exit 1; }
 echo "building subsea (release)…" >&2
 cargo build --release -q -p subsea
 SUBSEA=$PWD/target/release/subsea
@@ -32,8 +34,10 @@ imports, slices, zone = [], [], []
 zone.append("$ORIGIN clusterset.local.\n$TTL 5\n@ IN SOA ns.dns hostmaster 1 7200 1800 86400 5\n@ IN NS ns.dns\nns.dns IN A 127.0.0.1\ndns-version IN TXT \"1.0.0\"")
 for i in range(n):
     name, ip = f"svc-{i}", f"100.{64 + i // 65536}.{(i // 256) % 256}.{i % 256}"
-    imports.append({"metadata": {"name": name, "namespace": "bench"}, "spec": {"type": "ClusterSetIP", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
-    slices.append({"metadata": {"name": f"{name}-c2", "namespace": "bench", "labels": {
+    imports.append({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+        "metadata": {"name": name, "namespace": "bench"}, "spec": {"type": "ClusterSetIP", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
+    slices.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+        "metadata": {"name": f"{name}-c2", "namespace": "bench", "labels": {
         "endpointslice.kubernetes.io/managed-by": "lighthouse-agent.submariner.io",
         "lighthouse.submariner.io/sourceNamespace": "bench",
         "multicluster.kubernetes.io/service-name": name,

@@ -1,5 +1,5 @@
-//! The agent's decisions, as pure functions over plain JSON objects: whether an export is
-//! valid, what this cluster publishes on the broker for it, and what every cluster imports.
+//! The agent's decisions, as pure functions over the typed objects: whether an export is valid,
+//! what this cluster publishes on the broker for it, and what every cluster imports.
 //!
 //! Broker layout (see `ARCHITECTURE.md`): each exporting cluster publishes its own
 //! `ServiceImport` and Lighthouse `EndpointSlice`, both named `<svc>-<ns>-<cluster>` and
@@ -10,23 +10,45 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+use subsea_api::mcs::v1alpha1::{ServiceImport, ServiceImportSpec};
+use subsea_api::mcs::{ClientIpConfig, ClusterStatus, Condition, ServiceImportStatus, ServicePort, SessionAffinityConfig};
 
 use crate::labels::*;
 
-fn s<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or_default()
+/// The value of label `key`, empty when absent.
+pub fn label<'a>(meta: &'a ObjectMeta, key: &str) -> &'a str {
+    meta.labels.as_ref().and_then(|l| l.get(key)).map_or("", String::as_str)
+}
+
+/// The value of annotation `key`, empty when absent.
+pub fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> &'a str {
+    meta.annotations.as_ref().and_then(|a| a.get(key)).map_or("", String::as_str)
+}
+
+/// An object's `(namespace, name)`.
+pub fn key(meta: &ObjectMeta) -> (&str, &str) {
+    (
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
 }
 
 /// Why an export is not valid: `(reason, message)` as the `Valid` condition carries them.
-pub fn validate(service: Option<&Value>) -> Result<(), (&'static str, String)> {
+pub type Invalid = (&'static str, String);
+
+/// Whether the Service can be exported.
+pub fn validate(service: Option<&Service>) -> Result<(), Invalid> {
     let Some(svc) = service else {
         return Err((
             "ServiceUnavailable",
             "Service to be exported doesn't exist".into(),
         ));
     };
-    match s(svc, "/spec/type") {
+    match svc.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or_default() {
         "" | "ClusterIP" => Ok(()),
         other => Err((
             "UnsupportedServiceType",
@@ -36,41 +58,42 @@ pub fn validate(service: Option<&Value>) -> Result<(), (&'static str, String)> {
 }
 
 /// Whether the service is headless.
-pub fn headless(svc: &Value) -> bool {
-    s(svc, "/spec/clusterIP") == "None"
+pub fn headless(svc: &Service) -> bool {
+    svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None")
 }
 
-fn ports(svc: &Value) -> Vec<Value> {
-    svc.pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .map(|ps| {
-            ps.iter()
-                .map(|p| {
-                    let mut o = json!({"port": p["port"], "protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))});
-                    if let Some(n) = p.get("name").filter(|n| n.as_str().is_some_and(|n| !n.is_empty())) {
-                        o["name"] = n.clone();
-                    }
-                    if let Some(a) = p.get("appProtocol") {
-                        o["appProtocol"] = a.clone();
-                    }
-                    o
-                })
-                .collect()
+fn ports(svc: &Service) -> Vec<ServicePort> {
+    let ports = svc.spec.as_ref().and_then(|s| s.ports.as_ref());
+    ports
+        .into_iter()
+        .flatten()
+        .map(|p| ServicePort {
+            name: p.name.clone().filter(|n| !n.is_empty()),
+            protocol: Some(p.protocol.clone().unwrap_or_else(|| "TCP".into())),
+            app_protocol: p.app_protocol.clone(),
+            port: p.port,
         })
-        .unwrap_or_default()
+        .collect()
 }
 
-fn cluster_ips(svc: &Value) -> Vec<Value> {
-    let ips: Vec<Value> = svc
-        .pointer("/spec/clusterIPs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if ips.is_empty() {
-        svc.pointer("/spec/clusterIP").into_iter().cloned().collect()
-    } else {
-        ips
+fn cluster_ips(svc: &Service) -> Vec<String> {
+    let Some(spec) = svc.spec.as_ref() else {
+        return Vec::new();
+    };
+    match spec.cluster_ips.as_ref().filter(|ips| !ips.is_empty()) {
+        Some(ips) => ips.clone(),
+        None => spec.cluster_ip.iter().cloned().collect(),
     }
+}
+
+fn session_affinity(svc: &Service) -> (Option<String>, Option<SessionAffinityConfig>) {
+    let spec = svc.spec.as_ref();
+    let config = spec.and_then(|s| s.session_affinity_config.as_ref()).map(|c| SessionAffinityConfig {
+        client_ip: c.client_ip.as_ref().map(|ip| ClientIpConfig {
+            timeout_seconds: ip.timeout_seconds,
+        }),
+    });
+    (spec.and_then(|s| s.session_affinity.clone()), config)
 }
 
 /// The broker object name of a cluster's part of an export.
@@ -78,56 +101,80 @@ pub fn broker_name(svc: &str, ns: &str, cluster: &str) -> String {
     format!("{svc}-{ns}-{cluster}")
 }
 
-fn identity(svc: &Value, cluster: &str) -> Value {
-    json!({
-        SERVICE_NAME: s(svc, "/metadata/name"),
-        SOURCE_NAMESPACE: s(svc, "/metadata/namespace"),
-        SOURCE_CLUSTER: cluster,
-        CLUSTER_ID: cluster,
-    })
+fn identity(svc: &Service, cluster: &str) -> BTreeMap<String, String> {
+    let (ns, name) = key(&svc.metadata);
+    [
+        (SERVICE_NAME, name),
+        (SOURCE_NAMESPACE, ns),
+        (SOURCE_CLUSTER, cluster),
+        (CLUSTER_ID, cluster),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn meta(name: String, namespace: &str, labels: BTreeMap<String, String>, annotations: BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(namespace.into()),
+        labels: Some(labels),
+        annotations: Some(annotations),
+        ..Default::default()
+    }
 }
 
 /// This cluster's ServiceImport for the broker. `exported_at` is the ServiceExport's
 /// creationTimestamp: the oldest export wins conflicts.
-pub fn cluster_import(cluster: &str, broker_ns: &str, svc: &Value, exported_at: &str) -> Value {
-    let (name, ns) = (s(svc, "/metadata/name"), s(svc, "/metadata/namespace"));
+pub fn cluster_import(cluster: &str, broker_ns: &str, svc: &Service, exported_at: &str) -> ServiceImport {
+    let (ns, name) = key(&svc.metadata);
     let headless = headless(svc);
-    let mut spec = json!({"type": if headless { "Headless" } else { "ClusterSetIP" }, "ports": ports(svc)});
-    if !headless {
-        spec["ips"] = Value::Array(cluster_ips(svc));
-    }
-    for field in ["sessionAffinity", "sessionAffinityConfig"] {
-        if let Some(a) = svc.pointer(&format!("/spec/{field}")) {
-            spec[field] = a.clone();
-        }
-    }
-    json!({
-        "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
-        "metadata": {"name": broker_name(name, ns, cluster), "namespace": broker_ns,
-            "labels": identity(svc, cluster),
-            "annotations": {format!("{TIMESTAMP_PREFIX}{cluster}"): exported_at,
-                PUBLISH_NOT_READY: publish_not_ready(svc).to_string()}},
-        "spec": spec,
-        "status": {"clusters": [{"cluster": cluster}]},
-    })
+    let (session_affinity, session_affinity_config) = session_affinity(svc);
+    let spec = ServiceImportSpec {
+        type_: if headless { "Headless" } else { "ClusterSetIP" }.into(),
+        ports: ports(svc),
+        ips: if headless { Vec::new() } else { cluster_ips(svc) },
+        session_affinity,
+        session_affinity_config,
+    };
+    let annotations = BTreeMap::from([
+        (format!("{TIMESTAMP_PREFIX}{cluster}"), exported_at.to_string()),
+        (PUBLISH_NOT_READY.to_string(), publish_not_ready(svc).to_string()),
+    ]);
+    let mut si = ServiceImport::new(&broker_name(name, ns, cluster), spec);
+    si.metadata = meta(broker_name(name, ns, cluster), broker_ns, identity(svc, cluster), annotations);
+    si.status = Some(ServiceImportStatus {
+        clusters: vec![ClusterStatus {
+            cluster: cluster.into(),
+        }],
+    });
+    si
 }
 
 /// The Service's `publishNotReadyAddresses`: its not-ready backends are to be published too.
-pub fn publish_not_ready(svc: &Value) -> bool {
-    svc.pointer("/spec/publishNotReadyAddresses")
-        .and_then(Value::as_bool)
-        == Some(true)
+pub fn publish_not_ready(svc: &Service) -> bool {
+    svc.spec.as_ref().and_then(|s| s.publish_not_ready_addresses) == Some(true)
+}
+
+fn ready(e: &Endpoint) -> bool {
+    e.conditions.as_ref().and_then(|c| c.ready) != Some(false)
+}
+
+fn endpoint(addresses: Vec<String>, ready: bool, hostname: Option<String>) -> Endpoint {
+    Endpoint {
+        addresses,
+        conditions: Some(EndpointConditions {
+            ready: Some(ready),
+            ..Default::default()
+        }),
+        hostname,
+        ..Default::default()
+    }
 }
 
 /// Whether any backend of the service is ready (a missing condition counts as ready).
-pub fn backends_ready(slices: &[&Value]) -> bool {
-    slices.iter().any(|sl| {
-        sl.get("endpoints")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|e| e.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false))
-    })
+pub fn backends_ready(slices: &[&EndpointSlice]) -> bool {
+    slices.iter().any(|sl| sl.endpoints.iter().any(ready))
 }
 
 /// Suffix of the broker object name of a cluster's IPv6 EndpointSlice.
@@ -139,192 +186,153 @@ const V6_SUFFIX: &str = "-ipv6";
 /// service it holds the backends themselves (addresses, hostname, readiness). The IPv4 slice,
 /// also the one for a service with no address yet, keeps the plain [`broker_name`]; the IPv6
 /// one adds `-ipv6`.
-pub fn cluster_slices(cluster: &str, broker_ns: &str, svc: &Value, k8s_slices: &[&Value]) -> Vec<Value> {
-    let (name, ns) = (s(svc, "/metadata/name"), s(svc, "/metadata/namespace"));
+pub fn cluster_slices(cluster: &str, broker_ns: &str, svc: &Service, k8s_slices: &[&EndpointSlice]) -> Vec<EndpointSlice> {
+    let (ns, name) = key(&svc.metadata);
     let headless = headless(svc);
     let mut labels = identity(svc, cluster);
-    labels[MANAGED_BY] = json!(MANAGER);
-    labels[IS_HEADLESS] = json!(headless.to_string());
-    let (endpoints, slice_ports): (Vec<Value>, Vec<Value>) = if headless {
+    labels.insert(MANAGED_BY.into(), MANAGER.into());
+    labels.insert(IS_HEADLESS.into(), headless.to_string());
+    let (endpoints, slice_ports): (Vec<Endpoint>, Vec<EndpointPort>) = if headless {
         let eps = k8s_slices
             .iter()
-            .flat_map(|sl| sl.get("endpoints").and_then(Value::as_array).cloned().unwrap_or_default())
+            .flat_map(|sl| &sl.endpoints)
             .map(|e| {
-                let mut o = json!({"addresses": e["addresses"], "conditions": {"ready": e.pointer("/conditions/ready").and_then(Value::as_bool).unwrap_or(true)}});
-                let host = e
-                    .get("hostname")
-                    .and_then(Value::as_str)
-                    .or_else(|| e.pointer("/targetRef/name").and_then(Value::as_str));
-                if let Some(h) = host {
-                    o["hostname"] = json!(h);
-                }
-                o
+                let host = e.hostname.clone().or_else(|| e.target_ref.as_ref().and_then(|t| t.name.clone()));
+                endpoint(e.addresses.clone(), ready(e), host)
             })
             .collect();
-        let ps = k8s_slices
-            .first()
-            .and_then(|sl| sl.get("ports"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let ps = k8s_slices.first().and_then(|sl| sl.ports.clone()).unwrap_or_default();
         (eps, ps)
     } else {
-        let any = k8s_slices.iter().any(|sl| {
-            sl.get("endpoints")
-                .and_then(Value::as_array)
-                .is_some_and(|e| !e.is_empty())
-        });
+        let any = k8s_slices.iter().any(|sl| !sl.endpoints.is_empty());
         let ready = backends_ready(k8s_slices) || (publish_not_ready(svc) && any);
-        (
-            vec![json!({"addresses": cluster_ips(svc), "conditions": {"ready": ready}})],
-            ports(svc),
-        )
+        let ports = ports(svc)
+            .into_iter()
+            .map(|p| EndpointPort {
+                name: p.name,
+                port: Some(p.port),
+                protocol: p.protocol,
+                app_protocol: p.app_protocol,
+            })
+            .collect();
+        (vec![endpoint(cluster_ips(svc), ready, None)], ports)
     };
     let (v4, v6) = split_families(&endpoints);
-    let mut out = Vec::new();
-    for (family, eps, suffix) in [("IPv4", v4, ""), ("IPv6", v6, V6_SUFFIX)] {
-        if eps.is_empty() && (family == "IPv6" || !out.is_empty()) {
-            continue;
-        }
-        out.push(json!({
-            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": format!("{}{suffix}", broker_name(name, ns, cluster)), "namespace": broker_ns,
-                "labels": labels.clone(),
-                "annotations": {PUBLISH_NOT_READY: publish_not_ready(svc).to_string()}},
-            "addressType": family,
-            "endpoints": eps,
-            "ports": slice_ports.clone(),
-        }));
+    let annotations = BTreeMap::from([(PUBLISH_NOT_READY.to_string(), publish_not_ready(svc).to_string())]);
+    let slice = |family: &str, eps: Vec<Endpoint>, suffix: &str| EndpointSlice {
+        metadata: meta(format!("{}{suffix}", broker_name(name, ns, cluster)), broker_ns, labels.clone(), annotations.clone()),
+        address_type: family.into(),
+        endpoints: eps,
+        ports: Some(slice_ports.clone()),
+    };
+    // The IPv4 slice also stands for a service with no address yet; IPv6 only when it has some.
+    match (v4.is_empty(), v6.is_empty()) {
+        (_, true) => vec![slice("IPv4", v4, "")],
+        (true, false) => vec![slice("IPv6", v6, V6_SUFFIX)],
+        (false, false) => vec![slice("IPv4", v4, ""), slice("IPv6", v6, V6_SUFFIX)],
     }
-    // Only IPv6 addresses: the IPv6 slice alone.
-    if out.len() == 2 && out[0]["endpoints"].as_array().is_some_and(Vec::is_empty) {
-        out.remove(0);
-    }
-    out
 }
 
 /// Each endpoint's addresses split by family: the endpoints with their IPv4 and their IPv6
 /// addresses (an endpoint without addresses of a family is left out of it).
-fn split_families(endpoints: &[Value]) -> (Vec<Value>, Vec<Value>) {
+fn split_families(endpoints: &[Endpoint]) -> (Vec<Endpoint>, Vec<Endpoint>) {
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for e in endpoints {
-        let addrs: Vec<&str> = e["addresses"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
         for (want_v6, out) in [(false, &mut v4), (true, &mut v6)] {
-            let mine: Vec<&str> = addrs
+            let mine: Vec<String> = e
+                .addresses
                 .iter()
-                .copied()
-                .filter(|a| {
-                    a.parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_ipv6() == want_v6)
-                })
+                .filter(|a| a.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_ipv6() == want_v6))
+                .cloned()
                 .collect();
             if !mine.is_empty() {
-                let mut copy = e.clone();
-                copy["addresses"] = json!(mine);
-                out.push(copy);
+                out.push(Endpoint {
+                    addresses: mine,
+                    ..e.clone()
+                });
             }
         }
     }
     (v4, v6)
 }
 
-/// The `ServiceImport` a cluster holds for `<ns>/<svc>`, aggregated from every cluster's
-/// import on the broker: type and session affinity of the oldest export, ports the union by
-/// name in oldest-first order, `status.clusters` every exporter. `None` when nobody exports.
-pub fn aggregate(ns: &str, svc: &str, imports: &[&Value]) -> Option<Value> {
-    let mut mine: Vec<(&str, &str, &Value)> = imports
+/// The exports of `<ns>/<svc>` among `imports`, oldest first: `(exported at, cluster, import)`.
+fn exports_of<'a>(ns: &str, svc: &str, imports: &[&'a ServiceImport]) -> Vec<(&'a str, &'a str, &'a ServiceImport)> {
+    let mut mine: Vec<(&str, &str, &ServiceImport)> = imports
         .iter()
-        .filter(|i| {
-            s(
-                i,
-                &format!("/metadata/labels/{}", SOURCE_NAMESPACE.replace('/', "~1")),
-            ) == ns
-        })
-        .filter(|i| {
-            s(
-                i,
-                &format!("/metadata/labels/{}", SERVICE_NAME.replace('/', "~1")),
-            ) == svc
-        })
+        .filter(|i| label(&i.metadata, SOURCE_NAMESPACE) == ns && label(&i.metadata, SERVICE_NAME) == svc)
         .map(|i| {
-            let cluster = s(
-                i,
-                &format!("/metadata/labels/{}", SOURCE_CLUSTER.replace('/', "~1")),
-            );
-            let ts = s(
-                i,
-                &format!(
-                    "/metadata/annotations/{}",
-                    format!("{TIMESTAMP_PREFIX}{cluster}").replace('/', "~1")
-                ),
-            );
+            let cluster = label(&i.metadata, SOURCE_CLUSTER);
+            let ts = i
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(&format!("{TIMESTAMP_PREFIX}{cluster}")))
+                .map_or("", String::as_str);
             (ts, cluster, *i)
         })
         .collect();
     mine.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    mine
+}
+
+/// The `ServiceImport` a cluster holds for `<ns>/<svc>`, aggregated from every cluster's
+/// import on the broker: type and session affinity of the oldest export, ports the union by
+/// name in oldest-first order, `status.clusters` every exporter. `None` when nobody exports.
+pub fn aggregate(ns: &str, svc: &str, imports: &[&ServiceImport]) -> Option<ServiceImport> {
+    let mine = exports_of(ns, svc, imports);
     let (_, _, oldest) = mine.first()?;
-    let mut ports: Vec<Value> = Vec::new();
-    for (_, _, i) in &mine {
-        for p in i
-            .pointer("/spec/ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
-            if !ports
-                .iter()
-                .any(|q| q.get("name").and_then(Value::as_str).unwrap_or_default() == name)
-            {
-                ports.push(p.clone());
-            }
+    let mut ports: Vec<ServicePort> = Vec::new();
+    for p in mine.iter().flat_map(|(_, _, i)| &i.spec.ports) {
+        if !ports.iter().any(|q| q.name == p.name) {
+            ports.push(p.clone());
         }
     }
-    let mut spec = json!({"type": oldest["spec"]["type"], "ports": ports});
-    for field in ["sessionAffinity", "sessionAffinityConfig"] {
-        if let Some(a) = oldest.pointer(&format!("/spec/{field}")) {
-            spec[field] = a.clone();
-        }
-    }
-    let annotations: BTreeMap<String, Value> = mine
+    let spec = ServiceImportSpec {
+        type_: oldest.spec.type_.clone(),
+        ports,
+        ips: Vec::new(),
+        session_affinity: oldest.spec.session_affinity.clone(),
+        session_affinity_config: oldest.spec.session_affinity_config.clone(),
+    };
+    let annotations = mine
         .iter()
-        .map(|(ts, c, _)| (format!("{TIMESTAMP_PREFIX}{c}"), json!(ts)))
+        .map(|(ts, c, _)| (format!("{TIMESTAMP_PREFIX}{c}"), ts.to_string()))
         .collect();
-    Some(json!({
-        "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
-        "metadata": {"name": svc, "namespace": ns, "annotations": annotations},
-        "spec": spec,
-        "status": {"clusters": mine.iter().map(|(_, c, _)| json!({"cluster": c})).collect::<Vec<_>>()},
-    }))
+    let mut agg = ServiceImport::new(svc, spec);
+    agg.metadata.namespace = Some(ns.into());
+    agg.metadata.annotations = Some(annotations);
+    agg.status = Some(ServiceImportStatus {
+        clusters: mine
+            .iter()
+            .map(|(_, c, _)| ClusterStatus {
+                cluster: c.to_string(),
+            })
+            .collect(),
+    });
+    Some(agg)
 }
 
 /// The local copy of a cluster's Lighthouse slice, in the service's namespace, named
 /// `<svc>-<cluster>`; the DNS server reads these.
-pub fn local_slice(broker_slice: &Value) -> Value {
-    let labels = broker_slice
-        .pointer("/metadata/labels")
-        .cloned()
-        .unwrap_or(json!({}));
-    let ns = s(&labels, &format!("/{}", SOURCE_NAMESPACE.replace('/', "~1"))).to_string();
-    let svc = s(&labels, &format!("/{}", SERVICE_NAME.replace('/', "~1"))).to_string();
-    let cluster = s(&labels, &format!("/{}", SOURCE_CLUSTER.replace('/', "~1"))).to_string();
-    let mut out = broker_slice.clone();
-    let family = if broker_slice["addressType"] == "IPv6" {
-        V6_SUFFIX
-    } else {
-        ""
-    };
-    let mut meta = json!({"name": format!("{svc}-{cluster}{family}"), "namespace": ns, "labels": labels});
-    if let Some(a) = broker_slice.pointer("/metadata/annotations") {
-        meta["annotations"] = a.clone();
+pub fn local_slice(broker_slice: &EndpointSlice) -> EndpointSlice {
+    let m = &broker_slice.metadata;
+    let (ns, svc, cluster) = (
+        label(m, SOURCE_NAMESPACE),
+        label(m, SERVICE_NAME),
+        label(m, SOURCE_CLUSTER),
+    );
+    let family = if broker_slice.address_type == "IPv6" { V6_SUFFIX } else { "" };
+    EndpointSlice {
+        metadata: ObjectMeta {
+            name: Some(format!("{svc}-{cluster}{family}")),
+            namespace: Some(ns.into()),
+            labels: Some(m.labels.clone().unwrap_or_default()),
+            annotations: m.annotations.clone(),
+            ..Default::default()
+        },
+        ..broker_slice.clone()
     }
-    out["metadata"] = meta;
-    out
 }
 
 /// Whether `existing` already holds everything `desired` says (objects field by field, arrays
@@ -341,33 +349,34 @@ pub fn covers(existing: &Value, desired: &Value) -> bool {
 /// MCS conditions for an export; a condition keeps its `lastTransitionTime` while its status
 /// stays the same.
 pub fn conditions(
-    old: &[Value],
-    valid: &Result<(), (&'static str, String)>,
+    old: &[Condition],
+    valid: &Result<(), Invalid>,
     exported: bool,
     conflict: Option<&Conflict>,
     now: &str,
-) -> Vec<Value> {
+) -> Vec<Condition> {
     let cond = |t: &str, status: bool, reason: &str, message: &str| {
         let status = if status { "True" } else { "False" };
         let since = old
             .iter()
-            .find(|c| c["type"] == t && c["status"] == status)
-            .and_then(|c| c.get("lastTransitionTime").cloned())
-            .unwrap_or(json!(now));
-        json!({"type": t, "status": status, "reason": reason, "message": message, "lastTransitionTime": since})
+            .find(|c| c.type_ == t && c.status == status)
+            .and_then(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| now.to_string());
+        Condition {
+            type_: t.into(),
+            status: status.into(),
+            last_transition_time: Some(since),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+        }
     };
     let mut out = Vec::new();
     match valid {
         Ok(()) => out.push(cond("Valid", true, "", "")),
         Err((reason, message)) => out.push(cond("Valid", false, reason, message)),
     }
-    let ready = match (valid, exported) {
-        (Ok(()), true) => cond(
-            "Ready",
-            true,
-            "",
-            "Service was successfully exported to the broker",
-        ),
+    out.push(match (valid, exported) {
+        (Ok(()), true) => cond("Ready", true, "", "Service was successfully exported to the broker"),
         (Ok(()), false) => cond(
             "Ready",
             false,
@@ -375,13 +384,25 @@ pub fn conditions(
             "ServiceImport created - awaiting aggregation on the broker",
         ),
         (Err(_), _) => cond("Ready", false, "NoServiceImport", "ServiceImport was deleted"),
-    };
-    out.push(ready);
+    });
     out.push(match conflict {
         Some(c) => cond("Conflict", true, &c.reason, &c.message),
         None => cond("Conflict", false, "", ""),
     });
     out
+}
+
+/// Whether two condition lists say the same, transition times aside.
+pub fn same_conditions(a: &[Condition], b: &[Condition]) -> bool {
+    let strip = |v: &[Condition]| -> Vec<Condition> {
+        v.iter()
+            .map(|c| Condition {
+                last_transition_time: None,
+                ..c.clone()
+            })
+            .collect()
+    };
+    strip(a) == strip(b)
 }
 
 /// Why this cluster's export disagrees with the service exported by the others.
@@ -396,102 +417,65 @@ pub struct Conflict {
     pub blocking: bool,
 }
 
-fn port_set(v: &Value) -> BTreeMap<String, (u64, String)> {
-    v.pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+fn port_set(i: &ServiceImport) -> BTreeMap<&str, (i32, &str)> {
+    i.spec
+        .ports
+        .iter()
         .map(|p| {
             (
-                p.get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                (
-                    p.get("port").and_then(Value::as_u64).unwrap_or(0),
-                    p.get("protocol")
-                        .and_then(Value::as_str)
-                        .unwrap_or("TCP")
-                        .to_string(),
-                ),
+                p.name.as_deref().unwrap_or_default(),
+                (p.port, p.protocol.as_deref().unwrap_or("TCP")),
             )
         })
         .collect()
+}
+
+fn oldest_cluster(agg: &ServiceImport) -> &str {
+    let clusters = agg.status.as_ref().map(|s| s.clusters.as_slice()).unwrap_or_default();
+    clusters.first().map_or("", |c| c.cluster.as_str())
 }
 
 /// Every conflict of this cluster's import `mine` with the other clusters' imports of the same
 /// service (among `imports`, everything on the broker): type (blocking), ports differing
 /// between clusters (the aggregate serves the union by name, the oldest export's port on a
 /// clash), session affinity and its config (the oldest export's are served).
-pub fn conflict(cluster: &str, mine: &Value, imports: &[&Value]) -> Option<Conflict> {
-    let (ns, svc) = (
-        s(
-            mine,
-            &format!("/metadata/labels/{}", SOURCE_NAMESPACE.replace('/', "~1")),
-        ),
-        s(
-            mine,
-            &format!("/metadata/labels/{}", SERVICE_NAME.replace('/', "~1")),
-        ),
-    );
-    let of_cluster = |i: &Value| {
-        s(
-            i,
-            &format!("/metadata/labels/{}", SOURCE_CLUSTER.replace('/', "~1")),
-        )
-        .to_string()
-    };
-    let mut all: Vec<&Value> = imports
+pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport]) -> Option<Conflict> {
+    let (ns, svc) = (label(&mine.metadata, SOURCE_NAMESPACE), label(&mine.metadata, SERVICE_NAME));
+    let mut all: Vec<&ServiceImport> = imports
         .iter()
         .copied()
-        .filter(|i| of_cluster(i) != cluster)
+        .filter(|i| label(&i.metadata, SOURCE_CLUSTER) != cluster)
         .collect();
     all.push(mine);
-    let aggregate = aggregate(ns, svc, &all);
-    let aggregate = aggregate.as_ref();
-    if let Some((reason, message)) = type_conflict(cluster, mine, aggregate) {
+    let agg = aggregate(ns, svc, &all)?;
+    let oldest = oldest_cluster(&agg);
+    if agg.spec.type_ != mine.spec.type_ && oldest != cluster {
         return Some(Conflict {
-            reason: reason.into(),
-            message,
+            reason: "ConflictingType".into(),
+            message: format!(
+                "The local service type ({:?}) does not match the type ({:?}) of the service exported first, by cluster {oldest:?}",
+                mine.spec.type_, agg.spec.type_
+            ),
             blocking: true,
         });
     }
-    let agg = aggregate?;
-    let oldest = agg
-        .pointer("/status/clusters/0/cluster")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
     let mut found: Vec<(&str, String)> = Vec::new();
-    let others: Vec<&&Value> = all
-        .iter()
-        .filter(|i| of_cluster(i) != cluster)
-        .filter(|i| {
-            s(
-                i,
-                &format!("/metadata/labels/{}", SOURCE_NAMESPACE.replace('/', "~1")),
-            ) == ns
-                && s(
-                    i,
-                    &format!("/metadata/labels/{}", SERVICE_NAME.replace('/', "~1")),
-                ) == svc
-        })
-        .collect();
-    if s(mine, "/spec/type") == "ClusterSetIP" && others.iter().any(|o| port_set(o) != port_set(mine)) {
+    let others = exports_of(ns, svc, &all);
+    let others = others.iter().filter(|(_, c, _)| *c != cluster);
+    if mine.spec.type_ == "ClusterSetIP" && others.clone().any(|(_, _, o)| port_set(o) != port_set(mine)) {
         found.push((
             "ConflictingPorts",
             "The service ports conflict between the constituent clusters: the ServiceImport exposes the union of the ports by name, the oldest export's definition winning on a clash".into(),
         ));
     }
     if oldest != cluster {
-        for (field, reason) in [
-            ("sessionAffinity", "ConflictingSessionAffinity"),
-            ("sessionAffinityConfig", "ConflictingSessionAffinityConfig"),
+        let affinity = mine.spec.session_affinity != agg.spec.session_affinity;
+        let config = mine.spec.session_affinity_config != agg.spec.session_affinity_config;
+        for (differs, field, reason) in [
+            (affinity, "sessionAffinity", "ConflictingSessionAffinity"),
+            (config, "sessionAffinityConfig", "ConflictingSessionAffinityConfig"),
         ] {
-            let (m, a) = (
-                mine.pointer(&format!("/spec/{field}")),
-                agg.pointer(&format!("/spec/{field}")),
-            );
-            if m != a {
+            if differs {
                 found.push((
                     reason,
                     format!("The local service {field} does not match the one of the service exported first, by cluster {oldest:?}, which is used"),
@@ -503,20 +487,6 @@ pub fn conflict(cluster: &str, mine: &Value, imports: &[&Value]) -> Option<Confl
         reason: found.iter().map(|f| f.0).collect::<Vec<_>>().join(","),
         message: found.iter().map(|f| f.1.as_str()).collect::<Vec<_>>().join("; "),
         blocking: false,
-    })
-}
-
-/// A type conflict: this cluster's export when an older export of the same service has
-/// another type (the older one wins).
-fn type_conflict(cluster: &str, mine: &Value, aggregate: Option<&Value>) -> Option<(&'static str, String)> {
-    let agg = aggregate?;
-    let (a, m) = (s(agg, "/spec/type"), s(mine, "/spec/type"));
-    let oldest = agg
-        .pointer("/status/clusters/0/cluster")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    (a != m && oldest != cluster).then(|| {
-        ("ConflictingType", format!("The local service type ({m:?}) does not match the type ({a:?}) of the service exported first, by cluster {oldest:?}"))
     })
 }
 

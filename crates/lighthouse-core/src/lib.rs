@@ -5,6 +5,7 @@
 //! the DNS server in `subsea-lighthouse` are the adapters around them.
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod export;
 pub mod fixtures;
 pub mod labels;

@@ -10,13 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::Api;
+use subsea_api::mcs::v1alpha1::ServiceImport;
+use subsea_api::submariner::Gateway;
 use subsea_runtime::controller::Loop;
-use subsea_runtime::reflect::{reflect, values};
+use subsea_runtime::reflect::{Reflector, reflect_with};
 
 use crate::resolve::Snapshot;
+use crate::{Error, Result};
 
 pub mod metrics;
 
@@ -67,10 +70,6 @@ impl Shared {
     }
 }
 
-fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn serve(opts: Options) -> Result<()> {
     let shared = Arc::new(Shared {
@@ -99,27 +98,40 @@ pub async fn serve(opts: Options) -> Result<()> {
         .unwrap_or_default();
     let mut steered = Vec::new();
     for i in 0..loops {
-        let sock = reuse_port_socket(opts.listen, cpus.get(i).copied())
-            .with_context(|| format!("cannot listen on UDP {}", opts.listen))?;
+        let sock = reuse_port_socket(opts.listen, cpus.get(i).copied()).map_err(|source| Error::Listen {
+            context: format!("cannot listen on UDP {}", opts.listen),
+            source,
+        })?;
         if let (Some(cpu), Ok(dup)) = (cpus.get(i), sock.try_clone()) {
             steered.push((i, *cpu, dup));
         }
         let shared = shared.clone();
         std::thread::Builder::new()
             .name(format!("dns-udp-{i}"))
-            .spawn(move || udp_loop(i, &sock, &shared))?;
+            .spawn(move || udp_loop(i, &sock, &shared))
+            .map_err(|source| Error::Listen {
+                context: "cannot start a UDP loop thread".into(),
+                source,
+            })?;
     }
     if !steered.is_empty() {
         let shared = shared.clone();
         std::thread::Builder::new()
             .name("dns-steer".into())
-            .spawn(move || steering_loop(&steered, &shared))?;
+            .spawn(move || steering_loop(&steered, &shared))
+            .map_err(|source| Error::Listen {
+                context: "cannot start the steering thread".into(),
+                source,
+            })?;
     }
     // TCP (truncated answers retried, node-local caches with force_tcp) through
     // hickory-server's connection handling, with the same pure responder behind it.
     let tcp = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .with_context(|| format!("cannot listen on TCP {}", opts.listen))?;
+        .map_err(|source| Error::Listen {
+            context: format!("cannot listen on TCP {}", opts.listen),
+            source,
+        })?;
     let mut tcp_server = hickory_server::server::Server::new(TcpHandler(shared.clone()));
     tcp_server.register_listener(tcp, TCP_IDLE, 32);
     let mut tasks = Vec::new();
@@ -149,26 +161,35 @@ fn publish(shared: &Shared, snap: Snapshot) {
     shared.serial.fetch_add(1, Ordering::Release);
 }
 
+/// A fixture file: objects as the API returns them.
+#[derive(serde::Deserialize)]
+struct Fixture {
+    #[serde(default)]
+    imports: Vec<ServiceImport>,
+    #[serde(default)]
+    slices: Vec<EndpointSlice>,
+    #[serde(default)]
+    gateways: Vec<Gateway>,
+}
+
 /// Serves a fixed snapshot from a JSON file (`{"imports": [...], "slices": [...],
 /// "gateways": [...]}`, objects as the API returns them): for benchmarks and for debugging an
 /// answer without a cluster.
 async fn from_fixture(shared: &Shared, path: &std::path::Path, opts: &Options) -> Result<()> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the fixture {}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    let list = |k: &str| {
-        v.get(k)
-            .and_then(serde_json::Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+        .map_err(|e| Error::Fixture(format!("cannot read the fixture {}: {e}", path.display())))?;
+    let f: Fixture = serde_json::from_str(&text).map_err(|e| {
+        Error::Fixture(format!(
+            "{} is not a fixture ({{\"imports\": [ServiceImport...], \"slices\": [EndpointSlice...], \"gateways\": [Gateway...]}}): {e}",
+            path.display()
+        ))
+    })?;
     let local = opts.cluster_id.clone().unwrap_or_else(|| "local".into());
     let snap = crate::snapshot::build(
         &local,
-        &list("imports"),
-        &list("slices"),
-        &list("gateways"),
+        &f.imports.iter().collect::<Vec<_>>(),
+        &f.slices.iter().collect::<Vec<_>>(),
+        &f.gateways.iter().collect::<Vec<_>>(),
         opts.prefer_nearest,
     );
     tracing::info!(listen = %opts.listen, services = snap.services.len(), fixture = %path.display(), "lighthouse DNS serving a fixed snapshot");
@@ -177,50 +198,27 @@ async fn from_fixture(shared: &Shared, path: &std::path::Path, opts: &Options) -
     Ok(())
 }
 
+fn refs<K>(v: &[Arc<K>]) -> Vec<&K> {
+    v.iter().map(|a| a.as_ref()).collect()
+}
+
 async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
     let client = subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let local = match &opts.cluster_id {
         Some(c) => c.clone(),
-        None => {
-            let sd: Api<DynamicObject> = Api::namespaced_with(
-                client.clone(),
-                "submariner-operator",
-                &ar(
-                    "submariner.io",
-                    "v1alpha1",
-                    "ServiceDiscovery",
-                    "servicediscoveries",
-                ),
-            );
-            let obj = sd
-                .get("service-discovery")
-                .await
-                .context("cannot read submariner-operator/service-discovery (was `subctl join` run?); or pass --cluster-id")?;
-            serde_json::to_value(&obj)?["spec"]["clusterID"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        }
+        None => subsea_runtime::join::service_discovery(&client).await?.cluster_id,
     };
     tracing::info!(listen = %opts.listen, cluster = %local, "lighthouse DNS serving (SERVFAIL until the first sync)");
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let all = |r: ApiResource| {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &r);
-        reflect(api, &r, tx.clone())
-    };
-    let imports = all(ar(
-        "multicluster.x-k8s.io",
-        "v1alpha1",
-        "ServiceImport",
-        "serviceimports",
-    ));
-    let slices = all(ar("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"));
-    let gateways = all(ar("submariner.io", "v1", "Gateway", "gateways"));
-    for st in [&imports, &slices, &gateways] {
-        st.wait_until_ready()
-            .await
-            .map_err(|e| anyhow!("watch failed to start: {e}"))?;
-    }
+    let imports: Reflector<ServiceImport> = reflect_with(Api::all(client.clone()), (), tx.clone());
+    let slices: Reflector<EndpointSlice> = reflect_with(Api::all(client.clone()), (), tx.clone());
+    let gateways: Reflector<Gateway> = reflect_with(Api::all(client.clone()), (), tx);
+    tokio::try_join!(
+        imports.wait_until_ready(),
+        slices.wait_until_ready(),
+        gateways.wait_until_ready(),
+    )
+    .map_err(|e| Error::Watch(format!("a watch ended before its first list: {e}")))?;
     let synced = AtomicBool::new(false);
     // Rebuilding the snapshot cannot fail; the resync only guards against a missed wake-up.
     Loop::new("lighthouse-dns snapshot")
@@ -229,14 +227,14 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
         .run(&mut rx, subsea_runtime::shutdown::signal(), |pass| {
             let snap = crate::snapshot::build(
                 &local,
-                &values(&imports),
-                &values(&slices),
-                &values(&gateways),
+                &refs(&imports.state()),
+                &refs(&slices.state()),
+                &refs(&gateways.state()),
                 opts.prefer_nearest,
             );
             publish(shared, snap);
             if let Some(w) = pass.woken {
-                shared.metrics.programming.observe(w.elapsed());
+                shared.metrics.programmed(w.elapsed());
             }
             if !synced.swap(true, Ordering::Relaxed) {
                 tracing::info!("first sync done; answering");

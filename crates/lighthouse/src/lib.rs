@@ -6,5 +6,8 @@
 
 pub mod agent;
 pub mod dns;
+pub mod error;
+
+pub use error::{Error, Result};
 
 pub use subsea_lighthouse_core::{export, labels, resolve, snapshot};

@@ -1,0 +1,236 @@
+//! One pass of the Lighthouse agent as a pure function: from everything the agent sees (local
+//! exports, services and slices; the broker's imports and slices) to the writes that bring the
+//! world in line. Level-triggered: the pass recomputes everything, and on a converged world it
+//! returns no action at all, so an idle agent makes no API calls.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use subsea_api::mcs::v1alpha1::ServiceImport;
+use subsea_api::mcs::{Condition, ServiceExportStatus};
+
+use crate::export::{self, key, label};
+use crate::labels::*;
+
+/// Marks the aggregated imports the agent writes in service namespaces.
+pub const AGGREGATE_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// A ServiceExport as the agent reads it. The v1alpha1 spec is empty and usually absent from
+/// what users write, which the derived `ServiceExport` type (spec required) would refuse.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+pub struct Export {
+    /// The export's metadata; namespace and name are the Service's.
+    pub metadata: ObjectMeta,
+    /// Its conditions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ServiceExportStatus>,
+}
+
+/// What the agent sees.
+#[derive(Clone, Copy, Debug)]
+pub struct World<'a> {
+    /// This cluster's ID.
+    pub cluster: &'a str,
+    /// The broker namespace this cluster publishes into.
+    pub broker_ns: &'a str,
+    /// Local ServiceExports.
+    pub exports: &'a [&'a Export],
+    /// Local Services.
+    pub services: &'a [&'a Service],
+    /// Local EndpointSlices: Kubernetes' and Lighthouse's copies.
+    pub slices: &'a [&'a EndpointSlice],
+    /// Local ServiceImports (the aggregates among them are the agent's).
+    pub local_imports: &'a [&'a ServiceImport],
+    /// Every cluster's ServiceImports on the broker.
+    pub broker_imports: &'a [&'a ServiceImport],
+    /// Every cluster's Lighthouse EndpointSlices on the broker.
+    pub broker_slices: &'a [&'a EndpointSlice],
+    /// The time written into new conditions (RFC 3339).
+    pub now: &'a str,
+}
+
+/// Which API an action goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The broker, in [`World::broker_ns`].
+    Broker,
+    /// This cluster.
+    Local,
+}
+
+/// An object to create or update.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    /// A ServiceImport (with its status, written through the status subresource).
+    Import(ServiceImport),
+    /// An EndpointSlice.
+    Slice(EndpointSlice),
+}
+
+/// The kind of an object to delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `multicluster.x-k8s.io/v1alpha1` ServiceImport.
+    ServiceImport,
+    /// `discovery.k8s.io/v1` EndpointSlice.
+    EndpointSlice,
+}
+
+/// One write.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Create `object`, or update it to say what it says.
+    Apply(Target, Object),
+    /// Delete an object (absent is fine).
+    Delete {
+        /// Where.
+        target: Target,
+        /// Its kind.
+        kind: Kind,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// Replace a ServiceExport's conditions.
+    ExportConditions {
+        /// Namespace of the export.
+        namespace: String,
+        /// Name of the export.
+        name: String,
+        /// The conditions.
+        conditions: Vec<Condition>,
+    },
+}
+
+/// `desired` unless one of `existing` (same namespace and name) already says all of it.
+fn unless_covered<T: Serialize>(desired: &T, existing: Option<&T>) -> bool {
+    let Some(current) = existing else {
+        return true;
+    };
+    match (serde_json::to_value(current), serde_json::to_value(desired)) {
+        (Ok(c), Ok(d)) => !export::covers(&c, &d),
+        _ => true,
+    }
+}
+
+fn find<'a, T>(list: &[&'a T], meta: impl Fn(&T) -> &ObjectMeta, ns: &str, name: &str) -> Option<&'a T> {
+    list.iter().copied().find(|o| key(meta(o)) == (ns, name))
+}
+
+fn apply_import(out: &mut Vec<Action>, target: Target, si: ServiceImport, existing: &[&ServiceImport]) {
+    let (ns, name) = key(&si.metadata);
+    if unless_covered(&si, find(existing, |o| &o.metadata, ns, name)) {
+        out.push(Action::Apply(target, Object::Import(si)));
+    }
+}
+
+fn apply_slice(out: &mut Vec<Action>, target: Target, sl: EndpointSlice, existing: &[&EndpointSlice]) {
+    let (ns, name) = key(&sl.metadata);
+    if unless_covered(&sl, find(existing, |o| &o.metadata, ns, name)) {
+        out.push(Action::Apply(target, Object::Slice(sl)));
+    }
+}
+
+fn delete(target: Target, kind: Kind, (namespace, name): (&str, &str)) -> Action {
+    Action::Delete {
+        target,
+        kind,
+        namespace: namespace.into(),
+        name: name.into(),
+    }
+}
+
+/// The writes of one pass, in order: publish this cluster's exports on the broker, their
+/// conditions, withdrawals, then the local aggregates and slice copies and their removals.
+pub fn plan(w: &World) -> Vec<Action> {
+    let mut out = Vec::new();
+    let (lh_slices, k8s_slices): (Vec<&EndpointSlice>, Vec<&EndpointSlice>) = w
+        .slices
+        .iter()
+        .partition(|sl| label(&sl.metadata, MANAGED_BY) == MANAGER);
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for e in w.exports.iter().filter(|e| e.metadata.deletion_timestamp.is_none()) {
+        let (ns, name) = key(&e.metadata);
+        let svc = w.services.iter().copied().find(|s| key(&s.metadata) == (ns, name));
+        let valid = export::validate(svc);
+        let mut conflict = None;
+        if let (Ok(()), Some(svc)) = (&valid, svc) {
+            let backends: Vec<&EndpointSlice> = k8s_slices
+                .iter()
+                .copied()
+                .filter(|sl| key(&sl.metadata).0 == ns && label(&sl.metadata, K8S_SERVICE_NAME) == name)
+                .collect();
+            let exported_at = e.metadata.creation_timestamp.as_ref().map(|t| format!("{:.0}", t.0)).unwrap_or_default();
+            let si = export::cluster_import(w.cluster, w.broker_ns, svc, &exported_at);
+            conflict = export::conflict(w.cluster, &si, w.broker_imports);
+            if !conflict.as_ref().is_some_and(|c| c.blocking) {
+                wanted.insert(export::broker_name(name, ns, w.cluster));
+                apply_import(&mut out, Target::Broker, si, w.broker_imports);
+                for sl in export::cluster_slices(w.cluster, w.broker_ns, svc, &backends) {
+                    wanted.insert(key(&sl.metadata).1.to_string());
+                    apply_slice(&mut out, Target::Broker, sl, w.broker_slices);
+                }
+            }
+        }
+        let ours = export::broker_name(name, ns, w.cluster);
+        let exported = w.broker_imports.iter().any(|i| key(&i.metadata).1 == ours);
+        let blocked = conflict.as_ref().is_some_and(|c| c.blocking);
+        let old = e.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+        let conds = export::conditions(old, &valid, exported && !blocked, conflict.as_ref(), w.now);
+        if !export::same_conditions(old, &conds) {
+            out.push(Action::ExportConditions {
+                namespace: ns.into(),
+                name: name.into(),
+                conditions: conds,
+            });
+        }
+    }
+    // Withdraw what this cluster no longer exports.
+    let mine = |m: &ObjectMeta| label(m, CLUSTER_ID) == w.cluster && !wanted.contains(key(m).1);
+    for i in w.broker_imports.iter().filter(|i| mine(&i.metadata)) {
+        out.push(delete(Target::Broker, Kind::ServiceImport, key(&i.metadata)));
+    }
+    for sl in w.broker_slices.iter().filter(|sl| mine(&sl.metadata)) {
+        out.push(delete(Target::Broker, Kind::EndpointSlice, key(&sl.metadata)));
+    }
+
+    // Import: every exported service, aggregated, into its namespace here.
+    let services: BTreeSet<(&str, &str)> = w
+        .broker_imports
+        .iter()
+        .map(|i| (label(&i.metadata, SOURCE_NAMESPACE), label(&i.metadata, SERVICE_NAME)))
+        .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
+        .collect();
+    for (ns, name) in &services {
+        if let Some(mut agg) = export::aggregate(ns, name, w.broker_imports) {
+            agg.metadata.labels = Some([(AGGREGATE_LABEL.to_string(), MANAGER.to_string())].into());
+            apply_import(&mut out, Target::Local, agg, w.local_imports);
+        }
+    }
+    for i in w.local_imports.iter().filter(|i| label(&i.metadata, AGGREGATE_LABEL) == MANAGER) {
+        if !services.contains(&key(&i.metadata)) {
+            out.push(delete(Target::Local, Kind::ServiceImport, key(&i.metadata)));
+        }
+    }
+    let mut copies: BTreeSet<(String, String)> = BTreeSet::new();
+    for bs in w.broker_slices {
+        let local = export::local_slice(bs);
+        let (ns, name) = key(&local.metadata);
+        copies.insert((ns.to_string(), name.to_string()));
+        apply_slice(&mut out, Target::Local, local, &lh_slices);
+    }
+    for sl in &lh_slices {
+        let (ns, name) = key(&sl.metadata);
+        if !copies.contains(&(ns.to_string(), name.to_string())) {
+            out.push(delete(Target::Local, Kind::EndpointSlice, (ns, name)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

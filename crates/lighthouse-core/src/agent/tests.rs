@@ -1,0 +1,183 @@
+use super::*;
+use serde_json::{Value, json};
+
+fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).expect("a valid object")
+}
+
+/// Two clusters' API state, changed only by applying planned actions, as the adapter would.
+#[derive(Default)]
+struct Sim {
+    exports: Vec<Export>,
+    services: Vec<Service>,
+    slices: Vec<EndpointSlice>,
+    local_imports: Vec<ServiceImport>,
+    broker_imports: Vec<ServiceImport>,
+    broker_slices: Vec<EndpointSlice>,
+}
+
+fn upsert<T>(list: &mut Vec<T>, obj: T, meta: impl Fn(&T) -> &ObjectMeta) {
+    let k = key(meta(&obj));
+    let k = (k.0.to_string(), k.1.to_string());
+    list.retain(|o| key(meta(o)) != (k.0.as_str(), k.1.as_str()));
+    list.push(obj);
+}
+
+impl Sim {
+    fn plan(&self, cluster: &str, now: &str) -> Vec<Action> {
+        let exports: Vec<&Export> = self.exports.iter().collect();
+        let services: Vec<&Service> = self.services.iter().collect();
+        let slices: Vec<&EndpointSlice> = self.slices.iter().collect();
+        let local_imports: Vec<&ServiceImport> = self.local_imports.iter().collect();
+        let broker_imports: Vec<&ServiceImport> = self.broker_imports.iter().collect();
+        let broker_slices: Vec<&EndpointSlice> = self.broker_slices.iter().collect();
+        plan(&World {
+            cluster,
+            broker_ns: "broker",
+            exports: &exports,
+            services: &services,
+            slices: &slices,
+            local_imports: &local_imports,
+            broker_imports: &broker_imports,
+            broker_slices: &broker_slices,
+            now,
+        })
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Apply(Target::Broker, Object::Import(i)) => upsert(&mut self.broker_imports, i, |o| &o.metadata),
+                Action::Apply(Target::Broker, Object::Slice(s)) => upsert(&mut self.broker_slices, s, |o| &o.metadata),
+                Action::Apply(Target::Local, Object::Import(i)) => upsert(&mut self.local_imports, i, |o| &o.metadata),
+                Action::Apply(Target::Local, Object::Slice(s)) => upsert(&mut self.slices, s, |o| &o.metadata),
+                Action::Delete { target, kind, namespace, name } => {
+                    let gone = |m: &ObjectMeta| key(m) == (namespace.as_str(), name.as_str());
+                    match (target, kind) {
+                        (Target::Broker, Kind::ServiceImport) => self.broker_imports.retain(|o| !gone(&o.metadata)),
+                        (Target::Broker, Kind::EndpointSlice) => self.broker_slices.retain(|o| !gone(&o.metadata)),
+                        (Target::Local, Kind::ServiceImport) => self.local_imports.retain(|o| !gone(&o.metadata)),
+                        (Target::Local, Kind::EndpointSlice) => self.slices.retain(|o| !gone(&o.metadata)),
+                    }
+                }
+                Action::ExportConditions { namespace, name, conditions } => {
+                    for e in self.exports.iter_mut().filter(|e| key(&e.metadata) == (namespace.as_str(), name.as_str())) {
+                        e.status = Some(ServiceExportStatus { conditions: conditions.clone() });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Plans and applies until nothing is left to do; the number of passes that wrote.
+    fn converge(&mut self, cluster: &str) -> usize {
+        for pass in 0..10 {
+            let actions = self.plan(cluster, "2026-12-02T00:00:00Z");
+            if actions.is_empty() {
+                return pass;
+            }
+            self.apply(actions);
+        }
+        panic!("no convergence in 10 passes");
+    }
+}
+
+fn web_cluster() -> Sim {
+    Sim {
+        exports: vec![typed(json!({"metadata": {"name": "web", "namespace": "shop", "creationTimestamp": "2026-01-01T00:00:00Z"}}))],
+        services: vec![typed(json!({"metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"type": "ClusterIP", "clusterIP": "100.65.0.5", "clusterIPs": ["100.65.0.5"],
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}))],
+        slices: vec![typed(json!({"metadata": {"name": "web-abc", "namespace": "shop", "labels": {K8S_SERVICE_NAME: "web"}},
+            "addressType": "IPv4", "endpoints": [{"addresses": ["10.129.4.11"], "conditions": {"ready": true}}]}))],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_new_export_is_published_then_imported_and_a_converged_world_needs_no_writes() {
+    let mut sim = web_cluster();
+    let first = sim.plan("c1", "t1");
+    let kinds: Vec<&str> = first
+        .iter()
+        .map(|a| match a {
+            Action::Apply(Target::Broker, Object::Import(_)) => "publish import",
+            Action::Apply(Target::Broker, Object::Slice(_)) => "publish slice",
+            Action::ExportConditions { .. } => "conditions",
+            other => panic!("unexpected first action {other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["publish import", "publish slice", "conditions"]);
+    let Some(Action::ExportConditions { conditions, .. }) = first.last() else {
+        panic!("conditions last")
+    };
+    assert_eq!(conditions[1].reason.as_deref(), Some("AwaitingExport"));
+    sim.apply(first);
+    assert!(sim.converge("c1") >= 1);
+    assert_eq!(sim.local_imports.len(), 1, "the aggregate is imported here");
+    assert_eq!(label(&sim.local_imports[0].metadata, AGGREGATE_LABEL), MANAGER);
+    let copy = sim.slices.iter().find(|s| key(&s.metadata) == ("shop", "web-c1")).expect("local copy of the slice");
+    assert_eq!(copy.endpoints[0].addresses, ["100.65.0.5"]);
+    let status = sim.exports[0].status.as_ref().expect("conditions");
+    assert_eq!(status.conditions[1].status, "True", "Ready once on the broker");
+    assert!(sim.plan("c1", "later").is_empty(), "a converged world is left alone");
+}
+
+#[test]
+fn an_unexported_service_is_withdrawn_everywhere() {
+    let mut sim = web_cluster();
+    sim.converge("c1");
+    sim.exports.clear();
+    let actions = sim.plan("c1", "t");
+    assert!(
+        actions.iter().all(|a| matches!(a, Action::Delete { target: Target::Broker, .. })),
+        "first the broker copies go: {actions:?}"
+    );
+    assert_eq!(actions.len(), 2);
+    sim.apply(actions);
+    sim.converge("c1");
+    assert!(sim.broker_imports.is_empty() && sim.broker_slices.is_empty());
+    assert!(sim.local_imports.is_empty(), "the aggregate is gone");
+    assert_eq!(sim.slices.len(), 1, "only Kubernetes' own slice stays");
+}
+
+#[test]
+fn another_clusters_objects_are_never_withdrawn_and_a_type_conflict_blocks_publishing() {
+    let mut sim = web_cluster();
+    // c2 exported the same service first, as headless.
+    let mut other = web_cluster();
+    other.services[0].spec.as_mut().expect("spec").cluster_ip = Some("None".into());
+    other.exports[0].metadata.creation_timestamp = Some(typed(json!("2025-01-01T00:00:00Z")));
+    other.converge("c2");
+    sim.broker_imports = other.broker_imports.clone();
+    sim.broker_slices = other.broker_slices.clone();
+    let actions = sim.plan("c1", "t");
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Apply(Target::Broker, _) | Action::Delete { target: Target::Broker, .. })),
+        "c1 neither publishes nor touches c2's objects: {actions:?}"
+    );
+    let conds = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::ExportConditions { conditions, .. } => Some(conditions.clone()),
+            _ => None,
+        })
+        .expect("conditions");
+    assert_eq!(conds[2].reason.as_deref(), Some("ConflictingType"));
+    assert_eq!(conds[1].status, "False", "not exported while blocked");
+}
+
+#[test]
+fn exports_being_deleted_and_invalid_services_publish_nothing() {
+    let mut sim = web_cluster();
+    sim.services.clear();
+    let actions = sim.plan("c1", "t");
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let Action::ExportConditions { conditions, .. } = &actions[0] else {
+        panic!("conditions only")
+    };
+    assert_eq!(conditions[0].reason.as_deref(), Some("ServiceUnavailable"));
+    let mut deleting = web_cluster();
+    deleting.exports[0].metadata.deletion_timestamp = Some(typed(json!("2026-01-02T00:00:00Z")));
+    assert!(deleting.plan("c1", "t").is_empty());
+}

@@ -1,0 +1,78 @@
+//! `subsea lighthouse-dns --fixture`: the format the DNS benchmark feeds it (objects as the API
+//! returns them) is served, and a file that is not a fixture is refused by name.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use subsea_integration::{TempDir, binary};
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn dig(port: u16, name: &str, qtype: &str) -> String {
+    let out = Command::new("dig")
+        .args(["+short", "+time=1", "+tries=1", "-p", &port.to_string(), "@127.0.0.1", name, qtype])
+        .output()
+        .expect("dig runs (install dnsutils)");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_fixture_of_api_objects_is_answered_and_a_bad_one_is_refused() {
+    let dir = TempDir::new("dnsfix");
+    let fixture = json!({
+        "imports": [{"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"type": "ClusterSetIP", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}],
+        "slices": [{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": "web-c2", "namespace": "shop", "labels": {
+                "endpointslice.kubernetes.io/managed-by": "lighthouse-agent.submariner.io",
+                "lighthouse.submariner.io/sourceNamespace": "shop",
+                "multicluster.kubernetes.io/service-name": "web",
+                "multicluster.kubernetes.io/source-cluster": "c2"}},
+            "endpoints": [{"addresses": ["100.66.0.9"], "conditions": {"ready": true}}]}]
+    });
+    let path = dir.0.join("fixture.json");
+    std::fs::write(&path, fixture.to_string()).expect("write fixture");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(binary("subsea"))
+        .args(["lighthouse-dns", "--fixture"])
+        .arg(&path)
+        .args(["--listen", &listen, "--metrics-listen", "off"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("subsea starts");
+    let start = Instant::now();
+    let mut answer = String::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        answer = dig(port, "web.shop.svc.clusterset.local", "A");
+        if !answer.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let srv = dig(port, "_http._tcp.web.shop.svc.clusterset.local", "SRV");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer, "100.66.0.9");
+    assert!(srv.contains(" 80 "), "SRV names the port: {srv:?}");
+
+    let bad = dir.0.join("bad.json");
+    std::fs::write(&bad, r#"{"imports": [{"metadata": {"name": "x"}}]}"#).expect("write");
+    let out = Command::new(binary("subsea"))
+        .args(["lighthouse-dns", "--fixture"])
+        .arg(&bad)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--metrics-listen", "off"])
+        .output()
+        .expect("subsea runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a bad fixture stops the server");
+    assert!(err.contains("bad.json") && err.contains("is not a fixture"), "{err}");
+}
