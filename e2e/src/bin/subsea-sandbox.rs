@@ -297,7 +297,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::HttpServer { port, pod, cluster } => subsea_e2e::sandbox::http::serve(port, &pod, &cluster),
+        Command::HttpServer { port, pod, cluster } => Ok(subsea_e2e::sandbox::http::serve(port, &pod, &cluster)?),
         Command::Endpoints { kubeconfig } => {
             init_logging();
             let rt = tokio::runtime::Runtime::new()?;
@@ -333,7 +333,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{at}");
             Ok(())
         }
-        Command::EchoServer { port } => subsea_e2e::sandbox::echo::serve(port),
+        Command::EchoServer { port } => Ok(subsea_e2e::sandbox::echo::serve(port)?),
         Command::EchoCheck { addr, bytes, timeout } => {
             let from =
                 subsea_e2e::sandbox::echo::check(addr, bytes, std::time::Duration::from_secs(timeout))?;

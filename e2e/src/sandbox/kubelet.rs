@@ -149,7 +149,7 @@ pub fn plan(pods: &[Value], running: &BTreeMap<Key, String>, nodes: &[String], w
 }
 
 fn now() -> String {
-    subsea_ctl::deploy_broker::now_rfc3339()
+    format!("{:.0}", jiff::Timestamp::now())
 }
 
 /// The status of a pod that started: addresses, Running and Ready.
@@ -413,14 +413,9 @@ impl Kubelet {
     }
 
     /// Runs until killed, stopping every pod it started on the way out (SIGTERM).
-    pub async fn run(mut self, kubeconfig: &Path, context: &str) -> Result<()> {
+    pub async fn run(self, kubeconfig: &Path, context: &str) -> Result<()> {
         use kube::api::{Api, DynamicObject, Patch, PatchParams};
-        let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-        let opts = kube::config::KubeConfigOptions {
-            context: Some(context.to_string()),
-            ..Default::default()
-        };
-        let client = kube::Client::try_from(kube::Config::from_custom_kubeconfig(kc, &opts).await?)?;
+        let client = subsea_runtime::client::local(Some(kubeconfig), Some(context)).await?;
         let ar = kube::api::ApiResource::from_gvk_with_plural(
             &kube::api::GroupVersionKind::gvk("", "v1", "Pod"),
             "pods",
@@ -436,77 +431,85 @@ impl Kubelet {
             .find(|n| n.role == Role::Worker)
             .map(|n| n.name.clone())
             .unwrap_or_default();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         self.save()?;
-        loop {
-            let objects = subsea_runtime::reflect::values(&pods);
-            let running: BTreeMap<Key, String> = self
-                .live
-                .iter()
-                .map(|(k, l)| (k.clone(), l.uid.clone()))
-                .collect();
-            for action in plan(&objects, &running, &nodes, &worker) {
+        // The pass runs the pods' processes (`start`, `stop`, `exited` need the kubelet) and
+        // writes their status; the resync reaps exited processes even without a wake-up.
+        let me = std::cell::RefCell::new(self);
+        subsea_runtime::controller::Loop::new("kubelet stand-in")
+            .resync(Duration::from_millis(200))
+            .settle(Duration::ZERO)
+            .run(&mut rx, subsea_runtime::shutdown::signal(), |_| async {
+                let objects = subsea_runtime::reflect::values(&pods);
+                let running: BTreeMap<Key, String> = me
+                    .borrow()
+                    .live
+                    .iter()
+                    .map(|(k, l)| (k.clone(), l.uid.clone()))
+                    .collect();
                 let api = |ns: &str| -> Api<DynamicObject> { Api::namespaced_with(client.clone(), ns, &ar) };
-                let merge = |v: Value| Patch::Merge(v);
-                let result: Result<()> = async {
-                    match &action {
-                        Action::Start(spec) => {
-                            let name = objects
-                                .iter()
-                                .find(|p| key(p) == spec.key)
-                                .map(|p| s(p, "/spec/containers/0/name").to_string())
-                                .unwrap_or_default();
-                            let host_ip = self.node(&spec.node)?.ip.to_string();
-                            let status = match self.start(spec) {
-                                Ok(ips) => {
-                                    if let Some(l) = self.live.get_mut(&spec.key) {
-                                        l.container = name.clone();
+                for action in plan(&objects, &running, &nodes, &worker) {
+                    let merge = |v: Value| Patch::Merge(v);
+                    let result: Result<()> = async {
+                        match &action {
+                            Action::Start(spec) => {
+                                let name = objects
+                                    .iter()
+                                    .find(|p| key(p) == spec.key)
+                                    .map(|p| s(p, "/spec/containers/0/name").to_string())
+                                    .unwrap_or_default();
+                                let status = {
+                                    let mut k = me.borrow_mut();
+                                    let host_ip = k.node(&spec.node)?.ip.to_string();
+                                    match k.start(spec) {
+                                        Ok(ips) => {
+                                            if let Some(l) = k.live.get_mut(&spec.key) {
+                                                l.container = name.clone();
+                                            }
+                                            running_status(&ips, &host_ip, &name)
+                                        }
+                                        Err(e) => terminated_status(128, &format!("the sandbox could not start the pod: {e:#}"), &name),
                                     }
-                                    running_status(&ips, &host_ip, &name)
-                                }
-                                Err(e) => terminated_status(128, &format!("the sandbox could not start the pod: {e:#}"), &name),
-                            };
-                            api(&spec.key.0)
-                                .patch_status(&spec.key.1, &PatchParams::default(), &merge(status))
-                                .await?;
+                                };
+                                api(&spec.key.0)
+                                    .patch_status(&spec.key.1, &PatchParams::default(), &merge(status))
+                                    .await?;
+                            }
+                            Action::Stop(k) => me.borrow_mut().stop(k)?,
+                            Action::Schedule(k, node) => {
+                                api(&k.0)
+                                    .patch(&k.1, &PatchParams::default(), &merge(json!({"spec": {"nodeName": node}})))
+                                    .await?;
+                            }
+                            Action::Reject((ns, name), why) => {
+                                let status = json!({"status": {"phase": "Failed", "reason": "SandboxRejected", "message": why}});
+                                api(ns).patch_status(name, &PatchParams::default(), &merge(status)).await?;
+                            }
                         }
-                        Action::Stop(k) => self.stop(k)?,
-                        Action::Schedule(k, node) => {
-                            api(&k.0)
-                                .patch(&k.1, &PatchParams::default(), &merge(json!({"spec": {"nodeName": node}})))
-                                .await?;
-                        }
-                        Action::Reject((ns, name), why) => {
-                            let status = json!({"status": {"phase": "Failed", "reason": "SandboxRejected", "message": why}});
-                            api(ns).patch_status(name, &PatchParams::default(), &merge(status)).await?;
-                        }
+                        Ok(())
                     }
-                    Ok(())
+                    .await;
+                    if let Err(e) = result {
+                        eprintln!("kubelet stand-in: {action:?}: {e:#}");
+                    }
                 }
-                .await;
-                if let Err(e) = result {
-                    eprintln!("kubelet stand-in: {action:?}: {e:#}");
+                let exited = me.borrow_mut().exited();
+                for ((ns, name), code, message, container) in exited {
+                    let status = terminated_status(code, &message, &container);
+                    if let Err(e) = api(&ns)
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
+                        .await
+                    {
+                        eprintln!("kubelet stand-in: status of {ns}/{name}: {e:#}");
+                    }
                 }
-            }
-            for ((ns, name), code, message, container) in self.exited() {
-                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
-                let status = terminated_status(code, &message, &container);
-                if let Err(e) = api
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
-                    .await
-                {
-                    eprintln!("kubelet stand-in: status of {ns}/{name}: {e:#}");
-                }
-            }
-            tokio::select! {
-                _ = rx.recv() => {}
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = term.recv() => break,
-            }
-        }
-        let keys: Vec<Key> = self.live.keys().cloned().collect();
+                // Failures are per action and reported above; the next pass retries them.
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .await;
+        let mut me = me.into_inner();
+        let keys: Vec<Key> = me.live.keys().cloned().collect();
         for k in keys {
-            self.stop(&k)?;
+            me.stop(&k)?;
         }
         Ok(())
     }

@@ -993,12 +993,7 @@ fn subsea_broker_namespace() -> &'static str {
 /// pods.
 async fn register_running(kubeconfig: &Path, context: &str, pods: Vec<serde_json::Value>) -> Result<()> {
     use kube::api::{Api, Patch, PatchParams};
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let opts = kube::config::KubeConfigOptions {
-        context: Some(context.to_string()),
-        ..Default::default()
-    };
-    let client = kube::Client::try_from(kube::Config::from_custom_kubeconfig(kc, &opts).await?)?;
+    let client = subsea_runtime::client::local(Some(kubeconfig), Some(context)).await?;
     for p in pods {
         let ns = p["metadata"]["namespace"]
             .as_str()
