@@ -5,7 +5,6 @@
 //! converged pass makes no API call.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -17,7 +16,7 @@ use subsea_lighthouse_core::agent::{Action, Export, Kind, Object, Target, World,
 use subsea_runtime::controller::Loop;
 use subsea_runtime::reflect::{Reflector, reflect, reflect_with, values};
 
-use crate::{Error, Result};
+use crate::{Error, Result, refs};
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -40,10 +39,6 @@ struct Ctx {
     broker_imports: Reflector<ServiceImport>,
     broker_slices: Reflector<EndpointSlice>,
     local_imports: Reflector<ServiceImport>,
-}
-
-fn refs<K>(v: &[Arc<K>]) -> Vec<&K> {
-    v.iter().map(|a| a.as_ref()).collect()
 }
 
 /// Runs until SIGTERM or Ctrl-C.

@@ -19,7 +19,7 @@ use subsea_runtime::controller::Loop;
 use subsea_runtime::reflect::{Reflector, reflect_with};
 
 use crate::resolve::Snapshot;
-use crate::{Error, Result};
+use crate::{Error, Result, refs};
 
 pub mod metrics;
 
@@ -196,10 +196,6 @@ async fn from_fixture(shared: &Shared, path: &std::path::Path, opts: &Options) -
     publish(shared, snap);
     subsea_runtime::shutdown::signal().await;
     Ok(())
-}
-
-fn refs<K>(v: &[Arc<K>]) -> Vec<&K> {
-    v.iter().map(|a| a.as_ref()).collect()
 }
 
 async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {

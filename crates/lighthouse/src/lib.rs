@@ -10,4 +10,9 @@ pub mod error;
 
 pub use error::{Error, Result};
 
+/// A reflector's state as the borrowed lists the pure functions take.
+fn refs<K>(v: &[std::sync::Arc<K>]) -> Vec<&K> {
+    v.iter().map(|a| a.as_ref()).collect()
+}
+
 pub use subsea_lighthouse_core::{export, labels, resolve, snapshot};
