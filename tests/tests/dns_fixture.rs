@@ -16,7 +16,16 @@ fn free_port() -> u16 {
 
 fn dig(port: u16, name: &str, qtype: &str) -> String {
     let out = Command::new("dig")
-        .args(["+short", "+time=1", "+tries=1", "-p", &port.to_string(), "@127.0.0.1", name, qtype])
+        .args([
+            "+short",
+            "+time=1",
+            "+tries=1",
+            "-p",
+            &port.to_string(),
+            "@127.0.0.1",
+            name,
+            qtype,
+        ])
         .output()
         .expect("dig runs (install dnsutils)");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -69,10 +78,18 @@ fn a_fixture_of_api_objects_is_answered_and_a_bad_one_is_refused() {
     let out = Command::new(binary("subsea"))
         .args(["lighthouse-dns", "--fixture"])
         .arg(&bad)
-        .args(["--listen", &format!("127.0.0.1:{}", free_port()), "--metrics-listen", "off"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--metrics-listen",
+            "off",
+        ])
         .output()
         .expect("subsea runs");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a bad fixture stops the server");
-    assert!(err.contains("bad.json") && err.contains("is not a fixture"), "{err}");
+    assert!(
+        err.contains("bad.json") && err.contains("is not a fixture"),
+        "{err}"
+    );
 }

@@ -36,7 +36,17 @@ fn has(tree: &str, krate: &str) -> bool {
 fn direct(package: &str) -> String {
     let out = Command::new(env!("CARGO"))
         .args([
-            "tree", "--offline", "-e", "normal", "--depth", "1", "--prefix", "none", "-f", "{p}", "-p",
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "--depth",
+            "1",
+            "--prefix",
+            "none",
+            "-f",
+            "{p}",
+            "-p",
             package,
         ])
         .current_dir(subsea_integration::repo_root())
@@ -49,7 +59,10 @@ fn direct(package: &str) -> String {
 #[test]
 fn every_daemon_is_built_on_the_runtime() {
     for daemon in ["subsea-gateway", "subsea-lighthouse", "subsea-syncer", "subsea"] {
-        assert!(has(&deps(daemon), "subsea-runtime"), "{daemon} is not on subsea-runtime");
+        assert!(
+            has(&deps(daemon), "subsea-runtime"),
+            "{daemon} is not on subsea-runtime"
+        );
     }
 }
 
@@ -68,7 +81,10 @@ fn library_crates_do_not_use_anyhow() {
             .map(|n| n.trim_matches('"').to_string())
             .expect("package name");
         let tree = direct(&name);
-        assert!(!has(&tree, "anyhow"), "library crate {name} depends on anyhow:\n{tree}");
+        assert!(
+            !has(&tree, "anyhow"),
+            "library crate {name} depends on anyhow:\n{tree}"
+        );
         checked += 1;
     }
     assert!(checked >= 15, "found only {checked} library crates");

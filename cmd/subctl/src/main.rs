@@ -23,11 +23,11 @@ mod workloads;
 
 use std::path::PathBuf;
 
-use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
 use crate::progress::Progress;
 use crate::show::What;
 use crate::table::Output;
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(

@@ -40,7 +40,9 @@ pub fn wanted(headers: &HeaderMap) -> Result<Option<Wanted>, ApiError> {
                 .to_str()
                 .map_err(|_| ApiError::bad_request(format!("the {name} header is not valid text")))?;
             // The key is percent-encoded in the header name.
-            let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy().into_owned();
+            let key = percent_encoding::percent_decode_str(key)
+                .decode_utf8_lossy()
+                .into_owned();
             extras.extend(v.split(',').map(|x| (key.clone(), x.trim().to_string())));
         }
     }

@@ -4,12 +4,12 @@
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use subsea_api::submariner::{Connection, GatewayStatus};
-use subsea_health::duration::parse_go_duration;
-use subsea_metrics::Registry;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use subsea_api::submariner::{Connection, GatewayStatus};
+use subsea_health::duration::parse_go_duration;
+use subsea_metrics::Registry;
 use subsea_wg::PeerStats;
 
 /// Submariner's default metrics port.
@@ -65,15 +65,26 @@ pub fn registry(
     for c in &status.connections {
         let l = labels(status, c);
         connections
-            .get_or_create(&StatusLabels { conn: l.clone(), status: c.status.clone() })
+            .get_or_create(&StatusLabels {
+                conn: l.clone(),
+                status: c.status.clone(),
+            })
             .set(1);
-        let key = c.endpoint.backend_config.get("publicKey").map_or("", String::as_str);
+        let key = c
+            .endpoint
+            .backend_config
+            .get("publicKey")
+            .map_or("", String::as_str);
         if let Some(st) = stats_for(key) {
-            tx.get_or_create(&l).set(i64::try_from(st.tx_bytes).unwrap_or(i64::MAX));
-            rx.get_or_create(&l).set(i64::try_from(st.rx_bytes).unwrap_or(i64::MAX));
+            tx.get_or_create(&l)
+                .set(i64::try_from(st.tx_bytes).unwrap_or(i64::MAX));
+            rx.get_or_create(&l)
+                .set(i64::try_from(st.rx_bytes).unwrap_or(i64::MAX));
             if let Some(at) = st.last_handshake.and_then(|age| now.checked_sub(age)) {
                 let secs = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
-                established.get_or_create(&l).set(i64::try_from(secs).unwrap_or(i64::MAX));
+                established
+                    .get_or_create(&l)
+                    .set(i64::try_from(secs).unwrap_or(i64::MAX));
             }
         }
         if let Some(rtt) = c.latency_rtt.as_ref().and_then(|r| parse_go_duration(&r.last)) {
@@ -83,9 +94,21 @@ pub fn registry(
     let gateways = Gauge::<i64>::default();
     gateways.set(i64::from(status.ha_status == "active"));
     let mut r = Registry::default();
-    r.register("submariner_connections", "Number of connections and corresponding status", connections);
-    r.register("submariner_gateway_tx_bytes", "Bytes transmitted for the connection", tx);
-    r.register("submariner_gateway_rx_bytes", "Bytes received for the connection", rx);
+    r.register(
+        "submariner_connections",
+        "Number of connections and corresponding status",
+        connections,
+    );
+    r.register(
+        "submariner_gateway_tx_bytes",
+        "Bytes transmitted for the connection",
+        tx,
+    );
+    r.register(
+        "submariner_gateway_rx_bytes",
+        "Bytes received for the connection",
+        rx,
+    );
     r.register(
         "submariner_connection_established_timestamp",
         "Timestamp of the last successful connection establishment (WireGuard handshake)",
@@ -96,7 +119,11 @@ pub fn registry(
         "Connection latency in seconds; last RTT, by pinging the remote healthCheckIP",
         latency,
     );
-    r.register("submariner_gateways", "Number of gateways (1 on the active gateway)", gateways);
+    r.register(
+        "submariner_gateways",
+        "Number of gateways (1 on the active gateway)",
+        gateways,
+    );
     r
 }
 

@@ -78,7 +78,9 @@ pub async fn run(opts: Options) -> Result<()> {
     let store = subsea_runtime::reflect::reflect_with(api, (), tx);
     tracing::info!(node = %opts.hostname, cluster = %settings.cluster_id, "route agent starting");
     if store.wait_until_ready().await.is_err() {
-        return Err(Error::Missing("the Endpoint watch ended before its first list".into()));
+        return Err(Error::Missing(
+            "the Endpoint watch ended before its first list".into(),
+        ));
     }
     let last: std::sync::Mutex<Option<Vec<(Cidr, IpAddr)>>> = std::sync::Mutex::new(None);
     Loop::new("route-agent")

@@ -153,9 +153,17 @@ pub fn plan(w: &World) -> Vec<Action> {
         .iter()
         .partition(|sl| label(&sl.metadata, MANAGED_BY) == MANAGER);
     let mut wanted: BTreeSet<String> = BTreeSet::new();
-    for e in w.exports.iter().filter(|e| e.metadata.deletion_timestamp.is_none()) {
+    for e in w
+        .exports
+        .iter()
+        .filter(|e| e.metadata.deletion_timestamp.is_none())
+    {
         let (ns, name) = key(&e.metadata);
-        let svc = w.services.iter().copied().find(|s| key(&s.metadata) == (ns, name));
+        let svc = w
+            .services
+            .iter()
+            .copied()
+            .find(|s| key(&s.metadata) == (ns, name));
         let valid = export::validate(svc);
         let mut conflict = None;
         if let (Ok(()), Some(svc)) = (&valid, svc) {
@@ -164,7 +172,12 @@ pub fn plan(w: &World) -> Vec<Action> {
                 .copied()
                 .filter(|sl| key(&sl.metadata).0 == ns && label(&sl.metadata, K8S_SERVICE_NAME) == name)
                 .collect();
-            let exported_at = e.metadata.creation_timestamp.as_ref().map(|t| format!("{:.0}", t.0)).unwrap_or_default();
+            let exported_at = e
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| format!("{:.0}", t.0))
+                .unwrap_or_default();
             let si = export::cluster_import(w.cluster, w.broker_ns, svc, &exported_at);
             conflict = export::conflict(w.cluster, &si, w.broker_imports);
             if !conflict.as_ref().is_some_and(|c| c.blocking) {
@@ -179,7 +192,11 @@ pub fn plan(w: &World) -> Vec<Action> {
         let ours = export::broker_name(name, ns, w.cluster);
         let exported = w.broker_imports.iter().any(|i| key(&i.metadata).1 == ours);
         let blocked = conflict.as_ref().is_some_and(|c| c.blocking);
-        let old = e.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+        let old = e
+            .status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or_default();
         let conds = export::conditions(old, &valid, exported && !blocked, conflict.as_ref(), w.now);
         if !export::same_conditions(old, &conds) {
             out.push(Action::ExportConditions {
@@ -202,7 +219,12 @@ pub fn plan(w: &World) -> Vec<Action> {
     let services: BTreeSet<(&str, &str)> = w
         .broker_imports
         .iter()
-        .map(|i| (label(&i.metadata, SOURCE_NAMESPACE), label(&i.metadata, SERVICE_NAME)))
+        .map(|i| {
+            (
+                label(&i.metadata, SOURCE_NAMESPACE),
+                label(&i.metadata, SERVICE_NAME),
+            )
+        })
         .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
         .collect();
     for (ns, name) in &services {
@@ -211,7 +233,11 @@ pub fn plan(w: &World) -> Vec<Action> {
             apply_import(&mut out, Target::Local, agg, w.local_imports);
         }
     }
-    for i in w.local_imports.iter().filter(|i| label(&i.metadata, AGGREGATE_LABEL) == MANAGER) {
+    for i in w
+        .local_imports
+        .iter()
+        .filter(|i| label(&i.metadata, AGGREGATE_LABEL) == MANAGER)
+    {
         if !services.contains(&key(&i.metadata)) {
             out.push(delete(Target::Local, Kind::ServiceImport, key(&i.metadata)));
         }

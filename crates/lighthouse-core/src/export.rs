@@ -15,18 +15,26 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use subsea_api::mcs::v1alpha1::{ServiceImport, ServiceImportSpec};
-use subsea_api::mcs::{ClientIpConfig, ClusterStatus, Condition, ServiceImportStatus, ServicePort, SessionAffinityConfig};
+use subsea_api::mcs::{
+    ClientIpConfig, ClusterStatus, Condition, ServiceImportStatus, ServicePort, SessionAffinityConfig,
+};
 
 use crate::labels::*;
 
 /// The value of label `key`, empty when absent.
 pub fn label<'a>(meta: &'a ObjectMeta, key: &str) -> &'a str {
-    meta.labels.as_ref().and_then(|l| l.get(key)).map_or("", String::as_str)
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .map_or("", String::as_str)
 }
 
 /// The value of annotation `key`, empty when absent.
 pub fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> &'a str {
-    meta.annotations.as_ref().and_then(|a| a.get(key)).map_or("", String::as_str)
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map_or("", String::as_str)
 }
 
 /// An object's `(namespace, name)`.
@@ -48,7 +56,12 @@ pub fn validate(service: Option<&Service>) -> Result<(), Invalid> {
             "Service to be exported doesn't exist".into(),
         ));
     };
-    match svc.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or_default() {
+    match svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.type_.as_deref())
+        .unwrap_or_default()
+    {
         "" | "ClusterIP" => Ok(()),
         other => Err((
             "UnsupportedServiceType",
@@ -88,11 +101,13 @@ fn cluster_ips(svc: &Service) -> Vec<String> {
 
 fn session_affinity(svc: &Service) -> (Option<String>, Option<SessionAffinityConfig>) {
     let spec = svc.spec.as_ref();
-    let config = spec.and_then(|s| s.session_affinity_config.as_ref()).map(|c| SessionAffinityConfig {
-        client_ip: c.client_ip.as_ref().map(|ip| ClientIpConfig {
-            timeout_seconds: ip.timeout_seconds,
-        }),
-    });
+    let config = spec
+        .and_then(|s| s.session_affinity_config.as_ref())
+        .map(|c| SessionAffinityConfig {
+            client_ip: c.client_ip.as_ref().map(|ip| ClientIpConfig {
+                timeout_seconds: ip.timeout_seconds,
+            }),
+        });
     (spec.and_then(|s| s.session_affinity.clone()), config)
 }
 
@@ -114,7 +129,12 @@ fn identity(svc: &Service, cluster: &str) -> BTreeMap<String, String> {
     .collect()
 }
 
-fn meta(name: String, namespace: &str, labels: BTreeMap<String, String>, annotations: BTreeMap<String, String>) -> ObjectMeta {
+fn meta(
+    name: String,
+    namespace: &str,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: Some(namespace.into()),
@@ -142,7 +162,12 @@ pub fn cluster_import(cluster: &str, broker_ns: &str, svc: &Service, exported_at
         (PUBLISH_NOT_READY.to_string(), publish_not_ready(svc).to_string()),
     ]);
     let mut si = ServiceImport::new(&broker_name(name, ns, cluster), spec);
-    si.metadata = meta(broker_name(name, ns, cluster), broker_ns, identity(svc, cluster), annotations);
+    si.metadata = meta(
+        broker_name(name, ns, cluster),
+        broker_ns,
+        identity(svc, cluster),
+        annotations,
+    );
     si.status = Some(ServiceImportStatus {
         clusters: vec![ClusterStatus {
             cluster: cluster.into(),
@@ -186,7 +211,12 @@ const V6_SUFFIX: &str = "-ipv6";
 /// service it holds the backends themselves (addresses, hostname, readiness). The IPv4 slice,
 /// also the one for a service with no address yet, keeps the plain [`broker_name`]; the IPv6
 /// one adds `-ipv6`.
-pub fn cluster_slices(cluster: &str, broker_ns: &str, svc: &Service, k8s_slices: &[&EndpointSlice]) -> Vec<EndpointSlice> {
+pub fn cluster_slices(
+    cluster: &str,
+    broker_ns: &str,
+    svc: &Service,
+    k8s_slices: &[&EndpointSlice],
+) -> Vec<EndpointSlice> {
     let (ns, name) = key(&svc.metadata);
     let headless = headless(svc);
     let mut labels = identity(svc, cluster);
@@ -197,11 +227,17 @@ pub fn cluster_slices(cluster: &str, broker_ns: &str, svc: &Service, k8s_slices:
             .iter()
             .flat_map(|sl| &sl.endpoints)
             .map(|e| {
-                let host = e.hostname.clone().or_else(|| e.target_ref.as_ref().and_then(|t| t.name.clone()));
+                let host = e
+                    .hostname
+                    .clone()
+                    .or_else(|| e.target_ref.as_ref().and_then(|t| t.name.clone()));
                 endpoint(e.addresses.clone(), ready(e), host)
             })
             .collect();
-        let ps = k8s_slices.first().and_then(|sl| sl.ports.clone()).unwrap_or_default();
+        let ps = k8s_slices
+            .first()
+            .and_then(|sl| sl.ports.clone())
+            .unwrap_or_default();
         (eps, ps)
     } else {
         let any = k8s_slices.iter().any(|sl| !sl.endpoints.is_empty());
@@ -220,7 +256,12 @@ pub fn cluster_slices(cluster: &str, broker_ns: &str, svc: &Service, k8s_slices:
     let (v4, v6) = split_families(&endpoints);
     let annotations = BTreeMap::from([(PUBLISH_NOT_READY.to_string(), publish_not_ready(svc).to_string())]);
     let slice = |family: &str, eps: Vec<Endpoint>, suffix: &str| EndpointSlice {
-        metadata: meta(format!("{}{suffix}", broker_name(name, ns, cluster)), broker_ns, labels.clone(), annotations.clone()),
+        metadata: meta(
+            format!("{}{suffix}", broker_name(name, ns, cluster)),
+            broker_ns,
+            labels.clone(),
+            annotations.clone(),
+        ),
         address_type: family.into(),
         endpoints: eps,
         ports: Some(slice_ports.clone()),
@@ -242,7 +283,10 @@ fn split_families(endpoints: &[Endpoint]) -> (Vec<Endpoint>, Vec<Endpoint>) {
             let mine: Vec<String> = e
                 .addresses
                 .iter()
-                .filter(|a| a.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_ipv6() == want_v6))
+                .filter(|a| {
+                    a.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_ipv6() == want_v6)
+                })
                 .cloned()
                 .collect();
             if !mine.is_empty() {
@@ -257,7 +301,11 @@ fn split_families(endpoints: &[Endpoint]) -> (Vec<Endpoint>, Vec<Endpoint>) {
 }
 
 /// The exports of `<ns>/<svc>` among `imports`, oldest first: `(exported at, cluster, import)`.
-fn exports_of<'a>(ns: &str, svc: &str, imports: &[&'a ServiceImport]) -> Vec<(&'a str, &'a str, &'a ServiceImport)> {
+fn exports_of<'a>(
+    ns: &str,
+    svc: &str,
+    imports: &[&'a ServiceImport],
+) -> Vec<(&'a str, &'a str, &'a ServiceImport)> {
     let mut mine: Vec<(&str, &str, &ServiceImport)> = imports
         .iter()
         .filter(|i| label(&i.metadata, SOURCE_NAMESPACE) == ns && label(&i.metadata, SERVICE_NAME) == svc)
@@ -322,7 +370,11 @@ pub fn local_slice(broker_slice: &EndpointSlice) -> EndpointSlice {
         label(m, SERVICE_NAME),
         label(m, SOURCE_CLUSTER),
     );
-    let family = if broker_slice.address_type == "IPv6" { V6_SUFFIX } else { "" };
+    let family = if broker_slice.address_type == "IPv6" {
+        V6_SUFFIX
+    } else {
+        ""
+    };
     EndpointSlice {
         metadata: ObjectMeta {
             name: Some(format!("{svc}-{cluster}{family}")),
@@ -376,7 +428,12 @@ pub fn conditions(
         Err((reason, message)) => out.push(cond("Valid", false, reason, message)),
     }
     out.push(match (valid, exported) {
-        (Ok(()), true) => cond("Ready", true, "", "Service was successfully exported to the broker"),
+        (Ok(()), true) => cond(
+            "Ready",
+            true,
+            "",
+            "Service was successfully exported to the broker",
+        ),
         (Ok(()), false) => cond(
             "Ready",
             false,
@@ -431,7 +488,11 @@ fn port_set(i: &ServiceImport) -> BTreeMap<&str, (i32, &str)> {
 }
 
 fn oldest_cluster(agg: &ServiceImport) -> &str {
-    let clusters = agg.status.as_ref().map(|s| s.clusters.as_slice()).unwrap_or_default();
+    let clusters = agg
+        .status
+        .as_ref()
+        .map(|s| s.clusters.as_slice())
+        .unwrap_or_default();
     clusters.first().map_or("", |c| c.cluster.as_str())
 }
 
@@ -440,7 +501,10 @@ fn oldest_cluster(agg: &ServiceImport) -> &str {
 /// between clusters (the aggregate serves the union by name, the oldest export's port on a
 /// clash), session affinity and its config (the oldest export's are served).
 pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport]) -> Option<Conflict> {
-    let (ns, svc) = (label(&mine.metadata, SOURCE_NAMESPACE), label(&mine.metadata, SERVICE_NAME));
+    let (ns, svc) = (
+        label(&mine.metadata, SOURCE_NAMESPACE),
+        label(&mine.metadata, SERVICE_NAME),
+    );
     let mut all: Vec<&ServiceImport> = imports
         .iter()
         .copied()
@@ -473,7 +537,11 @@ pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport])
         let config = mine.spec.session_affinity_config != agg.spec.session_affinity_config;
         for (differs, field, reason) in [
             (affinity, "sessionAffinity", "ConflictingSessionAffinity"),
-            (config, "sessionAffinityConfig", "ConflictingSessionAffinityConfig"),
+            (
+                config,
+                "sessionAffinityConfig",
+                "ConflictingSessionAffinityConfig",
+            ),
         ] {
             if differs {
                 found.push((

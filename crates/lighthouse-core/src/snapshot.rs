@@ -28,7 +28,10 @@ pub fn build(
         ..Default::default()
     };
     // Per-cluster imports carry the service-name label; the aggregates DNS serves do not.
-    for i in imports.iter().filter(|i| label(&i.metadata, SERVICE_NAME).is_empty()) {
+    for i in imports
+        .iter()
+        .filter(|i| label(&i.metadata, SERVICE_NAME).is_empty())
+    {
         let (ns, name) = key(&i.metadata);
         let ports = i
             .spec
@@ -51,13 +54,19 @@ pub fn build(
             },
         );
     }
-    for sl in slices.iter().filter(|sl| label(&sl.metadata, MANAGED_BY) == MANAGER) {
+    for sl in slices
+        .iter()
+        .filter(|sl| label(&sl.metadata, MANAGED_BY) == MANAGER)
+    {
         let ns = key(&sl.metadata).0;
         // Only copies in the service's own namespace (not the broker's).
         if label(&sl.metadata, SOURCE_NAMESPACE) != ns {
             continue;
         }
-        let service_key = (ns.to_lowercase(), label(&sl.metadata, SERVICE_NAME).to_lowercase());
+        let service_key = (
+            ns.to_lowercase(),
+            label(&sl.metadata, SERVICE_NAME).to_lowercase(),
+        );
         let Some(svc) = snap.services.get_mut(&service_key) else {
             continue;
         };
@@ -124,31 +133,41 @@ mod tests {
     }
 
     fn slice(cluster: &str, ip: &str, ready: bool) -> EndpointSlice {
-        typed(json!({"metadata": {"name": format!("web-{cluster}"), "namespace": "shop", "labels": {
+        typed(
+            json!({"metadata": {"name": format!("web-{cluster}"), "namespace": "shop", "labels": {
             MANAGED_BY: MANAGER, SOURCE_NAMESPACE: "shop", SERVICE_NAME: "web", SOURCE_CLUSTER: cluster}},
             "addressType": "IPv4",
-            "endpoints": [{"addresses": [ip], "conditions": {"ready": ready}}]}))
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": ready}}]}),
+        )
     }
 
     #[test]
     fn imports_slices_and_gateway_health_become_answers() {
         let imports: Vec<ServiceImport> = vec![
-            typed(json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+            typed(
+                json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
                 "metadata": {"name": "web", "namespace": "shop"}, "spec": {"type": "ClusterSetIP",
-                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})),
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}),
+            ),
             // A per-cluster import (service-name label) is not served.
-            typed(json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
-                "metadata": {"name": "web-shop-c2", "namespace": "shop", "labels": {SERVICE_NAME: "web"}}, "spec": {"type": "ClusterSetIP"}})),
+            typed(
+                json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+                "metadata": {"name": "web-shop-c2", "namespace": "shop", "labels": {SERVICE_NAME: "web"}}, "spec": {"type": "ClusterSetIP"}}),
+            ),
         ];
         let imports: Vec<&ServiceImport> = imports.iter().collect();
         let slices = [slice("c2", "100.66.0.5", true), slice("c3", "100.67.0.5", true)];
         let slices: Vec<&EndpointSlice> = slices.iter().collect();
-        let ep = |c: &str| json!({"cluster_id": c, "cable_name": format!("submariner-cable-{c}"), "hostname": "gw",
-            "subnets": [], "private_ip": "172.30.0.1", "public_ip": "", "nat_enabled": false, "backend": "wireguard"});
-        let gw: Gateway = typed(json!({"apiVersion": "submariner.io/v1", "kind": "Gateway", "metadata": {"name": "gw"},
+        let ep = |c: &str| {
+            json!({"cluster_id": c, "cable_name": format!("submariner-cable-{c}"), "hostname": "gw",
+            "subnets": [], "private_ip": "172.30.0.1", "public_ip": "", "nat_enabled": false, "backend": "wireguard"})
+        };
+        let gw: Gateway = typed(
+            json!({"apiVersion": "submariner.io/v1", "kind": "Gateway", "metadata": {"name": "gw"},
             "status": {"haStatus": "active", "localEndpoint": ep("c1"), "connections": [
             {"status": "connected", "endpoint": ep("c3"), "latencyRTT": {"average": "1.5ms"}},
-            {"status": "error", "endpoint": ep("c2")}]}}));
+            {"status": "error", "endpoint": ep("c2")}]}}),
+        );
         let snap = build("c1", &imports, &slices, &[&gw], false);
         assert_eq!(snap.services.len(), 1);
         assert_eq!(snap.rtt_us.get("c3"), Some(&1500));

@@ -119,7 +119,11 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
     for action in actions {
         let local = matches!(
             action,
-            Action::Apply(Target::Local, _) | Action::Delete { target: Target::Local, .. }
+            Action::Apply(Target::Local, _)
+                | Action::Delete {
+                    target: Target::Local,
+                    ..
+                }
         );
         match execute(ctx, action).await {
             Ok(()) => {}
@@ -178,7 +182,12 @@ async fn execute(ctx: &Ctx, action: Action) -> Result<()> {
                 &Patch::Merge(json!({"status": {"conditions": conditions}})),
             )
             .await
-            .map_err(|e| subsea_runtime::Error::api(format!("failed to write the status of ServiceExport {namespace}/{name}"), e))?;
+            .map_err(|e| {
+                subsea_runtime::Error::api(
+                    format!("failed to write the status of ServiceExport {namespace}/{name}"),
+                    e,
+                )
+            })?;
             Ok(())
         }
     }

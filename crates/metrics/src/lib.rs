@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use prometheus_client;
-pub use prometheus_client::registry::Registry;
 use prometheus_client::metrics::histogram::Histogram;
+pub use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) of latency buckets, from 1 ms to 5 s.
 pub const LATENCY_BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -60,7 +60,14 @@ pub async fn serve_on(listener: tokio::net::TcpListener, render: Arc<dyn Fn() ->
                 };
                 let reply = Response::builder()
                     .status(code)
-                    .header("Content-Type", if code == StatusCode::OK { CONTENT_TYPE } else { "text/plain" })
+                    .header(
+                        "Content-Type",
+                        if code == StatusCode::OK {
+                            CONTENT_TYPE
+                        } else {
+                            "text/plain"
+                        },
+                    )
                     .body(Full::new(Bytes::from(body)))
                     .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
                 async move { Ok::<_, std::convert::Infallible>(reply) }

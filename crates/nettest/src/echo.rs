@@ -42,8 +42,7 @@ fn pattern(i: usize) -> u8 {
 /// Sends `bytes` bytes to `addr` and checks every byte of the echo; returns the source address
 /// the server saw.
 pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<String> {
-    let c =
-        TcpStream::connect_timeout(&addr, timeout).doing(|| format!("cannot connect to {addr}"))?;
+    let c = TcpStream::connect_timeout(&addr, timeout).doing(|| format!("cannot connect to {addr}"))?;
     c.set_read_timeout(Some(timeout))?;
     c.set_write_timeout(Some(timeout))?;
     let payload: Vec<u8> = (0..bytes).map(pattern).collect();
@@ -57,7 +56,9 @@ pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<String
     (&c).read_to_end(&mut got)
         .doing(|| format!("reading the echo from {addr}"))?;
     let Some(nl) = got.iter().position(|b| *b == b'\n') else {
-        return Err(peer!("{addr} sent no `from <address>` line: is it subsea-sandbox echo-server?"));
+        return Err(peer!(
+            "{addr} sent no `from <address>` line: is it subsea-sandbox echo-server?"
+        ));
     };
     let header = String::from_utf8_lossy(&got[..nl]).into_owned();
     let Some(source) = header.strip_prefix("from ") else {
@@ -72,7 +73,9 @@ pub fn check(addr: SocketAddr, bytes: usize, timeout: Duration) -> Result<String
         return Err(peer!("{addr} echoed {} of {bytes} bytes", got.len()));
     }
     if let Some(i) = (0..bytes).find(|&i| got[i] != pattern(i)) {
-        return Err(peer!("{addr} echoed a corrupted payload (first difference at byte {i})"));
+        return Err(peer!(
+            "{addr} echoed a corrupted payload (first difference at byte {i})"
+        ));
     }
     Ok(source)
 }

@@ -62,7 +62,8 @@ pub fn parse_url(url: &str) -> Result<(String, u16, String)> {
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
             h.trim_matches(['[', ']']),
-            p.parse().map_err(|_| Error::Invalid(format!("bad port {p:?} in {url:?}")))?,
+            p.parse()
+                .map_err(|_| Error::Invalid(format!("bad port {p:?} in {url:?}")))?,
         ),
         _ => (authority, 80),
     };

@@ -15,8 +15,8 @@ pub mod throughput;
 
 use std::net::{TcpListener, TcpStream};
 
-pub use error::{Error, Result};
 use error::IoContext;
+pub use error::{Error, Result};
 
 /// Listens on `port` on every address (IPv6 and IPv4, or IPv4 alone where IPv6 is off) and
 /// runs `handle` on its own thread for each connection, forever.

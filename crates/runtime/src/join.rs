@@ -61,7 +61,11 @@ pub fn broker_access(spec: &ServiceDiscoverySpec) -> Result<BrokerAccess> {
     }
     let ca_pem = base64::engine::general_purpose::STANDARD
         .decode(&spec.broker_k8s_ca)
-        .map_err(|_| Error::Invalid("the ServiceDiscovery object's brokerK8sCA is not base64; re-run `subctl join`".into()))?;
+        .map_err(|_| {
+            Error::Invalid(
+                "the ServiceDiscovery object's brokerK8sCA is not base64; re-run `subctl join`".into(),
+            )
+        })?;
     Ok(BrokerAccess {
         cluster_id: spec.cluster_id.clone(),
         url: if host.contains("://") {
@@ -148,9 +152,19 @@ mod tests {
         assert!(!format!("{a:?}").contains("secret-token"));
         let mut bad = spec();
         bad.broker_k8s_ca = "not base64!".into();
-        assert!(broker_access(&bad).expect_err("bad CA").to_string().contains("brokerK8sCA"));
+        assert!(
+            broker_access(&bad)
+                .expect_err("bad CA")
+                .to_string()
+                .contains("brokerK8sCA")
+        );
         let mut none = spec();
         none.cluster_id.clear();
-        assert!(broker_access(&none).expect_err("no ID").to_string().contains("clusterID"));
+        assert!(
+            broker_access(&none)
+                .expect_err("no ID")
+                .to_string()
+                .contains("clusterID")
+        );
     }
 }

@@ -177,7 +177,11 @@ pub fn new_uid() -> String {
 /// RFC 3339 UTC timestamp at second precision, e.g. `2026-01-02T03:04:05Z`.
 pub fn rfc3339(unix_secs: i64) -> String {
     // Outside jiff's range (years -9999..=9999) clamp rather than fail: callers pass clocks.
-    let fallback = if unix_secs < 0 { jiff::Timestamp::MIN } else { jiff::Timestamp::MAX };
+    let fallback = if unix_secs < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    };
     let t = jiff::Timestamp::from_second(unix_secs).unwrap_or(fallback);
     format!("{t:.0}")
 }

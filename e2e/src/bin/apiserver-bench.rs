@@ -13,8 +13,8 @@ use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
-use subsea_nettest::stats;
 use serde_json::json;
+use subsea_nettest::stats;
 
 struct Server {
     child: Child,

@@ -297,7 +297,9 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::HttpServer { port, pod, cluster } => Ok(subsea_e2e::sandbox::http::serve(port, &pod, &cluster)?),
+        Command::HttpServer { port, pod, cluster } => {
+            Ok(subsea_e2e::sandbox::http::serve(port, &pod, &cluster)?)
+        }
         Command::Endpoints { kubeconfig } => {
             init_logging();
             let rt = tokio::runtime::Runtime::new()?;

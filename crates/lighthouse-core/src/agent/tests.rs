@@ -47,22 +47,51 @@ impl Sim {
     fn apply(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Apply(Target::Broker, Object::Import(i)) => upsert(&mut self.broker_imports, i, |o| &o.metadata),
-                Action::Apply(Target::Broker, Object::Slice(s)) => upsert(&mut self.broker_slices, s, |o| &o.metadata),
-                Action::Apply(Target::Local, Object::Import(i)) => upsert(&mut self.local_imports, i, |o| &o.metadata),
-                Action::Apply(Target::Local, Object::Slice(s)) => upsert(&mut self.slices, s, |o| &o.metadata),
-                Action::Delete { target, kind, namespace, name } => {
+                Action::Apply(Target::Broker, Object::Import(i)) => {
+                    upsert(&mut self.broker_imports, i, |o| &o.metadata)
+                }
+                Action::Apply(Target::Broker, Object::Slice(s)) => {
+                    upsert(&mut self.broker_slices, s, |o| &o.metadata)
+                }
+                Action::Apply(Target::Local, Object::Import(i)) => {
+                    upsert(&mut self.local_imports, i, |o| &o.metadata)
+                }
+                Action::Apply(Target::Local, Object::Slice(s)) => {
+                    upsert(&mut self.slices, s, |o| &o.metadata)
+                }
+                Action::Delete {
+                    target,
+                    kind,
+                    namespace,
+                    name,
+                } => {
                     let gone = |m: &ObjectMeta| key(m) == (namespace.as_str(), name.as_str());
                     match (target, kind) {
-                        (Target::Broker, Kind::ServiceImport) => self.broker_imports.retain(|o| !gone(&o.metadata)),
-                        (Target::Broker, Kind::EndpointSlice) => self.broker_slices.retain(|o| !gone(&o.metadata)),
-                        (Target::Local, Kind::ServiceImport) => self.local_imports.retain(|o| !gone(&o.metadata)),
+                        (Target::Broker, Kind::ServiceImport) => {
+                            self.broker_imports.retain(|o| !gone(&o.metadata))
+                        }
+                        (Target::Broker, Kind::EndpointSlice) => {
+                            self.broker_slices.retain(|o| !gone(&o.metadata))
+                        }
+                        (Target::Local, Kind::ServiceImport) => {
+                            self.local_imports.retain(|o| !gone(&o.metadata))
+                        }
                         (Target::Local, Kind::EndpointSlice) => self.slices.retain(|o| !gone(&o.metadata)),
                     }
                 }
-                Action::ExportConditions { namespace, name, conditions } => {
-                    for e in self.exports.iter_mut().filter(|e| key(&e.metadata) == (namespace.as_str(), name.as_str())) {
-                        e.status = Some(ServiceExportStatus { conditions: conditions.clone() });
+                Action::ExportConditions {
+                    namespace,
+                    name,
+                    conditions,
+                } => {
+                    for e in self
+                        .exports
+                        .iter_mut()
+                        .filter(|e| key(&e.metadata) == (namespace.as_str(), name.as_str()))
+                    {
+                        e.status = Some(ServiceExportStatus {
+                            conditions: conditions.clone(),
+                        });
                     }
                 }
             }
@@ -84,12 +113,16 @@ impl Sim {
 
 fn web_cluster() -> Sim {
     Sim {
-        exports: vec![typed(json!({"metadata": {"name": "web", "namespace": "shop", "creationTimestamp": "2026-01-01T00:00:00Z"}}))],
+        exports: vec![typed(
+            json!({"metadata": {"name": "web", "namespace": "shop", "creationTimestamp": "2026-01-01T00:00:00Z"}}),
+        )],
         services: vec![typed(json!({"metadata": {"name": "web", "namespace": "shop"},
             "spec": {"type": "ClusterIP", "clusterIP": "100.65.0.5", "clusterIPs": ["100.65.0.5"],
                 "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}))],
-        slices: vec![typed(json!({"metadata": {"name": "web-abc", "namespace": "shop", "labels": {K8S_SERVICE_NAME: "web"}},
-            "addressType": "IPv4", "endpoints": [{"addresses": ["10.129.4.11"], "conditions": {"ready": true}}]}))],
+        slices: vec![typed(
+            json!({"metadata": {"name": "web-abc", "namespace": "shop", "labels": {K8S_SERVICE_NAME: "web"}},
+            "addressType": "IPv4", "endpoints": [{"addresses": ["10.129.4.11"], "conditions": {"ready": true}}]}),
+        )],
         ..Default::default()
     }
 }
@@ -116,11 +149,18 @@ fn a_new_export_is_published_then_imported_and_a_converged_world_needs_no_writes
     assert!(sim.converge("c1") >= 1);
     assert_eq!(sim.local_imports.len(), 1, "the aggregate is imported here");
     assert_eq!(label(&sim.local_imports[0].metadata, AGGREGATE_LABEL), MANAGER);
-    let copy = sim.slices.iter().find(|s| key(&s.metadata) == ("shop", "web-c1")).expect("local copy of the slice");
+    let copy = sim
+        .slices
+        .iter()
+        .find(|s| key(&s.metadata) == ("shop", "web-c1"))
+        .expect("local copy of the slice");
     assert_eq!(copy.endpoints[0].addresses, ["100.65.0.5"]);
     let status = sim.exports[0].status.as_ref().expect("conditions");
     assert_eq!(status.conditions[1].status, "True", "Ready once on the broker");
-    assert!(sim.plan("c1", "later").is_empty(), "a converged world is left alone");
+    assert!(
+        sim.plan("c1", "later").is_empty(),
+        "a converged world is left alone"
+    );
 }
 
 #[test]
@@ -130,7 +170,13 @@ fn an_unexported_service_is_withdrawn_everywhere() {
     sim.exports.clear();
     let actions = sim.plan("c1", "t");
     assert!(
-        actions.iter().all(|a| matches!(a, Action::Delete { target: Target::Broker, .. })),
+        actions.iter().all(|a| matches!(
+            a,
+            Action::Delete {
+                target: Target::Broker,
+                ..
+            }
+        )),
         "first the broker copies go: {actions:?}"
     );
     assert_eq!(actions.len(), 2);
@@ -153,7 +199,14 @@ fn another_clusters_objects_are_never_withdrawn_and_a_type_conflict_blocks_publi
     sim.broker_slices = other.broker_slices.clone();
     let actions = sim.plan("c1", "t");
     assert!(
-        !actions.iter().any(|a| matches!(a, Action::Apply(Target::Broker, _) | Action::Delete { target: Target::Broker, .. })),
+        !actions.iter().any(|a| matches!(
+            a,
+            Action::Apply(Target::Broker, _)
+                | Action::Delete {
+                    target: Target::Broker,
+                    ..
+                }
+        )),
         "c1 neither publishes nor touches c2's objects: {actions:?}"
     );
     let conds = actions

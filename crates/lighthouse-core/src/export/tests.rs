@@ -146,9 +146,17 @@ fn conditions_keep_their_transition_time_while_unchanged() {
     let first = conditions(&[], &Ok(()), false, None, "t1");
     assert_eq!(first[1].reason.as_deref(), Some("AwaitingExport"));
     let second = conditions(&first, &Ok(()), true, None, "t2");
-    assert_eq!(second[0].last_transition_time.as_deref(), Some("t1"), "Valid stayed True");
+    assert_eq!(
+        second[0].last_transition_time.as_deref(),
+        Some("t1"),
+        "Valid stayed True"
+    );
     assert_eq!(second[1].status, "True");
-    assert_eq!(second[1].last_transition_time.as_deref(), Some("t2"), "Ready changed");
+    assert_eq!(
+        second[1].last_transition_time.as_deref(),
+        Some("t2"),
+        "Ready changed"
+    );
     assert!(!same_conditions(&first, &second));
     let third = conditions(&second, &Ok(()), true, None, "t3");
     assert!(same_conditions(&second, &third));
@@ -217,11 +225,11 @@ fn port_and_session_affinity_differences_conflict_without_blocking() {
         "another namespace's service is not this one"
     );
     let conds = conditions(&[], &Ok(()), true, Some(&c), "t");
+    assert_eq!(conds[1].status, "True", "a non-blocking conflict stays exported");
     assert_eq!(
-        conds[1].status, "True",
-        "a non-blocking conflict stays exported"
+        conds[2].reason.as_deref(),
+        Some("ConflictingPorts,ConflictingSessionAffinity")
     );
-    assert_eq!(conds[2].reason.as_deref(), Some("ConflictingPorts,ConflictingSessionAffinity"));
 }
 
 #[test]
@@ -236,13 +244,19 @@ fn publish_not_ready_addresses_travel_with_the_export() {
     let not_ready = k8s_slice(false);
     let sl = cluster_slice("c1", "b", &s, &[&not_ready]);
     assert_eq!(
-        v(&sl)["endpoints"][0]["conditions"]["ready"], true,
+        v(&sl)["endpoints"][0]["conditions"]["ready"],
+        true,
         "published although not ready"
     );
     assert_eq!(
         v(&local_slice(&sl))["metadata"]["annotations"][PUBLISH_NOT_READY],
         "true"
     );
-    let plain = v(&cluster_slice("c1", "b", &svc("ClusterIP", "100.65.0.5"), &[&not_ready]));
+    let plain = v(&cluster_slice(
+        "c1",
+        "b",
+        &svc("ClusterIP", "100.65.0.5"),
+        &[&not_ready],
+    ));
     assert_eq!(plain["metadata"]["annotations"][PUBLISH_NOT_READY], "false");
 }
