@@ -389,7 +389,10 @@ fn bad_joins_say_why_and_leave_the_broker_unchanged() {
             ],
             "is not supported",
         ),
-        (vec!["deploy-broker", "--globalnet"], "Globalnet is not supported"),
+        (
+            vec!["deploy-broker", "--globalnet", "--globalnet-cluster-size", "1"],
+            "too small",
+        ),
         (
             vec![
                 "join",

@@ -1,10 +1,12 @@
 //! `subctl deploy-broker`: turn any Kubernetes API into a broker and write `broker-info.subm`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use rand::Rng;
 use serde_json::to_value;
+use subsea_broker::globalnet;
 use subsea_broker::info::BrokerInfo;
 use subsea_broker::objects as obj;
 
@@ -24,8 +26,8 @@ pub struct Options {
     pub broker_url: Option<String>,
     /// Reuse the PSK of this broker-info file.
     pub psk_from: Option<PathBuf>,
-    /// Globalnet requested.
-    pub globalnet: bool,
+    /// Globalnet requested: range and default cluster size.
+    pub globalnet: Option<(String, u64)>,
     /// Where to write `broker-info.subm`.
     pub output: PathBuf,
 }
@@ -77,15 +79,22 @@ pub fn now_rfc3339() -> String {
     format!("{:.0}", jiff::Timestamp::now())
 }
 
+/// The Globalnet settings in the broker's ConfigMap.
+pub fn globalnet_data(cm: &kube::api::DynamicObject) -> Result<globalnet::Info> {
+    let data: BTreeMap<String, String> =
+        serde_json::from_value(cm.data.get("data").cloned().unwrap_or_default()).unwrap_or_default();
+    Ok(globalnet::Info::from_data(&data)?)
+}
+
 /// Deploys the broker and writes the info file.
 pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Result<()> {
-    if opts.globalnet {
-        bail!(
-            "Globalnet is not supported by subsea yet: deploy the broker without --globalnet and give every cluster non-overlapping service and pod CIDRs"
-        );
-    }
     // Everything is checked before the first write, so a bad flag changes nothing.
     validate_components(&opts.components)?;
+    let globalnet = opts
+        .globalnet
+        .as_ref()
+        .map(|(range, size)| globalnet::Settings::new(range, *size))
+        .transpose()?;
     let ns = opts.namespace.as_str();
     subsea_broker::validate::dns_label(ns, "broker namespace (-n)")?;
     for d in &opts.custom_domains {
@@ -99,6 +108,14 @@ pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Resul
         None => None,
     };
     let client = &target.client;
+    let existing = cluster::api(client, "v1", "ConfigMap", Some(ns))?
+        .get_opt(globalnet::CONFIGMAP)
+        .await
+        .map_err(cluster::readable)?
+        .map(|cm| globalnet_data(&cm))
+        .transpose()?
+        .unwrap_or_default();
+    let gn_info = globalnet::redeploy(&existing, globalnet)?;
     for (_, crd) in subsea_api::crds::all() {
         cluster::apply(client, &to_value(&crd)?).await?;
     }
@@ -116,15 +133,25 @@ pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Resul
     )
     .await?;
     cluster::apply(client, &obj::cluster_role(ns)).await?;
-    cluster::apply(client, &obj::globalnet_info(ns)).await?;
+    cluster::apply(client, &obj::globalnet_info(ns, &gn_info)).await?;
     p.done(format!(
         "Created the broker namespace {ns:?}, its service account and roles"
     ));
     let mut components = opts.components.clone();
     components.sort();
     components.dedup();
-    cluster::apply(client, &obj::broker(ns, &components, &opts.custom_domains)).await?;
+    cluster::apply(
+        client,
+        &obj::broker(ns, &components, &opts.custom_domains, globalnet.as_ref()),
+    )
+    .await?;
     p.done("Created the Broker object");
+    if let Some(g) = &globalnet {
+        p.done(format!(
+            "Globalnet is on: clusters get {} global IPs each from {}",
+            g.cluster_size, g.range
+        ));
+    }
     let secret = cluster::service_account_token(client, ns, obj::ADMIN_SA).await?;
     p.done("Issued the broker admin token");
 

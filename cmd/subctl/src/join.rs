@@ -15,6 +15,8 @@ use subsea_broker::{Cidr, OPERATOR_NAMESPACE, cluster_id, corefile, discovery};
 use crate::cluster::{self, Target, api, apply};
 use crate::progress::Progress;
 
+mod globalnet;
+
 /// Options of `join`.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -38,6 +40,12 @@ pub struct Options {
     pub health_check_interval: u64,
     /// `--health-check-max-packet-loss-count`.
     pub health_check_max_loss: u64,
+    /// `--globalnet`.
+    pub globalnet: bool,
+    /// `--globalnet-cidr`.
+    pub globalnet_cidr: Option<String>,
+    /// `--globalnet-cluster-size`.
+    pub globalnet_cluster_size: u64,
     /// `--check-broker-certificate`.
     pub check_broker_certificate: bool,
     /// `--label-gateway`.
@@ -305,29 +313,55 @@ pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result
     ));
 
     let mine: Vec<Cidr> = svc_c.iter().chain(pod_c.iter()).copied().collect();
-    for other in broker_clusters
+    let others: Vec<&DynamicObject> = broker_clusters
         .items
         .iter()
         .filter(|c| c.data["spec"]["cluster_id"] != id.as_str())
-    {
-        let other_id = other.data["spec"]["cluster_id"].as_str().unwrap_or_default();
-        let theirs: Vec<Cidr> = ["service_cidr", "cluster_cidr"]
-            .iter()
-            .flat_map(|k| other.data["spec"][k].as_array().cloned().unwrap_or_default())
-            .filter_map(|v| v.as_str().and_then(|s| Cidr::parse(s).ok()))
-            .collect();
-        let clashes = subsea_cidr::overlaps(&mine, &theirs);
-        if !clashes.is_empty() {
-            let list: Vec<String> = clashes.iter().map(|(a, b)| format!("{a} overlaps {b}")).collect();
-            bail!(
-                "the CIDRs of cluster {id:?} overlap those of joined cluster {other_id:?}: {}; every cluster needs distinct service and pod CIDRs (Submariner would silently drop the endpoint): rejoin with --servicecidr/--clustercidr set to free ranges (Globalnet, which allows overlaps, is not supported yet)",
-                list.join("; ")
-            );
-        }
+        .collect();
+    let (gn, _) = globalnet::read(&admin, &ns)
+        .await
+        .map_err(|e| e.context("failed to read the broker's Globalnet settings"))?;
+    let gn_on = gn.settings.is_some();
+    globalnet::check_mix(
+        gn_on,
+        opts.globalnet,
+        opts.globalnet_cidr.as_deref(),
+        &id,
+        &others,
+    )?;
+    if gn_on {
+        p.done("Globalnet is on: this cluster's CIDRs may overlap other clusters'");
+    } else {
+        refuse_overlaps(&id, &mine, &others)?;
+        p.done("No CIDR overlaps with joined clusters");
     }
-    p.done("No CIDR overlaps with joined clusters");
+    let global = if gn_on {
+        let (cidr, recorded) = globalnet::allocate(
+            &admin,
+            &ns,
+            &id,
+            opts.globalnet_cidr.as_deref(),
+            opts.globalnet_cluster_size,
+        )
+        .await?;
+        if let Err(e) = globalnet::check_routable(&cidr, &mine, &others) {
+            if recorded {
+                globalnet::release(&admin, &ns, &id).await?;
+            }
+            return Err(e);
+        }
+        p.done(format!("Allocated GlobalCIDR {cidr}"));
+        Some((cidr.to_string(), recorded))
+    } else {
+        None
+    };
 
     let mut created = Created::default();
+    let cidrs = Cidrs {
+        svc: &svc,
+        pods: &pods,
+        global: global.as_ref().map(|(c, _)| c.as_str()),
+    };
     let result = register(
         local,
         opts,
@@ -335,8 +369,7 @@ pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result
         &url,
         &id,
         &local_uid,
-        &svc,
-        &pods,
+        &cidrs,
         &admin,
         &mut created,
         p,
@@ -346,13 +379,51 @@ pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result
         for (api, name) in created.0.iter().rev() {
             let _ = cluster::delete(api, name).await;
         }
-        if !created.0.is_empty() {
+        if let Some((_, true)) = &global {
+            let _ = globalnet::release(&admin, &ns, &id).await;
+        }
+        if !created.0.is_empty() || matches!(global, Some((_, true))) {
             p.info("Removed what this join had created on the broker");
         }
         return Err(e);
     }
     p.done(format!("Cluster {id:?} joined the broker"));
     Ok(())
+}
+
+/// Without Globalnet, every cluster needs distinct CIDRs: an overlap is refused with the fix.
+fn refuse_overlaps(id: &str, mine: &[Cidr], others: &[&DynamicObject]) -> Result<()> {
+    for other in others {
+        let other_id = other.data["spec"]["cluster_id"].as_str().unwrap_or_default();
+        let theirs: Vec<Cidr> = ["service_cidr", "cluster_cidr"]
+            .iter()
+            .flat_map(|k| other.data["spec"][k].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().and_then(|s| Cidr::parse(s).ok()))
+            .collect();
+        let clashes = subsea_cidr::overlaps(mine, &theirs);
+        if !clashes.is_empty() {
+            let list: Vec<String> = clashes.iter().map(|(a, b)| format!("{a} overlaps {b}")).collect();
+            bail!(
+                "the CIDRs of cluster {id:?} overlap those of joined cluster {other_id:?}: {}; every cluster needs distinct service and pod CIDRs (Submariner would silently drop the endpoint): rejoin with --servicecidr/--clustercidr set to free ranges, or deploy the broker with --globalnet, which allows overlaps",
+                list.join("; ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The cluster's CIDRs as join records them.
+struct Cidrs<'a> {
+    svc: &'a [String],
+    pods: &'a [String],
+    global: Option<&'a str>,
+}
+
+impl Cidrs<'_> {
+    fn spec(&self, id: &str) -> Value {
+        json!({"cluster_id": id, "color_codes": ["blue"], "service_cidr": self.svc, "cluster_cidr": self.pods,
+            "global_cidr": self.global.into_iter().collect::<Vec<_>>()})
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -363,8 +434,7 @@ async fn register(
     url: &str,
     id: &str,
     local_uid: &str,
-    svc: &[String],
-    pods: &[String],
+    cidrs: &Cidrs<'_>,
     admin: &Client,
     created: &mut Created,
     p: &mut Progress<'_>,
@@ -422,7 +492,7 @@ async fn register(
     let own = broker_client(url, &ca, &token, ns, opts.check_broker_certificate)?;
     let record = json!({"apiVersion": "submariner.io/v1", "kind": "Cluster",
         "metadata": {"name": id, "namespace": ns, "labels": {"submariner-io/clusterID": id}},
-        "spec": {"cluster_id": id, "color_codes": ["blue"], "service_cidr": svc, "cluster_cidr": pods, "global_cidr": []}});
+        "spec": cidrs.spec(id)});
     let (_, new) = apply(&own, &record)
         .await
         .map_err(|e| e.context("failed to register the cluster on the broker"))?;
@@ -477,14 +547,15 @@ async fn register(
         cable_driver: opts.cable_driver.clone(),
         natt: opts.natt,
         natt_port: opts.natt_port,
-        service_cidrs: svc.to_vec(),
-        cluster_cidrs: pods.to_vec(),
+        service_cidrs: cidrs.svc.to_vec(),
+        cluster_cidrs: cidrs.pods.to_vec(),
         health_check: opts.health_check,
         health_check_interval: opts.health_check_interval,
         health_check_max_loss: opts.health_check_max_loss,
         components: info.components.clone(),
         custom_domains: custom_domains.clone(),
         coredns_custom: coredns_custom.clone(),
+        global_cidr: cidrs.global.map(String::from),
     };
     apply(lc, &obj::submariner(&settings)).await?;
     let sd_enabled = info.components.iter().any(|c| c == "service-discovery");
@@ -493,7 +564,7 @@ async fn register(
     }
     let local_record = json!({"apiVersion": "submariner.io/v1", "kind": "Cluster",
         "metadata": {"name": id, "namespace": OPERATOR_NAMESPACE},
-        "spec": {"cluster_id": id, "color_codes": ["blue"], "service_cidr": svc, "cluster_cidr": pods, "global_cidr": []}});
+        "spec": cidrs.spec(id)});
     apply(lc, &local_record).await?;
     p.done("Wrote the broker credentials, the pre-shared key and the Submariner configuration locally");
 

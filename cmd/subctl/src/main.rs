@@ -282,9 +282,16 @@ struct DeployBrokerArgs {
     /// Reuse the pre-shared key of this existing broker-info.subm.
     #[arg(long, value_name = "FILE")]
     ipsec_psk_from: Option<PathBuf>,
-    /// Enable Globalnet (not supported yet: refused with an explanation).
+    /// Enable Globalnet: clusters may then have overlapping pod and service CIDRs; each gets a
+    /// GlobalCIDR from --globalnet-cidr-range and is reached through global IPs.
     #[arg(long)]
     globalnet: bool,
+    /// Supernet of the clusters' GlobalCIDRs (IPv4).
+    #[arg(long, default_value = "242.0.0.0/8", value_name = "CIDR")]
+    globalnet_cidr_range: String,
+    /// Default number of global IPs per cluster, rounded up to a power of two.
+    #[arg(long, default_value_t = 65536, value_name = "N")]
+    globalnet_cluster_size: u64,
     /// Where to write the broker-info file.
     #[arg(long, default_value = "broker-info.subm", value_name = "FILE")]
     output: PathBuf,
@@ -419,6 +426,17 @@ struct JoinArgs {
     /// Lost pings before a connection is reported as an error.
     #[arg(long, default_value_t = 5)]
     health_check_max_packet_loss_count: u64,
+    /// Use Globalnet when the broker has it on (a broker with Globalnet takes only Globalnet
+    /// clusters: --globalnet=false is refused there).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    globalnet: bool,
+    /// This cluster's GlobalCIDR, a free block inside the broker's range (default: the first
+    /// free block is allocated).
+    #[arg(long, value_name = "CIDR")]
+    globalnet_cidr: Option<String>,
+    /// Number of global IPs to allocate (default 0: the broker's default size).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    globalnet_cluster_size: u64,
     /// Verify the broker's certificate against the CA in the broker-info file.
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     check_broker_certificate: bool,
@@ -633,7 +651,9 @@ async fn run(cmd: Command) -> Result<()> {
                 custom_domains: a.custom_domains,
                 broker_url: a.broker_url,
                 psk_from: a.ipsec_psk_from,
-                globalnet: a.globalnet,
+                globalnet: a
+                    .globalnet
+                    .then_some((a.globalnet_cidr_range, a.globalnet_cluster_size)),
                 output: a.output,
             };
             deploy_broker::run(&target, &opts, &mut p).await?;
@@ -652,6 +672,9 @@ async fn run(cmd: Command) -> Result<()> {
                 health_check: a.health_check,
                 health_check_interval: a.health_check_interval,
                 health_check_max_loss: a.health_check_max_packet_loss_count,
+                globalnet: a.globalnet,
+                globalnet_cidr: a.globalnet_cidr,
+                globalnet_cluster_size: a.globalnet_cluster_size,
                 check_broker_certificate: a.check_broker_certificate,
                 label_gateway: a.label_gateway,
                 custom_domains: a.custom_domains,

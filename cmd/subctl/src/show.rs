@@ -89,6 +89,10 @@ pub async fn rows(t: &Target, what: What) -> Result<(Vec<&'static str>, Vec<Valu
         .first()
         .map(|s| s["spec"]["clusterID"].clone())
         .unwrap_or(Value::Null);
+    let globalnet = submariner
+        .first()
+        .and_then(|s| s["spec"]["globalCIDR"].as_str())
+        .is_some_and(|g| !g.is_empty());
     Ok(match what {
         What::Brokers => {
             let cols = vec![
@@ -114,7 +118,10 @@ pub async fn rows(t: &Target, what: What) -> Result<(Vec<&'static str>, Vec<Valu
             (cols, rows)
         }
         What::Networks => {
-            let cols = vec!["CLUSTER", "NETWORK PLUGIN", "SERVICE CIDRS", "CLUSTER CIDRS"];
+            let mut cols = vec!["CLUSTER", "NETWORK PLUGIN", "SERVICE CIDRS", "CLUSTER CIDRS"];
+            if globalnet {
+                cols.push("GLOBAL CIDR");
+            }
             let rows = submariner
                 .iter()
                 .map(|s| {
@@ -122,13 +129,18 @@ pub async fn rows(t: &Target, what: What) -> Result<(Vec<&'static str>, Vec<Valu
                     let plugin = s["status"]["networkPlugin"].as_str().filter(|p| !p.is_empty()).unwrap_or("generic");
                     json!({"CLUSTER": spec["clusterID"], "NETWORK PLUGIN": plugin,
                         "SERVICE CIDRS": spec["serviceCIDR"].as_str().unwrap_or_default().split(',').collect::<Vec<_>>(),
-                        "CLUSTER CIDRS": spec["clusterCIDR"].as_str().unwrap_or_default().split(',').collect::<Vec<_>>()})
+                        "CLUSTER CIDRS": spec["clusterCIDR"].as_str().unwrap_or_default().split(',').collect::<Vec<_>>(),
+                        "GLOBAL CIDR": spec["globalCIDR"]})
                 })
                 .collect();
             (cols, rows)
         }
         What::Endpoints => {
-            let cols = vec!["CLUSTER", "ENDPOINT IP", "PUBLIC IP", "CABLE DRIVER", "TYPE"];
+            let mut cols = vec!["CLUSTER", "ENDPOINT IP", "PUBLIC IP", "CABLE DRIVER", "TYPE"];
+            if globalnet {
+                // With Globalnet an Endpoint's subnets are its cluster's GlobalCIDR.
+                cols.push("GLOBAL CIDR");
+            }
             let rows = list(t, "submariner.io/v1", "Endpoint", Some(subsea_broker::OPERATOR_NAMESPACE))
                 .await
                 .iter()
@@ -136,7 +148,7 @@ pub async fn rows(t: &Target, what: What) -> Result<(Vec<&'static str>, Vec<Valu
                     let spec = &e["spec"];
                     let kind = if spec["cluster_id"] == local_id { "local" } else { "remote" };
                     json!({"CLUSTER": spec["cluster_id"], "ENDPOINT IP": spec["private_ip"], "PUBLIC IP": spec["public_ip"],
-                        "CABLE DRIVER": spec["backend"], "TYPE": kind})
+                        "CABLE DRIVER": spec["backend"], "TYPE": kind, "GLOBAL CIDR": spec["subnets"]})
                 })
                 .collect();
             (cols, rows)

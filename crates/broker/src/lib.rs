@@ -6,6 +6,7 @@
 pub mod cluster_id;
 pub mod corefile;
 pub mod discovery;
+pub mod globalnet;
 pub mod info;
 pub mod objects;
 pub mod validate;

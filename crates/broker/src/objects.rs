@@ -4,6 +4,8 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::globalnet;
+
 /// Service account whose token goes into `broker-info.subm`.
 pub const ADMIN_SA: &str = "submariner-k8s-broker-admin";
 /// Role bound to the admin service account.
@@ -88,17 +90,26 @@ pub fn role_binding(ns: &str, name: &str, role: &str, sa: &str) -> Value {
 }
 
 /// The Broker object.
-pub fn broker(ns: &str, components: &[String], custom_domains: &[String]) -> Value {
+pub fn broker(
+    ns: &str,
+    components: &[String],
+    custom_domains: &[String],
+    globalnet: Option<&globalnet::Settings>,
+) -> Value {
+    let mut spec = json!({"components": components, "defaultCustomDomains": custom_domains, "globalnetEnabled": globalnet.is_some(),
+        "clustersetIPEnabled": false, "defaultGlobalnetClusterSize": globalnet.map_or(0, |g| g.cluster_size)});
+    if let Some(g) = globalnet {
+        spec["globalnetCIDRRange"] = json!(g.range.to_string());
+    }
     json!({"apiVersion": "submariner.io/v1alpha1", "kind": "Broker", "metadata": {"name": BROKER_NAME, "namespace": ns},
-        "spec": {"components": components, "defaultCustomDomains": custom_domains, "globalnetEnabled": false,
-            "clustersetIPEnabled": false, "defaultGlobalnetClusterSize": 0}})
+        "spec": spec})
 }
 
-/// The Globalnet settings ConfigMap (Globalnet off).
-pub fn globalnet_info(ns: &str) -> Value {
+/// The Globalnet ConfigMap with `info`'s data.
+pub fn globalnet_info(ns: &str, info: &globalnet::Info) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "submariner-globalnet-info", "namespace": ns, "labels": {"component": "submariner-globalnet"}},
-        "data": {"globalnetEnabled": "false"}})
+        "metadata": {"name": globalnet::CONFIGMAP, "namespace": ns, "labels": {"component": "submariner-globalnet"}},
+        "data": info.to_data()})
 }
 
 /// Per-cluster names on the broker.
@@ -157,6 +168,8 @@ pub struct JoinSettings {
     pub custom_domains: Vec<String>,
     /// Custom CoreDNS ConfigMap, `(namespace, name)`.
     pub coredns_custom: Option<(String, String)>,
+    /// The cluster's GlobalCIDR, when Globalnet is on.
+    pub global_cidr: Option<String>,
 }
 
 /// The broker connection and DNS settings the `Submariner` and `ServiceDiscovery` objects share.
@@ -196,6 +209,7 @@ pub fn submariner(s: &JoinSettings) -> Value {
         "ceIPSecPSKSecret": PSK_SECRET,
         "ceIPSecNATTPort": s.natt_port,
         "clusterCIDR": s.cluster_cidrs.join(","),
+        "globalCIDR": s.global_cidr.clone().unwrap_or_default(),
         "serviceCIDR": s.service_cidrs.join(","),
         "natEnabled": s.natt,
         "serviceDiscoveryEnabled": s.components.iter().any(|c| c == "service-discovery"),
@@ -211,8 +225,10 @@ pub fn submariner(s: &JoinSettings) -> Value {
 
 /// The `ServiceDiscovery` object (`submariner-operator/service-discovery`).
 pub fn service_discovery(s: &JoinSettings) -> Value {
+    let mut spec = common_spec(s);
+    spec["globalnetEnabled"] = json!(s.global_cidr.is_some());
     json!({"apiVersion": "submariner.io/v1alpha1", "kind": "ServiceDiscovery",
-        "metadata": {"name": "service-discovery", "namespace": crate::OPERATOR_NAMESPACE}, "spec": common_spec(s)})
+        "metadata": {"name": "service-discovery", "namespace": crate::OPERATOR_NAMESPACE}, "spec": spec})
 }
 
 #[cfg(test)]
