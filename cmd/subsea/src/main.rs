@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod gateway;
+mod globalnet;
 mod lighthouse;
 mod nettest;
 mod wireguard;
@@ -49,6 +50,18 @@ enum Command {
     ///
     /// Example: subsea route-agent --kubeconfig /etc/subsea/cluster.kubeconfig --node-name worker1
     RouteAgent(gateway::RouteAgentArgs),
+    /// Run Globalnet on a gateway node (clusters with overlapping CIDRs).
+    ///
+    /// While this node is the active gateway: allocates global IPs from the cluster's
+    /// GlobalCIDR into GlobalEgressIP, ClusterGlobalEgressIP and GlobalIngressIP statuses,
+    /// creates a GlobalIngressIP for every exported Service (one per ready pod when headless),
+    /// annotates the node with its own global IP (submariner.io/globalIp), and programs SNAT
+    /// (pods to remote clusters) and DNAT (global IPs to pods) in the nftables table
+    /// `ip subsea-globalnet`, replaced atomically. Needs root (nftables) and a cluster joined
+    /// with Globalnet.
+    ///
+    /// Example: subsea globalnet --kubeconfig /etc/subsea/cluster.kubeconfig --node-name gw1
+    Globalnet(globalnet::GlobalnetArgs),
     /// Run the userspace WireGuard data path as a standalone interface.
     ///
     /// Configured by flags (for benchmarks against wireguard-go and boringtun-cli; `wg show NAME` works).
@@ -181,6 +194,7 @@ async fn main() -> Result<()> {
         Command::Crds { dir } => crds(dir),
         Command::Gateway(args) => gateway::run(args).await,
         Command::RouteAgent(args) => gateway::route_agent(args).await,
+        Command::Globalnet(args) => globalnet::run(args).await,
         Command::Wireguard(args) => wireguard::run(args).await,
         Command::LighthouseAgent(args) => lighthouse::agent(args).await,
         Command::LighthouseDns(args) => lighthouse::dns(args).await,

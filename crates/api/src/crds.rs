@@ -9,7 +9,7 @@ use kube::core::crd::merge_crds;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::{mcs, operator, submariner};
+use crate::{globalnet, mcs, operator, submariner};
 
 /// Every CRD, each paired with the file name it is committed under.
 pub fn all() -> Vec<(String, CustomResourceDefinition)> {
@@ -17,6 +17,9 @@ pub fn all() -> Vec<(String, CustomResourceDefinition)> {
         submariner::Cluster::crd(),
         submariner::Endpoint::crd(),
         gateway_crd(),
+        globalnet::GlobalEgressIP::crd(),
+        globalnet::ClusterGlobalEgressIP::crd(),
+        globalnet::GlobalIngressIP::crd(),
         operator::Submariner::crd(),
         operator::ServiceDiscovery::crd(),
         operator::Broker::crd(),
@@ -139,8 +142,13 @@ mod tests {
         ] {
             assert!(names.iter().any(|n| n == want), "missing {want} in {names:?}");
         }
-        for (_, crd) in all() {
-            assert_eq!(crd.spec.scope, "Namespaced");
+        for (name, crd) in all() {
+            let cluster_scoped = name.starts_with("clusterglobalegressips");
+            assert_eq!(
+                crd.spec.scope,
+                if cluster_scoped { "Cluster" } else { "Namespaced" },
+                "{name}"
+            );
         }
     }
 

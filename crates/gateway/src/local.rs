@@ -131,7 +131,7 @@ pub fn cluster(s: &Settings) -> ClusterSpec {
         color_codes: vec!["blue".into()],
         service_cidr: v4(&s.service_cidrs),
         cluster_cidr: v4(&s.cluster_cidrs),
-        global_cidr: vec![],
+        global_cidr: s.global_cidr.iter().map(ToString::to_string).collect(),
     }
 }
 

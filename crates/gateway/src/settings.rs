@@ -37,11 +37,17 @@ pub struct Settings {
     pub health_interval: u64,
     /// Lost pings before a connection is in error.
     pub health_max_loss: u32,
+    /// The cluster's GlobalCIDR, when Globalnet is on.
+    pub global_cidr: Option<Cidr>,
 }
 
 impl Settings {
-    /// Local subnets as Submariner publishes them: services first, then pods.
+    /// Local subnets as Submariner publishes them: services first, then pods; with Globalnet
+    /// only the GlobalCIDR, since the real CIDRs may be the same in every cluster.
     pub fn subnets(&self) -> Vec<Cidr> {
+        if let Some(g) = self.global_cidr {
+            return vec![g];
+        }
         self.service_cidrs
             .iter()
             .chain(&self.cluster_cidrs)
@@ -110,6 +116,15 @@ pub fn from_spec(spec: &SubmarinerSpec) -> Result<Settings, SettingsError> {
         return Err("Submariner object has no brokerK8sApiServer; re-run `subctl join`".into());
     }
     let health = spec.connection_health_check.clone().unwrap_or_default();
+    let global_cidr = match cidrs("globalCIDR", "--globalnet-cidr", &spec.global_cidr)?.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        _ => {
+            return Err(
+                "Submariner object: globalCIDR holds more than one block; re-run `subctl join`".into(),
+            );
+        }
+    };
     Ok(Settings {
         cluster_id: spec.cluster_id.clone(),
         namespace: if spec.namespace.is_empty() {
@@ -119,6 +134,7 @@ pub fn from_spec(spec: &SubmarinerSpec) -> Result<Settings, SettingsError> {
         },
         service_cidrs,
         cluster_cidrs,
+        global_cidr,
         psk_text: spec.ce_ipsec_psk.clone(),
         port: if spec.ce_ipsec_natt_port == 0 {
             subsea_plan::DEFAULT_PORT
