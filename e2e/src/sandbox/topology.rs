@@ -87,9 +87,41 @@ pub const UNDERLAY_PREFIX: u8 = 16;
 /// Most clusters a sandbox holds: each takes a /24 of the underlay and a /16 of pods.
 pub const MAX_CLUSTERS: usize = 9;
 
+/// How clusters are addressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Cidrs {
+    /// Distinct per cluster (Shipyard's plan).
+    #[default]
+    Distinct,
+    /// kind's defaults in every cluster: pods `10.244.0.0/16`, services `10.96.0.0/16`
+    /// (Globalnet's case).
+    Same,
+}
+
+impl Cidrs {
+    /// Second octet of cluster `i`'s pod range, and first two octets of its service range.
+    fn octets(self, i: u8) -> (u8, (u8, u8)) {
+        match self {
+            Cidrs::Distinct => (128 + i, (100, 64 + i)),
+            Cidrs::Same => (244, (10, 96)),
+        }
+    }
+}
+
 impl Topology {
     /// Plans `clusters` clusters under the namespace prefix `name`.
     pub fn new(name: &str, clusters: usize, dual_stack: bool) -> Result<Self, String> {
+        Self::with_cidrs(name, clusters, dual_stack, Cidrs::Distinct)
+    }
+
+    /// [`Topology::new`] with a choice of addressing.
+    pub fn with_cidrs(name: &str, clusters: usize, dual_stack: bool, cidrs: Cidrs) -> Result<Self, String> {
+        if dual_stack && cidrs == Cidrs::Same {
+            return Err(
+                "--same-cidrs is IPv4-only (Globalnet allocates IPv4 global IPs): leave out --dual-stack"
+                    .into(),
+            );
+        }
         if clusters == 0 || clusters > MAX_CLUSTERS {
             return Err(format!(
                 "--clusters must be between 1 and {MAX_CLUSTERS}, got {clusters}"
@@ -106,6 +138,7 @@ impl Topology {
         let clusters = (1..=clusters as u8)
             .map(|i| {
                 let id = format!("cluster{i}");
+                let (pod, (s1, s2)) = cidrs.octets(i);
                 let roles = [
                     ("cp", Role::ControlPlane),
                     ("gw1", Role::Gateway),
@@ -135,8 +168,8 @@ impl Topology {
                                     as_hex(10 + u16::from(k)),
                                 )
                             }),
-                            pod_cidr: format!("10.{}.{k}.0/24", 128 + u16::from(i)),
-                            cni_ip: Ipv4Addr::new(10, 128 + i, k, 1),
+                            pod_cidr: format!("10.{pod}.{k}.0/24"),
+                            cni_ip: Ipv4Addr::new(10, pod, k, 1),
                             pod_cidr_v6: dual_stack.then(|| format!("fd00:{}:{k}::/64", 128 + u16::from(i))),
                             cni_ip_v6: dual_stack.then(|| {
                                 Ipv6Addr::new(
@@ -153,8 +186,8 @@ impl Topology {
                         }
                     })
                     .collect();
-                let mut pod_cidrs = vec![format!("10.{}.0.0/16", 128 + u16::from(i))];
-                let mut service_cidrs = vec![format!("100.{}.0.0/16", 64 + u16::from(i))];
+                let mut pod_cidrs = vec![format!("10.{pod}.0.0/16")];
+                let mut service_cidrs = vec![format!("{s1}.{s2}.0.0/16")];
                 if dual_stack {
                     pod_cidrs.push(format!("fd00:{}::/32", 128 + u16::from(i)));
                     service_cidrs.push(format!("fd00:{}::/112", 64 + u16::from(i)));
@@ -202,7 +235,14 @@ fn as_hex(n: u16) -> u16 {
 
 /// The cluster DNS Service address: the 10th address of the service range (kubeadm's choice).
 pub fn dns_ip(c: &Cluster) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(100, 64 + c.index, 0, 10))
+    let base = c
+        .service_cidrs
+        .first()
+        .and_then(|s| s.split('/').next())
+        .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+        .unwrap_or(Ipv4Addr::new(100, 64 + c.index, 0, 0));
+    let o = base.octets();
+    IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], 10))
 }
 
 /// The address of the `n`th pod (1-based) on a node.
@@ -254,6 +294,19 @@ mod tests {
         assert_eq!(ips.len(), n);
         let ns = t.namespaces();
         assert_eq!(ns.len(), 2 + 3 * 4);
+    }
+
+    #[test]
+    fn same_cidrs_give_every_cluster_kinds_ranges_on_distinct_underlay_addresses() {
+        let t = Topology::with_cidrs("ss", 3, false, Cidrs::Same).expect("valid");
+        for c in &t.clusters {
+            assert_eq!(c.pod_cidrs, ["10.244.0.0/16"]);
+            assert_eq!(c.service_cidrs, ["10.96.0.0/16"]);
+            assert_eq!(dns_ip(c).to_string(), "10.96.0.10");
+            assert_eq!(c.nodes[1].cni_ip, Ipv4Addr::new(10, 244, 2, 1));
+        }
+        assert_ne!(t.clusters[0].nodes[1].ip, t.clusters[1].nodes[1].ip);
+        assert!(Topology::with_cidrs("ss", 2, true, Cidrs::Same).is_err());
     }
 
     #[test]
