@@ -76,6 +76,8 @@ struct Shared {
     /// Wakes the status loop at once when the HA state changes, so `haStatus` follows a
     /// failover within moments rather than a status period later.
     status_now: tokio::sync::Notify,
+    /// The node's global IP (Globalnet), once published.
+    global_ip: Mutex<Option<IpAddr>>,
 }
 
 /// A task aborted when dropped, so a leader's pingers end with its tunnel controller.
@@ -129,6 +131,7 @@ pub async fn run(opts: Options) -> Result<()> {
         failure: Mutex::new(String::new()),
         health: Default::default(),
         status_now: tokio::sync::Notify::new(),
+        global_ip: Mutex::new(None),
         metrics: Default::default(),
     });
     let status_task = tokio::spawn(status_loop(shared.clone()));
@@ -409,13 +412,37 @@ fn datapath(shared: &Shared) -> Result<Arc<Datapath>> {
     Ok(d)
 }
 
-fn local_endpoint(shared: &Shared, d: &Datapath) -> EndpointSpec {
+fn local_endpoint(shared: &Shared, d: &Datapath, global_ip: Option<IpAddr>) -> EndpointSpec {
     local::endpoint(
         &shared.settings,
         &shared.node,
         &subsea_wg::keys::to_base64(&d.public_key()),
         d.port(),
+        global_ip,
     )
+}
+
+/// With Globalnet, remote clusters can ping us only at our global IP, which the Globalnet
+/// daemon allocates once we are active and writes on our Node: republish when it appears or
+/// changes.
+async fn publish_global_ip(shared: Arc<Shared>, d: Arc<Datapath>) {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(shared.local.clone());
+    let mut published: Option<IpAddr> = None;
+    loop {
+        if let Ok(Some(node)) = nodes.get_opt(&shared.node.hostname).await {
+            let ip = node
+                .annotations()
+                .get(subsea_api::globalnet::NODE_GLOBAL_IP_ANNOTATION)
+                .and_then(|s| s.parse::<IpAddr>().ok());
+            if ip.is_some() && ip != published {
+                tracing::info!(global_ip = ?ip, "publishing the node's global IP as the health-check address");
+                publish(shared.clone(), local_endpoint(&shared, &d, ip)).await;
+                published = ip;
+                *guard(&shared.global_ip) = ip;
+            }
+        }
+        tokio::time::sleep(NODE_CHECK).await;
+    }
 }
 
 async fn lead(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
@@ -429,7 +456,13 @@ async fn lead(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
     };
     shared.active.store(true, Ordering::SeqCst);
     shared.status_now.notify_one();
-    let mut tasks = vec![tokio::spawn(publish(shared.clone(), local_endpoint(&shared, &d)))];
+    let mut tasks = vec![tokio::spawn(publish(
+        shared.clone(),
+        local_endpoint(&shared, &d, None),
+    ))];
+    if shared.settings.global_cidr.is_some() {
+        tasks.push(tokio::spawn(publish_global_ip(shared.clone(), d.clone())));
+    }
     let s = &shared.settings;
     for ar in [
         ApiResource::erase::<Endpoint>(&()),
@@ -672,8 +705,10 @@ async fn status_loop(shared: Arc<Shared>) {
         let d = shared.datapath.get().cloned();
         let local_ep = d
             .as_ref()
-            .map(|d| local_endpoint(&shared, d))
-            .unwrap_or_else(|| local::endpoint(&shared.settings, &shared.node, "", shared.settings.port));
+            .map(|d| local_endpoint(&shared, d, *guard(&shared.global_ip)))
+            .unwrap_or_else(|| {
+                local::endpoint(&shared.settings, &shared.node, "", shared.settings.port, None)
+            });
         let stats = d.as_ref().map(|d| d.stats()).unwrap_or_default();
         let st = {
             let plan = guard(&shared.plan);

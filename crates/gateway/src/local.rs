@@ -61,7 +61,14 @@ pub fn cable_name(cluster_id: &str, private_ip: IpAddr) -> String {
 }
 
 /// The local Endpoint's spec.
-pub fn endpoint(s: &Settings, node: &Node, public_key: &str, port: u16) -> EndpointSpec {
+/// `global_ip` is the node's global IP (Globalnet), once allocated.
+pub fn endpoint(
+    s: &Settings,
+    node: &Node,
+    public_key: &str,
+    port: u16,
+    global_ip: Option<IpAddr>,
+) -> EndpointSpec {
     let v4 = |ip: Option<IpAddr>| {
         ip.filter(IpAddr::is_ipv4)
             .map(|i| i.to_string())
@@ -71,16 +78,25 @@ pub fn endpoint(s: &Settings, node: &Node, public_key: &str, port: u16) -> Endpo
     backend_config.insert("publicKey".to_string(), public_key.to_string());
     backend_config.insert("udp-port".to_string(), port.to_string());
     backend_config.insert("interface-name".to_string(), "submariner".to_string());
+    // With Globalnet the CNI address is ambiguous (every cluster may use the same pod CIDR):
+    // the health-check address is the node's global IP, published once Globalnet allocates it.
+    let (health_check_ip, health_check_ips) = match (global_ip, s.global_cidr) {
+        (Some(g), _) => (g.to_string(), vec![g.to_string()]),
+        (None, Some(_)) => (String::new(), vec![]),
+        (None, None) => (
+            v4(node.cni_ip),
+            node.cni_ip
+                .iter()
+                .chain(&node.cni_ip6)
+                .map(ToString::to_string)
+                .collect(),
+        ),
+    };
     EndpointSpec {
         cluster_id: s.cluster_id.clone(),
         cable_name: cable_name(&s.cluster_id, node.private_ip),
-        health_check_ip: v4(node.cni_ip),
-        health_check_ips: node
-            .cni_ip
-            .iter()
-            .chain(&node.cni_ip6)
-            .map(ToString::to_string)
-            .collect(),
+        health_check_ip,
+        health_check_ips,
         hostname: node.hostname.clone(),
         subnets: s.subnets().iter().map(ToString::to_string).collect(),
         private_ip: v4(Some(node.private_ip)),
@@ -175,7 +191,7 @@ mod tests {
             private_ip6: Some("fd00:30::1:12".parse().expect("ip")),
             cni_ip6: None,
         };
-        let spec = endpoint(&settings(), &node, "KEY=", 4500);
+        let spec = endpoint(&settings(), &node, "KEY=", 4500, None);
         assert_eq!(spec.cable_name, "submariner-cable-Cluster_1-172-30-0-11");
         assert_eq!(
             endpoint_name(&spec),

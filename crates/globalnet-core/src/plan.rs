@@ -284,8 +284,9 @@ pub fn plan(w: &World) -> Plan {
     if let Some(g) = &w.gateway {
         claims.push(Claim {
             key: gateway_key.clone(),
-            // The gateway's address is claimed before every object's.
-            created: String::new(),
+            // The gateway's annotation is kept only when no object holds the address (it may
+            // be stale from an earlier term as gateway): it sorts after every object.
+            created: "\u{10FFFF}".into(),
             wanted: Ok(1),
             held: g.held.iter().map(|s| s.parse().ok()).collect(),
         });
