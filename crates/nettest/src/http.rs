@@ -1,5 +1,6 @@
 //! The sandbox's workload: a tiny HTTP server whose `/health` names the pod and cluster that
-//! answered, so a test can tell which cluster served a request.
+//! answered, so a test can tell which cluster served a request, and whose `/source` tells the
+//! client's address as the server saw it (Globalnet's egress IPs, source preservation).
 
 use std::io::{BufRead, BufReader, Write};
 
@@ -27,10 +28,14 @@ pub fn serve(port: u16, pod: &str, cluster: &str) -> Result<()> {
                 line.clear();
             }
             let path = request.split_whitespace().nth(1).unwrap_or("");
-            let (status, text) = if path == "/health" {
-                ("200 OK", body.as_str())
-            } else {
-                ("404 Not Found", "not found\n")
+            let source = conn
+                .peer_addr()
+                .map(|a| format!("source={}\n", a.ip().to_canonical()))
+                .unwrap_or_default();
+            let (status, text) = match path {
+                "/health" => ("200 OK", body.as_str()),
+                "/source" => ("200 OK", source.as_str()),
+                _ => ("404 Not Found", "not found\n"),
             };
             let reply = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",

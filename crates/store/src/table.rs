@@ -33,6 +33,38 @@ fn count(v: &Value) -> String {
     v.as_object().map_or(0, |o| o.len()).to_string()
 }
 
+/// kubectl's EXTERNAL-IP: external IPs (plus load-balancer ingress), `<pending>` for a
+/// load balancer without any, the name for ExternalName, else `<none>`.
+fn svc_external_ip(o: &Value) -> String {
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect()
+    };
+    let external = strs(&o["spec"]["externalIPs"]);
+    match o["spec"]["type"].as_str().unwrap_or("ClusterIP") {
+        "ExternalName" => o["spec"]["externalName"].as_str().unwrap_or("<none>").to_string(),
+        "LoadBalancer" => {
+            let mut ips: Vec<String> = o["status"]["loadBalancer"]["ingress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i["ip"].as_str().or(i["hostname"].as_str()).map(String::from))
+                .collect();
+            ips.extend(external);
+            if ips.is_empty() {
+                "<pending>".into()
+            } else {
+                ips.join(",")
+            }
+        }
+        _ if external.is_empty() => "<none>".into(),
+        _ => external.join(","),
+    }
+}
+
 fn svc_ports(svc: &Value) -> String {
     let ports: Vec<String> = svc["spec"]["ports"]
         .as_array()
@@ -169,7 +201,7 @@ fn columns(info: &ResourceInfo) -> Vec<Column> {
         ("", "services") => {
             cols.push(p("Type", ".spec.type"));
             cols.push(p("Cluster-IP", ".spec.clusterIP"));
-            cols.push(b("External-IP", |_| "<none>".into()));
+            cols.push(b("External-IP", svc_external_ip));
             cols.push(b("Port(s)", svc_ports));
         }
         ("", "nodes") => {

@@ -45,6 +45,13 @@ enum Command {
         /// Extra argument for every `subsea gateway` (repeatable), e.g. --gateway-arg=--lease-duration=5.
         #[arg(long = "gateway-arg", allow_hyphen_values = true)]
         gateway_args: Vec<String>,
+        /// Deploy the broker with Globalnet and run `subsea globalnet` on every gateway node.
+        #[arg(long)]
+        globalnet: bool,
+        /// Give every cluster kind's pod and service CIDRs (10.244.0.0/16, 10.96.0.0/16), as
+        /// real kind clusters have; needs --globalnet.
+        #[arg(long)]
+        same_cidrs: bool,
     },
     /// Show clusters, nodes, pods, their addresses and the processes.
     Status {
@@ -347,6 +354,8 @@ fn run(cli: Cli) -> Result<()> {
             dual_stack,
             name,
             gateway_args,
+            globalnet,
+            same_cidrs,
         } => {
             need_root()?;
             let sb = Sandbox::up(&UpOptions {
@@ -356,6 +365,8 @@ fn run(cli: Cli) -> Result<()> {
                 dir: cli.dir.clone(),
                 bin_dir: bin_dir()?,
                 gateway_args,
+                globalnet,
+                same_cidrs,
             })?;
             println!("✓ sandbox up: {} cluster(s) joined to the broker", clusters);
             println!("  kubeconfig: {}", sb.kubeconfig().display());

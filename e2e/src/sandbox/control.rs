@@ -182,17 +182,23 @@ impl Sandbox {
         let info = self.dir.join("broker-info.subm");
         let log = self.logs().join("subctl.log");
         let mut out = String::new();
-        out.push_str(&sys::exec_in(
-            &t.broker_netns,
-            &[
-                &self.bin("subctl"),
-                "deploy-broker",
-                "--kubeconfig",
-                &self.inner_kubeconfig("broker").to_string_lossy(),
-                "--output",
-                &info.to_string_lossy(),
-            ],
-        )?);
+        let (subctl, broker_kc, info_path) = (
+            self.bin("subctl"),
+            self.inner_kubeconfig("broker").to_string_lossy().into_owned(),
+            info.to_string_lossy().into_owned(),
+        );
+        let mut deploy = vec![
+            subctl.as_str(),
+            "deploy-broker",
+            "--kubeconfig",
+            &broker_kc,
+            "--output",
+            &info_path,
+        ];
+        if self.state.globalnet {
+            deploy.push("--globalnet");
+        }
+        out.push_str(&sys::exec_in(&t.broker_netns, &deploy)?);
         for c in &t.clusters {
             out.push_str(&sys::exec_in(
                 &c.control_plane().netns,
@@ -238,6 +244,15 @@ impl Sandbox {
                     n,
                     n.ip.to_string(),
                     format!("{}/gateway", n.name),
+                ));
+            }
+            if n.role == Role::Gateway && self.state.globalnet {
+                wanted.push((
+                    format!("submariner-globalnet-{}", n.name),
+                    "submariner-globalnet",
+                    n,
+                    n.ip.to_string(),
+                    format!("{}/globalnet", n.name),
                 ));
             }
             if n.role != Role::ControlPlane {

@@ -54,6 +54,15 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> anyho
 /// Brings up a sandbox named `<tag><pid>` in a fresh temporary directory with the workspace's
 /// binaries, owned by a [`Guard`]: what every test and benchmark starts with.
 pub fn up(tag: &str, clusters: usize, dual_stack: bool) -> anyhow::Result<Guard> {
+    up_with(tag, clusters, dual_stack, false)
+}
+
+/// [`up`] with Globalnet and the same pod and service CIDRs in every cluster.
+pub fn up_globalnet(tag: &str, clusters: usize) -> anyhow::Result<Guard> {
+    up_with(tag, clusters, false, true)
+}
+
+fn up_with(tag: &str, clusters: usize, dual_stack: bool, globalnet: bool) -> anyhow::Result<Guard> {
     let pid = std::process::id();
     let dir = std::env::temp_dir().join(format!("subsea-{tag}-{pid}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -65,6 +74,8 @@ pub fn up(tag: &str, clusters: usize, dual_stack: bool) -> anyhow::Result<Guard>
         dir,
         bin_dir: bin_dir(),
         gateway_args: vec![],
+        globalnet,
+        same_cidrs: globalnet,
     })?;
     Ok(Guard(sb))
 }

@@ -8,6 +8,7 @@
 mod control;
 mod dns;
 pub mod endpoints;
+mod globalnet;
 pub mod harness;
 mod kubectl;
 pub mod kubelet;
@@ -50,6 +51,10 @@ pub struct UpOptions {
     pub bin_dir: PathBuf,
     /// Extra arguments for every `subsea gateway`.
     pub gateway_args: Vec<String>,
+    /// Deploy the broker with Globalnet and run `subsea globalnet` on the gateway nodes.
+    pub globalnet: bool,
+    /// Give every cluster the same pod and service CIDRs (kind's defaults; needs Globalnet).
+    pub same_cidrs: bool,
 }
 
 /// A process the sandbox started.
@@ -103,6 +108,9 @@ pub struct State {
     pub ports: Vec<(String, u16)>,
     /// Binaries used.
     pub bin_dir: PathBuf,
+    /// Whether the clusters joined with Globalnet.
+    #[serde(default)]
+    pub globalnet: bool,
 }
 
 /// A sandbox on disk.
@@ -175,7 +183,18 @@ impl Sandbox {
 
     /// Builds a sandbox. On failure everything made so far is removed before returning.
     pub fn up(opts: &UpOptions) -> Result<Self> {
-        let topology = Topology::new(&opts.name, opts.clusters, opts.dual_stack).map_err(|e| anyhow!(e))?;
+        if opts.same_cidrs && !opts.globalnet {
+            bail!(
+                "--same-cidrs needs --globalnet: clusters with the same CIDRs can only be connected through global IPs"
+            );
+        }
+        let cidrs = if opts.same_cidrs {
+            topology::Cidrs::Same
+        } else {
+            topology::Cidrs::Distinct
+        };
+        let topology = Topology::with_cidrs(&opts.name, opts.clusters, opts.dual_stack, cidrs)
+            .map_err(|e| anyhow!(e))?;
         if Self::state_path(&opts.dir).exists() {
             bail!(
                 "a sandbox is already up in {} (run `subsea-sandbox down` first)",
@@ -196,6 +215,7 @@ impl Sandbox {
             state: State {
                 topology: Some(topology),
                 bin_dir: opts.bin_dir.clone(),
+                globalnet: opts.globalnet,
                 ..Default::default()
             },
         };
@@ -264,6 +284,9 @@ impl Sandbox {
                     cmd,
                     &[("RUST_LOG", "info")],
                 )?;
+            }
+            if self.state.globalnet {
+                self.globalnet(c)?;
             }
             self.service_discovery(c)?;
             for n in &c.nodes {

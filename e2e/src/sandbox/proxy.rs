@@ -39,6 +39,18 @@ pub fn forwards(service: &Value, slices: &[&Value]) -> Vec<Forward> {
                 .map(|ip| vec![ip])
         })
         .unwrap_or_default();
+    // External IPs are served like ClusterIPs (Globalnet reaches ClusterIP Services this way).
+    let ips: Vec<IpAddr> = ips
+        .into_iter()
+        .chain(
+            service
+                .pointer("/spec/externalIPs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str()?.parse().ok()),
+        )
+        .collect();
     let mut out = Vec::new();
     for p in service
         .pointer("/spec/ports")
