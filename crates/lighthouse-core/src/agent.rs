@@ -50,6 +50,8 @@ pub struct World<'a> {
     pub broker_slices: &'a [&'a EndpointSlice],
     /// The time written into new conditions (RFC 3339).
     pub now: &'a str,
+    /// With Globalnet: the cluster's allocated global IPs, which replace its own addresses.
+    pub globalnet: Option<&'a crate::globalnet::GlobalIps>,
 }
 
 /// Which API an action goes to.
@@ -164,14 +166,33 @@ pub fn plan(w: &World) -> Vec<Action> {
             .iter()
             .copied()
             .find(|s| key(&s.metadata) == (ns, name));
-        let valid = export::validate(svc);
+        let mut valid = export::validate(svc);
+        // Under Globalnet the Service is published as other clusters reach it.
+        let global_svc = match (&valid, svc, w.globalnet) {
+            (Ok(()), Some(s), Some(g)) if !export::headless(s) => match crate::globalnet::service(s, g) {
+                Ok(gs) => Some(gs),
+                Err(e) => {
+                    valid = Err(e);
+                    None
+                }
+            },
+            _ => None,
+        };
+        let svc = global_svc.as_ref().or(svc);
         let mut conflict = None;
         if let (Ok(()), Some(svc)) = (&valid, svc) {
-            let backends: Vec<&EndpointSlice> = k8s_slices
+            let mut backends: Vec<&EndpointSlice> = k8s_slices
                 .iter()
                 .copied()
                 .filter(|sl| key(&sl.metadata).0 == ns && label(&sl.metadata, K8S_SERVICE_NAME) == name)
                 .collect();
+            let global_backends = match w.globalnet {
+                Some(g) if export::headless(svc) => crate::globalnet::headless_slices(ns, &backends, g),
+                _ => Vec::new(),
+            };
+            if w.globalnet.is_some() && export::headless(svc) {
+                backends = global_backends.iter().collect();
+            }
             let exported_at = e
                 .metadata
                 .creation_timestamp
@@ -183,7 +204,13 @@ pub fn plan(w: &World) -> Vec<Action> {
             if !conflict.as_ref().is_some_and(|c| c.blocking) {
                 wanted.insert(export::broker_name(name, ns, w.cluster));
                 apply_import(&mut out, Target::Broker, si, w.broker_imports);
-                for sl in export::cluster_slices(w.cluster, w.broker_ns, svc, &backends) {
+                for mut sl in export::cluster_slices(w.cluster, w.broker_ns, svc, &backends) {
+                    if w.globalnet.is_some() && export::headless(svc) {
+                        sl.metadata
+                            .annotations
+                            .get_or_insert_with(Default::default)
+                            .insert(crate::globalnet::GLOBALNET_ENABLED.into(), "true".into());
+                    }
                     wanted.insert(key(&sl.metadata).1.to_string());
                     apply_slice(&mut out, Target::Broker, sl, w.broker_slices);
                 }

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod export;
 pub mod fixtures;
+pub mod globalnet;
 pub mod labels;
 pub mod resolve;
 pub mod respond;

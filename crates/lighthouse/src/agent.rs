@@ -11,6 +11,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
+use subsea_api::globalnet::GlobalIngressIP;
 use subsea_api::mcs::v1alpha1::{ServiceExport, ServiceImport};
 use subsea_lighthouse_core::agent::{Action, Export, Kind, Object, Target, World, plan};
 use subsea_runtime::controller::Loop;
@@ -39,6 +40,8 @@ struct Ctx {
     broker_imports: Reflector<ServiceImport>,
     broker_slices: Reflector<EndpointSlice>,
     local_imports: Reflector<ServiceImport>,
+    /// With Globalnet: the cluster's GlobalIngressIPs, whose addresses are published instead.
+    ingress: Option<Reflector<GlobalIngressIP>>,
 }
 
 /// Runs until SIGTERM or Ctrl-C.
@@ -55,7 +58,10 @@ pub async fn run(opts: Options) -> Result<()> {
         slices: reflect_with(Api::all(local.clone()), (), tx.clone()),
         broker_imports: reflect_with(Api::namespaced(broker.clone(), &access.namespace), (), tx.clone()),
         broker_slices: reflect_with(Api::namespaced(broker.clone(), &access.namespace), (), tx.clone()),
-        local_imports: reflect_with(Api::all(local.clone()), (), tx),
+        local_imports: reflect_with(Api::all(local.clone()), (), tx.clone()),
+        ingress: join
+            .globalnet_enabled
+            .then(|| reflect_with(Api::all(local.clone()), (), tx)),
         cluster: access.cluster_id.clone(),
         broker_ns: access.namespace.clone(),
         local,
@@ -70,7 +76,14 @@ pub async fn run(opts: Options) -> Result<()> {
         ctx.local_imports.wait_until_ready(),
     )
     .map_err(|e| Error::Watch(format!("a watch ended before its first list: {e}")))?;
-    tracing::info!(cluster = %ctx.cluster, "lighthouse agent running");
+    if let Some(i) = &ctx.ingress {
+        i.wait_until_ready().await.map_err(|e| {
+            Error::Watch(format!(
+                "the GlobalIngressIP watch ended before its first list ({e}): are the Globalnet CRDs installed?"
+            ))
+        })?;
+    }
+    tracing::info!(cluster = %ctx.cluster, globalnet = ctx.ingress.is_some(), "lighthouse agent running");
     Loop::new("lighthouse-agent")
         .run(&mut rx, subsea_runtime::shutdown::signal(), |_| async {
             reconcile(&ctx).await.map_err(|e| e.to_string())
@@ -102,6 +115,11 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
         ctx.broker_slices.state(),
     );
     let now = format!("{:.0}", k8s_openapi::jiff::Timestamp::now());
+    let ingress = ctx.ingress.as_ref().map(|i| i.state()).unwrap_or_default();
+    let global = ctx
+        .ingress
+        .as_ref()
+        .map(|_| subsea_lighthouse_core::globalnet::GlobalIps::from_ingress(&refs(&ingress)));
     let actions = plan(&World {
         cluster: &ctx.cluster,
         broker_ns: &ctx.broker_ns,
@@ -112,6 +130,7 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
         broker_imports: &refs(&broker_imports),
         broker_slices: &refs(&broker_slices),
         now: &now,
+        globalnet: global.as_ref(),
     });
     // A broker failure ends the pass (the broker is likely unreachable: the backoff retries);
     // a local one is reported after the other actions ran, so one bad object blocks no other.

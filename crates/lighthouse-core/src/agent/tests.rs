@@ -14,6 +14,7 @@ struct Sim {
     local_imports: Vec<ServiceImport>,
     broker_imports: Vec<ServiceImport>,
     broker_slices: Vec<EndpointSlice>,
+    globalnet: Option<crate::globalnet::GlobalIps>,
 }
 
 fn upsert<T>(list: &mut Vec<T>, obj: T, meta: impl Fn(&T) -> &ObjectMeta) {
@@ -41,6 +42,7 @@ impl Sim {
             broker_imports: &broker_imports,
             broker_slices: &broker_slices,
             now,
+            globalnet: self.globalnet.as_ref(),
         })
     }
 
@@ -233,4 +235,38 @@ fn exports_being_deleted_and_invalid_services_publish_nothing() {
     let mut deleting = web_cluster();
     deleting.exports[0].metadata.deletion_timestamp = Some(typed(json!("2026-01-02T00:00:00Z")));
     assert!(deleting.plan("c1", "t").is_empty());
+}
+
+#[test]
+fn under_globalnet_an_export_waits_for_its_global_ip_and_publishes_only_that() {
+    let mut sim = web_cluster();
+    sim.globalnet = Some(Default::default());
+    sim.converge("c1");
+    assert!(
+        sim.broker_imports.is_empty() && sim.broker_slices.is_empty(),
+        "nothing published without a global IP"
+    );
+    let valid = &sim.exports[0].status.as_ref().expect("status").conditions[0];
+    assert_eq!((valid.type_.as_str(), valid.status.as_str()), ("Valid", "False"));
+    assert_eq!(valid.reason.as_deref(), Some("ServiceGlobalIPUnavailable"));
+
+    let mut g = crate::globalnet::GlobalIps::default();
+    g.services
+        .insert(("shop".into(), "web".into()), "242.0.0.10".into());
+    sim.globalnet = Some(g);
+    sim.converge("c1");
+    assert_eq!(sim.broker_imports[0].spec.ips, ["242.0.0.10"]);
+    let published: Vec<&String> = sim
+        .broker_slices
+        .iter()
+        .flat_map(|s| &s.endpoints)
+        .flat_map(|e| &e.addresses)
+        .collect();
+    assert_eq!(
+        published,
+        ["242.0.0.10"],
+        "the ClusterIP never leaves the cluster"
+    );
+    let valid = &sim.exports[0].status.as_ref().expect("status").conditions[0];
+    assert_eq!(valid.status, "True");
 }
