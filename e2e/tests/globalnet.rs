@@ -114,6 +114,26 @@ fn clusters_with_the_same_cidrs_reach_each_other_through_global_ips() {
         Ok(())
     });
 
+    // subctl verify knows Globalnet: pods are reached through exported Services' global IPs and
+    // the server must see the client cluster's global egress IP.
+    let verify = subctl(
+        sb,
+        &[
+            "verify",
+            "--context",
+            "cluster2",
+            "--tocontext",
+            "cluster3",
+            "--only",
+            "connectivity",
+        ],
+    )
+    .expect("subctl verify passes");
+    assert!(
+        verify.contains("global egress IP") && verify.contains("0 failed"),
+        "{verify}"
+    );
+
     sb.deploy("cluster1", "payment-service", "default", 2, false, 80, 8080)
         .expect("deploy");
     sb.deploy("cluster1", "nginx", "default", 2, true, 8080, 8080)
@@ -279,6 +299,19 @@ fn clusters_with_the_same_cidrs_reach_each_other_through_global_ips() {
         after["status"]["allocatedIP"],
         gip.as_str(),
         "the global IP survives the failover"
+    );
+
+    // After the failover diagnose sees the new gateway's global IP and every tunnel up again.
+    eventually(
+        "diagnose passes after the failover",
+        Duration::from_secs(30),
+        || {
+            let out = subctl(sb, &["diagnose", "all", "--context", "cluster1"])?;
+            if !out.contains("has global IP 242.0.") || !out.contains("is reachable at global IP") {
+                bail!("{out}");
+            }
+            Ok(())
+        },
     );
 
     // Unexport releases the global IP.

@@ -20,6 +20,8 @@ pub enum Check {
     K8sVersion,
     /// CoreDNS forwarding and the state of every ServiceExport.
     ServiceDiscovery,
+    /// With Globalnet: the gateway's global IP, the egress pools and every export's global IP.
+    Globalnet,
     /// Path MTU between clusters with a Don't-Fragment probe from a pod in each cluster to a
     /// pod in the next: finds MTU black holes (large packets dropped without ICMP).
     Firewall,
@@ -35,6 +37,7 @@ pub struct Options {
 }
 
 mod firewall;
+mod globalnet;
 pub use firewall::{pairs, verdict as firewall_verdict};
 
 /// One verdict.
@@ -65,6 +68,12 @@ pub struct Facts {
     pub exports: Vec<Value>,
     /// The `Corefile` of kube-system/coredns, if any.
     pub corefile: Option<String>,
+    /// ClusterGlobalEgressIPs.
+    pub cluster_egress: Vec<Value>,
+    /// GlobalEgressIPs.
+    pub egress: Vec<Value>,
+    /// GlobalIngressIPs.
+    pub ingress: Vec<Value>,
 }
 
 fn s(v: &Value, p: &str) -> String {
@@ -175,6 +184,15 @@ pub fn evaluate(check: Check, f: &Facts) -> Vec<Line> {
             });
         }
     }
+    if all || check == Check::Globalnet {
+        let lines = globalnet::verdicts(f, sub);
+        if lines.is_empty() && check == Check::Globalnet {
+            out.push(Line::Warn(
+                "this cluster did not join with Globalnet (no globalCIDR in its Submariner object): nothing to check".into(),
+            ));
+        }
+        out.extend(lines);
+    }
     if all || check == Check::ServiceDiscovery {
         out.push(match f.corefile.as_deref() {
             Some(c) if c.contains("#lighthouse-start") => Line::Ok("CoreDNS forwards clusterset.local to Lighthouse".into()),
@@ -231,7 +249,7 @@ fn overlapping(local: &str, endpoints: &[Value]) -> Vec<Line> {
             let clash = subsea_cidr::overlaps(&mine, &theirs);
             let (a, b) = clash.first()?;
             Some(Line::Fail(format!(
-                "cluster {}'s CIDR {b} overlaps this cluster's {a}: traffic for one would be routed to the other; re-join one of them with non-overlapping --clustercidr/--servicecidr (Globalnet is not supported)",
+                "cluster {}'s CIDR {b} overlaps this cluster's {a}: traffic for one would be routed to the other; re-join one of them with non-overlapping --clustercidr/--servicecidr, or use Globalnet (`subctl deploy-broker --globalnet`, then rejoin every cluster)",
                 s(e, "/spec/cluster_id")
             )))
         })
@@ -276,6 +294,9 @@ pub async fn gather(t: &Target) -> Facts {
         .await,
         exports: list(t, "multicluster.x-k8s.io/v1alpha1", "ServiceExport", None).await,
         corefile,
+        cluster_egress: list(t, "submariner.io/v1", "ClusterGlobalEgressIP", None).await,
+        egress: list(t, "submariner.io/v1", "GlobalEgressIP", None).await,
+        ingress: list(t, "submariner.io/v1", "GlobalIngressIP", None).await,
     }
 }
 

@@ -1,8 +1,9 @@
 //! `subctl gather`: everything needed to debug a cluster set, from every context, into one
 //! directory: subsea's resources (Submariner, Cluster, Endpoint, Gateway, ServiceExport,
-//! ServiceImport, Lighthouse EndpointSlices, workloads, CoreDNS configuration), the `show`
-//! tables, component logs where the API server serves them, and each node's rules, routes and
-//! WireGuard state (from a host-network pod per node). Secrets and credentials are redacted
+//! ServiceImport, Lighthouse EndpointSlices, Globalnet's objects and Services, workloads,
+//! CoreDNS configuration), the `show`
+//! tables, component logs where the API server serves them, and each node's rules, routes,
+//! Globalnet NAT table and WireGuard state (from a host-network pod per node). Secrets and credentials are redacted
 //! unless asked for.
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,28 @@ const RESOURCES: &[(&str, &str, &str, Option<&str>, &str)] = &[
     ("clusters", "submariner.io/v1", "Cluster", None, ""),
     ("endpoints", "submariner.io/v1", "Endpoint", None, ""),
     ("gateways", "submariner.io/v1", "Gateway", None, ""),
+    ("globalegressips", "submariner.io/v1", "GlobalEgressIP", None, ""),
+    (
+        "clusterglobalegressips",
+        "submariner.io/v1",
+        "ClusterGlobalEgressIP",
+        None,
+        "",
+    ),
+    (
+        "globalingressips",
+        "submariner.io/v1",
+        "GlobalIngressIP",
+        None,
+        "",
+    ),
+    (
+        "services-globalnet",
+        "v1",
+        "Service",
+        None,
+        "app.kubernetes.io/managed-by=subsea-globalnet",
+    ),
     (
         "serviceexports",
         "multicluster.x-k8s.io/v1alpha1",

@@ -174,6 +174,8 @@ pub struct Side {
     pub client: Client,
     /// Its cluster ID (from the Submariner object `subctl join` made).
     pub id: String,
+    /// Its GlobalCIDR, when it joined with Globalnet.
+    pub global_cidr: Option<String>,
     nodes: Vec<(String, bool)>,
     active: Option<String>,
 }
@@ -181,15 +183,20 @@ pub struct Side {
 impl Side {
     /// Reads a joined cluster's ID and where checks can run.
     pub async fn new(t: &cluster::Target) -> Result<Self> {
-        let id = cluster::submariner_object(&t.client)
+        let spec = cluster::submariner_object(&t.client)
             .await
             .ok()
             .flatten()
-            .and_then(|s| {
-                serde_json::to_value(s).ok()?["spec"]["clusterID"]
-                    .as_str()
-                    .map(String::from)
-            })
+            .and_then(|s| serde_json::to_value(s).ok())
+            .map(|v| v["spec"].clone());
+        let global_cidr = spec
+            .as_ref()
+            .and_then(|s| s["globalCIDR"].as_str())
+            .filter(|g| !g.is_empty())
+            .map(String::from);
+        let id = spec
+            .as_ref()
+            .and_then(|s| s["clusterID"].as_str().map(String::from))
             .with_context(|| {
                 format!(
                     "context {} is not joined (no Submariner object): run `subctl join` first",
@@ -200,6 +207,7 @@ impl Side {
         Ok(Self {
             client: t.client.clone(),
             id,
+            global_cidr,
             nodes,
             active,
         })

@@ -168,7 +168,8 @@ impl Run<'_> {
     }
 
     /// Sends 1 MiB to an echo server at `addr` from a client pod, checks it comes back intact
-    /// and that the server saw the client pod's own address (no NAT on the way).
+    /// and that the server saw the client pod's own address (no NAT on the way), or under
+    /// Globalnet one of the client cluster's global egress IPs.
     async fn echo(&mut self, client_gw: bool, addr: String, expect_source: bool) -> Result<String> {
         let target = std::net::SocketAddr::new(addr.parse()?, ECHO_PORT).to_string();
         // Retry within a quarter of the pod's budget: enough for tunnels still converging,
@@ -178,6 +179,22 @@ impl Run<'_> {
         let (r, ips): (Echo, Vec<String>) = self.client(client_gw, cmd).await.map_err(|e| {
             anyhow::anyhow!("{e:#} (see `subctl show connections` and `subctl diagnose connections`)")
         })?;
+        if expect_source && self.from.global_cidr.is_some() {
+            let egress = egress_ips(&self.from.client, &self.opts.namespace).await?;
+            if !egress.contains(&r.source) {
+                bail!(
+                    "the server saw the connection come from {}, not from one of {}'s global egress IPs ({}): check `kubectl get clusterglobalegressips,globalegressips -A` and the globalnet logs in {}",
+                    r.source,
+                    self.from.id,
+                    egress.join(", "),
+                    self.from.id
+                );
+            }
+            return Ok(format!(
+                "{} bytes echoed intact by {addr}, source is {}'s global egress IP {}",
+                r.bytes, self.from.id, r.source
+            ));
+        }
         if expect_source && !ips.iter().any(|ip| *ip == r.source) {
             bail!(
                 "the server saw the connection come from {}, not from the client pod ({}): something on the path NATs pod traffic",
@@ -215,10 +232,37 @@ impl Run<'_> {
                 Instant::now()
             };
             let r = match server {
-                Ok(ips) => self.echo(client_gw, ips[0].clone(), true).await,
+                Ok(ips) => match self
+                    .reach(
+                        ips,
+                        if client_gw {
+                            "verify-echo-gw"
+                        } else {
+                            "verify-echo"
+                        },
+                    )
+                    .await
+                {
+                    Ok(addr) => self.echo(client_gw, addr, true).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(anyhow::anyhow!("{e:#}")),
             };
             self.record(name, t, r, p);
+        }
+        if self.to.global_cidr.is_some() {
+            // Under Globalnet the pod checks above already went through Services' global IPs.
+            self.skip(
+                format!("connectivity: non-gateway pod in {from} to a Service's ClusterIP in {to}"),
+                "with Globalnet a remote ClusterIP is not routable (clusters may share CIDRs); Services are reached at their global IPs, checked above",
+                p,
+            );
+            self.skip(
+                format!("connectivity: non-gateway pod in {from} to non-gateway pod in {to} over IPv6"),
+                "Globalnet is IPv4-only",
+                p,
+            );
+            return Ok(());
         }
         let name = format!("connectivity: non-gateway pod in {from} to a Service's ClusterIP in {to}");
         let t = Instant::now();
@@ -274,7 +318,8 @@ impl Run<'_> {
         let echo = nettest(&["echo-server", "--port", &ECHO_PORT.to_string()]);
         let r: Result<String> = async {
             let ips = self.server(false, echo, "verify-failover").await?;
-            self.echo(false, ips[0].clone(), true)
+            let addr = self.reach(&ips, "verify-failover").await?;
+            self.echo(false, addr.clone(), true)
                 .await
                 .context("before the failover")?;
             label_gateway(&self.to.client, &old, false).await?;
@@ -285,9 +330,7 @@ impl Run<'_> {
             relabel?;
             let took = moved.elapsed().as_secs_f64();
             let echoed = Instant::now();
-            self.echo(false, ips[0].clone(), true)
-                .await
-                .context("after the failover")?;
+            self.echo(false, addr, true).await.context("after the failover")?;
             Ok(format!(
                 "{old} → {new} in {took:.1} s, traffic flowing {:.1} s later",
                 echoed.elapsed().as_secs_f64()
@@ -296,6 +339,22 @@ impl Run<'_> {
         .await;
         self.record(name, t, r, p);
         Ok(())
+    }
+
+    /// The address a client in the other cluster reaches a server pod at: its own address, or
+    /// under Globalnet the global IP of an exported Service in front of it.
+    async fn reach(&self, ips: &[String], app: &str) -> Result<String> {
+        if self.to.global_cidr.is_none() {
+            return Ok(ips[0].clone());
+        }
+        self.service(&self.to.client.clone(), app, ECHO_PORT, ECHO_PORT)
+            .await?;
+        let export = json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
+            "metadata": {"name": app, "namespace": self.opts.namespace, "labels": {pods::LABEL: "true"}}});
+        cluster::apply(&self.to.client, &export)
+            .await
+            .context("exporting the echo Service")?;
+        global_ip(&self.to.client, &self.opts.namespace, app, self.opts.timeout).await
     }
 
     /// Creates a ClusterIP Service selecting `app`; returns its address.
@@ -383,6 +442,50 @@ impl Run<'_> {
         self.record(name, t, r, p);
         Ok(())
     }
+}
+
+/// Waits for the GlobalIngressIP of an exported Service.
+async fn global_ip(client: &Client, ns: &str, svc: &str, timeout: Duration) -> Result<String> {
+    let api = cluster::api(client, "submariner.io/v1", "GlobalIngressIP", Some(ns))?;
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(g)) = api.get_opt(svc).await {
+            if let Some(ip) = g.data["status"]["allocatedIP"]
+                .as_str()
+                .filter(|ip| !ip.is_empty())
+            {
+                return Ok(ip.to_string());
+            }
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "Service {ns}/{svc} got no global IP within {timeout:?}: is `subsea globalnet` running on the active gateway? (`kubectl get globalingressips -n {ns}`)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Every global egress IP a pod of `ns` may leave its cluster with: the namespace's
+/// GlobalEgressIPs and the cluster-wide pool.
+async fn egress_ips(client: &Client, ns: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (kind, scope) in [("ClusterGlobalEgressIP", None), ("GlobalEgressIP", Some(ns))] {
+        let list = cluster::api(client, "submariner.io/v1", kind, scope)?
+            .list(&kube::api::ListParams::default())
+            .await
+            .map_err(cluster::readable)?;
+        for o in list.items {
+            out.extend(
+                o.data["status"]["allocatedIPs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(String::from)),
+            );
+        }
+    }
+    Ok(out)
 }
 
 async fn label_gateway(client: &Client, node: &str, on: bool) -> Result<()> {

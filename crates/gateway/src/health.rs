@@ -66,8 +66,9 @@ pub async fn ping(
             }
         }
     };
-    let id =
+    let mut id =
         (std::process::id() as u16) ^ (u16::from(target.octets()[3]) << 8) ^ u16::from(target.octets()[2]);
+    let mut answered = true;
     let start = Instant::now();
     let mut seq: u16 = 0;
     let mut buf = [0u8; 1500];
@@ -75,6 +76,13 @@ pub async fn ping(
     loop {
         tick.tick().await;
         seq = seq.wrapping_add(1);
+        // An unanswered ping moves to a new ICMP id: conntrack keys ICMP flows by id, and a flow
+        // first seen before NAT rules existed (a gateway that just became active under
+        // Globalnet) would otherwise stay untranslated for as long as the pings keep it alive.
+        if !answered {
+            id = id.wrapping_add(1);
+        }
+        answered = false;
         let sent_at = start.elapsed().as_micros() as u64;
         let req = icmp::echo_request(id, seq, sent_at);
         if sock.send_to(&req, SocketAddr::from((target, 0))).await.is_ok() {
@@ -92,6 +100,7 @@ pub async fn ping(
             {
                 continue;
             }
+            answered = true;
             let rtt = Duration::from_micros(start.elapsed().as_micros() as u64 - r.payload);
             if let Some((_, p)) = table.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&cable) {
                 p.replied(rtt);

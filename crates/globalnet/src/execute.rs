@@ -46,12 +46,25 @@ pub fn internal_service_name(service: &str) -> String {
 /// A pass; returns whether this node is the active gateway.
 pub(crate) async fn pass(ctx: &Context, s: &Stores, addrs: &[IpAddr]) -> Result<bool> {
     let endpoints = s.endpoints.state();
-    if !world::is_active(&refs(&endpoints), &ctx.cluster_id, &ctx.hostname) {
-        nft::remove()?;
-        return Ok(false);
-    }
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     let node = nodes.get_opt(&ctx.hostname).await?;
+    if !world::is_active(&refs(&endpoints), &ctx.cluster_id, &ctx.hostname) {
+        nft::remove()?;
+        // The address is the active gateway's: a passive node must not keep advertising it.
+        if node
+            .as_ref()
+            .is_some_and(|n| n.annotations().contains_key(NODE_GLOBAL_IP_ANNOTATION))
+        {
+            nodes
+                .patch(
+                    &ctx.hostname,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"annotations": {NODE_GLOBAL_IP_ANNOTATION: null}}})),
+                )
+                .await?;
+        }
+        return Ok(false);
+    }
     let held = node
         .as_ref()
         .and_then(|n| n.annotations().get(NODE_GLOBAL_IP_ANNOTATION).cloned());

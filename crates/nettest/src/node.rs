@@ -21,6 +21,11 @@ pub const SECTIONS: &[(&str, &str, &[&str])] = &[
         &["-6", "route", "show", "table", "150"],
     ),
     ("wg show all", "wg", &["show", "all"]),
+    (
+        "nft list table ip subsea-globalnet",
+        "nft",
+        &["list", "table", "ip", "subsea-globalnet"],
+    ),
     ("ip -brief address", "ip", &["-brief", "address"]),
     ("ip route", "ip", &["route", "show"]),
     ("ip -6 route", "ip", &["-6", "route", "show"]),

@@ -37,6 +37,9 @@ pub fn plural(kind: &str) -> Result<&'static str> {
         "ServiceExport" => "serviceexports",
         "ServiceImport" => "serviceimports",
         "EndpointSlice" => "endpointslices",
+        "GlobalEgressIP" => "globalegressips",
+        "ClusterGlobalEgressIP" => "clusterglobalegressips",
+        "GlobalIngressIP" => "globalingressips",
         other => {
             return Err(Error::Invalid(format!(
                 "subsea does not know the resource of kind {other}"

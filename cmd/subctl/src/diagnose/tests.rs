@@ -22,6 +22,7 @@ fn joined() -> Facts {
             {"type": "Valid", "status": "False", "message": "Service to be exported doesn't exist"}]}}),
         ],
         corefile: Some("#lighthouse-start\nclusterset.local:53 {}\n#lighthouse-end\n".into()),
+        ..Default::default()
     }
 }
 
@@ -91,4 +92,61 @@ fn overlapping_cidrs_name_both_blocks_and_the_fix() {
     assert_eq!(clash.len(), 1, "{lines:?}");
     assert!(clash[0].contains("cluster c3's CIDR 10.129.128.0/17 overlaps this cluster's 10.129.0.0/16"));
     assert!(clash[0].contains("--clustercidr"));
+}
+
+#[test]
+fn globalnet_verdicts_name_what_is_missing() {
+    let mut f = joined();
+    assert!(
+        evaluate(Check::Globalnet, &f)
+            .iter()
+            .any(|l| matches!(l, Line::Warn(m) if m.contains("did not join with Globalnet")))
+    );
+    f.submariner = Some(json!({"spec": {"clusterID": "c1", "globalCIDR": "242.0.0.0/16"}}));
+    f.exports = vec![json!({"metadata": {"name": "web", "namespace": "shop"}})];
+    f.ingress = vec![
+        json!({"metadata": {"name": "web", "namespace": "shop"}, "status": {"conditions": [
+        {"type": "Allocated", "status": "False", "message": "the pool is exhausted"}]}}),
+    ];
+    f.egress = vec![
+        json!({"metadata": {"name": "team", "namespace": "shop"}, "status": {"conditions": [
+        {"type": "Allocated", "status": "False", "reason": "InvalidInput", "message": "numberOfIPs 21 is out of range"}]}}),
+    ];
+    let lines = evaluate(Check::Globalnet, &f);
+    let failed = fails(&lines);
+    assert!(
+        failed.iter().any(|m| m.contains("gw1 has no global IP")),
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().any(|m| m.contains("no ClusterGlobalEgressIP")),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|m| m.contains("numberOfIPs 21") && m.contains("InvalidInput")),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|m| m.contains("shop/web") && m.contains("exhausted")),
+        "{failed:?}"
+    );
+
+    f.nodes[0]["metadata"]["annotations"] = json!({"submariner.io/globalIp": "242.0.0.1"});
+    f.cluster_egress = vec![
+        json!({"metadata": {"name": "cluster-egress.submariner.io"}, "status": {"conditions": [
+        {"type": "Allocated", "status": "True", "message": "allocated 8 global IPs 242.0.0.2-242.0.0.9"}]}}),
+    ];
+    f.egress.clear();
+    f.ingress[0]["status"] = json!({"allocatedIP": "242.0.0.10"});
+    let lines = evaluate(Check::Globalnet, &f);
+    assert!(fails(&lines).is_empty(), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| matches!(l, Line::Ok(m) if m.contains("global IP 242.0.0.10")))
+    );
 }
