@@ -187,6 +187,39 @@ fn clusters_with_the_same_cidrs_join_at_once_and_get_distinct_global_cidrs() {
     );
     assert!(ok, "{out}");
     assert!(out.contains("Allocated GlobalCIDR 242.200.0.0/16"), "{out}");
+    assert!(out.contains("Deployed Globalnet on the gateway nodes"), "{out}");
+    extra.ok(&[
+        "get",
+        "daemonset",
+        "submariner-globalnet",
+        "-n",
+        "submariner-operator",
+    ]);
+
+    // Uninstall removes what Globalnet put outside its namespace.
+    let internal = "apiVersion: v1\nkind: Service\nmetadata:\n  name: submariner-web\n  namespace: default\n  labels: {app.kubernetes.io/managed-by: subsea-globalnet}\nspec:\n  ports: [{port: 80}]\n  externalIPs: [242.200.0.10]\n";
+    assert!(
+        extra
+            .kubectl_stdin(&["apply", "-f", "-"], Some(internal))
+            .expect("runs")
+            .status
+            .success()
+    );
+    extra.ok(&["annotate", "node", "gw", "submariner.io/globalIp=242.200.0.1"]);
+    let shown = extra.ok(&["get", "svc", "submariner-web", "-n", "default"]);
+    assert!(
+        shown.contains("242.200.0.10"),
+        "kubectl shows the external IP: {shown}"
+    );
+    let (ok, out, err) = extra.subctl(&dir.0, &["uninstall", "-y"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        extra
+            .fails(&["get", "svc", "submariner-web", "-n", "default"])
+            .contains("NotFound")
+    );
+    let notes = extra.ok(&["get", "node", "gw", "-o", "jsonpath={.metadata.annotations}"]);
+    assert!(!notes.contains("globalIp"), "{notes}");
 }
 
 #[test]

@@ -58,7 +58,13 @@ fn direct(package: &str) -> String {
 
 #[test]
 fn every_daemon_is_built_on_the_runtime() {
-    for daemon in ["subsea-gateway", "subsea-lighthouse", "subsea-syncer", "subsea"] {
+    for daemon in [
+        "subsea-gateway",
+        "subsea-lighthouse",
+        "subsea-syncer",
+        "subsea-globalnet",
+        "subsea",
+    ] {
         assert!(
             has(&deps(daemon), "subsea-runtime"),
             "{daemon} is not on subsea-runtime"
@@ -102,6 +108,7 @@ fn pure_crates_have_no_client_or_async_runtime() {
         "subsea-broker",
         "subsea-health",
         "subsea-lighthouse-core",
+        "subsea-globalnet-core",
     ] {
         let tree = deps(pure);
         for io in ["kube-client", "tokio", "hyper"] {

@@ -573,6 +573,15 @@ async fn register(
             apply(lc, &o).await?;
         }
         p.done(format!("Deployed the gateway and route agent ({})", opts.image));
+        if cidrs.global.is_some() {
+            for o in crate::workloads::globalnet(&opts.image)? {
+                apply(lc, &o).await?;
+            }
+            p.done(format!(
+                "Deployed Globalnet on the gateway nodes ({})",
+                opts.image
+            ));
+        }
     }
     if opts.label_gateway && info.components.iter().any(|c| c == "connectivity") {
         label_gateway(lc, p).await?;

@@ -93,6 +93,47 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
             .map_err(cluster::readable)?;
         p.done(format!("Unlabelled gateway node {name:?}"));
     }
+    // Globalnet's internal Services live in the exported Services' namespaces, and the gateway
+    // nodes carry their global IPs.
+    let services = api(&t.client, "v1", "Service", None)?;
+    let internal = services
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=subsea-globalnet"))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    for s in &internal {
+        let ns = s.metadata.namespace.clone().unwrap_or_default();
+        let name = s.metadata.name.clone().unwrap_or_default();
+        cluster::delete(&api(&t.client, "v1", "Service", Some(&ns))?, &name).await?;
+    }
+    for n in nodes
+        .list(&ListParams::default())
+        .await
+        .map_err(cluster::readable)?
+        .items
+    {
+        let has = n
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(subsea_api::globalnet::NODE_GLOBAL_IP_ANNOTATION));
+        if has {
+            nodes
+                .patch(
+                    n.metadata.name.as_deref().unwrap_or_default(),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"annotations": {subsea_api::globalnet::NODE_GLOBAL_IP_ANNOTATION: null}}})),
+                )
+                .await
+                .map_err(cluster::readable)?;
+        }
+    }
+    if !internal.is_empty() {
+        p.done(format!(
+            "Removed Globalnet's {} internal Service(s) and the nodes' global IPs",
+            internal.len()
+        ));
+    }
     cluster::delete(&api(&t.client, "v1", "Namespace", None)?, OPERATOR_NAMESPACE).await?;
     p.done(format!(
         "Deleted namespace {OPERATOR_NAMESPACE:?} and everything in it"
@@ -100,6 +141,7 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
     // The cluster-scoped RBAC join applied with the workloads: not in the namespace.
     let mut docs = crate::workloads::connectivity("unused")?;
     docs.extend(crate::workloads::service_discovery("unused")?);
+    docs.extend(crate::workloads::globalnet("unused")?);
     for d in docs
         .iter()
         .filter(|d| matches!(d["kind"].as_str(), Some("ClusterRole" | "ClusterRoleBinding")))

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 const CONNECTIVITY: &str = include_str!("../../../manifests/deploy/connectivity.yaml");
 const SERVICE_DISCOVERY: &str = include_str!("../../../manifests/deploy/service-discovery.yaml");
+const GLOBALNET: &str = include_str!("../../../manifests/deploy/globalnet.yaml");
 /// Placeholder the manifests carry where the image goes.
 pub const IMAGE_PLACEHOLDER: &str = "SUBSEA_IMAGE";
 /// Default image repository.
@@ -42,6 +43,11 @@ pub fn connectivity(image: &str) -> Result<Vec<Value>> {
     documents(CONNECTIVITY, image)
 }
 
+/// Globalnet: its service account, cluster-wide RBAC and the DaemonSet on gateway nodes.
+pub fn globalnet(image: &str) -> Result<Vec<Value>> {
+    documents(GLOBALNET, image)
+}
+
 /// Lighthouse agent and DNS server: service accounts, RBAC, Deployments, the DNS Service.
 pub fn service_discovery(image: &str) -> Result<Vec<Value>> {
     documents(SERVICE_DISCOVERY, image)
@@ -50,6 +56,22 @@ pub fn service_discovery(image: &str) -> Result<Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globalnet_runs_on_gateway_nodes_only_with_the_image() {
+        let docs = globalnet("registry.example/subsea:1.2").expect("parses");
+        let ds = docs.iter().find(|d| d["kind"] == "DaemonSet").expect("DaemonSet");
+        assert_eq!(
+            ds["spec"]["template"]["spec"]["nodeSelector"]["submariner.io/gateway"],
+            "true"
+        );
+        assert_eq!(
+            ds.pointer("/spec/template/spec/containers/0/image")
+                .and_then(Value::as_str),
+            Some("registry.example/subsea:1.2")
+        );
+        assert!(docs.iter().any(|d| d["kind"] == "ClusterRole"));
+    }
 
     #[test]
     fn connectivity_manifests_parse_and_carry_the_image() {
