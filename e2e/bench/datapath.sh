@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Datapath benchmark: single- and 4-stream TCP throughput, CPU per Gbit, idle and loaded RTT
 # through subsea's userspace WireGuard vs plain forwarding vs boringtun-cli 0.7.1 vs
-# wireguard-go, on one bed of four network namespaces, interleaved, medians of ROUNDS runs,
-# printed as ratios. Needs root. Never touches the root namespace's addresses or routes.
+# wireguard-go, plus subsea with Globalnet's NAT on both gateways (SNAT of the client to a
+# global IP on A, DNAT of the server's global IP on B, programmed by the Globalnet daemon's own
+# code), on one bed of four network namespaces, interleaved, medians of ROUNDS runs, printed as
+# ratios. Needs root. Never touches the root namespace's addresses or routes.
 #
 #   client ──veth── gateway A ══ underlay veth (tunnel) ══ gateway B ──veth── server
 #   10.1.0.2        10.1.0.1 / 192.168.77.1      192.168.77.2 / 10.2.0.1      10.2.0.2
 #
 # Usage: e2e/bench/datapath.sh            (ROUNDS=5 DURATION=10 by default)
-# Tools: iperf3 wireguard-tools (apt), wireguard-go 0.0.20231211 (bookworm-backports),
-#        boringtun-cli 0.7.1 (cargo install boringtun-cli --version 0.7.1; or BORINGTUN=path).
+# Tools (installed when missing): iperf3 wireguard-tools nftables (apt), wireguard-go
+#        0.0.20231211 (bookworm-backports), boringtun-cli 0.7.1 (cargo install; or BORINGTUN=path).
+#        IMPLS="plain subsea globalnet" limits the rows (and the installs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,21 +20,40 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
 P=dpb
 BORINGTUN=${BORINGTUN:-$(command -v boringtun-cli || echo "$HOME/.cargo/bin/boringtun-cli")}
-read -r -a IMPLS <<< "${IMPLS:-plain subsea boringtun wireguard-go}"
+read -r -a IMPLS <<< "${IMPLS:-plain subsea globalnet boringtun wireguard-go}"
 
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces, TUN devices)" >&2; exit 1; }
-missing=()
-for t in iperf3 wg wireguard-go ping python3 ip; do command -v "$t" >/dev/null || missing+=("$t"); done
-[ -x "$BORINGTUN" ] || missing+=("boringtun-cli (cargo install boringtun-cli --version 0.7.1)")
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "missing: ${missing[*]}" >&2
-  echo "install: apt-get install -y iperf3 wireguard-tools iputils-ping; wireguard-go from bookworm-backports" >&2
-  exit 1
+wants() { [[ " ${IMPLS[*]} " == *" $1 "* ]]; }
+# The tools compared against are installed here when missing, at the pinned versions.
+need_apt=()
+for t in iperf3:iperf3 wg:wireguard-tools ping:iputils-ping python3:python3 ip:iproute2 nft:nftables; do
+  command -v "${t%%:*}" >/dev/null || need_apt+=("${t#*:}")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing ${need_apt[*]}…" >&2
+  apt-get install -y -q "${need_apt[@]}" >&2
+fi
+if wants wireguard-go && ! command -v wireguard-go >/dev/null; then
+  echo "installing wireguard-go 0.0.20231211 from bookworm-backports…" >&2
+  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    src=$(grep -rhs '^Types\|^URIs\|^deb ' /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list 2>/dev/null | grep -o 'http[^ ]*' | head -1)
+    echo "deb ${src:-http://deb.debian.org/debian} bookworm-backports main" > /etc/apt/sources.list.d/backports.list
+    apt-get update -q >&2
+  fi
+  apt-get install -y -q -t bookworm-backports wireguard-go >&2
+fi
+if wants boringtun && [ ! -x "$BORINGTUN" ]; then
+  echo "installing boringtun-cli 0.7.1…" >&2
+  cargo install -q boringtun-cli --version 0.7.1 >&2
+  BORINGTUN=$HOME/.cargo/bin/boringtun-cli
 fi
 
 echo "building subsea (release)…" >&2
 cargo build --release -q -p subsea
 SUBSEA=$PWD/target/release/subsea
+# Only programs the NAT table once per run: a debug build is enough.
+cargo build -q -p subsea-e2e --bin subsea-sandbox
+SANDBOX=$PWD/target/debug/subsea-sandbox
 
 W=$(mktemp -d /tmp/subsea-dpbench.XXXXXX)
 PIDS=()
@@ -43,6 +65,8 @@ stop_impl() {
     ip -n $P-$n link del wg0 2>/dev/null || true
     # Only the remote network's route: the local one is the connected route of the bed.
     ip -n $P-$n route del "$(remote_net $n)" 2>/dev/null || true
+    ip -n $P-$n route del "$(global_net "$(peer_of $n)")" 2>/dev/null || true
+    ip netns exec $P-$n "$SANDBOX" globalnet-nat --remove 2>/dev/null || true
     rm -f "$W/run-$n"/*.sock
   done
 }
@@ -82,6 +106,9 @@ spawn_gw() { local n=$1 log=$2; shift 2; (exec ip netns exec $P-$n unshare -m sh
 peer_of() { [ "$1" = a ] && echo b || echo a; }
 ip_of() { [ "$1" = a ] && echo 192.168.77.1 || echo 192.168.77.2; }
 remote_net() { [ "$1" = a ] && echo 10.2.0.0/24 || echo 10.1.0.0/24; }
+# Globalnet: each side's GlobalCIDR; the client leaves A as 242.0.0.2, the server is 242.1.0.10.
+global_net() { [ "$1" = a ] && echo 242.0.0.0/16 || echo 242.1.0.0/16; }
+TARGET=10.2.0.2
 
 wait_for_link() {
   for _ in $(seq 100); do ip -n $P-$1 link show wg0 >/dev/null 2>&1 && [ -S "$W/run-$1/wg0.sock" ] && return 0; sleep 0.05; done
@@ -89,26 +116,37 @@ wait_for_link() {
 }
 
 start_impl() {
-  local impl=$1 n o
+  local impl=$1 n o far
+  TARGET=10.2.0.2
   for n in a b; do
     o=$(peer_of $n)
+    far=$(remote_net $n)
     case $impl in
-      plain) ip -n $P-$n route add "$(remote_net $n)" via "$(ip_of "$o")"; continue ;;
+      plain) ip -n $P-$n route add "$far" via "$(ip_of "$o")"; continue ;;
       subsea) spawn_gw $n "$W/$impl-$n.log" "$SUBSEA" wireguard wg0 --listen-port 51820 --private-key "$W/$n.key" \
-                --preshared-key "$W/psk" --peer "$(cat "$W/$o.pub"),$(ip_of "$o"):51820,$(remote_net $n)" \
+                --preshared-key "$W/psk" --peer "$(cat "$W/$o.pub"),$(ip_of "$o"):51820,$far" \
+                --uapi-dir /run/wireguard ;;
+      globalnet) far=$(global_net "$o")
+              spawn_gw $n "$W/$impl-$n.log" "$SUBSEA" wireguard wg0 --listen-port 51820 --private-key "$W/$n.key" \
+                --preshared-key "$W/psk" --peer "$(cat "$W/$o.pub"),$(ip_of "$o"):51820,$far" \
                 --uapi-dir /run/wireguard ;;
       boringtun) spawn_gw $n "$W/$impl-$n.log" "$BORINGTUN" wg0 --foreground --disable-drop-privileges ;;
       wireguard-go) spawn_gw $n "$W/$impl-$n.log" wireguard-go -f wg0 ;;
     esac
     wait_for_link $n
-    if [ "$impl" != subsea ]; then
+    if [ "$impl" != subsea ] && [ "$impl" != globalnet ]; then
       in_gw $n wg set wg0 listen-port 51820 private-key "$W/$n.key" peer "$(cat "$W/$o.pub")" \
-        preshared-key "$W/psk" endpoint "$(ip_of "$o"):51820" allowed-ips "$(remote_net $n)"
+        preshared-key "$W/psk" endpoint "$(ip_of "$o"):51820" allowed-ips "$far"
       ip -n $P-$n link set wg0 mtu 1420 up
     fi
-    ip -n $P-$n route add "$(remote_net $n)" dev wg0
+    ip -n $P-$n route add "$far" dev wg0
   done
-  if ! ip netns exec $P-c ping -c 3 -W 2 10.2.0.2 >/dev/null; then
+  if [ "$impl" = globalnet ]; then
+    ip netns exec $P-a "$SANDBOX" globalnet-nat --snat 10.1.0.0/24=242.0.0.2 --remote 242.1.0.0/16
+    ip netns exec $P-b "$SANDBOX" globalnet-nat --dnat 242.1.0.10=10.2.0.2 --remote 242.0.0.0/16
+    TARGET=242.1.0.10
+  fi
+  if ! ip netns exec $P-c ping -c 3 -W 2 "$TARGET" >/dev/null; then
     echo "no traffic through $impl; its logs and state:" >&2
     cat "$W/$impl"-*.log >&2 || true
     for n in a b; do in_gw $n wg show wg0 >&2 || true; ip -n $P-$n -s link show wg0 >&2 || true; ip -n $P-$n route >&2; done
@@ -129,8 +167,8 @@ cpu_of_impl() {
   echo "$total"
 }
 
-iperf_bps() { ip netns exec $P-c iperf3 -c 10.2.0.2 -t "$DURATION" -P "$1" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'; }
-rtt_ms() { ip netns exec $P-c ping -c "$1" -i "$2" -q 10.2.0.2 | awk -F/ '/^rtt/ { print $5 }'; }
+iperf_bps() { ip netns exec $P-c iperf3 -c "$TARGET" -t "$DURATION" -P "$1" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'; }
+rtt_ms() { ip netns exec $P-c ping -c "$1" -i "$2" -q "$TARGET" | awk -F/ '/^rtt/ { print $5 }'; }
 
 ip netns exec $P-s iperf3 -s -D
 sleep 0.3
@@ -145,7 +183,7 @@ for round in $(seq "$ROUNDS"); do
     c1=$(cpu_of_impl)
     bps4=$(iperf_bps 4)
     idle=$(rtt_ms 20 0.05)
-    ip netns exec $P-c iperf3 -c 10.2.0.2 -t 6 -P 1 >/dev/null 2>&1 &
+    ip netns exec $P-c iperf3 -c "$TARGET" -t 6 -P 1 >/dev/null 2>&1 &
     ipid=$!
     sleep 1
     loaded=$(rtt_ms 20 0.2)
@@ -179,10 +217,20 @@ for i in impls:
 def r(a, b, k="tcp1"):
     return med[(a, k)] / med[(b, k)]
 print()
-print(f"subsea / plain forwarding, 1 stream:   {r('subsea','plain'):.2f}x")
-print(f"subsea / boringtun-cli,    1 stream:   {r('subsea','boringtun'):.2f}x   (goal ≥ 3x)")
-print(f"subsea / wireguard-go,     1 stream:   {r('subsea','wireguard-go'):.2f}x")
-print(f"subsea 4-stream / 1-stream:            {med[('subsea','tcp4')]/med[('subsea','tcp1')]:.2f}x")
-print(f"subsea CPU per Gbit / boringtun-cli's: {med[('subsea','cpu')]/med[('boringtun','cpu')]:.2f}x")
-print(f"idle RTT added by subsea:              {med[('subsea','idle')]-med[('plain','idle')]:.3f} ms")
+def have(*names):
+    return all(x in impls for x in names)
+if have('subsea', 'plain'):
+    print(f"subsea / plain forwarding, 1 stream:   {r('subsea','plain'):.2f}x")
+if have('subsea', 'boringtun'):
+    print(f"subsea / boringtun-cli,    1 stream:   {r('subsea','boringtun'):.2f}x   (goal ≥ 3x)")
+    print(f"subsea CPU per Gbit / boringtun-cli's: {med[('subsea','cpu')]/med[('boringtun','cpu')]:.2f}x")
+if have('subsea', 'wireguard-go'):
+    print(f"subsea / wireguard-go,     1 stream:   {r('subsea','wireguard-go'):.2f}x")
+if have('subsea'):
+    print(f"subsea 4-stream / 1-stream:            {med[('subsea','tcp4')]/med[('subsea','tcp1')]:.2f}x")
+if have('subsea', 'plain'):
+    print(f"idle RTT added by subsea:              {med[('subsea','idle')]-med[('plain','idle')]:.3f} ms")
+if have('globalnet', 'subsea'):
+    print(f"subsea+Globalnet / subsea, 1 stream:   {r('globalnet','subsea'):.2f}x   (goal ≥ 0.90: Globalnet costs ≤ 10 %)")
+    print(f"subsea+Globalnet CPU per Gbit / subsea's: {med[('globalnet','cpu')]/med[('subsea','cpu')]:.2f}x")
 PY

@@ -187,7 +187,7 @@ pub fn plan(local: &Local, remotes: &[Remote]) -> Plan {
         };
         let local_clash = subsea_cidr::overlaps(&subnets, &local.subnets);
         if let Some((theirs, ours)) = local_clash.first() {
-            out.skipped.push(skip(cluster, format!("its subnet {theirs} overlaps local subnet {ours}; clusters need distinct CIDRs (Globalnet is not supported yet)")));
+            out.skipped.push(skip(cluster, format!("its subnet {theirs} overlaps local subnet {ours}; clusters need distinct CIDRs, or Globalnet (`subctl deploy-broker --globalnet`)")));
             continue;
         }
         if let Some((other, c)) = taken.iter().find(|(_, c)| subnets.iter().any(|s| s.overlaps(c))) {

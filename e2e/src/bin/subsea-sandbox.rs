@@ -172,6 +172,23 @@ enum Command {
     /// (internal) Relay connections: LISTEN=TARGET, each `HOST:PORT` or `unix:PATH`.
     #[command(hide = true)]
     Relay { mappings: Vec<String> },
+    /// Program Globalnet's NAT table in the current network namespace, with the Globalnet
+    /// daemon's own code (for the datapath benchmark's Globalnet row). `--remove` deletes it.
+    #[command(hide = true)]
+    GlobalnetNat {
+        /// GLOBAL=LOCAL: DNAT of a global IP to a local address (repeatable).
+        #[arg(long)]
+        dnat: Vec<String>,
+        /// SOURCE_CIDR=GLOBAL: SNAT of sources to a global IP (repeatable).
+        #[arg(long)]
+        snat: Vec<String>,
+        /// A remote GlobalCIDR: traffic to it is SNATed (repeatable).
+        #[arg(long)]
+        remote: Vec<String>,
+        /// Remove the table instead.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 fn bin_dir() -> Result<PathBuf> {
@@ -320,6 +337,38 @@ fn run(cli: Cli) -> Result<()> {
             let kubelet = subsea_e2e::sandbox::kubelet::Kubelet::new(&cli.dir, &cluster)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(kubelet.run(&sb.kubeconfig(), &cluster))
+        }
+        Command::GlobalnetNat {
+            dnat,
+            snat,
+            remote,
+            remove,
+        } => {
+            if remove {
+                return Ok(subsea_globalnet::nft::remove()?);
+            }
+            let pair = |s: &str| -> Result<(String, String)> {
+                s.split_once('=')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .with_context(|| format!("{s:?} is not A=B"))
+            };
+            let cidr = |s: &str| subsea_cidr::Cidr::parse(s).with_context(|| format!("{s:?} is not a CIDR"));
+            let mut rules = subsea_globalnet_core::plan::Rules::default();
+            for d in &dnat {
+                let (g, l) = pair(d)?;
+                rules.dnat.push((g.parse()?, l.parse()?));
+            }
+            for s in &snat {
+                let (src, g) = pair(s)?;
+                rules.snat.push(subsea_globalnet_core::plan::Snat {
+                    sources: vec![cidr(&src)?],
+                    to: vec![g.parse()?],
+                });
+            }
+            for r in &remote {
+                rules.remote.push(cidr(r)?);
+            }
+            Ok(subsea_globalnet::nft::apply(&rules)?)
         }
         Command::KubeProxy { kubeconfig } => {
             init_logging();
