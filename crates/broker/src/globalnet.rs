@@ -278,6 +278,11 @@ pub fn allocate(
         .and_then(|c| c.global_cidr.first())
         .and_then(|s| Cidr::parse(s).ok())
     {
+        if let Some((owner, b)) = others.iter().find(|(_, b)| b.overlaps(&existing)) {
+            return Err(Invalid(format!(
+                "the broker's {CONFIGMAP} records {existing} for cluster {cluster_id:?}, which overlaps {b} of cluster {owner:?}: correct clusterinfo with `kubectl edit configmap {CONFIGMAP}` on the broker"
+            )));
+        }
         return Ok(Allocation {
             cidr: existing,
             changed: false,
@@ -304,16 +309,27 @@ pub fn allocate(
         )));
     };
     let first = u128::from(u32::from(base));
-    let count = settings.range.size() / block;
-    for i in 0..count {
-        let start = first + i * block;
+    let end = first + settings.range.size();
+    let mut start = first;
+    // Bounded by the number of taken blocks: each overlap jumps past the block it hit.
+    while start + block <= end {
         let cidr = Cidr {
             addr: IpAddr::V4(std::net::Ipv4Addr::from(start as u32)),
             prefix,
         };
-        if !others.iter().any(|(_, b)| b.overlaps(&cidr)) {
-            let changed = record(info, cluster_id, cidr);
-            return Ok(Allocation { cidr, changed });
+        match others.iter().find(|(_, b)| b.overlaps(&cidr)) {
+            None => {
+                let changed = record(info, cluster_id, cidr);
+                return Ok(Allocation { cidr, changed });
+            }
+            Some((_, b)) => {
+                let IpAddr::V4(b_addr) = b.addr else {
+                    break;
+                };
+                let past = u128::from(u32::from(b_addr)) + b.size();
+                // The next aligned candidate at or after the end of the block hit.
+                start = past.div_ceil(block).max(start / block + 1) * block;
+            }
         }
     }
     Err(Invalid(format!(
@@ -383,6 +399,23 @@ mod tests {
         let e = allocate(&mut i, "c2", Some("242.0.0.0/7"), 0).expect_err("bigger than range");
         assert!(e.0.contains("outside") || e.0.contains("host bits"), "{e}");
         assert_eq!(i.clusters.len(), 1, "failed requests record nothing");
+    }
+
+    #[test]
+    fn a_hand_edited_overlap_is_refused_by_name() {
+        let mut i = info("242.0.0.0/8", 65536);
+        i.clusters = vec![
+            ClusterInfo {
+                cluster_id: "c1".into(),
+                global_cidr: vec!["242.0.0.0/16".into()],
+            },
+            ClusterInfo {
+                cluster_id: "c2".into(),
+                global_cidr: vec!["242.0.128.0/17".into()],
+            },
+        ];
+        let e = allocate(&mut i, "c2", None, 0).expect_err("overlap");
+        assert!(e.0.contains("overlaps 242.0.0.0/16 of cluster \"c1\""), "{e}");
     }
 
     #[test]
