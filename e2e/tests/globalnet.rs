@@ -113,6 +113,11 @@ fn clusters_with_the_same_cidrs_reach_each_other_through_global_ips() {
         }
         Ok(())
     });
+    let endpoints = subctl(sb, &["show", "endpoints", "--context", "cluster1"]).expect("show endpoints");
+    assert!(
+        endpoints.contains("GLOBAL CIDR") && endpoints.contains("242.1.0.0/16"),
+        "{endpoints}"
+    );
 
     // subctl verify knows Globalnet: pods are reached through exported Services' global IPs and
     // the server must see the client cluster's global egress IP.

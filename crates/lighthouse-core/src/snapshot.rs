@@ -72,7 +72,33 @@ pub fn build(
         };
         let cluster = label(&sl.metadata, SOURCE_CLUSTER).to_string();
         let publish_not_ready = annotation(&sl.metadata, PUBLISH_NOT_READY) == "true";
-        for e in &sl.endpoints {
+        // Under Globalnet a headless export carries its pods' global IPs, which are not routable
+        // inside their own cluster: the local cluster answers its pods' own addresses.
+        let own_pods: Vec<k8s_openapi::api::discovery::v1::Endpoint>;
+        let endpoints = if svc.headless
+            && cluster == local
+            && annotation(&sl.metadata, crate::globalnet::GLOBALNET_ENABLED) == "true"
+        {
+            own_pods = slices
+                .iter()
+                .filter(|k| {
+                    key(&k.metadata).0 == ns
+                        && label(&k.metadata, MANAGED_BY) != MANAGER
+                        && label(&k.metadata, K8S_SERVICE_NAME).eq_ignore_ascii_case(&service_key.1)
+                })
+                .flat_map(|k| k.endpoints.iter().cloned())
+                .map(|mut e| {
+                    if e.hostname.is_none() {
+                        e.hostname = e.target_ref.as_ref().and_then(|t| t.name.clone());
+                    }
+                    e
+                })
+                .collect();
+            &own_pods
+        } else {
+            &sl.endpoints
+        };
+        for e in endpoints {
             let ready = publish_not_ready || e.conditions.as_ref().and_then(|c| c.ready) != Some(false);
             let addrs: Vec<IpAddr> = e.addresses.iter().filter_map(|a| a.parse().ok()).collect();
             if svc.headless {
@@ -180,5 +206,44 @@ mod tests {
         }
         let no_gateways = build("c1", &imports, &slices, &[], false);
         assert!(no_gateways.connected.is_none());
+    }
+
+    #[test]
+    fn under_globalnet_the_local_cluster_answers_its_headless_pods_own_addresses() {
+        let import: ServiceImport = typed(
+            json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+            "metadata": {"name": "db", "namespace": "shop"}, "spec": {"type": "Headless"}}),
+        );
+        let lh = |cluster: &str, ip: &str| -> EndpointSlice {
+            typed(
+                json!({"metadata": {"name": format!("db-{cluster}"), "namespace": "shop",
+                "labels": {MANAGED_BY: MANAGER, SOURCE_NAMESPACE: "shop", SERVICE_NAME: "db", SOURCE_CLUSTER: cluster},
+                "annotations": {crate::globalnet::GLOBALNET_ENABLED: "true"}},
+                "addressType": "IPv4", "endpoints": [{"addresses": [ip], "hostname": "db-0"}]}),
+            )
+        };
+        let k8s: EndpointSlice = typed(json!({"metadata": {"name": "db-abc", "namespace": "shop",
+            "labels": {K8S_SERVICE_NAME: "db"}}, "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.244.1.5"], "targetRef": {"kind": "Pod", "name": "db-0"}}]}));
+        let slices = [lh("c1", "242.0.0.11"), lh("c2", "242.1.0.11"), k8s];
+        let slices: Vec<&EndpointSlice> = slices.iter().collect();
+        let snap = build("c1", &[&import], &slices, &[], false);
+        let ip = |s: &str| -> IpAddr { s.parse().expect("ip") };
+        assert_eq!(
+            resolve(&snap, &["db-0", "c1", "db", "shop", "svc"], Qtype::A),
+            Answer::Addrs(vec![ip("10.244.1.5")]),
+            "our own pod at its own address"
+        );
+        assert_eq!(
+            resolve(&snap, &["db-0", "c2", "db", "shop", "svc"], Qtype::A),
+            Answer::Addrs(vec![ip("242.1.0.11")]),
+            "another cluster's pod at its global IP"
+        );
+        // Seen from c2, c1's pod is at its global IP.
+        let from_c2 = build("c2", &[&import], &slices, &[], false);
+        assert_eq!(
+            resolve(&from_c2, &["db-0", "c1", "db", "shop", "svc"], Qtype::A),
+            Answer::Addrs(vec![ip("242.0.0.11")])
+        );
     }
 }
