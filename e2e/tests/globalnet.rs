@@ -277,6 +277,16 @@ fn clusters_with_the_same_cidrs_reach_each_other_through_global_ips() {
         Ok(())
     });
 
+    // Inside cluster1 the same name is the pod's own address (its global IP is for others).
+    let own = sb.pod("cluster1", "nginx-0").expect("pod").ips[0].clone();
+    eventually("the headless pod by name, locally", Duration::from_secs(30), || {
+        let answer = in_pod(&clients[0], &["dig", "+short", "+time=1", "+tries=1", per_pod])?;
+        if answer.trim() != own {
+            bail!("dig answered {answer:?} in cluster1, want the pod's own {own}");
+        }
+        Ok(())
+    });
+
     // Failover in the exporting cluster: the other gateway takes over with the same global IPs.
     let active = active_gateway(sb, "cluster1").expect("active gateway");
     let victim = sb
