@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use serde_json::Value;
-use subsea_e2e::sandbox::harness::{self, eventually, is_root};
+use subsea_e2e::sandbox::harness::{self, active_gateway, eventually, is_root, kill_active_gateway};
 use subsea_e2e::sandbox::{Pod, Role, Sandbox, sys};
 
 /// Sends a payload from a pod to `addr` through the echo checker.
@@ -27,28 +27,6 @@ fn echo(sb: &Sandbox, from: &Pod, addr: &str, bytes: usize) -> Result<()> {
         ],
     )
     .map(|_| ())
-}
-
-fn active_gateway(sb: &Sandbox, cluster: &str) -> Result<String> {
-    let out = sb.kubectl(
-        cluster,
-        &[
-            "get",
-            "endpoints.submariner.io",
-            "-n",
-            "submariner-operator",
-            "-o",
-            "json",
-        ],
-    )?;
-    let v: Value = serde_json::from_str(&out)?;
-    v["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["spec"]["cluster_id"] == cluster)
-        .and_then(|e| e["spec"]["hostname"].as_str().map(String::from))
-        .ok_or_else(|| anyhow::anyhow!("{cluster} has no local Endpoint yet"))
 }
 
 #[test]
@@ -249,15 +227,7 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
     );
 
     // Failover: kill cluster1's active gateway; traffic must come back through the other one.
-    let active = active_gateway(sb, "cluster1").expect("active gateway");
-    let victim = sb
-        .state
-        .procs
-        .iter()
-        .find(|p| p.label == format!("{active}/gateway"))
-        .expect("gateway process")
-        .pid;
-    sys::signal_group(victim, "KILL");
+    let active = kill_active_gateway(sb, "cluster1").expect("kill the active gateway");
     let killed = Instant::now();
     let addr = format!("{}:7000", worker1.ips[0]);
     eventually(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use serde_json::Value;
-use subsea_e2e::sandbox::harness::{self, eventually, is_root};
+use subsea_e2e::sandbox::harness::{self, active_gateway, eventually, is_root, kill_active_gateway, subctl};
 use subsea_e2e::sandbox::{Pod, Sandbox, sys};
 
 const NAME: &str = "payment-service.default.svc.clusterset.local";
@@ -20,22 +20,6 @@ fn in_pod(pod: &Pod, cmd: &[&str]) -> Result<String> {
 
 fn curl(pod: &Pod, url: &str) -> Result<String> {
     in_pod(pod, &["curl", "-sf", "-m", "3", url])
-}
-
-fn subctl(sb: &Sandbox, args: &[&str]) -> Result<String> {
-    let out = std::process::Command::new(sb.binary("subctl"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(sb.kubeconfig())
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "subctl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn json(sb: &Sandbox, context: &str, args: &[&str]) -> Result<Value> {
@@ -60,21 +44,6 @@ fn source_of(pod: &Pod, url: &str) -> Result<String> {
         .strip_prefix("source=")
         .map(String::from)
         .ok_or_else(|| anyhow::anyhow!("unexpected /source answer {body:?}"))
-}
-
-fn active_gateway(sb: &Sandbox, cluster: &str) -> Result<String> {
-    let v = json(
-        sb,
-        cluster,
-        &["endpoints.submariner.io", "-n", "submariner-operator"],
-    )?;
-    v["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["spec"]["cluster_id"] == cluster)
-        .and_then(|e| e["spec"]["hostname"].as_str().map(String::from))
-        .ok_or_else(|| anyhow::anyhow!("{cluster} has no local Endpoint yet"))
 }
 
 #[test]
@@ -279,24 +248,20 @@ fn clusters_with_the_same_cidrs_reach_each_other_through_global_ips() {
 
     // Inside cluster1 the same name is the pod's own address (its global IP is for others).
     let own = sb.pod("cluster1", "nginx-0").expect("pod").ips[0].clone();
-    eventually("the headless pod by name, locally", Duration::from_secs(30), || {
-        let answer = in_pod(&clients[0], &["dig", "+short", "+time=1", "+tries=1", per_pod])?;
-        if answer.trim() != own {
-            bail!("dig answered {answer:?} in cluster1, want the pod's own {own}");
-        }
-        Ok(())
-    });
+    eventually(
+        "the headless pod by name, locally",
+        Duration::from_secs(30),
+        || {
+            let answer = in_pod(&clients[0], &["dig", "+short", "+time=1", "+tries=1", per_pod])?;
+            if answer.trim() != own {
+                bail!("dig answered {answer:?} in cluster1, want the pod's own {own}");
+            }
+            Ok(())
+        },
+    );
 
     // Failover in the exporting cluster: the other gateway takes over with the same global IPs.
-    let active = active_gateway(sb, "cluster1").expect("active gateway");
-    let victim = sb
-        .state
-        .procs
-        .iter()
-        .find(|p| p.label == format!("{active}/gateway"))
-        .expect("gateway process")
-        .pid;
-    sys::signal_group(victim, "KILL");
+    let active = kill_active_gateway(sb, "cluster1").expect("kill the active gateway");
     eventually("traffic after the failover", Duration::from_secs(60), || {
         let now = active_gateway(sb, "cluster1")?;
         if now == active {

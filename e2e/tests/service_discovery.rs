@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use subsea_e2e::sandbox::harness::{self, eventually, is_root};
-use subsea_e2e::sandbox::{Pod, Sandbox, sys};
+use subsea_e2e::sandbox::harness::{self, eventually, is_root, subctl};
+use subsea_e2e::sandbox::{Pod, sys};
 
 fn in_pod(pod: &Pod, cmd: &[&str]) -> Result<String> {
     sys::exec_in(&pod.netns, cmd)
@@ -19,22 +19,6 @@ fn dig(pod: &Pod, args: &[&str]) -> Result<String> {
     let mut cmd = vec!["dig", "+time=1", "+tries=1"];
     cmd.extend_from_slice(args);
     in_pod(pod, &cmd)
-}
-
-fn subctl(sb: &Sandbox, args: &[&str]) -> Result<String> {
-    let out = std::process::Command::new(sb.binary("subctl"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(sb.kubeconfig())
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "subctl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 const NAME: &str = "payment-service.default.svc.clusterset.local";

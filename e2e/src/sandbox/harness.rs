@@ -79,3 +79,50 @@ fn up_with(tag: &str, clusters: usize, dual_stack: bool, globalnet: bool) -> any
     })?;
     Ok(Guard(sb))
 }
+
+/// Runs the sandbox's subctl against its kubeconfig; its stdout, or an error with its stderr.
+pub fn subctl(sb: &Sandbox, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(sb.binary("subctl"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(sb.kubeconfig())
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "subctl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The host of `cluster`'s local Endpoint: its active gateway.
+pub fn active_gateway(sb: &Sandbox, cluster: &str) -> anyhow::Result<String> {
+    let out = sb.kubectl(
+        cluster,
+        &[
+            "get",
+            "endpoints.submariner.io",
+            "-n",
+            "submariner-operator",
+            "-o",
+            "json",
+        ],
+    )?;
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["spec"]["cluster_id"] == cluster)
+        .and_then(|e| e["spec"]["hostname"].as_str().map(String::from))
+        .ok_or_else(|| anyhow::anyhow!("{cluster} has no local Endpoint yet"))
+}
+
+/// Kills `cluster`'s active gateway process (SIGKILL, as a crash); returns the node it ran on.
+pub fn kill_active_gateway(sb: &Sandbox, cluster: &str) -> anyhow::Result<String> {
+    let active = active_gateway(sb, cluster)?;
+    sb.kill(&format!("{active}/gateway"))?;
+    Ok(active)
+}
