@@ -15,6 +15,8 @@ pub const EGRESS: &str = "GlobalEgressIP";
 pub const CLUSTER_EGRESS: &str = "ClusterGlobalEgressIP";
 /// Ingress kind.
 pub const INGRESS: &str = "GlobalIngressIP";
+/// The gateway node's own address (its annotation).
+const GATEWAY: &str = "Node";
 
 /// The `Allocated` condition an object should carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,6 +196,9 @@ fn allocate(pool: &mut Pool, mut claims: Vec<Claim>) -> BTreeMap<Key, Outcome> {
             _ => pending.push((c.key, n)),
         }
     }
+    // A gateway without a valid address is served first: it must stay reachable for health
+    // checks, and it only ever needs one.
+    pending.sort_by_key(|(key, _)| key.kind != GATEWAY);
     for (key, n) in pending {
         let outcome = match pool.take(n) {
             Ok(ips) => ok(ips),
@@ -276,7 +281,7 @@ pub fn plan(w: &World) -> Plan {
     p.create_cluster_egress = !w.egress.iter().any(|e| e.key.kind == CLUSTER_EGRESS);
 
     let gateway_key = Key {
-        kind: "Node",
+        kind: GATEWAY,
         namespace: String::new(),
         name: w.gateway.as_ref().map(|g| g.node.clone()).unwrap_or_default(),
     };

@@ -287,6 +287,19 @@ fn bad_requests_and_exhaustion_are_conditions_and_allocate_nothing() {
 }
 
 #[test]
+fn a_stale_gateway_address_held_by_an_object_is_replaced_not_shared() {
+    let mut w = world();
+    w.egress = vec![cluster_egress(1, &["242.0.0.1"])];
+    w.gateway.as_mut().expect("gw").held = Some("242.0.0.1".into());
+    let p = plan(&w);
+    assert_eq!(
+        p.status[&key(CLUSTER_EGRESS, "", CLUSTER_EGRESS_NAME)].ips,
+        vec![ip("242.0.0.1")]
+    );
+    assert_eq!(p.gateway_ip, Some(("gw1".into(), ip("242.0.0.2"))));
+}
+
+#[test]
 fn a_missing_cluster_egress_object_is_created() {
     let mut w = world();
     w.egress.clear();
