@@ -181,9 +181,9 @@ fn condition(o: &Outcome, old: &[Condition]) -> Condition {
     }
 }
 
-fn same(o: &Outcome, ips: &[String], old: &[Condition]) -> bool {
+/// Whether the stored status already says what `o` and its condition `c` say.
+fn same(o: &Outcome, c: &Condition, ips: &[String], old: &[Condition]) -> bool {
     let want: Vec<String> = o.ips.iter().map(Ipv4Addr::to_string).collect();
-    let c = condition(o, old);
     want == ips
         && old.iter().any(|x| {
             x.type_ == ALLOCATED && x.status == c.status && x.reason == c.reason && x.message == c.message
@@ -225,10 +225,10 @@ async fn write_status(
         .collect();
     for (k, o) in &plan.status {
         let (ips, old) = current.get(k).cloned().unwrap_or_default();
-        if same(o, &ips, &old) {
+        let cond = condition(o, &old);
+        if same(o, &cond, &ips, &old) {
             continue;
         }
-        let cond = condition(o, &old);
         let body: Value = if k.kind == INGRESS {
             json!({"allocatedIP": o.ips.first().map(ToString::to_string).unwrap_or_default(), "conditions": [cond]})
         } else {

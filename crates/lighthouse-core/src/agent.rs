@@ -186,11 +186,11 @@ pub fn plan(w: &World) -> Vec<Action> {
                 .copied()
                 .filter(|sl| key(&sl.metadata).0 == ns && label(&sl.metadata, K8S_SERVICE_NAME) == name)
                 .collect();
-            let global_backends = match w.globalnet {
-                Some(g) if export::headless(svc) => crate::globalnet::headless_slices(ns, &backends, g),
-                _ => Vec::new(),
-            };
-            if w.globalnet.is_some() && export::headless(svc) {
+            // Under Globalnet a headless export publishes its pods' global IPs.
+            let global_headless = w.globalnet.filter(|_| export::headless(svc));
+            let global_backends;
+            if let Some(g) = global_headless {
+                global_backends = crate::globalnet::headless_slices(ns, &backends, g);
                 backends = global_backends.iter().collect();
             }
             let exported_at = e
@@ -205,7 +205,7 @@ pub fn plan(w: &World) -> Vec<Action> {
                 wanted.insert(export::broker_name(name, ns, w.cluster));
                 apply_import(&mut out, Target::Broker, si, w.broker_imports);
                 for mut sl in export::cluster_slices(w.cluster, w.broker_ns, svc, &backends) {
-                    if w.globalnet.is_some() && export::headless(svc) {
+                    if global_headless.is_some() {
                         sl.metadata
                             .annotations
                             .get_or_insert_with(Default::default)

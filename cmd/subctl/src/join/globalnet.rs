@@ -97,7 +97,7 @@ pub fn check_routable(cidr: &Cidr, mine: &[Cidr], others: &[&DynamicObject]) -> 
 }
 
 /// Changes the ConfigMap with `change` until a write lands without conflict. `change` returns
-/// `None` when nothing needs writing.
+/// its result and whether the ConfigMap changed (nothing is written when it did not).
 async fn update<T>(
     admin: &Client,
     ns: &str,
