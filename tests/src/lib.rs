@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod bind;
+
 /// Path of a binary built from this workspace (`cargo build --bins` first), or `$SUBSEA_BIN_DIR/name`.
 pub fn binary(name: &str) -> PathBuf {
     if let Ok(dir) = std::env::var("SUBSEA_BIN_DIR") {

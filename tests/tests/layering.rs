@@ -63,6 +63,7 @@ fn every_daemon_is_built_on_the_runtime() {
         "subsea-lighthouse",
         "subsea-syncer",
         "subsea-globalnet",
+        "subsea-extdns",
         "subsea",
     ] {
         assert!(
@@ -109,6 +110,7 @@ fn pure_crates_have_no_client_or_async_runtime() {
         "subsea-health",
         "subsea-lighthouse-core",
         "subsea-globalnet-core",
+        "subsea-extdns-core",
     ] {
         let tree = deps(pure);
         for io in ["kube-client", "tokio", "hyper"] {

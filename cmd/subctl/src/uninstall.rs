@@ -182,9 +182,15 @@ async fn remove_from_broker(
         ("submariner.io/v1", "Cluster"),
         ("multicluster.x-k8s.io/v1alpha1", "ServiceImport"),
         ("discovery.k8s.io/v1", "EndpointSlice"),
+        ("coordination.k8s.io/v1", "Lease"),
     ] {
         let a = api(&broker, av, kind, Some(ns))?;
-        for o in a.list(&selector).await.map_err(cluster::readable)?.items {
+        let listed = match a.list(&selector).await {
+            // A broker deployed before gateway heartbeats grants no Leases: there are none.
+            Err(kube::Error::Api(s)) if s.code == 403 && kind == "Lease" => continue,
+            r => r.map_err(cluster::readable)?,
+        };
+        for o in listed.items {
             let name = o.metadata.name.unwrap_or_default();
             match a.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => n += 1,

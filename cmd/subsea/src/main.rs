@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod dns_publisher;
 mod gateway;
 mod globalnet;
 mod lighthouse;
@@ -62,6 +63,20 @@ enum Command {
     ///
     /// Example: subsea globalnet --kubeconfig /etc/subsea/cluster.kubeconfig --node-name gw1
     Globalnet(globalnet::GlobalnetArgs),
+    /// Publish exported Services into an external DNS zone (RFC 2136 with TSIG).
+    ///
+    /// One process next to the broker, for clients outside every cluster: each exported Service
+    /// of type LoadBalancer (or with the annotation external-dns.alpha.kubernetes.io/hostname)
+    /// gets one name holding the external addresses of every exporting cluster whose gateway is
+    /// reachable, and <cluster>.<name> per cluster. A cluster's addresses leave within the
+    /// health-check budget when the other gateways lose it (or its heartbeat on the broker
+    /// expires) and return when it heals. Ownership is recorded in ExternalDNS's TXT registry,
+    /// so a zone shared with ExternalDNS is safe: records of other owners are never touched.
+    /// Status: ConfigMap subsea-dns-publisher-<owner> in the broker namespace (`subctl show
+    /// service-discovery`).
+    ///
+    /// Example: subsea dns-publisher --kubeconfig broker.kubeconfig --server 192.0.2.53:53 --zone clusters.example.com --tsig-key-file /etc/subsea/tsig.key
+    DnsPublisher(dns_publisher::DnsPublisherArgs),
     /// Run the userspace WireGuard data path as a standalone interface.
     ///
     /// Configured by flags (for benchmarks against wireguard-go and boringtun-cli; `wg show NAME` works).
@@ -195,6 +210,7 @@ async fn main() -> Result<()> {
         Command::Gateway(args) => gateway::run(args).await,
         Command::RouteAgent(args) => gateway::route_agent(args).await,
         Command::Globalnet(args) => globalnet::run(args).await,
+        Command::DnsPublisher(args) => dns_publisher::run(args).await,
         Command::Wireguard(args) => wireguard::run(args).await,
         Command::LighthouseAgent(args) => lighthouse::agent(args).await,
         Command::LighthouseDns(args) => lighthouse::dns(args).await,

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod crds;
+pub mod extdns;
 pub mod globalnet;
 pub mod labels;
 pub mod mcs;

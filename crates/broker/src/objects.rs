@@ -62,6 +62,7 @@ pub fn admin_role(ns: &str) -> Value {
         rule(&["rbac.authorization.k8s.io"], &["rolebindings"], &["create", "get", "list", "delete"]),
         rule(&["multicluster.x-k8s.io"], &["serviceimports", "serviceimports/status"], CRUD),
         rule(&["discovery.k8s.io"], &["endpointslices", "endpointslices/restricted"], CRUD),
+        rule(&["coordination.k8s.io"], &["leases"], CRUD),
     ]})
 }
 
@@ -75,6 +76,11 @@ pub fn cluster_role(ns: &str) -> Value {
         rule(&["submariner.io"], &["brokers"], &["get", "list"]),
         rule(&["multicluster.x-k8s.io"], &["serviceimports", "serviceimports/status"], CRUD),
         rule(&["discovery.k8s.io"], &["endpointslices", "endpointslices/restricted"], CRUD),
+        // The gateway heartbeat (`subsea_api::extdns`), confined to the cluster's own Lease by
+        // the per-cluster rule.
+        rule(&["coordination.k8s.io"], &["leases"], CRUD),
+        // What the external DNS publisher reports (`subctl show service-discovery`).
+        rule(&[""], &["configmaps"], &["get", "list"]),
         // delete: `subctl uninstall` revokes the cluster's own account with its own token (the
         // per-cluster rule confines it to the account labelled with its ID); the token Secret
         // and the binding are owned by the account and go with it.

@@ -106,6 +106,26 @@ pub fn is_stale(stamp: Option<u64>, now: u64, period: Duration) -> bool {
     stamp.is_none_or(|t| now.saturating_sub(t) > 3 * period.as_secs())
 }
 
+/// The connection state per remote cluster for the broker heartbeat: the best state among a
+/// cluster's endpoints (one connected endpoint is enough to reach it).
+pub fn connections(st: &GatewayStatus) -> subsea_api::extdns::Connections {
+    let rank = |s: &str| match s {
+        "connected" => 2,
+        "connecting" => 1,
+        _ => 0,
+    };
+    let mut out = subsea_api::extdns::Connections::new();
+    for c in &st.connections {
+        let e = out
+            .entry(c.endpoint.cluster_id.clone())
+            .or_insert_with(|| c.status.clone());
+        if rank(&c.status) > rank(e) {
+            *e = c.status.clone();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +221,29 @@ mod tests {
         assert!(!is_stale(Some(100), 115, p));
         assert!(is_stale(Some(100), 116, p));
         assert!(is_stale(None, 0, p));
+    }
+
+    #[test]
+    fn a_cluster_counts_as_connected_when_one_of_its_endpoints_is() {
+        let conn = |cluster: &str, status: &str| Connection {
+            status: status.into(),
+            endpoint: EndpointSpec {
+                cluster_id: cluster.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let st = GatewayStatus {
+            connections: vec![
+                conn("c2", "error"),
+                conn("c2", "connected"),
+                conn("c3", "connecting"),
+            ],
+            ..Default::default()
+        };
+        let c = connections(&st);
+        assert_eq!(c.get("c2").map(String::as_str), Some("connected"));
+        assert_eq!(c.get("c3").map(String::as_str), Some("connecting"));
+        assert_eq!(c.len(), 2);
     }
 }

@@ -160,6 +160,10 @@ pub fn cluster_import(cluster: &str, broker_ns: &str, svc: &Service, exported_at
     let annotations = BTreeMap::from([
         (format!("{TIMESTAMP_PREFIX}{cluster}"), exported_at.to_string()),
         (PUBLISH_NOT_READY.to_string(), publish_not_ready(svc).to_string()),
+        (
+            subsea_api::extdns::EXTERNAL_ANNOTATION.to_string(),
+            crate::external::annotation_value(svc),
+        ),
     ]);
     let mut si = ServiceImport::new(&broker_name(name, ns, cluster), spec);
     si.metadata = meta(

@@ -29,6 +29,7 @@ use crate::settings::{self, Settings};
 use crate::status;
 
 mod election;
+mod heartbeat;
 mod publish;
 mod tunnels;
 use election::NODE_CHECK;
@@ -215,35 +216,37 @@ async fn discover(opts: &Options, s: &Settings, nl: &Netlink) -> Result<Node> {
     })
 }
 
+/// The Gateway status as of now, and the data path's peer statistics it was made from.
+fn current_status(shared: &Shared) -> (subsea_api::submariner::GatewayStatus, Vec<subsea_wg::PeerStats>) {
+    let active = shared.active.load(Ordering::SeqCst);
+    let d = shared.datapath.get().cloned();
+    let local_ep = d
+        .as_ref()
+        .map(|d| local_endpoint(shared, d, *guard(&shared.global_ip)))
+        .unwrap_or_else(|| local::endpoint(&shared.settings, &shared.node, "", shared.settings.port, None));
+    let stats = d.as_ref().map(|d| d.stats()).unwrap_or_default();
+    let plan = guard(&shared.plan);
+    let remotes = guard(&shared.remotes);
+    let health = guard(&shared.health);
+    let st = status::gateway_status(
+        active,
+        &local_ep,
+        &plan,
+        &|c| remotes.get(c).cloned(),
+        &stats,
+        &|cable| health.get(cable).map(|(ip, p)| crate::health::view(*ip, p)),
+        &guard(&shared.failure),
+    );
+    (st, stats)
+}
+
 /// Every gateway, active or passive, refreshes its own Gateway object and removes stale ones.
 async fn status_loop(shared: Arc<Shared>) {
     let api: Api<Gateway> = Api::namespaced(shared.local.clone(), &shared.settings.namespace);
     let name = local::valid_name(&shared.node.hostname);
     let pp = PatchParams::apply(MANAGER).force();
     loop {
-        let active = shared.active.load(Ordering::SeqCst);
-        let d = shared.datapath.get().cloned();
-        let local_ep = d
-            .as_ref()
-            .map(|d| local_endpoint(&shared, d, *guard(&shared.global_ip)))
-            .unwrap_or_else(|| {
-                local::endpoint(&shared.settings, &shared.node, "", shared.settings.port, None)
-            });
-        let stats = d.as_ref().map(|d| d.stats()).unwrap_or_default();
-        let st = {
-            let plan = guard(&shared.plan);
-            let remotes = guard(&shared.remotes);
-            let health = guard(&shared.health);
-            status::gateway_status(
-                active,
-                &local_ep,
-                &plan,
-                &|c| remotes.get(c).cloned(),
-                &stats,
-                &|cable| health.get(cable).map(|(ip, p)| crate::health::view(*ip, p)),
-                &guard(&shared.failure),
-            )
-        };
+        let (st, stats) = current_status(&shared);
         *guard(&shared.metrics) = crate::metrics::render(
             &st,
             &|key| {

@@ -112,6 +112,7 @@ pub(super) async fn lead(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
             tasks.push(tokio::spawn(syncer.run()));
         }
     }
+    tasks.push(tokio::spawn(super::heartbeat::heartbeat(shared.clone())));
     tasks.push(tokio::spawn(super::tunnels::tunnels(shared.clone(), d)));
     tasks
 }
