@@ -244,3 +244,40 @@ pub fn secret_data(secret: &DynamicObject, key: &str) -> Result<Vec<u8>> {
 pub async fn submariner_object(client: &Client) -> Result<Option<DynamicObject>> {
     Ok(subsea_runtime::objects::submariner_object(client).await?)
 }
+
+/// How a joined cluster reaches its broker, from its Submariner object's spec.
+pub struct BrokerAccess {
+    /// `https://host:port`.
+    pub url: String,
+    /// CA bundle (PEM).
+    pub ca: Vec<u8>,
+    /// The cluster's broker token.
+    pub token: String,
+    /// The broker namespace.
+    pub namespace: String,
+    /// Whether to verify the server certificate.
+    pub verify: bool,
+}
+
+/// [`BrokerAccess`] from a Submariner spec.
+pub fn broker_access(spec: &Value) -> BrokerAccess {
+    use base64::Engine;
+    BrokerAccess {
+        url: format!(
+            "https://{}",
+            spec["brokerK8sApiServer"].as_str().unwrap_or_default()
+        ),
+        ca: base64::engine::general_purpose::STANDARD
+            .decode(spec["brokerK8sCA"].as_str().unwrap_or_default())
+            .unwrap_or_default(),
+        token: spec["brokerK8sApiServerToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        namespace: spec["brokerK8sRemoteNamespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        verify: spec["brokerK8sInsecure"] != true,
+    }
+}

@@ -76,6 +76,62 @@ fn s(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
+/// What the external DNS publishers report on the cluster's broker (`subsea dns-publisher`):
+/// a row per publisher (where, failing or not, which clusters are withdrawn) and per record.
+async fn published(t: &Target) -> Vec<Value> {
+    let lp = ListParams::default().labels("app.kubernetes.io/name=subsea-dns-publisher");
+    let sub = crate::cluster::submariner_object(&t.client)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::to_value(s).ok());
+    // A joined cluster asks its broker; the broker's own context is read directly.
+    let (client, ns) = match sub {
+        Some(sub) => {
+            let b = crate::cluster::broker_access(&sub["spec"]);
+            let Ok(c) = crate::join::broker_client(&b.url, &b.ca, &b.token, &b.namespace, b.verify) else {
+                return Vec::new();
+            };
+            (c, b.namespace)
+        }
+        None => (t.client.clone(), subsea_broker::BROKER_NAMESPACE.to_string()),
+    };
+    let Ok(api) = api(&client, "v1", "ConfigMap", Some(&ns)) else {
+        return Vec::new();
+    };
+    let Ok(list) = api.list(&lp).await else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for cm in list.items {
+        let doc: Value = cm.data["data"]["status.json"]
+            .as_str()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
+        let withdrawn: Vec<String> = doc["unreachableClusters"]
+            .as_object()
+            .map(|m| m.iter().map(|(c, why)| format!("{c} ({})", s(why))).collect())
+            .unwrap_or_default();
+        let state = match doc["lastError"].as_str() {
+            Some(e) if doc["published"] == false => format!("failing: {e}"),
+            _ => format!("publishing to {}", s(&doc["server"])),
+        };
+        rows.push(json!({"NAMESPACE": ns, "NAME": format!("owner {}", s(&doc["owner"])), "ROLE": "dns-publisher",
+            "TYPE": "", "CLUSTERS": if withdrawn.is_empty() { String::new() } else { format!("withdrawn: {}", withdrawn.join(", ")) },
+            "STATUS": state}));
+        for r in doc["records"].as_array().into_iter().flatten() {
+            let service = s(&r["service"]);
+            let mut parts = service.splitn(3, '/').skip(1);
+            let (ns, name) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let targets: Vec<String> = r["targets"].as_array().into_iter().flatten().map(s).collect();
+            let clusters: Vec<String> = r["clusters"].as_array().into_iter().flatten().map(s).collect();
+            rows.push(json!({"NAMESPACE": ns, "NAME": name, "ROLE": "published", "TYPE": r["type"],
+                "CLUSTERS": clusters.join(","), "STATUS": format!("{} {}", s(&r["name"]), targets.join(","))}));
+        }
+    }
+    rows
+}
+
 /// Rows and columns of one cluster.
 pub async fn rows(t: &Target, what: What) -> Result<(Vec<&'static str>, Vec<Value>)> {
     let submariner = list(
@@ -229,6 +285,7 @@ pub async fn rows(t: &Target, what: What) -> Result<(Vec<&'static str>, Vec<Valu
                             "TYPE": i["spec"]["type"], "CLUSTERS": clusters.join(","), "STATUS": "imported"})
                     }),
             );
+            rows.extend(published(t).await);
             (cols, rows)
         }
         What::Versions => {

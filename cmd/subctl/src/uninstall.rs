@@ -1,7 +1,6 @@
 //! `subctl uninstall`: remove subsea from a cluster, and the cluster's records from the broker.
 
 use anyhow::{Result, bail};
-use base64::Engine;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use subsea_broker::{OPERATOR_NAMESPACE, corefile};
@@ -26,17 +25,9 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
     if let Some(sub) = &sub {
         let spec = &sub["spec"];
         let id = spec["clusterID"].as_str().unwrap_or_default();
-        let ns = spec["brokerK8sRemoteNamespace"].as_str().unwrap_or_default();
-        let ca = base64::engine::general_purpose::STANDARD
-            .decode(spec["brokerK8sCA"].as_str().unwrap_or_default())
-            .unwrap_or_default();
-        let url = format!(
-            "https://{}",
-            spec["brokerK8sApiServer"].as_str().unwrap_or_default()
-        );
-        let token = spec["brokerK8sApiServerToken"].as_str().unwrap_or_default();
-        let verify = spec["brokerK8sInsecure"] != true;
-        match remove_from_broker(&url, &ca, token, ns, id, verify).await {
+        let b = cluster::broker_access(spec);
+        let url = &b.url;
+        match remove_from_broker(url, &b.ca, &b.token, &b.namespace, id, b.verify).await {
             Ok(n) => p.done(format!("Removed {n} objects of cluster {id:?} from the broker")),
             Err(e) => p.warn(format!("could not clean the broker at {url} ({e:#}); its records of cluster {id:?} remain until you re-run uninstall")),
         }

@@ -48,7 +48,10 @@ pub fn key(meta: &ObjectMeta) -> (&str, &str) {
 /// Why an export is not valid: `(reason, message)` as the `Valid` condition carries them.
 pub type Invalid = (&'static str, String);
 
-/// Whether the Service can be exported.
+/// Whether the Service can be exported. Every type with a cluster IP can (the MCS API only
+/// rules out ExternalName): NodePort and LoadBalancer Services are imported by their cluster
+/// IP like ClusterIP ones, and a LoadBalancer's external addresses also go to the external DNS
+/// publisher. Lighthouse accepts only ClusterIP; its reason and words are kept for the rest.
 pub fn validate(service: Option<&Service>) -> Result<(), Invalid> {
     let Some(svc) = service else {
         return Err((
@@ -62,7 +65,7 @@ pub fn validate(service: Option<&Service>) -> Result<(), Invalid> {
         .and_then(|s| s.type_.as_deref())
         .unwrap_or_default()
     {
-        "" | "ClusterIP" => Ok(()),
+        "" | "ClusterIP" | "NodePort" | "LoadBalancer" => Ok(()),
         other => Err((
             "UnsupportedServiceType",
             format!("Service of type {other} not supported"),

@@ -126,3 +126,43 @@ pub fn kill_active_gateway(sb: &Sandbox, cluster: &str) -> anyhow::Result<String
     sb.kill(&format!("{active}/gateway"))?;
     Ok(active)
 }
+
+/// The nftables table that cuts a cluster off the WAN.
+const PARTITION_TABLE: &str = "subsea-partition";
+
+/// Cuts `cluster` off from everything outside its own part of the underlay (other clusters and
+/// the broker), on every node; traffic inside the cluster keeps flowing. Undone by [`heal`]
+/// and by the sandbox's teardown (the namespaces go).
+pub fn partition(sb: &Sandbox, cluster: &str) -> anyhow::Result<()> {
+    let t = sb.topology()?;
+    let c = t
+        .clusters
+        .iter()
+        .find(|c| c.id == cluster)
+        .ok_or_else(|| anyhow::anyhow!("no cluster {cluster}"))?;
+    let o = c.control_plane().ip.octets();
+    let own = format!("{}.{}.{}.0/24", o[0], o[1], o[2]);
+    let rules = format!(
+        "table inet {PARTITION_TABLE} {{\n\
+         chain input {{ type filter hook input priority -300; iifname \"eth0\" ip saddr != {own} drop; }}\n\
+         chain forward {{ type filter hook forward priority -300; oifname \"eth0\" ip daddr != {own} drop; iifname \"eth0\" ip saddr != {own} drop; }}\n\
+         chain output {{ type filter hook output priority -300; oifname \"eth0\" ip daddr != {own} drop; }}\n}}\n"
+    );
+    let file = sb.logs().join(format!("partition-{cluster}.nft"));
+    std::fs::write(&file, rules)?;
+    for n in &c.nodes {
+        super::sys::exec_in(&n.netns, &["nft", "-f", &file.display().to_string()])?;
+    }
+    Ok(())
+}
+
+/// Undoes [`partition`].
+pub fn heal(sb: &Sandbox, cluster: &str) -> anyhow::Result<()> {
+    let t = sb.topology()?;
+    for c in t.clusters.iter().filter(|c| c.id == cluster) {
+        for n in &c.nodes {
+            super::sys::exec_in(&n.netns, &["nft", "delete", "table", "inet", PARTITION_TABLE])?;
+        }
+    }
+    Ok(())
+}

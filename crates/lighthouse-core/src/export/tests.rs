@@ -32,7 +32,7 @@ fn import_with(mut si: ServiceImport, ports: Value) -> ServiceImport {
 }
 
 #[test]
-fn missing_and_non_clusterip_services_are_invalid_with_lighthouses_reasons() {
+fn missing_and_externalname_services_are_invalid_with_lighthouses_reasons() {
     assert_eq!(validate(None).unwrap_err().0, "ServiceUnavailable");
     let e = validate(Some(&svc("ExternalName", ""))).unwrap_err();
     assert_eq!(
@@ -43,6 +43,9 @@ fn missing_and_non_clusterip_services_are_invalid_with_lighthouses_reasons() {
         )
     );
     assert!(validate(Some(&svc("ClusterIP", "100.65.0.5"))).is_ok());
+    assert!(validate(Some(&svc("LoadBalancer", "100.65.0.6"))).is_ok());
+    assert!(validate(Some(&svc("NodePort", "100.65.0.7"))).is_ok());
+    assert!(validate(Some(&svc("Bogus", "100.65.0.8"))).is_err());
 }
 
 #[test]
