@@ -62,9 +62,15 @@ fn both_clusters_are_published_and_a_partitioned_one_is_withdrawn_until_it_heals
     let bind = Bind::start(ZONE).expect("BIND 9 (apt-get install bind9)");
     let mut up = harness::up("xdns", 2, false).expect("sandbox comes up");
     let sb = &mut up.0;
-    let log = sb.logs().join("dns-publisher.log");
-    let _publisher = Publisher(
-        Command::new(sb.binary("subsea"))
+    // A record another owner (an ExternalDNS) manages in the same zone.
+    bind.nsupdate(&[
+        "update add www.mc.example.com 300 A 198.51.100.80",
+        "update add a-www.mc.example.com 300 TXT \"heritage=external-dns,external-dns/owner=corp,external-dns/resource=ingress/web/www\"",
+    ])
+    .expect("seed");
+    let start_publisher = |owner: &str, key: &std::path::Path| {
+        let log = sb.logs().join(format!("dns-publisher-{owner}.log"));
+        let child = Command::new(sb.binary("subsea"))
             .args(["dns-publisher", "--kubeconfig"])
             .arg(sb.kubeconfig())
             .args([
@@ -74,15 +80,21 @@ fn both_clusters_are_published_and_a_partitioned_one_is_withdrawn_until_it_heals
                 &bind.addr(),
                 "--zone",
                 ZONE,
+                "--txt-owner-id",
+                owner,
                 "--tsig-key-file",
             ])
-            .arg(bind.key_file())
+            .arg(key)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
-            .expect("dns-publisher"),
-    );
+            .expect("dns-publisher");
+        (Publisher(child), log)
+    };
+    let (_publisher, log) = start_publisher("subsea", &bind.key_file());
+    // A second publisher with a key the server does not accept.
+    let (_wrong, wrong_log) = start_publisher("wrongkey", &bind.wrong_key_file());
     let show_log = || std::fs::read_to_string(&log).unwrap_or_default();
     eventually("both gateways connected", Duration::from_secs(60), || {
         let out = subctl(sb, &["show", "connections"])?;
@@ -178,4 +190,35 @@ fn both_clusters_are_published_and_a_partitioned_one_is_withdrawn_until_it_heals
     });
     assert!(bind.dig(&format!("cluster1.{NAME}"), "A").is_empty());
     assert!(!show_log().contains("publishing failed"), "{}", show_log());
+
+    // The other owner's record survived all of it.
+    assert_eq!(bind.dig("www.mc.example.com", "A"), ["198.51.100.80"]);
+    assert_eq!(bind.dig("a-www.mc.example.com", "TXT").len(), 1);
+    // The wrongly keyed publisher said why, in its log and its status, and wrote nothing.
+    let wrong = std::fs::read_to_string(&wrong_log).unwrap_or_default();
+    assert!(
+        wrong.contains("BADSIG") && wrong.contains("--tsig-key-file"),
+        "{wrong}"
+    );
+    let cm = sb
+        .kubectl(
+            "broker",
+            &[
+                "get",
+                "configmap",
+                "subsea-dns-publisher-wrongkey",
+                "-n",
+                "submariner-k8s-broker",
+                "-o",
+                "json",
+            ],
+        )
+        .expect("status");
+    let cm: serde_json::Value = serde_json::from_str(&cm).expect("json");
+    let st: serde_json::Value =
+        serde_json::from_str(cm["data"]["status.json"].as_str().unwrap_or("null")).expect("status.json");
+    assert!(
+        st["published"] == false && st["lastError"].as_str().unwrap_or_default().contains("BADSIG"),
+        "{st}"
+    );
 }
