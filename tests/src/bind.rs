@@ -120,21 +120,7 @@ impl Bind {
 
     /// The answers to `name`/`qtype`, sorted (TXT without quotes).
     pub fn dig(&self, name: &str, qtype: &str) -> Vec<String> {
-        let out = Command::new("dig")
-            .args([
-                "+short",
-                "+time=1",
-                "+tries=1",
-                "-p",
-                &self.port.to_string(),
-                "@127.0.0.1",
-                name,
-                qtype,
-            ])
-            .output();
-        let mut v: Vec<String> = out
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
+        let mut v: Vec<String> = dig_short(self.port, name, qtype)
             .lines()
             .filter(|l| !l.starts_with(';') && !l.is_empty())
             .map(|l| l.trim_matches('"').to_string())
@@ -183,4 +169,22 @@ impl Drop for Bind {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `dig +short` against 127.0.0.1:`port` (one try, one second): its output, trimmed.
+pub fn dig_short(port: u16, name: &str, qtype: &str) -> String {
+    let out = Command::new("dig")
+        .args([
+            "+short",
+            "+time=1",
+            "+tries=1",
+            "-p",
+            &port.to_string(),
+            "@127.0.0.1",
+            name,
+            qtype,
+        ])
+        .output()
+        .expect("dig runs (install dnsutils)");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -15,20 +15,7 @@ fn free_port() -> u16 {
 }
 
 fn dig(port: u16, name: &str, qtype: &str) -> String {
-    let out = Command::new("dig")
-        .args([
-            "+short",
-            "+time=1",
-            "+tries=1",
-            "-p",
-            &port.to_string(),
-            "@127.0.0.1",
-            name,
-            qtype,
-        ])
-        .output()
-        .expect("dig runs (install dnsutils)");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    subsea_integration::bind::dig_short(port, name, qtype)
 }
 
 #[test]

@@ -38,10 +38,9 @@ pub const HEARTBEAT_PREFIX: &str = "subsea-gateway-";
 /// object `{"<cluster>": "connected" | "connecting" | "error"}`.
 pub const CONNECTIONS_ANNOTATION: &str = "subsea.io/connections";
 
-/// The heartbeat Lease of `cluster` (a DNS-1123 name made from the cluster ID).
-pub fn heartbeat_name(cluster: &str) -> String {
-    let id: String = cluster
-        .chars()
+/// `text` as part of an object name: lowercase, anything but letters, digits and `-` as `-`.
+pub fn name_part(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
                 c.to_ascii_lowercase()
@@ -49,8 +48,12 @@ pub fn heartbeat_name(cluster: &str) -> String {
                 '-'
             }
         })
-        .collect();
-    format!("{HEARTBEAT_PREFIX}{id}")
+        .collect()
+}
+
+/// The heartbeat Lease of `cluster` (a DNS-1123 name made from the cluster ID).
+pub fn heartbeat_name(cluster: &str) -> String {
+    format!("{HEARTBEAT_PREFIX}{}", name_part(cluster))
 }
 
 /// Connection states as written in [`CONNECTIONS_ANNOTATION`].

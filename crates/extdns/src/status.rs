@@ -59,17 +59,7 @@ pub fn document(
 
 impl Reporter {
     pub(crate) fn new(client: kube::Client, ns: &str, opts: &Options, server: &str) -> Self {
-        let owner: String = opts
-            .owner
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
+        let owner = subsea_api::extdns::name_part(&opts.owner);
         Self {
             client,
             name: format!("{APP}-{owner}"),
