@@ -1,4 +1,5 @@
 //! End-to-end tools and benchmarks: the multi-cluster [`sandbox`] (binary `subsea-sandbox`)
 //! and `apiserver-bench`.
 
+pub mod flood;
 pub mod sandbox;

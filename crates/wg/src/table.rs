@@ -75,6 +75,7 @@ pub struct Device {
     peers: Vec<Option<Peer>>,
     by_key: HashMap<Key, usize>,
     rate_limiter: Arc<RateLimiter>,
+    cookies_sent: u64,
 }
 
 impl Device {
@@ -90,7 +91,13 @@ impl Device {
             peers: Vec::new(),
             by_key: HashMap::new(),
             rate_limiter,
+            cookies_sent: 0,
         }
+    }
+
+    /// Cookie replies sent to initiations that arrived under load (a handshake flood).
+    pub fn cookies_sent(&self) -> u64 {
+        self.cookies_sent
     }
 
     /// Our private key, for the UAPI `get` answer (which, like the kernel's, includes it).
@@ -213,6 +220,23 @@ impl Device {
         out: &mut [u8],
         emit: &mut dyn FnMut(Action<'_>),
     ) {
+        // An initiation costs an X25519 operation before its peer is even known: check its MAC1
+        // and, under a flood, demand a cookie first, as WireGuard's DoS defence prescribes.
+        // Everything else is found by index, at no cost.
+        if matches!(
+            Tunn::parse_incoming_packet(datagram),
+            Ok(Packet::HandshakeInit(_))
+        ) {
+            match self.rate_limiter.verify_packet(Some(from.ip()), datagram, out) {
+                Ok(_) => {}
+                Err(TunnResult::WriteToNetwork(cookie)) => {
+                    self.cookies_sent += 1;
+                    emit(Action::Network(from, cookie));
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
         let Some(idx) = self.peer_for(datagram) else {
             return;
         };

@@ -172,6 +172,23 @@ enum Command {
     /// (internal) Relay connections: LISTEN=TARGET, each `HOST:PORT` or `unix:PATH`.
     #[command(hide = true)]
     Relay { mappings: Vec<String> },
+    /// Flood TARGET with WireGuard handshake initiations for PUBLIC_KEY (base64) at RATE per
+    /// second for SECONDS (the handshake-flood test and benchmark); prints `RESULT <json>`.
+    #[command(hide = true)]
+    HandshakeFlood {
+        /// The gateway's UDP address.
+        #[arg(long)]
+        target: std::net::SocketAddr,
+        /// Its public key (base64).
+        #[arg(long)]
+        public_key: String,
+        /// Initiations per second.
+        #[arg(long, default_value_t = 10_000)]
+        rate: u32,
+        /// How long.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
     /// Program Globalnet's NAT table in the current network namespace, with the Globalnet
     /// daemon's own code (for the datapath benchmark's Globalnet row). `--remove` deletes it.
     #[command(hide = true)]
@@ -337,6 +354,23 @@ fn run(cli: Cli) -> Result<()> {
             let kubelet = subsea_e2e::sandbox::kubelet::Kubelet::new(&cli.dir, &cluster)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(kubelet.run(&sb.kubeconfig(), &cluster))
+        }
+        Command::HandshakeFlood {
+            target,
+            public_key,
+            rate,
+            seconds,
+        } => {
+            use base64::Engine;
+            let key: [u8; 32] = base64::engine::general_purpose::STANDARD
+                .decode(public_key.trim())
+                .ok()
+                .and_then(|k| k.try_into().ok())
+                .context("--public-key is not a base64 WireGuard key")?;
+            let packets = subsea_e2e::flood::initiations(key, 1000);
+            let r = subsea_e2e::flood::flood(target, &packets, rate, seconds)?;
+            println!("RESULT {}", serde_json::to_string(&r)?);
+            Ok(())
         }
         Command::GlobalnetNat {
             dnat,

@@ -221,3 +221,61 @@ fn a_peer_restarted_with_a_new_key_handshakes_again() {
         assert_eq!(tun_b, vec![packet], "round {round}");
     }
 }
+
+/// Initiations for `responder` from keys it does not know, with a valid MAC1 (what a flood
+/// from someone who read the public key off the broker looks like).
+fn strangers_initiations(responder: Key, n: usize) -> Vec<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    (0..n)
+        .filter_map(|i| {
+            let mut t = Tunn::new(
+                StaticSecret::from(generate_private()),
+                PublicKey::from(responder),
+                None,
+                None,
+                i as u32,
+                None,
+            );
+            match t.format_handshake_initiation(&mut buf, true) {
+                TunnResult::WriteToNetwork(p) => Some(p.to_vec()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_handshake_flood_gets_cookie_replies_and_real_peers_still_connect() {
+    let (mut a, mut b) = pair();
+    let flood = strangers_initiations(a.dev.public_key(), HANDSHAKE_RATE_LIMIT as usize + 50);
+    let mut out = vec![0u8; 2048];
+    let mut cookies = 0;
+    let mut other = 0;
+    for init in &flood {
+        a.dev.decapsulate(
+            "198.51.100.9:4500".parse().expect("addr"),
+            init,
+            &mut out,
+            &mut |act| match act {
+                Action::Network(_, bytes) if bytes.first() == Some(&3) => cookies += 1,
+                _ => other += 1,
+            },
+        );
+    }
+    // Within the budget each initiation is checked (and dropped: unknown key); beyond it, only
+    // a cookie reply is made, without the X25519 work.
+    assert!(cookies >= 50, "{cookies} cookie replies");
+    assert_eq!(other, 0, "no handshake response to a stranger");
+    assert_eq!(a.dev.cookies_sent(), cookies);
+    // The budget refills each second (tick); then the real peer's handshake goes through.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    a.dev.tick(&mut out, &mut |_| {});
+    let packet = ipv4([10, 131, 0, 7], [10, 130, 0, 5], b"after the flood");
+    let init = match b.dev.encapsulate(&packet, &mut out) {
+        Some(Action::Network(to, d)) => (to, d.to_vec()),
+        other => panic!("expected a handshake initiation, got {other:?}"),
+    };
+    assert_eq!(init.0, a.addr);
+    let (tun_a, _) = exchange(&mut a, &mut b, init, false);
+    assert_eq!(tun_a, vec![packet], "the real peer's packet arrives");
+}
