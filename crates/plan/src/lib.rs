@@ -109,6 +109,10 @@ fn address(spec: &EndpointSpec) -> Option<(IpAddr, bool)> {
     }
 }
 
+/// Most subnets one remote Endpoint may publish: every one becomes a route and AllowedIPs
+/// entry, so a cluster publishing thousands would slow every other gateway.
+pub const MAX_SUBNETS: usize = 256;
+
 fn skip(cluster_id: &str, reason: String) -> Skipped {
     Skipped {
         cluster_id: cluster_id.to_string(),
@@ -147,7 +151,11 @@ pub fn plan(local: &Local, remotes: &[Remote]) -> Plan {
         }
     }
     let mut taken: Vec<(String, Cidr)> = Vec::new();
-    for (cluster, r) in newest {
+    // Contested subnets stay with the cluster that published first: a newcomer (or a
+    // misbehaving cluster) cannot take another's traffic by choosing a name that sorts first.
+    let mut ordered: Vec<(&str, &Remote)> = newest.into_iter().collect();
+    ordered.sort_by(|a, b| (a.1.created.as_str(), a.0).cmp(&(b.1.created.as_str(), b.0)));
+    for (cluster, r) in ordered {
         let spec = &r.spec;
         if spec.backend != "wireguard" {
             out.skipped.push(skip(
@@ -170,6 +178,16 @@ pub fn plan(local: &Local, remotes: &[Remote]) -> Plan {
             ));
             continue;
         };
+        if spec.subnets.len() > MAX_SUBNETS {
+            out.skipped.push(skip(
+                cluster,
+                format!(
+                    "its endpoint lists {} subnets, more than the {MAX_SUBNETS} a cluster may publish",
+                    spec.subnets.len()
+                ),
+            ));
+            continue;
+        }
         let subnets: Result<Vec<Cidr>, subsea_cidr::CidrError> =
             spec.subnets.iter().map(|s| Cidr::parse(s)).collect();
         let subnets = match subnets {
@@ -219,6 +237,7 @@ pub fn plan(local: &Local, remotes: &[Remote]) -> Plan {
             allowed_ips: subnets,
         });
     }
+    out.peers.sort_by(|a, b| a.cluster_id.cmp(&b.cluster_id));
     out
 }
 

@@ -142,3 +142,34 @@ fn an_endpoint_whose_spec_disagrees_with_its_label_is_ignored() {
         "objects without the label still count"
     );
 }
+
+#[test]
+fn a_misbehaving_cluster_cannot_take_an_older_clusters_subnets_or_flood_routes() {
+    // "aaa" sorts first, but cluster2 published first: cluster2 keeps its subnet.
+    let honest = remote("cluster2", &["10.131.0.0/16"], "2026-01-01T00:00:00Z");
+    let thief = remote("aaa", &["10.131.0.0/24"], "2026-06-01T00:00:00Z");
+    let many: Vec<String> = (0..=MAX_SUBNETS)
+        .map(|i| format!("10.{}.{}.0/24", 140 + i / 256, i % 256))
+        .collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let flood = remote("cluster9", &refs, "2026-01-02T00:00:00Z");
+    let mut garbage = remote("cluster8", &["10.138.0.0/16"], "t");
+    garbage
+        .spec
+        .backend_config
+        .insert("publicKey".into(), "not a key".into());
+    garbage.spec.private_ip = "nonsense".into();
+    let p = plan(&local(), &[thief, honest, flood, garbage]);
+    assert_eq!(
+        p.peers.iter().map(|p| p.cluster_id.as_str()).collect::<Vec<_>>(),
+        vec!["cluster2"]
+    );
+    let reasons: BTreeMap<&str, &str> = p
+        .skipped
+        .iter()
+        .map(|s| (s.cluster_id.as_str(), s.reason.as_str()))
+        .collect();
+    assert!(reasons["aaa"].contains("of cluster \"cluster2\""), "{reasons:?}");
+    assert!(reasons["cluster9"].contains("257 subnets"), "{reasons:?}");
+    assert!(reasons["cluster8"].contains("publicKey"), "{reasons:?}");
+}
