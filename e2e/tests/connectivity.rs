@@ -226,6 +226,98 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
         },
     );
 
+    // Misbehaving clusters on the broker: a garbage key, an address that is none, cluster2's pod
+    // CIDR, and 300 subnets. Every gateway skips each with its reason, said once, and keeps
+    // every real tunnel.
+    let pod_cidr2 = t.cluster("cluster2").expect("cluster2").pod_cidrs[0].clone();
+    let many: Vec<String> = (0..300)
+        .map(|i| format!("10.200.{i}.0/24", i = i % 256))
+        .collect();
+    let bad = [
+        (
+            "evil1",
+            vec!["10.201.0.0/16".to_string()],
+            "not-a-key",
+            "172.30.9.9",
+            "publicKey",
+        ),
+        (
+            "evil2",
+            vec!["10.202.0.0/16".to_string()],
+            "",
+            "nonsense",
+            "publicKey",
+        ),
+        ("evil3", vec![pod_cidr2.clone()], "", "172.30.9.9", "overlap"),
+        ("evil4", many, "", "172.30.9.9", "300 subnets"),
+    ];
+    for (id, subnets, key, ip, _) in &bad {
+        let key = if key.is_empty() {
+            "2HBSaIgHYnmNVjjqUsD0sBr2gPLDjMO+BS3fD8TumHg="
+        } else {
+            key
+        };
+        let ep = serde_json::json!({"apiVersion": "submariner.io/v1", "kind": "Endpoint",
+            "metadata": {"name": format!("{id}-submariner-cable-{id}-172-30-9-9"), "namespace": "submariner-k8s-broker",
+                "labels": {"submariner-io/clusterID": id}},
+            "spec": {"cluster_id": id, "cable_name": format!("submariner-cable-{id}-172-30-9-9"), "hostname": "evil",
+                "subnets": subnets, "private_ip": ip, "public_ip": "", "nat_enabled": false, "backend": "wireguard",
+                "backend_config": {"publicKey": key}}});
+        subsea_e2e::sandbox::kubectl_stdin(
+            &sb.kubeconfig(),
+            "broker",
+            &["apply", "-f", "-"],
+            &ep.to_string(),
+        )
+        .expect("a misbehaving Endpoint on the broker");
+    }
+    let gw_log = sb.logs().join(format!("{active}-gateway.log"));
+    eventually(
+        "cluster1's gateway skips every misbehaving cluster",
+        Duration::from_secs(30),
+        || {
+            let log = std::fs::read_to_string(&gw_log)?;
+            for (id, _, _, _, why) in &bad {
+                let lines: Vec<&str> = log
+                    .lines()
+                    .filter(|l| l.contains("not connecting") && l.contains(&format!("cluster={id} ")))
+                    .collect();
+                if lines.len() != 1 || !lines[0].contains(why) {
+                    bail!("{id}: {lines:?}");
+                }
+            }
+            Ok(())
+        },
+    );
+    // Still said once a few passes later, and the real tunnels carry traffic.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = std::fs::read_to_string(&gw_log).expect("gateway log");
+    for (id, ..) in &bad {
+        let n = log
+            .lines()
+            .filter(|l| l.contains("not connecting") && l.contains(&format!("cluster={id} ")))
+            .count();
+        assert_eq!(n, 1, "{id}'s reason logged {n} times");
+    }
+    echo(sb, worker2, &format!("{}:7000", worker1.ips[0]), 64 << 10)
+        .expect("traffic with misbehaving clusters around");
+    echo(sb, worker1, &format!("{}:7000", worker2.ips[0]), 64 << 10)
+        .expect("traffic with misbehaving clusters around");
+    for (id, ..) in &bad {
+        sb.kubectl(
+            "broker",
+            &[
+                "delete",
+                "endpoints.submariner.io",
+                "-n",
+                "submariner-k8s-broker",
+                "-l",
+                &format!("submariner-io/clusterID={id}"),
+            ],
+        )
+        .expect("remove the misbehaving Endpoint");
+    }
+
     // Failover: kill cluster1's active gateway; traffic must come back through the other one.
     let active = kill_active_gateway(sb, "cluster1").expect("kill the active gateway");
     let killed = Instant::now();

@@ -40,6 +40,7 @@ pub fn plural(kind: &str) -> Result<&'static str> {
         "GlobalEgressIP" => "globalegressips",
         "ClusterGlobalEgressIP" => "clusterglobalegressips",
         "GlobalIngressIP" => "globalingressips",
+        "Lease" => "leases",
         other => {
             return Err(Error::Invalid(format!(
                 "subsea does not know the resource of kind {other}"

@@ -36,9 +36,10 @@ pub(super) async fn tunnels(shared: Arc<Shared>, d: Arc<Datapath>) {
             {
                 let mut st = guard(&state);
                 let (pingers, skipped) = &mut *st;
-                // Said once per change, not on every pass.
+                // Each reason is said once, when it appears, not on every pass nor again when
+                // another cluster's changes.
                 if plan.skipped != *skipped {
-                    for s in &plan.skipped {
+                    for s in plan.skipped.iter().filter(|s| !skipped.contains(s)) {
                         tracing::warn!(cluster = %s.cluster_id, reason = %s.reason, "not connecting");
                     }
                     *skipped = plan.skipped.clone();
