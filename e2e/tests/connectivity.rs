@@ -246,7 +246,7 @@ fn three_clusters_connect_pods_and_services_and_survive_a_gateway_failover() {
             vec!["10.202.0.0/16".to_string()],
             "",
             "nonsense",
-            "publicKey",
+            "valid public nor private IP",
         ),
         ("evil3", vec![pod_cidr2.clone()], "", "172.30.9.9", "overlap"),
         ("evil4", many, "", "172.30.9.9", "300 subnets"),
