@@ -717,14 +717,7 @@ fn deploy_manifests_load_and_their_commands_are_accepted_by_the_binary() {
             path.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        let json = s.ok(&[
-            "get",
-            "daemonsets,deployments",
-            "-n",
-            "submariner-operator",
-            "-o",
-            "json",
-        ]);
+        let json = s.ok(&["get", "daemonsets,deployments", "-A", "-o", "json"]);
         let v: serde_json::Value = serde_json::from_str(&json).expect("json");
         for item in v["items"].as_array().expect("items") {
             for c in item["spec"]["template"]["spec"]["containers"]
