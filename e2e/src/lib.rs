@@ -1,5 +1,6 @@
 //! End-to-end tools and benchmarks: the multi-cluster [`sandbox`] (binary `subsea-sandbox`)
 //! and `apiserver-bench`.
 
+pub mod faults;
 pub mod flood;
 pub mod sandbox;

@@ -139,3 +139,76 @@ pub fn probe(
     }
     Err(peer!("no connection to {addr} within {deadline:?}"))
 }
+
+/// What [`watch`] saw.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Watch {
+    /// New connections tried.
+    pub attempts: u64,
+    /// Of which failed.
+    pub failures: u64,
+    /// Longest time without a successful new connection, in seconds (0 when none failed).
+    pub longest_outage: f64,
+    /// Whether the last attempt succeeded (the path recovered before the watch ended).
+    pub recovered: bool,
+    /// Whether the one long-lived connection kept echoing throughout.
+    pub long_lived_survived: bool,
+}
+
+/// Watches the path to an echo server at `addr` for `duration`: a new connection every
+/// `every` (each with `attempt` timeout), and one long-lived connection exchanging 8 bytes every
+/// 100 ms, which counts as surviving as long as TCP's retransmissions carry it (each exchange
+/// may take up to 15 s).
+pub fn watch(addr: SocketAddr, every: Duration, attempt: Duration, duration: Duration) -> Result<Watch> {
+    let end = std::time::Instant::now() + duration;
+    let long = std::thread::spawn(move || -> bool {
+        let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+            return false;
+        };
+        let _ = c.set_read_timeout(Some(Duration::from_secs(15)));
+        let mut line = [0u8; 1];
+        // The `from <address>` header.
+        loop {
+            match c.read(&mut line) {
+                Ok(1) if line[0] == b'\n' => break,
+                Ok(1) => {}
+                _ => return false,
+            }
+        }
+        let mut i = 0u64;
+        while std::time::Instant::now() < end {
+            let msg = i.to_be_bytes();
+            let mut back = [0u8; 8];
+            if c.write_all(&msg).is_err() || c.read_exact(&mut back).is_err() || back != msg {
+                return false;
+            }
+            i += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    });
+    let mut w = Watch::default();
+    let mut last_ok: Option<std::time::Instant> = None;
+    let mut failing_since: Option<std::time::Instant> = None;
+    while std::time::Instant::now() < end {
+        let t = std::time::Instant::now();
+        w.attempts += 1;
+        let ok = TcpStream::connect_timeout(&addr, attempt).is_ok();
+        if ok {
+            if let (Some(_), Some(prev)) = (failing_since.take(), last_ok) {
+                w.longest_outage = w.longest_outage.max(t.duration_since(prev).as_secs_f64());
+            }
+            last_ok = Some(t);
+        } else {
+            w.failures += 1;
+            failing_since.get_or_insert(t);
+        }
+        w.recovered = ok;
+        std::thread::sleep(every.saturating_sub(t.elapsed()));
+    }
+    if let (Some(_), Some(prev)) = (failing_since, last_ok) {
+        w.longest_outage = w.longest_outage.max(prev.elapsed().as_secs_f64());
+    }
+    w.long_lived_survived = long.join().unwrap_or(false);
+    Ok(w)
+}

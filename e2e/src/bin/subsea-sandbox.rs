@@ -172,6 +172,14 @@ enum Command {
     /// (internal) Relay connections: LISTEN=TARGET, each `HOST:PORT` or `unix:PATH`.
     #[command(hide = true)]
     Relay { mappings: Vec<String> },
+    /// Watch the path to an echo server for SECONDS: a new connection every 50 ms and one
+    /// long-lived connection; prints `RESULT <json>` (the fault suite's probe).
+    #[command(hide = true)]
+    Watch {
+        addr: std::net::SocketAddr,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// Flood TARGET with WireGuard handshake initiations for PUBLIC_KEY (base64) at RATE per
     /// second for SECONDS (the handshake-flood test and benchmark); prints `RESULT <json>`.
     #[command(hide = true)]
@@ -354,6 +362,17 @@ fn run(cli: Cli) -> Result<()> {
             let kubelet = subsea_e2e::sandbox::kubelet::Kubelet::new(&cli.dir, &cluster)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(kubelet.run(&sb.kubeconfig(), &cluster))
+        }
+        Command::Watch { addr, seconds } => {
+            let ms = std::time::Duration::from_millis;
+            let w = subsea_e2e::sandbox::echo::watch(
+                addr,
+                ms(50),
+                ms(200),
+                std::time::Duration::from_secs_f64(seconds),
+            )?;
+            println!("RESULT {}", serde_json::to_string(&w)?);
+            Ok(())
         }
         Command::HandshakeFlood {
             target,
