@@ -153,14 +153,74 @@ pub struct Watch {
     pub recovered: bool,
     /// Whether the one long-lived connection kept echoing throughout.
     pub long_lived_survived: bool,
+    /// DNS lookups made (every 100 ms, through the pod's resolver), when a name was given.
+    pub dns_lookups: u64,
+    /// Lookups that failed.
+    pub dns_failures: u64,
+    /// Lookups answered with an address not among the expected ones.
+    pub dns_wrong: u64,
+    /// Longest run of failed or wrong lookups, in seconds.
+    pub dns_longest_bad: f64,
+}
+
+/// A name to resolve every 100 ms while watching, and the addresses it may answer.
+#[derive(Clone, Debug)]
+pub struct DnsWatch {
+    /// The name (fully qualified).
+    pub name: String,
+    /// Acceptable answers.
+    pub expect: Vec<std::net::IpAddr>,
+}
+
+fn dns_loop(d: DnsWatch, end: std::time::Instant) -> (u64, u64, u64, f64) {
+    use std::net::ToSocketAddrs;
+    let (mut n, mut failed, mut wrong, mut longest) = (0, 0, 0, 0.0f64);
+    let mut bad_since: Option<std::time::Instant> = None;
+    while std::time::Instant::now() < end {
+        let t = std::time::Instant::now();
+        n += 1;
+        let ok = match (d.name.as_str(), 0).to_socket_addrs() {
+            Ok(addrs) => {
+                let got: Vec<std::net::IpAddr> = addrs.map(|a| a.ip()).collect();
+                let fine = !got.is_empty() && got.iter().all(|ip| d.expect.contains(ip));
+                if !fine {
+                    wrong += 1;
+                }
+                fine
+            }
+            Err(_) => {
+                failed += 1;
+                false
+            }
+        };
+        if ok {
+            if let Some(s) = bad_since.take() {
+                longest = longest.max(t.duration_since(s).as_secs_f64());
+            }
+        } else {
+            bad_since.get_or_insert(t);
+        }
+        std::thread::sleep(Duration::from_millis(100).saturating_sub(t.elapsed()));
+    }
+    if let Some(s) = bad_since {
+        longest = longest.max(s.elapsed().as_secs_f64());
+    }
+    (n, failed, wrong, longest)
 }
 
 /// Watches the path to an echo server at `addr` for `duration`: a new connection every
 /// `every` (each with `attempt` timeout), and one long-lived connection exchanging 8 bytes every
 /// 100 ms, which counts as surviving as long as TCP's retransmissions carry it (each exchange
 /// may take up to 15 s).
-pub fn watch(addr: SocketAddr, every: Duration, attempt: Duration, duration: Duration) -> Result<Watch> {
+pub fn watch(
+    addr: SocketAddr,
+    every: Duration,
+    attempt: Duration,
+    duration: Duration,
+    dns: Option<DnsWatch>,
+) -> Result<Watch> {
     let end = std::time::Instant::now() + duration;
+    let dns = dns.map(|d| std::thread::spawn(move || dns_loop(d, end)));
     let long = std::thread::spawn(move || -> bool {
         let Ok(mut c) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
             return false;
@@ -210,5 +270,8 @@ pub fn watch(addr: SocketAddr, every: Duration, attempt: Duration, duration: Dur
         w.longest_outage = w.longest_outage.max(prev.elapsed().as_secs_f64());
     }
     w.long_lived_survived = long.join().unwrap_or(false);
+    if let Some(Ok((n, failed, wrong, longest))) = dns.map(|h| h.join()) {
+        (w.dns_lookups, w.dns_failures, w.dns_wrong, w.dns_longest_bad) = (n, failed, wrong, longest);
+    }
     Ok(w)
 }

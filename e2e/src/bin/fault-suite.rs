@@ -1,15 +1,25 @@
-//! `fault-suite [ROUNDS]`: every fault of `subsea_e2e::faults` ROUNDS times (10 by default) over
-//! a 3-cluster sandbox, one table row per fault. Needs root. Exits non-zero when a round did
-//! not recover or objects were left behind.
+//! `fault-suite [ROUNDS] [BROKER_SECONDS]`: every fault of `subsea_e2e::faults` ROUNDS times (10
+//! by default; the broker outage lasting BROKER_SECONDS, 60 by default) over a 3-cluster
+//! sandbox, one table row per fault, then cluster3 uninstalled. Needs root. Exits non-zero when
+//! a round did not recover or objects were left behind.
 
-fn main() -> anyhow::Result<()> {
-    let rounds: usize = std::env::args()
-        .nth(1)
+fn arg<T: std::str::FromStr>(n: usize, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    Ok(std::env::args()
+        .nth(n)
         .map(|a| a.parse())
         .transpose()?
-        .unwrap_or(10);
-    let rows = subsea_e2e::faults::run(rounds)?;
-    if rows.iter().any(|r| r.recovered < rounds || !r.stale.is_empty()) {
+        .unwrap_or(default))
+}
+
+fn main() -> anyhow::Result<()> {
+    let rows = subsea_e2e::faults::run(arg(1, 10)?, arg(2, 60)?)?;
+    if rows
+        .iter()
+        .any(|r| r.recovered < r.outages.len() || !r.stale.is_empty())
+    {
         anyhow::bail!("a fault was not recovered from, or left objects behind");
     }
     Ok(())

@@ -179,6 +179,12 @@ enum Command {
         addr: std::net::SocketAddr,
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+        /// Also resolve this name every 100 ms…
+        #[arg(long)]
+        dns: Option<String>,
+        /// …expecting only these addresses (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        expect: Vec<std::net::IpAddr>,
     },
     /// Flood TARGET with WireGuard handshake initiations for PUBLIC_KEY (base64) at RATE per
     /// second for SECONDS (the handshake-flood test and benchmark); prints `RESULT <json>`.
@@ -363,13 +369,20 @@ fn run(cli: Cli) -> Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(kubelet.run(&sb.kubeconfig(), &cluster))
         }
-        Command::Watch { addr, seconds } => {
+        Command::Watch {
+            addr,
+            seconds,
+            dns,
+            expect,
+        } => {
             let ms = std::time::Duration::from_millis;
+            let dns = dns.map(|name| subsea_e2e::sandbox::echo::DnsWatch { name, expect });
             let w = subsea_e2e::sandbox::echo::watch(
                 addr,
                 ms(50),
                 ms(200),
                 std::time::Duration::from_secs_f64(seconds),
+                dns,
             )?;
             println!("RESULT {}", serde_json::to_string(&w)?);
             Ok(())

@@ -166,3 +166,30 @@ pub fn heal(sb: &Sandbox, cluster: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Cuts the WAN between `a` and `b` only (on `a`'s nodes, both directions); [`heal`] of `a`
+/// undoes it.
+pub fn partition_between(sb: &Sandbox, a: &str, b: &str) -> anyhow::Result<()> {
+    let t = sb.topology()?;
+    let find = |id: &str| {
+        t.clusters
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| anyhow::anyhow!("no cluster {id}"))
+    };
+    let (ca, cb) = (find(a)?, find(b)?);
+    let o = cb.control_plane().ip.octets();
+    let other = format!("{}.{}.{}.0/24", o[0], o[1], o[2]);
+    let rules = format!(
+        "table inet {PARTITION_TABLE} {{\n\
+         chain input {{ type filter hook input priority -300; iifname \"eth0\" ip saddr {other} drop; }}\n\
+         chain forward {{ type filter hook forward priority -300; oifname \"eth0\" ip daddr {other} drop; iifname \"eth0\" ip saddr {other} drop; }}\n\
+         chain output {{ type filter hook output priority -300; oifname \"eth0\" ip daddr {other} drop; }}\n}}\n"
+    );
+    let file = sb.logs().join(format!("partition-{a}-{b}.nft"));
+    std::fs::write(&file, rules)?;
+    for n in &ca.nodes {
+        super::sys::exec_in(&n.netns, &["nft", "-f", &file.display().to_string()])?;
+    }
+    Ok(())
+}
