@@ -10,7 +10,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::sandbox::echo::Watch;
-use crate::sandbox::harness::{self, active_gateway, heal, partition, partition_between, subctl};
+use crate::sandbox::harness::{
+    self, active_gateway, broker_imports, export, heal, partition, partition_between,
+};
 use crate::sandbox::{Pod, Sandbox, sys};
 
 /// One fault: how to cause it and how to undo it, and how long it lasts.
@@ -35,18 +37,7 @@ const NAME: &str = "web.default.svc.clusterset.local.";
 /// An export made while the broker is down must appear once it is back.
 fn broker_down(sb: &mut Sandbox) -> Result<String> {
     sb.kill("broker/apiserver")?;
-    subctl(
-        sb,
-        &[
-            "export",
-            "service",
-            "late",
-            "-n",
-            "default",
-            "--context",
-            "cluster2",
-        ],
-    )?;
+    export(sb, "export", "late", "cluster2")?;
     Ok("broker/apiserver".into())
 }
 
@@ -63,17 +54,7 @@ fn broker_back(sb: &mut Sandbox, label: &str) -> Result<()> {
             if !out.contains("/late") {
                 bail!("not yet: {out}");
             }
-            let on_broker = sb.kubectl(
-                "broker",
-                &[
-                    "get",
-                    "serviceimports",
-                    "-n",
-                    "submariner-k8s-broker",
-                    "-o",
-                    "name",
-                ],
-            )?;
+            let on_broker = broker_imports(sb)?;
             let n = on_broker.lines().filter(|l| l.contains("late-default-")).count();
             if n != 1 {
                 bail!("{n} broker ServiceImports for it");
@@ -81,18 +62,7 @@ fn broker_back(sb: &mut Sandbox, label: &str) -> Result<()> {
             Ok(())
         },
     );
-    subctl(
-        sb,
-        &[
-            "unexport",
-            "service",
-            "late",
-            "-n",
-            "default",
-            "--context",
-            "cluster2",
-        ],
-    )?;
+    export(sb, "unexport", "late", "cluster2")?;
     Ok(())
 }
 
@@ -317,18 +287,7 @@ pub fn run(rounds: usize, broker_seconds: u64) -> Result<Vec<Row>> {
     // The DNS probe's service, exported by cluster1; and one cluster2 exports during a fault.
     sb.deploy("cluster1", "web", "default", 1, false, 80, 8080)?;
     sb.deploy("cluster2", "late", "default", 1, false, 80, 8080)?;
-    subctl(
-        sb,
-        &[
-            "export",
-            "service",
-            "web",
-            "-n",
-            "default",
-            "--context",
-            "cluster1",
-        ],
-    )?;
+    export(sb, "export", "web", "cluster1")?;
     let web_ip = sb.kubectl(
         "cluster1",
         &[

@@ -26,11 +26,7 @@ impl Drop for Publisher {
 fn service(sb: &Sandbox, cluster: &str) {
     let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: shop, namespace: default}\nspec:\n  type: LoadBalancer\n  selector: {app: shop}\n  ports: [{port: 80, targetPort: 8080, protocol: TCP}]\n";
     kubectl_stdin(&sb.kubeconfig(), cluster, &["apply", "-f", "-"], yaml).expect("service");
-    subctl(
-        sb,
-        &["export", "service", "shop", "-n", "default", "--context", cluster],
-    )
-    .expect("export");
+    harness::export(sb, "export", "shop", cluster).expect("export");
 }
 
 /// What a cloud's load-balancer controller does: the ingress address in the Service status.
@@ -108,17 +104,7 @@ fn both_clusters_are_published_and_a_partitioned_one_is_withdrawn_until_it_heals
     }
     // Both exports are in; their load balancers get addresses at the same moment.
     eventually("both exports on the broker", Duration::from_secs(30), || {
-        let out = sb.kubectl(
-            "broker",
-            &[
-                "get",
-                "serviceimports",
-                "-n",
-                "submariner-k8s-broker",
-                "-o",
-                "name",
-            ],
-        )?;
+        let out = harness::broker_imports(sb)?;
         if out.matches("shop-default-").count() < 2 {
             bail!("{out}");
         }
@@ -176,11 +162,7 @@ fn both_clusters_are_published_and_a_partitioned_one_is_withdrawn_until_it_heals
 
     // Unexported in both: records and registry records go.
     for c in ["cluster1", "cluster2"] {
-        subctl(
-            sb,
-            &["unexport", "service", "shop", "-n", "default", "--context", c],
-        )
-        .expect("unexport");
+        harness::export(sb, "unexport", "shop", c).expect("unexport");
     }
     eventually("records removed", Duration::from_secs(30), || {
         if !bind.dig(NAME, "A").is_empty() || !bind.dig(&format!("a-{NAME}"), "TXT").is_empty() {

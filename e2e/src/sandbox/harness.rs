@@ -193,3 +193,26 @@ pub fn partition_between(sb: &Sandbox, a: &str, b: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `subctl export|unexport service SERVICE -n default --context CLUSTER`.
+pub fn export(sb: &Sandbox, verb: &str, service: &str, cluster: &str) -> anyhow::Result<String> {
+    subctl(
+        sb,
+        &[verb, "service", service, "-n", "default", "--context", cluster],
+    )
+}
+
+/// The names of the ServiceImports on the broker, one per line.
+pub fn broker_imports(sb: &Sandbox) -> anyhow::Result<String> {
+    sb.kubectl(
+        "broker",
+        &[
+            "get",
+            "serviceimports",
+            "-n",
+            "submariner-k8s-broker",
+            "-o",
+            "name",
+        ],
+    )
+}
