@@ -23,7 +23,7 @@ struct Fault {
     heal: fn(&mut Sandbox, &str) -> Result<()>,
 }
 
-fn kill_restart(sb: &mut Sandbox, label: &str) -> Result<String> {
+fn kill(sb: &mut Sandbox, label: &str) -> Result<String> {
     sb.kill(label)?;
     Ok(label.to_string())
 }
@@ -75,32 +75,32 @@ fn faults(broker_seconds: u64) -> Vec<Fault> {
             hold: Duration::from_secs(4),
             inject: |sb| {
                 let g = active_gateway(sb, "cluster1")?;
-                kill_restart(sb, &format!("{g}/gateway"))
+                kill(sb, &format!("{g}/gateway"))
             },
             heal: restart,
         },
         Fault {
             name: "route agent killed (client's node)",
             hold: Duration::from_secs(3),
-            inject: |sb| kill_restart(sb, "cluster2-worker/route-agent"),
+            inject: |sb| kill(sb, "cluster2-worker/route-agent"),
             heal: restart,
         },
         Fault {
             name: "Lighthouse agent killed (cluster1)",
             hold: Duration::from_secs(3),
-            inject: |sb| kill_restart(sb, "cluster1/lighthouse-agent"),
+            inject: |sb| kill(sb, "cluster1/lighthouse-agent"),
             heal: restart,
         },
         Fault {
             name: "Lighthouse DNS killed (cluster2, the client's)",
             hold: Duration::from_secs(3),
-            inject: |sb| kill_restart(sb, "cluster2/lighthouse-dns"),
+            inject: |sb| kill(sb, "cluster2/lighthouse-dns"),
             heal: restart,
         },
         Fault {
             name: "cluster1 API server SIGKILL, back after 3 s",
             hold: Duration::from_secs(3),
-            inject: |sb| kill_restart(sb, "cluster1/apiserver"),
+            inject: |sb| kill(sb, "cluster1/apiserver"),
             heal: restart,
         },
         Fault {
@@ -274,16 +274,8 @@ fn settled(sb: &Sandbox, clusters: usize) -> Result<Vec<String>> {
 pub fn run(rounds: usize, broker_seconds: u64) -> Result<Vec<Row>> {
     let mut up = harness::up("faults", 3, false)?;
     let sb = &mut up.0;
-    let server = sb.add_pod("cluster1", "cluster1-worker", "server", "default")?;
-    let client = sb.add_pod("cluster2", "cluster2-worker", "client", "default")?;
+    let (client, addr) = harness::echo_pair(sb)?;
     let bin = sb.binary("subsea-sandbox");
-    sb.start_in_pod(
-        "cluster1",
-        "server",
-        "echo",
-        vec![bin.clone(), "echo-server".into()],
-    )?;
-    let addr = format!("{}:7000", server.ips[0]);
     // The DNS probe's service, exported by cluster1; and one cluster2 exports during a fault.
     sb.deploy("cluster1", "web", "default", 1, false, 80, 8080)?;
     sb.deploy("cluster2", "late", "default", 1, false, 80, 8080)?;

@@ -42,16 +42,8 @@ fn run(rounds: usize) -> Result<()> {
     let mut guard = harness::up("fbench", 2, false)?;
     let sb = &mut guard.0;
     (|| -> Result<()> {
-        let server = sb.add_pod("cluster1", "cluster1-worker", "server", "default")?;
-        let client = sb.add_pod("cluster2", "cluster2-worker", "client", "default")?;
+        let (client, addr) = harness::echo_pair(sb)?;
         let bin = sb.binary("subsea-sandbox");
-        sb.start_in_pod(
-            "cluster1",
-            "server",
-            "echo",
-            vec![bin.clone(), "echo-server".into()],
-        )?;
-        let addr = format!("{}:7000", server.ips[0]);
         let at = sys::exec_in(
             &client.netns,
             &[&bin, "probe", &addr, "--start", "0", "--deadline", "60"],

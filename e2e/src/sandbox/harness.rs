@@ -216,3 +216,13 @@ pub fn broker_imports(sb: &Sandbox) -> anyhow::Result<String> {
         ],
     )
 }
+
+/// An echo server pod on cluster1's worker and a client pod on cluster2's worker (the pair
+/// failover and fault measurements probe across); returns the client and the server's address.
+pub fn echo_pair(sb: &mut Sandbox) -> anyhow::Result<(super::Pod, String)> {
+    let server = sb.add_pod("cluster1", "cluster1-worker", "server", "default")?;
+    let client = sb.add_pod("cluster2", "cluster2-worker", "client", "default")?;
+    let bin = sb.binary("subsea-sandbox");
+    sb.start_in_pod("cluster1", "server", "echo", vec![bin, "echo-server".into()])?;
+    Ok((client, format!("{}:7000", server.ips[0])))
+}
