@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 pub mod bind;
+pub mod etcd;
+
+/// Set to `etcd` to run every test's API server on its own real etcd instead of the embedded log:
+/// the same suites, the other storage backend.
+pub const STORE_ENV: &str = "SUBSEA_TEST_STORE";
 
 /// Path of a binary built from this workspace (`cargo build --bins` first), or `$SUBSEA_BIN_DIR/name`.
 pub fn binary(name: &str) -> PathBuf {
@@ -59,17 +64,59 @@ pub struct ApiServer {
     pub kube_cache: TempDir,
     /// Listen address; the port chosen at first start is kept across restarts.
     listen: String,
+    /// The etcd this server keeps its objects in, when the test owns one.
+    pub etcd: Option<etcd::EtcdCluster>,
 }
 
 impl ApiServer {
     /// Starts a server with the given extra flags and waits until it answers.
+    /// With `SUBSEA_TEST_STORE=etcd`, the server keeps its objects in a one-member etcd of
+    /// its own.
     pub fn start(flags: &[&str]) -> Result<Self> {
+        let mut flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let etcd = match std::env::var(STORE_ENV).as_deref() {
+            Ok("etcd") => {
+                let e = etcd::EtcdCluster::start(1)?;
+                flags.extend(["--etcd-servers".to_string(), e.servers()]);
+                Some(e)
+            }
+            Ok("") | Ok("embedded") | Err(_) => None,
+            Ok(other) => bail!("{STORE_ENV}={other}: expected etcd or embedded"),
+        };
         let mut s = Self {
             child: None,
             data: TempDir::new("apiserver"),
-            flags: flags.iter().map(|f| f.to_string()).collect(),
+            flags,
             kube_cache: TempDir::new("kubecache"),
             listen: "127.0.0.1:0".into(),
+            etcd,
+        };
+        s.launch()?;
+        Ok(s)
+    }
+
+    /// A replica on the same etcd objects as `first` (etcd servers and prefix), sharing its
+    /// certificates, tokens and signing key, as the README's highly available broker does.
+    pub fn replica_of(first: &ApiServer) -> Result<Self> {
+        let data = TempDir::new("apiserver");
+        for f in [
+            "ca.crt",
+            "ca.key",
+            "apiserver.crt",
+            "apiserver.key",
+            "admin.token",
+            "sa-signing.key",
+        ] {
+            std::fs::copy(first.data.0.join(f), data.0.join(f))
+                .with_context(|| format!("copying {f} from the first replica"))?;
+        }
+        let mut s = Self {
+            child: None,
+            data,
+            flags: first.flags.clone(),
+            kube_cache: TempDir::new("kubecache"),
+            listen: "127.0.0.1:0".into(),
+            etcd: None,
         };
         s.launch()?;
         Ok(s)

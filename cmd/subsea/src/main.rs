@@ -141,6 +141,24 @@ struct ApiserverArgs {
         default_value = "10.0.0.0/24"
     )]
     service_cluster_ip_range: Vec<String>,
+    /// Keep every object in etcd v3 instead of DIR's log: the members' client URLs,
+    /// comma-separated. Several `subsea apiserver` processes on one etcd cluster (and one
+    /// --etcd-prefix) serve the same objects: copy DIR's certificates and tokens from the first
+    /// to the others (see the README, "A highly available broker").
+    #[arg(long, value_name = "URL[,URL]", value_delimiter = ',')]
+    etcd_servers: Vec<String>,
+    /// CA bundle that signed the etcd members' serving certificates (https:// URLs).
+    #[arg(long, value_name = "FILE", requires = "etcd_servers")]
+    etcd_cafile: Option<PathBuf>,
+    /// Client certificate for etcd members that require one.
+    #[arg(long, value_name = "FILE", requires = "etcd_keyfile")]
+    etcd_certfile: Option<PathBuf>,
+    /// Key of --etcd-certfile.
+    #[arg(long, value_name = "FILE", requires = "etcd_certfile")]
+    etcd_keyfile: Option<PathBuf>,
+    /// Key prefix in etcd, as kube-apiserver's flag: objects are at PREFIX/<resource>/<ns>/<name>.
+    #[arg(long, value_name = "PREFIX", default_value = "/registry")]
+    etcd_prefix: String,
 }
 
 fn init_logging() {
@@ -169,6 +187,13 @@ async fn apiserver(args: ApiserverArgs) -> Result<()> {
         watch_cache_size: args.watch_cache_size,
         context: args.context,
         service_cidrs,
+        etcd: (!args.etcd_servers.is_empty()).then(|| subsea_apiserver::etcd::EtcdConfig {
+            servers: args.etcd_servers,
+            ca_file: args.etcd_cafile,
+            cert_file: args.etcd_certfile,
+            key_file: args.etcd_keyfile,
+            prefix: args.etcd_prefix,
+        }),
     })
     .await?;
     tracing::info!(address = %running.addr, kubeconfig = %running.kubeconfig.display(), "subsea apiserver is serving");

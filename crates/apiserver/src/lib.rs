@@ -8,6 +8,7 @@ pub mod auth;
 pub mod authz;
 pub mod discovery;
 pub mod error;
+pub mod etcd;
 pub mod handlers;
 pub mod http;
 pub mod impersonate;
@@ -52,6 +53,8 @@ pub struct Config {
     pub context: String,
     /// Ranges Service ClusterIPs are allocated from (empty: stored as given).
     pub service_cidrs: Vec<subsea_cidr::Cidr>,
+    /// Keep objects in etcd instead of the data directory's log.
+    pub etcd: Option<etcd::EtcdConfig>,
 }
 
 /// A running server.
@@ -62,6 +65,8 @@ pub struct Running {
     pub kubeconfig: PathBuf,
     /// The serving task.
     pub task: tokio::task::JoinHandle<()>,
+    /// The data directory's lock, held while the server runs (the log holds it otherwise).
+    _lock: Option<std::fs::File>,
 }
 
 fn tls_acceptor(pki: &pki::Pki) -> Result<tokio_rustls::TlsAcceptor> {
@@ -130,9 +135,52 @@ fn seed(store: &mut Store, reg: &Registry) -> Vec<subsea_store::Event> {
     events
 }
 
+/// Connects to etcd and loads every object into the cache.
+async fn open_etcd(cfg: &etcd::EtcdConfig) -> Result<(Store, state::Backend)> {
+    let builtin: Vec<String> = Registry::with_built_ins()
+        .all()
+        .iter()
+        .filter(|i| !i.custom)
+        .map(|i| i.type_key())
+        .collect();
+    let backend = etcd::Etcd::connect(cfg, &builtin).await?;
+    let (objects, rev) = backend
+        .load()
+        .await
+        .map_err(|e| Error::Corrupt(format!("cannot load the objects from etcd: {}", e.message)))?;
+    let mut store = Store::new();
+    for (key, object) in objects {
+        let rev = subsea_store::layout::revision_of(&object).unwrap_or(0);
+        store.replay(&subsea_store::Event {
+            ty: key.ty,
+            kind: subsea_store::EventType::Added,
+            object: Arc::new(object),
+            prev: None,
+            rev,
+        });
+    }
+    store.bump_rev_to(rev);
+    tracing::info!(
+        objects = store.keys().len(),
+        revision = rev,
+        "loaded the objects from etcd"
+    );
+    Ok((store, state::Backend::Etcd(Arc::new(backend))))
+}
+
 /// Starts serving; returns once the listener is bound and the kubeconfig written.
 pub async fn start(config: Config) -> Result<Running> {
-    let (mut store, wal) = wal::open(&config.data_dir)?;
+    let (mut store, backend, lock) = match &config.etcd {
+        None => {
+            let (store, wal) = wal::open(&config.data_dir)?;
+            (store, state::Backend::Wal(wal), None)
+        }
+        Some(cfg) => {
+            let lock = wal::lock_dir(&config.data_dir)?;
+            let (store, backend) = open_etcd(cfg).await?;
+            (store, backend, Some(lock))
+        }
+    };
     store.set_service_cidrs(config.service_cidrs.clone());
     let mut registry = Registry::with_built_ins();
     for crd in store.objects(keys::CRDS, None) {
@@ -158,7 +206,7 @@ pub async fn start(config: Config) -> Result<Running> {
     let shared = Shared::start(
         store,
         registry,
-        wal,
+        backend,
         config.watch_cache_size,
         pki.admin_token.clone(),
         pki.ca_pem.clone(),
@@ -182,5 +230,6 @@ pub async fn start(config: Config) -> Result<Running> {
         addr,
         kubeconfig,
         task,
+        _lock: lock,
     })
 }

@@ -9,7 +9,70 @@ use subsea_store::{ApiError, Event, History, Registry, Store};
 use tokio::sync::{broadcast, watch};
 
 use crate::auth::TokenIndex;
+use crate::etcd::{Change, Etcd, Outcome};
 use crate::wal::Wal;
+
+/// Where writes are made durable.
+pub enum Backend {
+    /// The embedded write-ahead log in the data directory.
+    Wal(Wal),
+    /// An etcd cluster shared with other replicas.
+    Etcd(Arc<Etcd>),
+}
+
+/// Times a write is decided again after other replicas changed what it read.
+const WRITE_ATTEMPTS: usize = 16;
+/// How long a request waits for the cache to reach a revision etcd reported.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A write's answer, whose resourceVersions are set once the backend has decided them.
+pub trait Restamp {
+    /// Replaces every resourceVersion in `provisional` with `rev`.
+    fn restamp(&mut self, provisional: &std::collections::HashSet<String>, rev: u64);
+}
+
+impl Restamp for serde_json::Value {
+    fn restamp(&mut self, provisional: &std::collections::HashSet<String>, rev: u64) {
+        if let Some(rv) = self.pointer_mut("/metadata/resourceVersion") {
+            if rv.as_str().is_some_and(|r| provisional.contains(r)) {
+                *rv = serde_json::Value::String(rev.to_string());
+            }
+        }
+    }
+}
+
+impl Restamp for Arc<serde_json::Value> {
+    fn restamp(&mut self, provisional: &std::collections::HashSet<String>, rev: u64) {
+        Arc::make_mut(self).restamp(provisional, rev);
+    }
+}
+
+impl Restamp for () {
+    fn restamp(&mut self, _: &std::collections::HashSet<String>, _: u64) {}
+}
+
+impl<T: Restamp> Restamp for Vec<T> {
+    fn restamp(&mut self, provisional: &std::collections::HashSet<String>, rev: u64) {
+        for item in self {
+            item.restamp(provisional, rev);
+        }
+    }
+}
+
+/// A server-side apply's answer: the object, its warnings, whether it was created.
+impl<A: Restamp, B, C> Restamp for (A, B, C) {
+    fn restamp(&mut self, provisional: &std::collections::HashSet<String>, rev: u64) {
+        self.0.restamp(provisional, rev);
+    }
+}
+
+impl Restamp for subsea_store::store::Deleted {
+    fn restamp(&mut self, provisional: &std::collections::HashSet<String>, rev: u64) {
+        match self {
+            Self::Gone(o) | Self::Pending(o) => o.restamp(provisional, rev),
+        }
+    }
+}
 
 /// Capacity of each type's live event channel; a watcher further behind is sent 410.
 const CHANNEL_CAPACITY: usize = 1024;
@@ -66,6 +129,8 @@ pub struct Shared {
     pub ca_pem: String,
     /// The key bound service-account tokens (TokenRequest) are signed with.
     pub signing_key: Vec<u8>,
+    /// The etcd backend, when objects live there.
+    etcd: Option<Arc<Etcd>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,7 +151,7 @@ impl Shared {
     pub fn start(
         store: Store,
         registry: Registry,
-        wal: Wal,
+        backend: Backend,
         watch_cache_size: usize,
         admin_token: String,
         ca_pem: String,
@@ -111,12 +176,23 @@ impl Shared {
             admin_token,
             ca_pem,
             signing_key,
+            etcd: match &backend {
+                Backend::Etcd(e) => Some(e.clone()),
+                Backend::Wal(_) => None,
+            },
         });
-        let writer = shared.clone();
-        std::thread::Builder::new()
-            .name("wal-writer".into())
-            .spawn(move || writer.write_loop(wal))
-            .expect("spawning the log writer thread at startup");
+        match backend {
+            Backend::Wal(wal) => {
+                let writer = shared.clone();
+                std::thread::Builder::new()
+                    .name("wal-writer".into())
+                    .spawn(move || writer.write_loop(wal))
+                    .expect("spawning the log writer thread at startup");
+            }
+            Backend::Etcd(etcd) => {
+                tokio::spawn(crate::etcd::feed(shared.clone(), etcd));
+            }
+        }
         shared
     }
 
@@ -188,14 +264,19 @@ impl Shared {
         lock(&self.tokens).authenticate(token, &store)
     }
 
-    fn enqueue(&self, events: Vec<Event>) -> Option<u64> {
-        lock(&self.tokens).apply(&events);
+    /// Keeps the token index and the deletion count in step with applied events.
+    fn note(&self, events: &[Event]) {
+        lock(&self.tokens).apply(events);
         let deleted = events
             .iter()
             .filter(|e| e.kind == subsea_store::EventType::Deleted)
             .count() as u64;
         self.deletions
             .fetch_add(deleted, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn enqueue(&self, events: Vec<Event>) -> Option<u64> {
+        self.note(&events);
         let last = events.last().map(|e| e.rev)?;
         lock(&self.queue).extend(events);
         self.wake.notify_one();
@@ -209,10 +290,13 @@ impl Shared {
     }
 
     /// Runs a change under the store lock and returns once its events are durable.
-    pub async fn write<T>(
+    pub async fn write<T: Restamp>(
         &self,
-        f: impl FnOnce(&mut Store, &Registry) -> Result<(T, Vec<Event>), ApiError>,
+        mut f: impl FnMut(&mut Store, &Registry) -> Result<(T, Vec<Event>), ApiError>,
     ) -> Result<T, ApiError> {
+        if let Some(etcd) = self.etcd.clone() {
+            return self.write_etcd(&etcd, |store, reg| f(store, reg)).await;
+        }
         let (out, last) = {
             let reg = self.registry();
             let mut store = lock(&self.store);
@@ -228,10 +312,13 @@ impl Shared {
     /// Like [`Shared::write`], for changes that also change which types are served (CRDs): the
     /// registry changes in the same critical section, so a client that sees the CRD established
     /// can use the new type at once.
-    pub async fn write_registry<T>(
+    pub async fn write_registry<T: Restamp>(
         &self,
-        f: impl FnOnce(&mut Store, &mut Registry) -> Result<(T, Vec<Event>), ApiError>,
+        mut f: impl FnMut(&mut Store, &mut Registry) -> Result<(T, Vec<Event>), ApiError>,
     ) -> Result<T, ApiError> {
+        if let Some(etcd) = self.etcd.clone() {
+            return self.write_etcd(&etcd, f).await;
+        }
         let (out, last) = {
             let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
             let mut store = lock(&self.store);
@@ -242,5 +329,165 @@ impl Shared {
             self.wait_durable(rev).await;
         }
         Ok(out)
+    }
+
+    /// The etcd write path: decide tentatively on the cache, take it back, commit guarded on
+    /// what was read, answer once the watch has applied the change. The registry a change
+    /// sees is a copy: CRDs take effect when their events arrive, on every replica alike.
+    async fn write_etcd<T: Restamp>(
+        &self,
+        etcd: &Etcd,
+        mut f: impl FnMut(&mut Store, &mut Registry) -> Result<(T, Vec<Event>), ApiError>,
+    ) -> Result<T, ApiError> {
+        let _turn = etcd.writer.lock().await;
+        for _ in 0..WRITE_ATTEMPTS {
+            let (mut out, events) = {
+                let mut reg = self.registry().clone();
+                let mut store = lock(&self.store);
+                store.begin();
+                let decided = f(&mut store, &mut reg);
+                store.rollback();
+                decided?
+            };
+            if events.is_empty() {
+                return Ok(out);
+            }
+            match etcd.commit(&etcd.layout.plan(&events)).await? {
+                Outcome::Committed(rev) => {
+                    let provisional = events.iter().map(|e| e.rev.to_string()).collect();
+                    out.restamp(&provisional, rev);
+                    self.catch_up(rev).await?;
+                    return Ok(out);
+                }
+                Outcome::Stale(rev) => {
+                    etcd.request_progress();
+                    self.catch_up(rev).await?;
+                }
+            }
+        }
+        Err(ApiError::timeout(
+            "the write kept meeting concurrent changes by other API server replicas; retry it",
+        ))
+    }
+
+    /// The revision the cache has applied (the last durable one with the embedded log).
+    pub fn applied(&self) -> u64 {
+        *self.durable.borrow()
+    }
+
+    async fn catch_up(&self, rev: u64) -> Result<(), ApiError> {
+        match tokio::time::timeout(CATCH_UP, self.wait_durable(rev)).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(ApiError::timeout(format!(
+                "the change is stored at revision {rev}, but this server's watch of etcd has not brought it back within {} s",
+                CATCH_UP.as_secs()
+            ))),
+        }
+    }
+
+    /// Waits until the cache holds everything etcd holds now, so a read without a
+    /// resourceVersion is as fresh as kube-apiserver's quorum read. Nothing to do with the
+    /// embedded log, whose store is the truth.
+    pub async fn fresh(&self) -> Result<(), ApiError> {
+        let Some(etcd) = &self.etcd else {
+            return Ok(());
+        };
+        let rev = etcd.revision().await?;
+        if self.applied() >= rev {
+            return Ok(());
+        }
+        etcd.request_progress();
+        self.catch_up(rev).await
+    }
+
+    /// Applies changes the etcd watch brought, through revision `rev`.
+    pub(crate) fn apply_feed(&self, changes: Vec<Change>, rev: u64) {
+        let events = {
+            let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
+            let mut store = lock(&self.store);
+            let mut events = Vec::with_capacity(changes.len());
+            for ch in changes {
+                let prev = store.get(&ch.key.ty, &ch.key.ns, &ch.key.name);
+                let (kind, object) = match ch.object {
+                    Some(o) if prev.is_some() => (subsea_store::EventType::Modified, Arc::new(o)),
+                    Some(o) => (subsea_store::EventType::Added, Arc::new(o)),
+                    None => {
+                        let Some(p) = &prev else { continue };
+                        let mut o = (**p).clone();
+                        o["metadata"]["resourceVersion"] = serde_json::Value::String(ch.rev.to_string());
+                        (subsea_store::EventType::Deleted, Arc::new(o))
+                    }
+                };
+                let ev = Event {
+                    ty: ch.key.ty,
+                    kind,
+                    object,
+                    prev,
+                    rev: ch.rev,
+                };
+                store.replay(&ev);
+                if ev.ty == subsea_store::registry::keys::CRDS {
+                    match ev.kind {
+                        subsea_store::EventType::Deleted => reg.remove_crd(&ch.key.name),
+                        _ => reg.set_crd(&ev.object),
+                    }
+                }
+                events.push(ev);
+            }
+            store.bump_rev_to(rev);
+            events
+        };
+        self.note(&events);
+        {
+            let mut hub = lock(&self.hub);
+            for ev in events {
+                hub.publish(ev);
+            }
+        }
+        self.advance(rev);
+    }
+
+    /// Records that every change through `rev` has been applied.
+    pub(crate) fn advance(&self, rev: u64) {
+        lock(&self.store).bump_rev_to(rev);
+        self.durable.send_if_modified(|d| {
+            let newer = rev > *d;
+            *d = (*d).max(rev);
+            newer
+        });
+    }
+
+    /// Replaces the cache with a fresh load at `rev` (after etcd compacted the revisions the
+    /// watch needed), telling watchers what changed meanwhile.
+    pub(crate) fn resync(&self, objects: Vec<(subsea_store::ObjectKey, serde_json::Value)>, rev: u64) {
+        let mut changes = Vec::new();
+        {
+            let store = lock(&self.store);
+            let loaded: std::collections::HashSet<subsea_store::ObjectKey> =
+                objects.iter().map(|(k, _)| k.clone()).collect();
+            for key in store.keys() {
+                if !loaded.contains(&key) {
+                    changes.push(Change {
+                        key,
+                        object: None,
+                        rev,
+                    });
+                }
+            }
+            for (key, obj) in objects {
+                let cached = store.get(&key.ty, &key.ns, &key.name);
+                let same = cached.is_some_and(|c| {
+                    c.pointer("/metadata/resourceVersion") == obj.pointer("/metadata/resourceVersion")
+                });
+                if !same {
+                    changes.push(Change {
+                        key,
+                        object: Some(obj),
+                        rev,
+                    });
+                }
+            }
+        }
+        self.apply_feed(changes, rev);
     }
 }

@@ -80,9 +80,8 @@ fn private_file() -> OpenOptions {
     o
 }
 
-/// Loads the store from `dir` (creating the directory on first start), compacts, and opens the
-/// log for appending.
-pub fn open(dir: &Path) -> Result<(Store, Wal)> {
+/// Creates `dir` owner-only if missing and takes its lock: one server per data directory.
+pub fn lock_dir(dir: &Path) -> Result<File> {
     secure_dir(dir)?;
     let lock = private_file()
         .create(true)
@@ -93,6 +92,13 @@ pub fn open(dir: &Path) -> Result<(Store, Wal)> {
     if lock.try_lock().is_err() {
         return Err(Error::InUse(dir.to_path_buf()));
     }
+    Ok(lock)
+}
+
+/// Loads the store from `dir` (creating the directory on first start), compacts, and opens the
+/// log for appending.
+pub fn open(dir: &Path) -> Result<(Store, Wal)> {
+    let lock = lock_dir(dir)?;
     let mut store = Store::new();
     let snap = dir.join(SNAPSHOT);
     if snap.exists() {

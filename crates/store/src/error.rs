@@ -124,6 +124,11 @@ impl ApiError {
         )
     }
 
+    /// 413 RequestEntityTooLarge, from the storage rather than the body limit.
+    pub fn too_large_for_storage(message: impl Into<String>) -> Self {
+        Self::new(413, "RequestEntityTooLarge", message)
+    }
+
     /// 415 UnsupportedMediaType.
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
         Self::new(415, "UnsupportedMediaType", message)
@@ -153,6 +158,11 @@ impl ApiError {
     /// 504 Timeout.
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(504, "Timeout", message)
+    }
+
+    /// 503 ServiceUnavailable: the storage cannot be reached; the request changed nothing.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "ServiceUnavailable", message)
     }
 
     /// 500 InternalError.

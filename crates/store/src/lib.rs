@@ -13,6 +13,7 @@ pub mod builtin;
 pub mod crd;
 pub mod error;
 pub mod history;
+pub mod layout;
 pub mod managed;
 pub mod meta;
 pub mod patch;

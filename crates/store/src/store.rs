@@ -119,6 +119,14 @@ pub struct Store {
     rev: u64,
     tables: BTreeMap<String, Table>,
     service_cidrs: Vec<subsea_cidr::Cidr>,
+    journal: Option<Journal>,
+}
+
+/// What a tentative change overwrote, so it can be taken back.
+#[derive(Clone, Debug)]
+struct Journal {
+    rev: u64,
+    undo: Vec<(String, (String, String), Option<Arc<str>>)>,
 }
 
 /// The `metadata.uid` of an object's JSON text, without parsing the whole object.
@@ -140,7 +148,8 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
 }
 
-fn key_of(ty: &str, obj: &Value) -> ObjectKey {
+/// The identity of an object of type `ty`, from its metadata.
+pub fn key_of(ty: &str, obj: &Value) -> ObjectKey {
     ObjectKey {
         ty: ty.to_string(),
         ns: meta_str(obj, "namespace").unwrap_or_default().to_string(),
@@ -208,15 +217,54 @@ impl Store {
     pub fn replay(&mut self, ev: &Event) {
         let key = key_of(&ev.ty, &ev.object);
         let table = self.tables.entry(ev.ty.clone()).or_default();
-        match ev.kind {
-            EventType::Deleted => {
-                table.remove(&(key.ns, key.name));
-            }
-            _ => {
-                table.insert((key.ns, key.name), encode(&ev.object));
-            }
+        let id = (key.ns, key.name);
+        let old = match ev.kind {
+            EventType::Deleted => table.remove(&id),
+            _ => table.insert(id.clone(), encode(&ev.object)),
+        };
+        if let Some(j) = self.journal.as_mut() {
+            j.undo.push((ev.ty.clone(), id, old));
         }
         self.rev = self.rev.max(ev.rev);
+    }
+
+    /// Starts a tentative change: everything until [`Store::rollback`] can be taken back.
+    /// A store whose writes are decided elsewhere (etcd) decides a write tentatively, then
+    /// learns the outcome from the store's own change feed.
+    pub fn begin(&mut self) {
+        self.journal = Some(Journal {
+            rev: self.rev,
+            undo: Vec::new(),
+        });
+    }
+
+    /// Takes back every change since [`Store::begin`], the resourceVersion counter included.
+    pub fn rollback(&mut self) {
+        let Some(j) = self.journal.take() else {
+            return;
+        };
+        for (ty, id, old) in j.undo.into_iter().rev() {
+            let table = self.tables.entry(ty).or_default();
+            match old {
+                Some(v) => table.insert(id, v),
+                None => table.remove(&id),
+            };
+        }
+        self.rev = j.rev;
+    }
+
+    /// Every stored object of every type as (type, namespace, name), for a resync.
+    pub fn keys(&self) -> Vec<ObjectKey> {
+        self.tables
+            .iter()
+            .flat_map(|(ty, t)| {
+                t.keys().map(move |(ns, name)| ObjectKey {
+                    ty: ty.clone(),
+                    ns: ns.clone(),
+                    name: name.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Every stored object as (type, JSON text), for snapshots.

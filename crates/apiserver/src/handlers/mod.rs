@@ -69,6 +69,13 @@ pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiErro
         }
         Some(_) => return Err(ApiError::no_route()),
     }
+    // A read without a resourceVersion is answered from a cache as fresh as the storage.
+    if req.method == Method::GET
+        && req.q("resourceVersion").is_none_or(str::is_empty)
+        && req.q("continue").is_none()
+    {
+        shared.fresh().await?;
+    }
     match (&req.method, p.name.clone()) {
         (&Method::GET, Some(name)) => get(shared, &info, &ns, &name, sub, View::from_headers(&req.headers)),
         (&Method::GET, None) => {

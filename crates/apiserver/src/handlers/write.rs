@@ -78,7 +78,7 @@ pub(crate) async fn create(
         crd::validate_and_default(&mut obj)?;
         shared
             .write_registry(|store, reg| {
-                let (created, mut evs) = create_locked(&w, store, obj)?;
+                let (created, mut evs) = create_locked(&w, store, obj.clone())?;
                 if w.dry {
                     return Ok((created, evs));
                 }
@@ -93,7 +93,9 @@ pub(crate) async fn create(
             })
             .await?
     } else {
-        shared.write(|store, _| create_locked(&w, store, obj)).await?
+        shared
+            .write(|store, _| create_locked(&w, store, obj.clone()))
+            .await?
     };
     Ok(Reply::json(201, present(info, &created)).with_warnings(warnings))
 }
@@ -170,7 +172,7 @@ pub(crate) async fn commit_update(
         return shared
             .write_registry(|store, reg| {
                 let previous = store.get(subsea_store::registry::keys::CRDS, "", name);
-                let (updated, mut evs) = update_locked(w, store, name, obj, part)?;
+                let (updated, mut evs) = update_locked(w, store, name, obj.clone(), part)?;
                 if dry || evs.iter().any(|e| e.kind == subsea_store::EventType::Deleted) {
                     return Ok((updated, evs));
                 }
@@ -182,7 +184,7 @@ pub(crate) async fn commit_update(
             .await;
     }
     shared
-        .write(|store, _| update_locked(w, store, name, obj, part))
+        .write(|store, _| update_locked(w, store, name, obj.clone(), part))
         .await
 }
 
@@ -500,7 +502,7 @@ pub(crate) async fn write_scale(
                 .ok_or_else(|| ApiError::not_found(&info.qualified(), name))?;
             guard(req, Some(&current), None, "update")?;
             let mut obj = (*current).clone();
-            if let Some(rv) = rv.filter(|r| r.as_str().is_some_and(|s| !s.is_empty())) {
+            if let Some(rv) = rv.clone().filter(|r| r.as_str().is_some_and(|s| !s.is_empty())) {
                 obj["metadata"]["resourceVersion"] = rv;
             }
             let mut parts = paths.spec_replicas.trim_start_matches('.').split('.').peekable();

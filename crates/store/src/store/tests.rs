@@ -414,3 +414,31 @@ fn garbage_collector_follows_owner_references() {
         "orphaned, not collected"
     );
 }
+
+#[test]
+fn rollback_takes_back_a_tentative_write_and_the_revision() {
+    let r = reg();
+    let mut s = store_with_default_ns(&r);
+    let cm = info(&r, "", "configmaps");
+    s.create(cm, "default", json!({"metadata": {"name": "kept"}}), 0, false)
+        .expect("create");
+    let before = s.rev();
+    s.begin();
+    s.create(cm, "default", json!({"metadata": {"name": "new"}}), 0, false)
+        .expect("create");
+    let mut kept = (*s.get("/configmaps", "default", "kept").expect("kept")).clone();
+    kept["data"] = json!({"k": "v"});
+    s.update(cm, "default", "kept", kept, Part::Main, false)
+        .expect("update");
+    s.delete(cm, "default", "kept", &Preconditions::default(), 0, false)
+        .expect("delete");
+    assert!(s.get("/configmaps", "default", "kept").is_none());
+    s.rollback();
+    assert_eq!(s.rev(), before);
+    assert!(s.get("/configmaps", "default", "new").is_none());
+    let kept = s.get("/configmaps", "default", "kept").expect("restored");
+    assert!(kept.get("data").is_none());
+    // Nothing to take back outside a tentative change.
+    s.rollback();
+    assert!(s.get("/configmaps", "default", "kept").is_some());
+}
