@@ -92,18 +92,38 @@ fn unavailable(servers: &str, e: impl std::fmt::Display) -> ApiError {
     ))
 }
 
-async fn timed<T>(
-    servers: &str,
-    f: impl std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
-) -> std::result::Result<T, ApiError> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(unavailable(servers, e)),
-        Err(_) => Err(ApiError::timeout(format!(
-            "etcd at {servers} did not answer within {} s",
-            REQUEST_TIMEOUT.as_secs()
-        ))),
+/// Runs one etcd request within [`REQUEST_TIMEOUT`]. A member that refuses the connection is
+/// tried again (the client balances over every member, so the retry finds a live one): a
+/// request that never reached etcd changed nothing.
+async fn timed<T, F>(servers: &str, mut f: impl FnMut() -> F) -> std::result::Result<T, ApiError>
+where
+    F: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+    loop {
+        match tokio::time::timeout_at(deadline, f()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) if never_sent(&e) && tokio::time::Instant::now() + RETRY_PAUSE < deadline => {
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            Ok(Err(e)) => return Err(unavailable(servers, e)),
+            Err(_) => {
+                return Err(ApiError::timeout(format!(
+                    "etcd at {servers} did not answer within {} s",
+                    REQUEST_TIMEOUT.as_secs()
+                )));
+            }
+        }
     }
+}
+
+/// Pause before sending a request again to another member.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Whether the request failed before any member received it.
+fn never_sent(e: &etcd_client::Error) -> bool {
+    let text = e.to_string();
+    text.contains("tcp connect error") || text.contains("Connection refused")
 }
 
 fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>> {
@@ -185,14 +205,14 @@ impl Etcd {
 
     /// etcd's current revision (a linearizable read).
     pub async fn revision(&self) -> std::result::Result<u64, ApiError> {
-        let mut c = self.kv.clone();
-        let resp = timed(
-            &self.servers,
-            c.get(
-                self.layout.root(),
-                Some(GetOptions::new().with_prefix().with_count_only()),
-            ),
-        )
+        let resp = timed(&self.servers, || {
+            let mut c = self.kv.clone();
+            let root = self.layout.root();
+            async move {
+                c.get(root, Some(GetOptions::new().with_prefix().with_count_only()))
+                    .await
+            }
+        })
         .await?;
         Ok(resp.header().map(|h| h.revision().max(0) as u64).unwrap_or(0))
     }
@@ -210,8 +230,11 @@ impl Etcd {
             if at > 0 {
                 opts = opts.with_revision(at);
             }
-            let mut c = self.kv.clone();
-            let resp = timed(&self.servers, c.get(from.clone(), Some(opts))).await?;
+            let resp = timed(&self.servers, || {
+                let (mut c, from, opts) = (self.kv.clone(), from.clone(), opts.clone());
+                async move { c.get(from, Some(opts)).await }
+            })
+            .await?;
             if at == 0 {
                 at = resp.header().map(|h| h.revision()).unwrap_or(0);
             }
@@ -266,8 +289,12 @@ impl Etcd {
                     None => TxnOp::delete(w.key.as_str(), None),
                 })
                 .collect();
-            let mut c = self.kv.clone();
-            let resp = timed(&self.servers, c.txn(Txn::new().when(compares).and_then(ops))).await?;
+            let txn = Txn::new().when(compares).and_then(ops);
+            let resp = timed(&self.servers, || {
+                let (mut c, txn) = (self.kv.clone(), txn.clone());
+                async move { c.txn(txn).await }
+            })
+            .await?;
             let rev = resp.header().map(|h| h.revision().max(0) as u64).unwrap_or(0);
             if !resp.succeeded() {
                 return Ok(Outcome::Stale(rev));

@@ -376,12 +376,23 @@ impl Shared {
     }
 
     async fn catch_up(&self, rev: u64) -> Result<(), ApiError> {
-        match tokio::time::timeout(CATCH_UP, self.wait_durable(rev)).await {
-            Ok(()) => Ok(()),
-            Err(_) => Err(ApiError::timeout(format!(
-                "the change is stored at revision {rev}, but this server's watch of etcd has not brought it back within {} s",
-                CATCH_UP.as_secs()
-            ))),
+        let deadline = tokio::time::Instant::now() + CATCH_UP;
+        loop {
+            // etcd drops a progress request while the watch is still replaying history, so
+            // ask again until the cache is there.
+            let step = tokio::time::timeout(std::time::Duration::from_millis(200), self.wait_durable(rev));
+            if step.await.is_ok() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::timeout(format!(
+                    "etcd is at revision {rev}, but this server's watch of etcd has not caught up within {} s",
+                    CATCH_UP.as_secs()
+                )));
+            }
+            if let Some(etcd) = &self.etcd {
+                etcd.request_progress();
+            }
         }
     }
 
