@@ -15,6 +15,8 @@ command -v nft >/dev/null || need+=(nftables)
 command -v wg >/dev/null || need+=(wireguard-tools)
 command -v dig >/dev/null || need+=(dnsutils)
 command -v curl >/dev/null || need+=(curl)
+# The etcd client's gRPC code is generated at build time.
+command -v protoc >/dev/null || need+=(protobuf-compiler)
 if [ ${#need[@]} -gt 0 ]; then
   echo "• installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -4,5 +4,7 @@
 # Usage: e2e/bench/crash.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Building needs protoc (the etcd client's gRPC code is generated at build time).
+command -v protoc >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q protobuf-compiler >/dev/null
 cargo build --workspace --bins
 CRASH_ROUNDS="${1:-20}" cargo test -p subsea-integration --test crash -- --nocapture

@@ -26,7 +26,7 @@ read -r -a IMPLS <<< "${IMPLS:-plain subsea globalnet boringtun wireguard-go}"
 wants() { [[ " ${IMPLS[*]} " == *" $1 "* ]]; }
 # The tools compared against are installed here when missing, at the pinned versions.
 need_apt=()
-for t in iperf3:iperf3 wg:wireguard-tools ping:iputils-ping python3:python3 ip:iproute2 nft:nftables; do
+for t in iperf3:iperf3 wg:wireguard-tools ping:iputils-ping python3:python3 ip:iproute2 nft:nftables protoc:protobuf-compiler; do
   command -v "${t%%:*}" >/dev/null || need_apt+=("${t#*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

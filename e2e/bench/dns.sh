@@ -17,6 +17,8 @@ if ! command -v dnsperf >/dev/null || ! command -v knotd >/dev/null || ! command
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q dnsperf knot bind9 >/dev/null
 fi
 command -v python3 >/dev/null || { echo "missing python3: apt-get install -y python3" >&2; exit 1; }
+# Building needs protoc (the etcd client's gRPC code is generated at build time).
+command -v protoc >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q protobuf-compiler >/dev/null
 echo "building subsea (release)…" >&2
 cargo build --release -q -p subsea
 SUBSEA=$PWD/target/release/subsea
