@@ -190,6 +190,32 @@ fn replicas_on_one_etcd_serve_one_store() {
         String::from_utf8_lossy(&second.stderr)
     );
     assert_eq!(b.ok(&["get", "configmap", "c0", "-o", "jsonpath={.data.v}"]), "a");
+    // One replica runs the controllers that must run once, by a Lease both see.
+    let holder = |s: &ApiServer| {
+        s.kubectl(&[
+            "get",
+            "lease",
+            "-n",
+            "kube-system",
+            "subsea-apiserver-controllers",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+    };
+    wait_until(
+        "a replica holds the controllers' Lease",
+        Duration::from_secs(10),
+        || !holder(&a).is_empty(),
+    );
+    let (ha, hb) = (holder(&a), holder(&b));
+    assert_eq!(ha, hb);
+    let ends = |s: &ApiServer| ha.ends_with(&format!("_{}", s.url().trim_start_matches("https://")));
+    assert!(
+        ends(&a) != ends(&b),
+        "holder {ha} is not exactly one of the replicas"
+    );
     // A CRD made on one replica is served by the other.
     let out = a
         .kubectl_stdin(&["apply", "-f", "-"], Some(CRD))
@@ -368,6 +394,33 @@ fn acknowledged_writes_survive_losing_an_etcd_member_and_a_replica() {
     // The killed member comes back and the survivor goes on writing.
     etcd.restart(0).expect("member back");
     b.ok(&["create", "configmap", "after-the-faults"]);
+    // The controllers that must run once move to the survivor when their Lease expires, and
+    // work there: a namespace is terminated.
+    let b_addr = b.url().trim_start_matches("https://").to_string();
+    wait_until(
+        "the survivor holds the controllers' Lease",
+        Duration::from_secs(30),
+        || {
+            b.ok(&[
+                "get",
+                "lease",
+                "-n",
+                "kube-system",
+                "subsea-apiserver-controllers",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ])
+            .ends_with(&format!("_{b_addr}"))
+        },
+    );
+    b.ok(&["create", "namespace", "doomed"]);
+    b.ok(&["create", "configmap", "inside", "-n", "doomed"]);
+    b.ok(&["delete", "namespace", "doomed", "--wait=false"]);
+    wait_until("the namespace is terminated", Duration::from_secs(20), || {
+        !b.kubectl(&["get", "namespace", "doomed"])
+            .map(|o| o.status.success())
+            .unwrap_or(true)
+    });
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod authz;
 pub mod discovery;
+pub mod election;
 pub mod error;
 pub mod etcd;
 pub mod handlers;
@@ -135,6 +136,55 @@ fn seed(store: &mut Store, reg: &Registry) -> Vec<subsea_store::Event> {
     events
 }
 
+/// This replica's hold on the controllers' Lease, renewed every [`election::RENEW_SECONDS`].
+#[derive(Default)]
+struct Leadership {
+    until: Option<tokio::time::Instant>,
+    last_try: Option<tokio::time::Instant>,
+    holder: Option<String>,
+}
+
+impl Leadership {
+    /// Whether this replica may run the controllers now, renewing the Lease when due.
+    async fn holds(&mut self, shared: &Arc<Shared>, me: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        let due = self
+            .last_try
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(election::RENEW_SECONDS as u64));
+        if due {
+            self.last_try = Some(now);
+            let holder = match election::campaign(shared, me).await {
+                Ok(Ok(())) => {
+                    // Stop a little before others may take over.
+                    let margin = election::DURATION_SECONDS as u64 - election::RENEW_SECONDS as u64;
+                    self.until = Some(now + Duration::from_secs(margin));
+                    me.to_string()
+                }
+                Ok(Err(other)) => {
+                    self.until = None;
+                    other
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e.message, "could not renew the controllers' Lease");
+                    self.holder.clone().unwrap_or_default()
+                }
+            };
+            if self.holder.as_deref() != Some(holder.as_str()) {
+                if holder == me {
+                    tracing::info!(
+                        identity = me,
+                        "this replica runs the namespace and garbage-collection controllers"
+                    );
+                } else {
+                    tracing::info!(holder = %holder, "another replica runs the namespace and garbage-collection controllers");
+                }
+                self.holder = Some(holder);
+            }
+        }
+        self.until.is_some_and(|u| now < u)
+    }
+}
+
 /// Connects to etcd and loads every object into the cache.
 async fn open_etcd(cfg: &etcd::EtcdConfig) -> Result<(Store, state::Backend)> {
     let builtin: Vec<String> = Registry::with_built_ins()
@@ -217,10 +267,20 @@ pub async fn start(config: Config) -> Result<Running> {
         .await
         .map_err(|e| Error::Corrupt(format!("cannot seed the default objects: {}", e.message)))?;
     let janitor = shared.clone();
+    let me = format!(
+        "{}_{addr}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default()
+    );
     tokio::spawn(async move {
         let mut deletions = 0;
+        let mut leader = Leadership::default();
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
+            if janitor.replicated() && !leader.holds(&janitor, &me).await {
+                continue;
+            }
             handlers::finalize_namespaces(&janitor).await;
             deletions = handlers::collect_garbage(&janitor, deletions).await;
         }

@@ -47,6 +47,14 @@ impl Restamp for Arc<serde_json::Value> {
     }
 }
 
+impl<A: Restamp, E> Restamp for Result<A, E> {
+    fn restamp(&mut self, provisional: &std::collections::HashSet<String>, rev: u64) {
+        if let Ok(a) = self {
+            a.restamp(provisional, rev);
+        }
+    }
+}
+
 impl Restamp for () {
     fn restamp(&mut self, _: &std::collections::HashSet<String>, _: u64) {}
 }
@@ -368,6 +376,11 @@ impl Shared {
         Err(ApiError::timeout(
             "the write kept meeting concurrent changes by other API server replicas; retry it",
         ))
+    }
+
+    /// Whether other replicas may serve the same objects (the etcd backend).
+    pub fn replicated(&self) -> bool {
+        self.etcd.is_some()
     }
 
     /// The revision the cache has applied (the last durable one with the embedded log).
