@@ -216,6 +216,29 @@ fn replicas_on_one_etcd_serve_one_store() {
         ends(&a) != ends(&b),
         "holder {ha} is not exactly one of the replicas"
     );
+    // Services created at once through both replicas never share a cluster IP.
+    std::thread::scope(|scope| {
+        for (i, s) in [&a, &b].into_iter().cycle().take(16).enumerate() {
+            scope.spawn(move || {
+                let svc = format!("apiVersion: v1\nkind: Service\nmetadata: {{name: svc{i}}}\nspec: {{ports: [{{port: 80}}]}}\n");
+                let out = s.kubectl_stdin(&["create", "-f", "-"], Some(&svc)).expect("kubectl");
+                assert!(out.status.success(), "svc{i}: {}", String::from_utf8_lossy(&out.stderr));
+            });
+        }
+    });
+    let ips = a.ok(&[
+        "get",
+        "services",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.clusterIP}{\"\\n\"}{end}",
+    ]);
+    let ips: Vec<&str> = ips.lines().collect();
+    assert_eq!(ips.len(), 17, "{ips:?}");
+    assert_eq!(
+        ips.iter().collect::<HashSet<_>>().len(),
+        ips.len(),
+        "a cluster IP was given twice: {ips:?}"
+    );
     // A CRD made on one replica is served by the other.
     let out = a
         .kubectl_stdin(&["apply", "-f", "-"], Some(CRD))

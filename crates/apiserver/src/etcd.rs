@@ -56,8 +56,8 @@ pub struct Etcd {
     /// The key layout.
     pub layout: Layout,
     servers: String,
-    /// One write in flight per replica: a tentative change must be taken back before the next.
-    pub(crate) writer: tokio::sync::Mutex<()>,
+    /// `mod_revision` of the Service IP allocation guard key, as the feed last saw it.
+    ranges_rev: std::sync::atomic::AtomicU64,
     progress: mpsc::UnboundedSender<()>,
     progress_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<()>>>,
 }
@@ -190,7 +190,7 @@ impl Etcd {
             watcher: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
             layout: Layout::new(&cfg.prefix, builtin.iter().map(String::as_str)),
             servers: servers.clone(),
-            writer: tokio::sync::Mutex::new(()),
+            ranges_rev: std::sync::atomic::AtomicU64::new(0),
             progress,
             progress_rx: std::sync::Mutex::new(Some(rx)),
         };
@@ -256,6 +256,11 @@ impl Etcd {
 
     fn decode(&self, key: &[u8], value: &[u8], rev: i64) -> Option<(ObjectKey, Value)> {
         let key_text = String::from_utf8_lossy(key);
+        if key_text == self.layout.service_ips_key() {
+            self.ranges_rev
+                .fetch_max(rev.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
         let Some(k) = self.layout.parse(&key_text) else {
             tracing::debug!(key = %key_text, "skipping an etcd key that is not an object of ours");
             return None;
@@ -267,6 +272,29 @@ impl Etcd {
                 None
             }
         }
+    }
+
+    /// What a write sends: its key changes, and when it allocates Service IPs, the allocation
+    /// guard first (two writers that picked the same free address cannot both succeed, on one
+    /// replica or two; kube-apiserver guards its allocator bitmap the same way).
+    pub fn plan(&self, events: &[subsea_store::Event]) -> Vec<KeyWrite> {
+        let mut plan = self.layout.plan(events);
+        if events.iter().any(allocates_service_ip) {
+            let known = self.ranges_rev.load(std::sync::atomic::Ordering::Relaxed);
+            plan.insert(
+                0,
+                KeyWrite {
+                    key: self.layout.service_ips_key(),
+                    expect: if known == 0 {
+                        Expect::Absent
+                    } else {
+                        Expect::ModRevision(known)
+                    },
+                    value: Some(r#"{"apiVersion":"v1","kind":"RangeAllocation","metadata":{}}"#.into()),
+                },
+            );
+        }
+        plan
     }
 
     /// Applies one write's key changes as transactions of at most [`MAX_TXN_KEYS`] keys.
@@ -308,6 +336,19 @@ impl Etcd {
     pub fn request_progress(&self) {
         let _ = self.progress.send(());
     }
+}
+
+/// Whether an event gives a Service a cluster IP it did not have.
+fn allocates_service_ip(ev: &subsea_store::Event) -> bool {
+    let ips = |o: &Value| {
+        o.pointer("/spec/clusterIPs")
+            .cloned()
+            .or_else(|| o.pointer("/spec/clusterIP").cloned())
+    };
+    ev.ty == subsea_store::registry::keys::SERVICES
+        && ev.kind != subsea_store::EventType::Deleted
+        && ips(&ev.object).is_some_and(|v| v != Value::Null && v != "None" && v != "")
+        && ev.prev.as_deref().map(ips) != Some(ips(&ev.object))
 }
 
 /// Feeds the cache from etcd for as long as the process runs: one watch from the cache's

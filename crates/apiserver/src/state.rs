@@ -347,7 +347,6 @@ impl Shared {
         etcd: &Etcd,
         mut f: impl FnMut(&mut Store, &mut Registry) -> Result<(T, Vec<Event>), ApiError>,
     ) -> Result<T, ApiError> {
-        let _turn = etcd.writer.lock().await;
         for _ in 0..WRITE_ATTEMPTS {
             let (mut out, events) = {
                 let mut reg = self.registry().clone();
@@ -360,7 +359,7 @@ impl Shared {
             if events.is_empty() {
                 return Ok(out);
             }
-            match etcd.commit(&etcd.layout.plan(&events)).await? {
+            match etcd.commit(&etcd.plan(&events)).await? {
                 Outcome::Committed(rev) => {
                     let provisional = events.iter().map(|e| e.rev.to_string()).collect();
                     out.restamp(&provisional, rev);

@@ -82,6 +82,11 @@ impl Layout {
         format!("{}/", self.prefix)
     }
 
+    /// The key that guards Service IP allocation (kube-apiserver's allocator key).
+    pub fn service_ips_key(&self) -> String {
+        format!("{}/ranges/serviceips", self.prefix)
+    }
+
     /// The storage directory of a type, relative to the prefix.
     fn dir(&self, ty: &str) -> String {
         if let Some((_, d)) = SPECIAL.iter().find(|(t, _)| *t == ty) {
