@@ -32,6 +32,22 @@ fn mod_revision(etcd: &EtcdCluster, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} is not in etcd: {out}"))
 }
 
+/// Who holds the controllers' Lease, as `server` reports it (empty when nobody yet).
+fn lease_holder(server: &ApiServer) -> String {
+    server
+        .kubectl(&[
+            "get",
+            "lease",
+            "-n",
+            "kube-system",
+            "subsea-apiserver-controllers",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
@@ -191,25 +207,12 @@ fn replicas_on_one_etcd_serve_one_store() {
     );
     assert_eq!(b.ok(&["get", "configmap", "c0", "-o", "jsonpath={.data.v}"]), "a");
     // One replica runs the controllers that must run once, by a Lease both see.
-    let holder = |s: &ApiServer| {
-        s.kubectl(&[
-            "get",
-            "lease",
-            "-n",
-            "kube-system",
-            "subsea-apiserver-controllers",
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ])
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-    };
     wait_until(
         "a replica holds the controllers' Lease",
         Duration::from_secs(10),
-        || !holder(&a).is_empty(),
+        || !lease_holder(&a).is_empty(),
     );
-    let (ha, hb) = (holder(&a), holder(&b));
+    let (ha, hb) = (lease_holder(&a), lease_holder(&b));
     assert_eq!(ha, hb);
     let ends = |s: &ApiServer| ha.ends_with(&format!("_{}", s.url().trim_start_matches("https://")));
     assert!(
@@ -423,18 +426,7 @@ fn acknowledged_writes_survive_losing_an_etcd_member_and_a_replica() {
     wait_until(
         "the survivor holds the controllers' Lease",
         Duration::from_secs(30),
-        || {
-            b.ok(&[
-                "get",
-                "lease",
-                "-n",
-                "kube-system",
-                "subsea-apiserver-controllers",
-                "-o",
-                "jsonpath={.spec.holderIdentity}",
-            ])
-            .ends_with(&format!("_{b_addr}"))
-        },
+        || lease_holder(&b).ends_with(&format!("_{b_addr}")),
     );
     b.ok(&["create", "namespace", "doomed"]);
     b.ok(&["create", "configmap", "inside", "-n", "doomed"]);
