@@ -56,8 +56,12 @@ pub struct Etcd {
     /// The key layout.
     pub layout: Layout,
     servers: String,
-    /// `mod_revision` of the Service IP allocation guard key, as the feed last saw it.
+    /// `mod_revision` of the Service IP allocation guard key as of the cache's contents:
+    /// published together with the changes of its revision, so a decision made on the cache
+    /// guards on the allocation state it saw.
     ranges_rev: std::sync::atomic::AtomicU64,
+    /// The same, as the feed has read it but maybe not applied yet.
+    ranges_seen: std::sync::atomic::AtomicU64,
     progress: mpsc::UnboundedSender<()>,
     progress_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<()>>>,
 }
@@ -191,6 +195,7 @@ impl Etcd {
             layout: Layout::new(&cfg.prefix, builtin.iter().map(String::as_str)),
             servers: servers.clone(),
             ranges_rev: std::sync::atomic::AtomicU64::new(0),
+            ranges_seen: std::sync::atomic::AtomicU64::new(0),
             progress,
             progress_rx: std::sync::Mutex::new(Some(rx)),
         };
@@ -257,7 +262,7 @@ impl Etcd {
     fn decode(&self, key: &[u8], value: &[u8], rev: i64) -> Option<(ObjectKey, Value)> {
         let key_text = String::from_utf8_lossy(key);
         if key_text == self.layout.service_ips_key() {
-            self.ranges_rev
+            self.ranges_seen
                 .fetch_max(rev.max(0) as u64, std::sync::atomic::Ordering::Relaxed);
             return None;
         }
@@ -277,10 +282,10 @@ impl Etcd {
     /// What a write sends: its key changes, and when it allocates Service IPs, the allocation
     /// guard first (two writers that picked the same free address cannot both succeed, on one
     /// replica or two; kube-apiserver guards its allocator bitmap the same way).
-    pub fn plan(&self, events: &[subsea_store::Event]) -> Vec<KeyWrite> {
+    /// `known` is [`Etcd::allocation_revision`] read with the cache the write was decided on.
+    pub fn plan(&self, events: &[subsea_store::Event], known: u64) -> Vec<KeyWrite> {
         let mut plan = self.layout.plan(events);
         if events.iter().any(allocates_service_ip) {
-            let known = self.ranges_rev.load(std::sync::atomic::Ordering::Relaxed);
             plan.insert(
                 0,
                 KeyWrite {
@@ -295,6 +300,19 @@ impl Etcd {
             );
         }
         plan
+    }
+
+    /// The allocation guard's revision as of the cache; read it under the store lock.
+    pub fn allocation_revision(&self) -> u64 {
+        self.ranges_rev.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Makes what the feed read of the allocation guard part of the cache; call it under the
+    /// store lock, with the changes read alongside it.
+    pub fn publish_allocation(&self) {
+        let seen = self.ranges_seen.load(std::sync::atomic::Ordering::Relaxed);
+        self.ranges_rev
+            .fetch_max(seen, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Applies one write's key changes as transactions of at most [`MAX_TXN_KEYS`] keys.

@@ -348,18 +348,20 @@ impl Shared {
         mut f: impl FnMut(&mut Store, &mut Registry) -> Result<(T, Vec<Event>), ApiError>,
     ) -> Result<T, ApiError> {
         for _ in 0..WRITE_ATTEMPTS {
-            let (mut out, events) = {
+            let (mut out, events, allocation) = {
                 let mut reg = self.registry().clone();
                 let mut store = lock(&self.store);
+                let allocation = etcd.allocation_revision();
                 store.begin();
                 let decided = f(&mut store, &mut reg);
                 store.rollback();
-                decided?
+                let (out, events) = decided?;
+                (out, events, allocation)
             };
             if events.is_empty() {
                 return Ok(out);
             }
-            match etcd.commit(&etcd.plan(&events)).await? {
+            match etcd.commit(&etcd.plan(&events, allocation)).await? {
                 Outcome::Committed(rev) => {
                     let provisional = events.iter().map(|e| e.rev.to_string()).collect();
                     out.restamp(&provisional, rev);
@@ -458,6 +460,9 @@ impl Shared {
                 events.push(ev);
             }
             store.bump_rev_to(rev);
+            if let Some(etcd) = &self.etcd {
+                etcd.publish_allocation();
+            }
             events
         };
         self.note(&events);
