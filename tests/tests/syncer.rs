@@ -194,3 +194,69 @@ async fn endpoints_flow_between_clusters_through_the_broker() {
         t.abort();
     }
 }
+
+/// The broker as two `subsea apiserver` replicas on one etcd: clusters joined with the replica's
+/// URL in broker-info keep syncing through it when the replica they used is SIGKILLed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_keep_flowing_when_a_broker_replica_dies() {
+    let etcd = subsea_integration::etcd::EtcdCluster::start(3).expect("etcd");
+    let servers = etcd.servers();
+    let mut a = ApiServer::start(&["--context", "broker", "--etcd-servers", &servers]).expect("replica a");
+    let b = ApiServer::replica_of(&a).expect("replica b");
+    let (c1, c2) = (
+        ApiServer::simulated_cluster(1).expect("c1"),
+        ApiServer::simulated_cluster(2).expect("c2"),
+    );
+    let dir = TempDir::new("syncer-replicas");
+    let (ok, out, err) = a.subctl(&dir.0, &["deploy-broker", "--broker-replica-url", &b.url()]);
+    assert!(ok, "{out}{err}");
+    for (c, id) in [(&c1, "cluster1"), (&c2, "cluster2")] {
+        let (ok, out, err) = c.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", id]);
+        assert!(ok, "{out}{err}");
+    }
+    let b_host = b.url().trim_start_matches("https://").to_string();
+    let replicas = c1.ok(&[
+        "get",
+        "servicediscovery",
+        "service-discovery",
+        "-n",
+        OP,
+        "-o",
+        "jsonpath={.spec.brokerK8sApiServerReplicas[0]}",
+    ]);
+    assert_eq!(replicas, b_host, "join records the broker's other replica");
+    let mut tasks = Vec::new();
+    for (c, id) in [(&c1, "cluster1"), (&c2, "cluster2")] {
+        let local = local_client(c).await;
+        let spec = subsea_runtime::join::service_discovery(&local)
+            .await
+            .expect("join object");
+        let access = subsea_runtime::join::broker_access(&spec).expect("broker access");
+        assert_eq!(access.url, a.url());
+        tasks.extend(spawn_pair(id, local, access.client().expect("broker client")));
+    }
+    apply(&c1, &endpoint("cluster1-ep", "cluster1", "gw1"));
+    eventually("cluster1's endpoint reaches cluster2", || {
+        endpoints(&c2, OP) == "cluster1-ep=gw1@cluster1"
+    })
+    .await;
+    a.kill();
+    apply(&c1, &endpoint("cluster1-ep", "cluster1", "gw1b"));
+    apply(&c2, &endpoint("cluster2-ep", "cluster2", "gw2"));
+    eventually(
+        "both clusters' changes flow through the surviving replica",
+        || {
+            endpoints(&c2, OP) == "cluster1-ep=gw1b@cluster1 cluster2-ep=gw2@"
+                && endpoints(&c1, OP) == "cluster1-ep=gw1b@ cluster2-ep=gw2@cluster2"
+        },
+    )
+    .await;
+    assert_eq!(
+        endpoints(&b, BROKER_NS),
+        "cluster1-ep=gw1b@cluster1 cluster2-ep=gw2@cluster2",
+        "nothing duplicated on the broker"
+    );
+    for t in tasks {
+        t.abort();
+    }
+}

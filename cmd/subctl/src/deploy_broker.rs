@@ -24,6 +24,8 @@ pub struct Options {
     pub custom_domains: Vec<String>,
     /// URL written into the file (default: the kubeconfig's server URL).
     pub broker_url: Option<String>,
+    /// URLs of further broker replicas.
+    pub broker_replica_urls: Vec<String>,
     /// Reuse the PSK of this broker-info file.
     pub psk_from: Option<PathBuf>,
     /// Globalnet requested: range and default cluster size.
@@ -100,7 +102,7 @@ pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Resul
     for d in &opts.custom_domains {
         subsea_broker::validate::domain(d, "--custom-domains")?;
     }
-    if let Some(url) = &opts.broker_url {
+    for url in opts.broker_url.iter().chain(&opts.broker_replica_urls) {
         subsea_broker::validate::broker_url(url)?;
     }
     let psk_from = match &opts.psk_from {
@@ -174,6 +176,7 @@ pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Resul
     };
     let info = BrokerInfo {
         broker_url,
+        replica_urls: opts.broker_replica_urls.clone(),
         ca_crt: cluster::secret_data(&secret, "ca.crt")?,
         namespace: ns.to_string(),
         token: String::from_utf8(cluster::secret_data(&secret, "token")?)?,

@@ -539,6 +539,7 @@ async fn register(
     let settings = JoinSettings {
         cluster_id: id.to_string(),
         broker_url: url.to_string(),
+        broker_replicas: info.replica_urls.clone(),
         broker_namespace: ns.to_string(),
         token: token.clone(),
         ca_crt: ca.clone(),

@@ -279,6 +279,11 @@ struct DeployBrokerArgs {
     /// Broker URL to write into broker-info.subm (default: the kubeconfig's server URL).
     #[arg(long, value_name = "URL")]
     broker_url: Option<String>,
+    /// Another replica of the broker API server (repeatable; a subsea apiserver on etcd, see
+    /// the README's "A highly available broker"): joined clusters' agents use it when
+    /// --broker-url cannot be reached. Written as brokerReplicaURLs, which Submariner ignores.
+    #[arg(long = "broker-replica-url", value_name = "URL")]
+    broker_replica_urls: Vec<String>,
     /// Reuse the pre-shared key of this existing broker-info.subm.
     #[arg(long, value_name = "FILE")]
     ipsec_psk_from: Option<PathBuf>,
@@ -650,6 +655,7 @@ async fn run(cmd: Command) -> Result<()> {
                 components: a.components,
                 custom_domains: a.custom_domains,
                 broker_url: a.broker_url,
+                broker_replica_urls: a.broker_replica_urls,
                 psk_from: a.ipsec_psk_from,
                 globalnet: a
                     .globalnet

@@ -57,6 +57,15 @@ pub async fn run(
         .unwrap_or_default();
     let info = BrokerInfo {
         broker_url: broker_url.unwrap_or_else(|| format!("https://{}", s("brokerK8sApiServer"))),
+        replica_urls: spec["brokerK8sApiServerReplicas"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(|h| format!("https://{h}"))
+                    .collect()
+            })
+            .unwrap_or_default(),
         ca_crt: b64("brokerK8sCA")?,
         namespace: ns,
         token: String::from_utf8(cluster::secret_data(&secret, "token")?)?,

@@ -47,6 +47,10 @@ pub struct SubmarinerSpec {
     pub broker: String,
     /// Broker API server, host:port without scheme.
     pub broker_k8s_api_server: String,
+    /// Further replicas of the broker API server, host:port, tried in turn when one cannot be
+    /// reached (subsea; Submariner names one broker).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broker_k8s_api_server_replicas: Vec<String>,
     /// Token of the cluster's broker service account.
     #[serde(default)]
     pub broker_k8s_api_server_token: String,
@@ -192,6 +196,10 @@ pub struct ServiceDiscoverySpec {
     pub broker: String,
     /// Broker API server, host:port without scheme.
     pub broker_k8s_api_server: String,
+    /// Further replicas of the broker API server, host:port, tried in turn when one cannot be
+    /// reached (subsea; Submariner names one broker).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broker_k8s_api_server_replicas: Vec<String>,
     /// Token of the cluster's broker service account.
     #[serde(default)]
     pub broker_k8s_api_server_token: String,

@@ -28,6 +28,9 @@ pub enum InfoError {
 pub struct BrokerInfo {
     /// API server URL of the broker.
     pub broker_url: String,
+    /// URLs of further broker replicas (`brokerReplicaURLs`, subsea's addition; Submariner's
+    /// subctl ignores it and uses `brokerURL`).
+    pub replica_urls: Vec<String>,
     /// CA certificate (PEM) of the broker's API server.
     pub ca_crt: Vec<u8>,
     /// Broker namespace.
@@ -57,6 +60,7 @@ impl BrokerInfo {
         components.sort();
         let mut doc = json!({
             "brokerURL": self.broker_url,
+            "brokerReplicaURLs": self.replica_urls,
             "ClientToken": {
                 "metadata": {
                     "name": self.token_secret_name,
@@ -100,6 +104,19 @@ impl BrokerInfo {
             .and_then(Value::as_str)
             .ok_or(InfoError::Missing("brokerURL"))?
             .to_string();
+        let replica_urls: Vec<String> = get("brokerReplicaURLs")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default();
+        if let Some(bad) = replica_urls
+            .iter()
+            .find(|u| crate::validate::broker_url(u).is_err())
+        {
+            return Err(InfoError::Invalid(
+                "brokerReplicaURLs",
+                format!("hold {bad:?}, which is not an https:// URL"),
+            ));
+        }
         let token_secret = get("ClientToken")
             .and_then(Value::as_object)
             .ok_or(InfoError::Missing("ClientToken"))?;
@@ -163,6 +180,7 @@ impl BrokerInfo {
             .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect());
         Ok(Self {
             broker_url,
+            replica_urls,
             ca_crt: field(data, "ca.crt")?,
             namespace: String::from_utf8(field(data, "namespace")?).map_err(|_| InfoError::NotJson)?,
             token: String::from_utf8(field(data, "token")?).map_err(|_| InfoError::NotJson)?,
@@ -190,6 +208,7 @@ mod tests {
     fn sample() -> BrokerInfo {
         BrokerInfo {
             broker_url: "https://172.18.0.4:6443".into(),
+            replica_urls: vec!["https://172.18.0.5:6443".into()],
             ca_crt: b"-----BEGIN CERTIFICATE-----\n".to_vec(),
             namespace: "submariner-k8s-broker".into(),
             token: "tok".into(),

@@ -142,6 +142,8 @@ pub struct JoinSettings {
     pub cluster_id: String,
     /// Broker URL.
     pub broker_url: String,
+    /// URLs of further broker replicas.
+    pub broker_replicas: Vec<String>,
     /// Broker namespace.
     pub broker_namespace: String,
     /// Per-cluster broker token.
@@ -180,11 +182,13 @@ pub struct JoinSettings {
 
 /// The broker connection and DNS settings the `Submariner` and `ServiceDiscovery` objects share.
 fn common_spec(s: &JoinSettings) -> Value {
-    let host = s
-        .broker_url
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let host_of = |url: &str| {
+        url.trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string()
+    };
+    let host = host_of(&s.broker_url);
     let mut spec = json!({
         "brokerK8sApiServer": host,
         "brokerK8sApiServerToken": s.token,
@@ -196,6 +200,10 @@ fn common_spec(s: &JoinSettings) -> Value {
         "namespace": crate::OPERATOR_NAMESPACE,
         "version": env!("CARGO_PKG_VERSION"),
     });
+    if !s.broker_replicas.is_empty() {
+        spec["brokerK8sApiServerReplicas"] =
+            json!(s.broker_replicas.iter().map(|u| host_of(u)).collect::<Vec<_>>());
+    }
     if !s.custom_domains.is_empty() {
         spec["customDomains"] = json!(s.custom_domains);
     }

@@ -21,8 +21,8 @@ pub struct Settings {
     pub port: u16,
     /// NAT traversal.
     pub nat_enabled: bool,
-    /// Broker URL (`https://host:port`).
-    pub broker_url: String,
+    /// Broker URLs (`https://host:port`): the one `subctl join` was given, then its replicas.
+    pub broker_urls: Vec<String>,
     /// Broker namespace.
     pub broker_namespace: String,
     /// Per-cluster broker token.
@@ -142,11 +142,10 @@ pub fn from_spec(spec: &SubmarinerSpec) -> Result<Settings, SettingsError> {
             spec.ce_ipsec_natt_port
         },
         nat_enabled: spec.nat_enabled,
-        broker_url: if host.contains("://") {
-            host.to_string()
-        } else {
-            format!("https://{host}")
-        },
+        broker_urls: std::iter::once(host)
+            .chain(spec.broker_k8s_api_server_replicas.iter().map(String::as_str))
+            .map(subsea_runtime::join::url_of)
+            .collect(),
         broker_namespace: spec.broker_k8s_remote_namespace.clone(),
         broker_token: spec.broker_k8s_api_server_token.clone(),
         broker_ca,
@@ -187,7 +186,7 @@ mod tests {
     #[test]
     fn reads_what_join_writes_with_submariners_defaults() {
         let s = from_spec(&spec()).expect("valid");
-        assert_eq!(s.broker_url, "https://172.30.0.2:6443");
+        assert_eq!(s.broker_urls, ["https://172.30.0.2:6443"]);
         assert_eq!(s.broker_ca, b"ca");
         assert_eq!(s.port, 4500);
         assert_eq!(s.namespace, "submariner-operator");

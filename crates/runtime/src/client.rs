@@ -63,6 +63,81 @@ pub fn broker(url: &str, ca_pem: &[u8], token: &str, namespace: &str, verify: bo
     Client::try_from(cfg).map_err(|e| Error::Config(format!("cannot build the broker client: {e}")))
 }
 
+/// A broker client over every replica's URL (the first is the one `subctl join` was given):
+/// requests go to the replica that answered last; one that cannot be reached (refused, reset,
+/// no route, TLS failed) is skipped for the next. HTTP answers, errors included, are final.
+pub fn broker_replicas(
+    urls: &[String],
+    ca_pem: &[u8],
+    token: &str,
+    namespace: &str,
+    verify: bool,
+) -> Result<Client> {
+    let clients = urls
+        .iter()
+        .map(|u| broker(u, ca_pem, token, namespace, verify))
+        .collect::<Result<Vec<_>>>()?;
+    match clients.len() {
+        0 => Err(Error::Config("no broker URL".into())),
+        1 => Ok(clients.into_iter().next().expect("one client")),
+        _ => {
+            let replicas = std::sync::Arc::new(Replicas {
+                clients,
+                urls: urls.to_vec(),
+                current: std::sync::atomic::AtomicUsize::new(0),
+            });
+            let svc = tower::service_fn(move |req| {
+                let replicas = replicas.clone();
+                async move { replicas.send(req).await }
+            });
+            Ok(Client::new(svc, namespace.to_string()))
+        }
+    }
+}
+
+struct Replicas {
+    clients: Vec<Client>,
+    urls: Vec<String>,
+    current: std::sync::atomic::AtomicUsize,
+}
+
+impl Replicas {
+    async fn send(
+        &self,
+        req: http::Request<kube::client::Body>,
+    ) -> std::result::Result<http::Response<kube::client::Body>, tower::BoxError> {
+        use std::sync::atomic::Ordering;
+        let (parts, body) = req.into_parts();
+        // Request bodies are small JSON documents: kept, so a second replica can be sent the same.
+        let body = body.collect_bytes().await?;
+        let start = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for k in 0..self.clients.len() {
+            let i = (start + k) % self.clients.len();
+            let req = http::Request::from_parts(parts.clone(), kube::client::Body::from(body.clone()));
+            match self.clients[i].send(req).await {
+                Ok(resp) => {
+                    if i != start && self.current.swap(i, Ordering::Relaxed) != i {
+                        tracing::warn!(broker = %self.urls[i], "using another broker replica");
+                    }
+                    return Ok(resp);
+                }
+                Err(e) if unreachable(&e) => {
+                    tracing::debug!(broker = %self.urls[i], error = %e, "broker replica unreachable");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.map(Into::into).unwrap_or_else(|| "no broker replica".into()))
+    }
+}
+
+/// Whether the request failed for want of a connection, not with an answer.
+fn unreachable(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,8 @@ pub struct BrokerAccess {
     pub cluster_id: String,
     /// The broker API server URL.
     pub url: String,
+    /// URLs of further broker replicas, tried when `url` cannot be reached.
+    pub replicas: Vec<String>,
     /// The cluster's broker service-account token.
     pub token: String,
     /// The broker CA (PEM).
@@ -38,6 +40,7 @@ impl std::fmt::Debug for BrokerAccess {
         f.debug_struct("BrokerAccess")
             .field("cluster_id", &self.cluster_id)
             .field("url", &self.url)
+            .field("replicas", &self.replicas)
             .field("namespace", &self.namespace)
             .field("verify", &self.verify)
             .finish_non_exhaustive()
@@ -47,7 +50,20 @@ impl std::fmt::Debug for BrokerAccess {
 impl BrokerAccess {
     /// The broker client.
     pub fn client(&self) -> Result<Client> {
-        crate::client::broker(&self.url, &self.ca_pem, &self.token, &self.namespace, self.verify)
+        let urls: Vec<String> = std::iter::once(self.url.clone())
+            .chain(self.replicas.iter().cloned())
+            .collect();
+        crate::client::broker_replicas(&urls, &self.ca_pem, &self.token, &self.namespace, self.verify)
+    }
+}
+
+/// A `brokerK8sApiServer`-style value (`host:port`, or a URL) as a URL.
+pub fn url_of(host: &str) -> String {
+    let host = host.trim();
+    if host.contains("://") {
+        host.into()
+    } else {
+        format!("https://{host}")
     }
 }
 
@@ -68,11 +84,12 @@ pub fn broker_access(spec: &ServiceDiscoverySpec) -> Result<BrokerAccess> {
         })?;
     Ok(BrokerAccess {
         cluster_id: spec.cluster_id.clone(),
-        url: if host.contains("://") {
-            host.into()
-        } else {
-            format!("https://{host}")
-        },
+        url: url_of(host),
+        replicas: spec
+            .broker_k8s_api_server_replicas
+            .iter()
+            .map(|h| url_of(h))
+            .collect(),
         token: spec.broker_k8s_api_server_token.clone(),
         ca_pem,
         namespace: spec.broker_k8s_remote_namespace.clone(),

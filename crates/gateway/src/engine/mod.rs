@@ -117,8 +117,8 @@ pub async fn run(opts: Options) -> Result<()> {
         subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let spec = subsea_runtime::join::submariner(&local_client).await?;
     let settings = settings::from_spec(&spec)?;
-    let broker = subsea_runtime::client::broker(
-        &settings.broker_url,
+    let broker = subsea_runtime::client::broker_replicas(
+        &settings.broker_urls,
         &settings.broker_ca,
         &settings.broker_token,
         &settings.broker_namespace,
@@ -167,12 +167,8 @@ async fn discover(opts: &Options, s: &Settings, nl: &Netlink) -> Result<Node> {
     let private_ip = match opts.private_ip {
         Some(ip) => ip,
         None => {
-            let host = s
-                .broker_url
-                .split("://")
-                .nth(1)
-                .unwrap_or(&s.broker_url)
-                .trim_end_matches('/');
+            let first = s.broker_urls.first().map(String::as_str).unwrap_or_default();
+            let host = first.split("://").nth(1).unwrap_or(first).trim_end_matches('/');
             let addr = host
                 .to_socket_addrs()
                 .map_err(|source| Error::Discovery {
