@@ -9,8 +9,21 @@ use anyhow::{Context, Result, bail};
 
 use crate::TempDir;
 
+/// A free port below the kernel's ephemeral range (32768 and up): a port the kernel hands out
+/// for `:0` (an API server under test, a client socket) cannot take it between this check and
+/// etcd binding it.
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Spread processes apart, then walk: tests of one process never pick the same port twice.
+    let base = 20000 + (std::process::id() % 100) as u16 * 120;
+    for _ in 0..2000 {
+        let p = 20000 + (base - 20000 + NEXT.fetch_add(1, Ordering::Relaxed)) % 12000;
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return Ok(p);
+        }
+    }
+    bail!("no free port between 20000 and 32000 on 127.0.0.1")
 }
 
 /// One member: its name, client and peer URLs, and process while it runs.
@@ -28,11 +41,23 @@ pub struct EtcdCluster {
 }
 
 impl EtcdCluster {
-    /// Starts `n` members and waits until the cluster has a leader and takes writes.
+    /// Starts `n` members and waits until the cluster has a leader and takes writes; tries
+    /// again on other ports when a port was taken meanwhile.
     pub fn start(n: usize) -> Result<Self> {
         if Command::new("etcd").arg("--version").output().is_err() {
             bail!("etcd is missing: `apt-get install -y etcd-server` (the tests start their own cluster)");
         }
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::try_start(n) {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("etcd did not start")))
+    }
+
+    fn try_start(n: usize) -> Result<Self> {
         let dir = TempDir::new("etcd");
         let mut members = Vec::new();
         for i in 0..n {
@@ -47,7 +72,7 @@ impl EtcdCluster {
         for i in 0..n {
             c.launch(i)?;
         }
-        c.wait_healthy(Duration::from_secs(30))?;
+        c.wait_healthy(Duration::from_secs(20))?;
         Ok(c)
     }
 
