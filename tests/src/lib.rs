@@ -71,10 +71,13 @@ pub struct ApiServer {
 impl ApiServer {
     /// Starts a server with the given extra flags and waits until it answers.
     /// With `SUBSEA_TEST_STORE=etcd`, the server keeps its objects in a one-member etcd of
-    /// its own.
+    /// its own, unless the flags already name an etcd.
     pub fn start(flags: &[&str]) -> Result<Self> {
         let mut flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        // A test that brings its own etcd keeps it.
+        let own = flags.iter().any(|f| f == "--etcd-servers");
         let etcd = match std::env::var(STORE_ENV).as_deref() {
+            _ if own => None,
             Ok("etcd") => {
                 let e = etcd::EtcdCluster::start(1)?;
                 flags.extend(["--etcd-servers".to_string(), e.servers()]);
