@@ -303,7 +303,7 @@ impl Shared {
         mut f: impl FnMut(&mut Store, &Registry) -> Result<(T, Vec<Event>), ApiError>,
     ) -> Result<T, ApiError> {
         if let Some(etcd) = self.etcd.clone() {
-            return self.write_etcd(&etcd, |store, reg| f(store, reg)).await;
+            return self.write_etcd(&etcd, f).await;
         }
         let (out, last) = {
             let reg = self.registry();
@@ -325,7 +325,10 @@ impl Shared {
         mut f: impl FnMut(&mut Store, &mut Registry) -> Result<(T, Vec<Event>), ApiError>,
     ) -> Result<T, ApiError> {
         if let Some(etcd) = self.etcd.clone() {
-            return self.write_etcd(&etcd, f).await;
+            // The copy is discarded: the registry follows CRD events from the watch.
+            return self
+                .write_etcd(&etcd, |store, reg| f(store, &mut reg.clone()))
+                .await;
         }
         let (out, last) = {
             let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
@@ -340,20 +343,20 @@ impl Shared {
     }
 
     /// The etcd write path: decide tentatively on the cache, take it back, commit guarded on
-    /// what was read, answer once the watch has applied the change. The registry a change
-    /// sees is a copy: CRDs take effect when their events arrive, on every replica alike.
+    /// what was read, answer once the watch has applied the change. CRDs take effect when
+    /// their events arrive, on every replica alike.
     async fn write_etcd<T: Restamp>(
         &self,
         etcd: &Etcd,
-        mut f: impl FnMut(&mut Store, &mut Registry) -> Result<(T, Vec<Event>), ApiError>,
+        mut f: impl FnMut(&mut Store, &Registry) -> Result<(T, Vec<Event>), ApiError>,
     ) -> Result<T, ApiError> {
         for _ in 0..WRITE_ATTEMPTS {
             let (mut out, events, allocation) = {
-                let mut reg = self.registry().clone();
+                let reg = self.registry();
                 let mut store = lock(&self.store);
                 let allocation = etcd.allocation_revision();
                 store.begin();
-                let decided = f(&mut store, &mut reg);
+                let decided = f(&mut store, &reg);
                 store.rollback();
                 let (out, events) = decided?;
                 (out, events, allocation)
@@ -472,12 +475,17 @@ impl Shared {
                 hub.publish(ev);
             }
         }
-        self.advance(rev);
+        self.mark_applied(rev);
     }
 
-    /// Records that every change through `rev` has been applied.
+    /// Records that every change through `rev` has been applied (a progress notice: the store
+    /// holds all of them, so only its counter moves).
     pub(crate) fn advance(&self, rev: u64) {
         lock(&self.store).bump_rev_to(rev);
+        self.mark_applied(rev);
+    }
+
+    fn mark_applied(&self, rev: u64) {
         self.durable.send_if_modified(|d| {
             let newer = rev > *d;
             *d = (*d).max(rev);
