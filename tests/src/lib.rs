@@ -6,11 +6,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod balance;
 pub mod bind;
 pub mod etcd;
 
 /// Set to `etcd` to run every test's API server on its own real etcd instead of the embedded log:
-/// the same suites, the other storage backend.
+/// the same suites, the other storage backend. Set to `etcd-replicas` for two replicas on that
+/// etcd behind a round-robin balancer (the kubeconfig names the balancer), so each connection
+/// may reach either replica.
 pub const STORE_ENV: &str = "SUBSEA_TEST_STORE";
 
 /// Path of a binary built from this workspace (`cargo build --bins` first), or `$SUBSEA_BIN_DIR/name`.
@@ -64,6 +67,8 @@ pub struct ApiServer {
     pub kube_cache: TempDir,
     /// Listen address; the port chosen at first start is kept across restarts.
     listen: String,
+    /// The second replica and the balancer in front of both, with `SUBSEA_TEST_STORE=etcd-replicas`.
+    twin: Option<(Box<ApiServer>, balance::Balancer)>,
     /// The etcd this server keeps its objects in, when the test owns one.
     pub etcd: Option<etcd::EtcdCluster>,
 }
@@ -73,18 +78,33 @@ impl ApiServer {
     /// With `SUBSEA_TEST_STORE=etcd`, the server keeps its objects in a one-member etcd of
     /// its own, unless the flags already name an etcd.
     pub fn start(flags: &[&str]) -> Result<Self> {
+        Self::start_on(flags, &std::env::var(STORE_ENV).unwrap_or_default())
+    }
+
+    /// Two replicas on a one-member etcd of their own behind a round-robin balancer, the
+    /// kubeconfig naming the balancer (what `SUBSEA_TEST_STORE=etcd-replicas` gives every test).
+    pub fn replicated(flags: &[&str]) -> Result<Self> {
+        Self::start_on(flags, "etcd-replicas")
+    }
+
+    /// The other replica behind the balancer, if any.
+    pub fn twin(&mut self) -> Option<&mut ApiServer> {
+        self.twin.as_mut().map(|(t, _)| &mut **t)
+    }
+
+    fn start_on(flags: &[&str], mode: &str) -> Result<Self> {
         let mut flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
         // A test that brings its own etcd keeps it.
         let own = flags.iter().any(|f| f == "--etcd-servers");
-        let etcd = match std::env::var(STORE_ENV).as_deref() {
+        let etcd = match mode {
             _ if own => None,
-            Ok("etcd") => {
+            "etcd" | "etcd-replicas" => {
                 let e = etcd::EtcdCluster::start(1)?;
                 flags.extend(["--etcd-servers".to_string(), e.servers()]);
                 Some(e)
             }
-            Ok("") | Ok("embedded") | Err(_) => None,
-            Ok(other) => bail!("{STORE_ENV}={other}: expected etcd or embedded"),
+            "" | "embedded" => None,
+            other => bail!("{STORE_ENV}={other}: expected etcd, etcd-replicas or embedded"),
         };
         let mut s = Self {
             child: None,
@@ -92,10 +112,33 @@ impl ApiServer {
             flags,
             kube_cache: TempDir::new("kubecache"),
             listen: "127.0.0.1:0".into(),
+            twin: None,
             etcd,
         };
         s.launch()?;
+        if mode == "etcd-replicas" && !own {
+            let twin = Self::replica_of(&s)?;
+            let addrs = [&s.listen, &twin.listen]
+                .iter()
+                .map(|a| a.parse().with_context(|| format!("replica address {a}")))
+                .collect::<Result<Vec<_>>>()?;
+            s.twin = Some((Box::new(twin), balance::Balancer::start(addrs)?));
+            s.point_at_balancer()?;
+        }
         Ok(s)
+    }
+
+    /// Makes the admin kubeconfig name the balancer instead of this replica.
+    fn point_at_balancer(&self) -> Result<()> {
+        let Some((_, balancer)) = &self.twin else {
+            return Ok(());
+        };
+        let path = self.kubeconfig();
+        let kc = std::fs::read_to_string(&path)?;
+        let own = format!("server: https://{}", self.listen);
+        let front = format!("server: https://{}", balancer.addr());
+        std::fs::write(&path, kc.replace(&own, &front))?;
+        Ok(())
     }
 
     /// A replica on the same etcd objects as `first` (etcd servers and prefix), sharing its
@@ -119,6 +162,7 @@ impl ApiServer {
             flags: first.flags.clone(),
             kube_cache: TempDir::new("kubecache"),
             listen: "127.0.0.1:0".into(),
+            twin: None,
             etcd: None,
         };
         s.launch()?;
@@ -154,7 +198,7 @@ impl ApiServer {
                 let out = self.kubectl(&["get", "--raw", "/readyz"])?;
                 if out.status.success() {
                     self.listen = self.url().trim_start_matches("https://").to_string();
-                    return Ok(());
+                    return self.point_at_balancer();
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -223,9 +267,13 @@ impl ApiServer {
             .unwrap_or(0)
     }
 
-    /// The server's log so far.
+    /// The server's log so far (both replicas' behind a balancer).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data.0.join("apiserver.log")).unwrap_or_default()
+        let own = std::fs::read_to_string(self.data.0.join("apiserver.log")).unwrap_or_default();
+        match &self.twin {
+            Some((twin, _)) => format!("{own}\n--- the other replica ---\n{}", twin.log()),
+            None => own,
+        }
     }
 
     /// Path of the admin kubeconfig.

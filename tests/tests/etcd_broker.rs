@@ -497,3 +497,33 @@ fn outages_answer_with_a_status_and_recover_without_a_restart() {
         },
     );
 }
+
+/// What `SUBSEA_TEST_STORE=etcd-replicas` runs the kubectl and kube-rs suites on: two replicas
+/// behind a round-robin balancer. Each kubectl run is a new connection, so reads alternate
+/// between the replicas; after the replica that served the write dies, the other still has it.
+#[test]
+fn a_balancer_in_front_of_two_replicas_serves_one_store() {
+    let mut s = ApiServer::replicated(&[]).expect("two replicas behind a balancer");
+    let front = s.url();
+    assert!(s.twin().is_some(), "a second replica runs");
+    s.ok(&["create", "configmap", "shared", "--from-literal=k=v"]);
+    for _ in 0..6 {
+        assert_eq!(
+            s.ok(&["get", "configmap", "shared", "-o", "jsonpath={.data.k}"]),
+            "v"
+        );
+    }
+    s.kill();
+    assert_eq!(s.url(), front, "the kubeconfig names the balancer");
+    assert_eq!(
+        s.ok(&["get", "configmap", "shared", "-o", "jsonpath={.data.k}"]),
+        "v",
+        "the other replica serves the write through the balancer"
+    );
+    s.ok(&["create", "configmap", "after", "--from-literal=k=w"]);
+    let twin = s.twin().expect("twin");
+    assert_eq!(
+        twin.ok(&["get", "configmap", "after", "-o", "jsonpath={.data.k}"]),
+        "w"
+    );
+}

@@ -256,6 +256,23 @@ async fn endpoints_keep_flowing_when_a_broker_replica_dies() {
         "cluster1-ep=gw1b@cluster1 cluster2-ep=gw2@cluster2",
         "nothing duplicated on the broker"
     );
+    // The broker-info file names the dead replica first: join moves on to the other one.
+    let c3 = ApiServer::simulated_cluster(3).expect("c3");
+    let (ok, out, err) = c3.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", "cluster3"]);
+    assert!(ok, "join while the first broker replica is down: {out}{err}");
+    assert_eq!(
+        b.ok(&[
+            "get",
+            "clusters.submariner.io",
+            "cluster3",
+            "-n",
+            BROKER_NS,
+            "-o",
+            "jsonpath={.metadata.name}"
+        ]),
+        "cluster3",
+        "the cluster registered through the surviving replica"
+    );
     for t in tasks {
         t.abort();
     }

@@ -249,6 +249,8 @@ pub async fn submariner_object(client: &Client) -> Result<Option<DynamicObject>>
 pub struct BrokerAccess {
     /// `https://host:port`.
     pub url: String,
+    /// The broker's other replicas (`brokerK8sApiServerReplicas`), as URLs.
+    pub replicas: Vec<String>,
     /// CA bundle (PEM).
     pub ca: Vec<u8>,
     /// The cluster's broker token.
@@ -259,6 +261,14 @@ pub struct BrokerAccess {
     pub verify: bool,
 }
 
+impl BrokerAccess {
+    /// A client for the broker that fails over between its replicas.
+    pub fn client(&self) -> Result<Client> {
+        let urls = crate::join::broker_urls(&self.url, &self.replicas);
+        crate::join::broker_client(&urls, &self.ca, &self.token, &self.namespace, self.verify)
+    }
+}
+
 /// [`BrokerAccess`] from a Submariner spec.
 pub fn broker_access(spec: &Value) -> BrokerAccess {
     use base64::Engine;
@@ -267,6 +277,13 @@ pub fn broker_access(spec: &Value) -> BrokerAccess {
             "https://{}",
             spec["brokerK8sApiServer"].as_str().unwrap_or_default()
         ),
+        replicas: spec["brokerK8sApiServerReplicas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(subsea_runtime::join::url_of)
+            .collect(),
         ca: base64::engine::general_purpose::STANDARD
             .decode(spec["brokerK8sCA"].as_str().unwrap_or_default())
             .unwrap_or_default(),

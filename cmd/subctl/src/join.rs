@@ -62,11 +62,26 @@ pub struct Options {
 
 const LIGHTHOUSE_DNS_SERVICE: &str = "submariner-lighthouse-coredns";
 
-/// A client for the broker with the given token.
-pub fn broker_client(url: &str, ca_pem: &[u8], token: &str, namespace: &str, verify: bool) -> Result<Client> {
-    Ok(subsea_runtime::client::broker(
-        url, ca_pem, token, namespace, verify,
+/// A client for the broker with the given token: each request goes to the first of `urls`
+/// (the broker and its replicas) that answers, so a join works while one replica is down.
+pub fn broker_client(
+    urls: &[String],
+    ca_pem: &[u8],
+    token: &str,
+    namespace: &str,
+    verify: bool,
+) -> Result<Client> {
+    Ok(subsea_runtime::client::broker_replicas(
+        urls, ca_pem, token, namespace, verify,
     )?)
+}
+
+/// The broker's URLs: `first` (the broker-info file's `brokerURL`, or `--broker-url`), then
+/// the replicas it does not repeat.
+pub fn broker_urls(first: &str, replicas: &[String]) -> Vec<String> {
+    let mut urls = vec![first.to_string()];
+    urls.extend(replicas.iter().filter(|r| r.as_str() != first).cloned());
+    urls
 }
 
 /// The TLS error behind a client error, if the failure was TLS: found by type in the error's
@@ -245,8 +260,9 @@ pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result
         );
     }
     let ns = info.namespace.clone();
+    let urls = broker_urls(&url, &info.replica_urls);
     let admin = broker_client(
-        &url,
+        &urls,
         &info.ca_crt,
         &info.token,
         &ns,
@@ -366,7 +382,7 @@ pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result
         local,
         opts,
         &info,
-        &url,
+        &urls,
         &id,
         &local_uid,
         &cidrs,
@@ -431,7 +447,7 @@ async fn register(
     local: &Target,
     opts: &Options,
     info: &BrokerInfo,
-    url: &str,
+    urls: &[String],
     id: &str,
     local_uid: &str,
     cidrs: &Cidrs<'_>,
@@ -489,7 +505,7 @@ async fn register(
 
     // The cluster's own token writes its Cluster record: the broker only lets it write objects
     // labelled with its own ID.
-    let own = broker_client(url, &ca, &token, ns, opts.check_broker_certificate)?;
+    let own = broker_client(urls, &ca, &token, ns, opts.check_broker_certificate)?;
     let record = json!({"apiVersion": "submariner.io/v1", "kind": "Cluster",
         "metadata": {"name": id, "namespace": ns, "labels": {"submariner-io/clusterID": id}},
         "spec": cidrs.spec(id)});
@@ -538,8 +554,8 @@ async fn register(
         .unwrap_or_default();
     let settings = JoinSettings {
         cluster_id: id.to_string(),
-        broker_url: url.to_string(),
-        broker_replicas: info.replica_urls.clone(),
+        broker_url: urls[0].clone(),
+        broker_replicas: urls[1..].to_vec(),
         broker_namespace: ns.to_string(),
         token: token.clone(),
         ca_crt: ca.clone(),

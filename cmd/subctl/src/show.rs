@@ -89,7 +89,7 @@ async fn published(t: &Target) -> Vec<Value> {
     let (client, ns) = match sub {
         Some(sub) => {
             let b = crate::cluster::broker_access(&sub["spec"]);
-            let Ok(c) = crate::join::broker_client(&b.url, &b.ca, &b.token, &b.namespace, b.verify) else {
+            let Ok(c) = b.client() else {
                 return Vec::new();
             };
             (c, b.namespace)

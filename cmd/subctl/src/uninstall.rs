@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use subsea_broker::{OPERATOR_NAMESPACE, corefile};
 
 use crate::cluster::{self, Target, api};
-use crate::join::broker_client;
 use crate::progress::Progress;
 
 /// Uninstalls; `yes` is the user's confirmation.
@@ -27,7 +26,7 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
         let id = spec["clusterID"].as_str().unwrap_or_default();
         let b = cluster::broker_access(spec);
         let url = &b.url;
-        match remove_from_broker(url, &b.ca, &b.token, &b.namespace, id, b.verify).await {
+        match remove_from_broker(&b, id).await {
             Ok(n) => p.done(format!("Removed {n} objects of cluster {id:?} from the broker")),
             Err(e) => p.warn(format!("could not clean the broker at {url} ({e:#}); its records of cluster {id:?} remain until you re-run uninstall")),
         }
@@ -155,15 +154,9 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
     Ok(())
 }
 
-async fn remove_from_broker(
-    url: &str,
-    ca: &[u8],
-    token: &str,
-    ns: &str,
-    id: &str,
-    verify: bool,
-) -> Result<usize> {
-    let broker = broker_client(url, ca, token, ns, verify)?;
+async fn remove_from_broker(b: &cluster::BrokerAccess, id: &str) -> Result<usize> {
+    let broker = b.client()?;
+    let ns = b.namespace.as_str();
     let mut n = 0;
     let selector = ListParams::default().labels(&format!("submariner-io/clusterID={id}"));
     // Its gateway records, and what its Lighthouse agent published: the other clusters then

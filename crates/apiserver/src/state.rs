@@ -413,6 +413,30 @@ impl Shared {
         }
     }
 
+    /// Waits (up to 3 s, as kube-apiserver's watch cache does) until the cache holds revision
+    /// `rev`: a client that read from another replica may ask for a revision this one has not
+    /// applied yet. Past the wait, the request goes on and meets the cache as it is.
+    pub async fn reached(&self, rev: u64) {
+        let Some(etcd) = &self.etcd else {
+            return;
+        };
+        if self.applied() >= rev {
+            return;
+        }
+        etcd.request_progress();
+        let wait = async {
+            while self.applied() < rev {
+                if tokio::time::timeout(std::time::Duration::from_millis(200), self.wait_durable(rev))
+                    .await
+                    .is_err()
+                {
+                    etcd.request_progress();
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), wait).await;
+    }
+
     /// Waits until the cache holds everything etcd holds now, so a read without a
     /// resourceVersion is as fresh as kube-apiserver's quorum read. Nothing to do with the
     /// embedded log, whose store is the truth.

@@ -75,6 +75,10 @@ pub async fn handle(shared: &Arc<Shared>, req: Request) -> Result<Reply, ApiErro
         && req.q("continue").is_none()
     {
         shared.fresh().await?;
+    } else if req.method == Method::GET
+        && let Some(rev) = req.q("resourceVersion").and_then(|r| r.parse::<u64>().ok())
+    {
+        shared.reached(rev).await;
     }
     match (&req.method, p.name.clone()) {
         (&Method::GET, Some(name)) => get(shared, &info, &ns, &name, sub, View::from_headers(&req.headers)),
