@@ -15,6 +15,10 @@ use subsea_api::mcs::{Condition, ServiceExportStatus};
 use crate::export::{self, key, label};
 use crate::labels::*;
 
+mod index;
+pub use index::Memo;
+use index::{Index, Of};
+
 /// Marks the aggregated imports the agent writes in service namespaces.
 pub const AGGREGATE_LABEL: &str = "app.kubernetes.io/managed-by";
 
@@ -108,7 +112,7 @@ pub enum Action {
     },
 }
 
-/// `desired` unless one of `existing` (same namespace and name) already says all of it.
+/// `desired` unless `existing` (same namespace and name) already says all of it.
 fn unless_covered<T: Serialize>(desired: &T, existing: Option<&T>) -> bool {
     let Some(current) = existing else {
         return true;
@@ -119,22 +123,32 @@ fn unless_covered<T: Serialize>(desired: &T, existing: Option<&T>) -> bool {
     }
 }
 
-fn find<'a, T>(list: &[&'a T], meta: impl Fn(&T) -> &ObjectMeta, ns: &str, name: &str) -> Option<&'a T> {
-    list.iter().copied().find(|o| key(meta(o)) == (ns, name))
-}
-
-fn apply_import(out: &mut Vec<Action>, target: Target, si: ServiceImport, existing: &[&ServiceImport]) {
-    let (ns, name) = key(&si.metadata);
-    if unless_covered(&si, find(existing, |o| &o.metadata, ns, name)) {
+/// Pushes the write of `si` unless `existing` holds it; returns whether it did.
+fn apply_import(
+    out: &mut Vec<Action>,
+    target: Target,
+    si: ServiceImport,
+    existing: Option<&ServiceImport>,
+) -> bool {
+    let needed = unless_covered(&si, existing);
+    if needed {
         out.push(Action::Apply(target, Object::Import(si)));
     }
+    needed
 }
 
-fn apply_slice(out: &mut Vec<Action>, target: Target, sl: EndpointSlice, existing: &[&EndpointSlice]) {
-    let (ns, name) = key(&sl.metadata);
-    if unless_covered(&sl, find(existing, |o| &o.metadata, ns, name)) {
+/// Pushes the write of `sl` unless `existing` holds it; returns whether it did.
+fn apply_slice(
+    out: &mut Vec<Action>,
+    target: Target,
+    sl: EndpointSlice,
+    existing: Option<&EndpointSlice>,
+) -> bool {
+    let needed = unless_covered(&sl, existing);
+    if needed {
         out.push(Action::Apply(target, Object::Slice(sl)));
     }
+    needed
 }
 
 fn delete(target: Target, kind: Kind, (namespace, name): (&str, &str)) -> Action {
@@ -149,11 +163,19 @@ fn delete(target: Target, kind: Kind, (namespace, name): (&str, &str)) -> Action
 /// The writes of one pass, in order: publish this cluster's exports on the broker, their
 /// conditions, withdrawals, then the local aggregates and slice copies and their removals.
 pub fn plan(w: &World) -> Vec<Action> {
+    plan_with(w, &Memo::default()).0
+}
+
+/// [`plan`], skipping the local writes `memo` (the last pass's) found unnecessary while their
+/// inputs are unchanged; returns the memo for the next pass. Same actions as [`plan`].
+pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
     let mut out = Vec::new();
+    let mut next = Memo::default();
     let (lh_slices, k8s_slices): (Vec<&EndpointSlice>, Vec<&EndpointSlice>) = w
         .slices
         .iter()
         .partition(|sl| label(&sl.metadata, MANAGED_BY) == MANAGER);
+    let ix = Index::new(w, &lh_slices, &k8s_slices);
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     for e in w
         .exports
@@ -161,11 +183,7 @@ pub fn plan(w: &World) -> Vec<Action> {
         .filter(|e| e.metadata.deletion_timestamp.is_none())
     {
         let (ns, name) = key(&e.metadata);
-        let svc = w
-            .services
-            .iter()
-            .copied()
-            .find(|s| key(&s.metadata) == (ns, name));
+        let svc = ix.services.get(&(ns, name)).copied();
         let mut valid = export::validate(svc);
         // Under Globalnet the Service is published as other clusters reach it.
         let global_svc = match (&valid, svc, w.globalnet) {
@@ -181,11 +199,7 @@ pub fn plan(w: &World) -> Vec<Action> {
         let svc = global_svc.as_ref().or(svc);
         let mut conflict = None;
         if let (Ok(()), Some(svc)) = (&valid, svc) {
-            let mut backends: Vec<&EndpointSlice> = k8s_slices
-                .iter()
-                .copied()
-                .filter(|sl| key(&sl.metadata).0 == ns && label(&sl.metadata, K8S_SERVICE_NAME) == name)
-                .collect();
+            let mut backends: Vec<&EndpointSlice> = ix.backends.get(&(ns, name)).cloned().unwrap_or_default();
             // Under Globalnet a headless export publishes its pods' global IPs.
             let global_headless = w.globalnet.filter(|_| export::headless(svc));
             let global_backends;
@@ -200,10 +214,16 @@ pub fn plan(w: &World) -> Vec<Action> {
                 .map(|t| format!("{:.0}", t.0))
                 .unwrap_or_default();
             let si = export::cluster_import(w.cluster, w.broker_ns, svc, &exported_at);
-            conflict = export::conflict(w.cluster, &si, w.broker_imports);
+            let exporters = ix
+                .exporters
+                .get(&(ns, name))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            conflict = export::conflict(w.cluster, &si, exporters);
             if !conflict.as_ref().is_some_and(|c| c.blocking) {
                 wanted.insert(export::broker_name(name, ns, w.cluster));
-                apply_import(&mut out, Target::Broker, si, w.broker_imports);
+                let existing = ix.broker_imports.get(&key(&si.metadata)).copied();
+                apply_import(&mut out, Target::Broker, si, existing);
                 for mut sl in export::cluster_slices(w.cluster, w.broker_ns, svc, &backends) {
                     if global_headless.is_some() {
                         sl.metadata
@@ -212,12 +232,13 @@ pub fn plan(w: &World) -> Vec<Action> {
                             .insert(crate::globalnet::GLOBALNET_ENABLED.into(), "true".into());
                     }
                     wanted.insert(key(&sl.metadata).1.to_string());
-                    apply_slice(&mut out, Target::Broker, sl, w.broker_slices);
+                    let existing = ix.broker_slices.get(&key(&sl.metadata)).copied();
+                    apply_slice(&mut out, Target::Broker, sl, existing);
                 }
             }
         }
         let ours = export::broker_name(name, ns, w.cluster);
-        let exported = w.broker_imports.iter().any(|i| key(&i.metadata).1 == ours);
+        let exported = ix.broker_import_names.contains(ours.as_str());
         let blocked = conflict.as_ref().is_some_and(|c| c.blocking);
         let old = e
             .status
@@ -243,21 +264,32 @@ pub fn plan(w: &World) -> Vec<Action> {
     }
 
     // Import: every exported service, aggregated, into its namespace here.
-    let services: BTreeSet<(&str, &str)> = w
-        .broker_imports
-        .iter()
-        .map(|i| {
-            (
-                label(&i.metadata, SOURCE_NAMESPACE),
-                label(&i.metadata, SERVICE_NAME),
-            )
-        })
+    let services: BTreeSet<(&str, &str)> = ix
+        .exporters
+        .keys()
+        .copied()
         .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
         .collect();
-    for (ns, name) in &services {
-        if let Some(mut agg) = export::aggregate(ns, name, w.broker_imports) {
+    for &(ns, name) in &services {
+        let exporters = ix
+            .exporters
+            .get(&(ns, name))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let existing = ix.local_imports.get(&(ns, name)).copied();
+        let print = index::print(
+            exporters.iter().map(|i| &i.metadata),
+            existing.map(|e| &e.metadata),
+        );
+        if memo.holds(Of::Imports, (ns, name), print) {
+            next.record(Of::Imports, (ns, name), print);
+            continue;
+        }
+        if let Some(mut agg) = export::aggregate(ns, name, exporters) {
             agg.metadata.labels = Some([(AGGREGATE_LABEL.to_string(), MANAGER.to_string())].into());
-            apply_import(&mut out, Target::Local, agg, w.local_imports);
+            if !apply_import(&mut out, Target::Local, agg, existing) {
+                next.record(Of::Imports, (ns, name), print);
+            }
         }
     }
     for i in w
@@ -271,10 +303,16 @@ pub fn plan(w: &World) -> Vec<Action> {
     }
     let mut copies: BTreeSet<(String, String)> = BTreeSet::new();
     for bs in w.broker_slices {
-        let local = export::local_slice(bs);
-        let (ns, name) = key(&local.metadata);
-        copies.insert((ns.to_string(), name.to_string()));
-        apply_slice(&mut out, Target::Local, local, &lh_slices);
+        let (ns, name) = export::local_slice_key(bs);
+        let existing = ix.copies.get(&(ns, name.as_str())).copied();
+        let print = index::print([&bs.metadata], existing.map(|e| &e.metadata));
+        let target = (ns, name.as_str());
+        if memo.holds(Of::Slices, target, print) {
+            next.record(Of::Slices, target, print);
+        } else if !apply_slice(&mut out, Target::Local, export::local_slice(bs), existing) {
+            next.record(Of::Slices, target, print);
+        }
+        copies.insert((ns.to_string(), name));
     }
     for sl in &lh_slices {
         let (ns, name) = key(&sl.metadata);
@@ -282,7 +320,7 @@ pub fn plan(w: &World) -> Vec<Action> {
             out.push(delete(Target::Local, Kind::EndpointSlice, (ns, name)));
         }
     }
-    out
+    (out, next)
 }
 
 #[cfg(test)]

@@ -372,6 +372,22 @@ pub fn aggregate(ns: &str, svc: &str, imports: &[&ServiceImport]) -> Option<Serv
 /// `<svc>-<cluster>`; the DNS server reads these.
 pub fn local_slice(broker_slice: &EndpointSlice) -> EndpointSlice {
     let m = &broker_slice.metadata;
+    let (ns, name) = local_slice_key(broker_slice);
+    EndpointSlice {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(ns.into()),
+            labels: Some(m.labels.clone().unwrap_or_default()),
+            annotations: m.annotations.clone(),
+            ..Default::default()
+        },
+        ..broker_slice.clone()
+    }
+}
+
+/// Namespace and name of [`local_slice`]'s copy of `broker_slice`.
+pub fn local_slice_key(broker_slice: &EndpointSlice) -> (&str, String) {
+    let m = &broker_slice.metadata;
     let (ns, svc, cluster) = (
         label(m, SOURCE_NAMESPACE),
         label(m, SERVICE_NAME),
@@ -382,16 +398,7 @@ pub fn local_slice(broker_slice: &EndpointSlice) -> EndpointSlice {
     } else {
         ""
     };
-    EndpointSlice {
-        metadata: ObjectMeta {
-            name: Some(format!("{svc}-{cluster}{family}")),
-            namespace: Some(ns.into()),
-            labels: Some(m.labels.clone().unwrap_or_default()),
-            annotations: m.annotations.clone(),
-            ..Default::default()
-        },
-        ..broker_slice.clone()
-    }
+    (ns, format!("{svc}-{cluster}{family}"))
 }
 
 /// Whether `existing` already holds everything `desired` says (objects field by field, arrays

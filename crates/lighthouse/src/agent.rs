@@ -1,6 +1,6 @@
 //! The Lighthouse agent's I/O: reflect local exports, services and endpoint slices and the
 //! broker's imports and slices, and on every change carry out what
-//! [`subsea_lighthouse_core::agent::plan`] decides. Level-triggered: each pass recomputes
+//! [`subsea_lighthouse_core::agent::plan_with`] decides. Level-triggered: each pass recomputes
 //! everything from the full lists, so restarts, broker outages and missed events converge; a
 //! converged pass makes no API call.
 
@@ -13,7 +13,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use subsea_api::globalnet::GlobalIngressIP;
 use subsea_api::mcs::v1alpha1::{ServiceExport, ServiceImport};
-use subsea_lighthouse_core::agent::{Action, Export, Kind, Object, Target, World, plan};
+use subsea_lighthouse_core::agent::{Action, Export, Kind, Memo, Object, Target, World, plan_with};
 use subsea_runtime::controller::Loop;
 use subsea_runtime::reflect::{Reflector, reflect, reflect_with, values};
 
@@ -42,6 +42,9 @@ struct Ctx {
     local_imports: Reflector<ServiceImport>,
     /// With Globalnet: the cluster's GlobalIngressIPs, whose addresses are published instead.
     ingress: Option<Reflector<GlobalIngressIP>>,
+    /// The last pass's memo of local writes found unnecessary: a pass on a large cluster set
+    /// costs lookups, not a comparison of every imported object.
+    memo: std::sync::Mutex<Memo>,
 }
 
 /// Runs until SIGTERM or Ctrl-C.
@@ -62,6 +65,7 @@ pub async fn run(opts: Options) -> Result<()> {
         ingress: join
             .globalnet_enabled
             .then(|| reflect_with(Api::all(local.clone()), (), tx)),
+        memo: Default::default(),
         cluster: access.cluster_id.clone(),
         broker_ns: access.namespace.clone(),
         local,
@@ -120,18 +124,23 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
         .ingress
         .as_ref()
         .map(|_| subsea_lighthouse_core::globalnet::GlobalIps::from_ingress(&refs(&ingress)));
-    let actions = plan(&World {
-        cluster: &ctx.cluster,
-        broker_ns: &ctx.broker_ns,
-        exports: &exports.iter().collect::<Vec<_>>(),
-        services: &refs(&services),
-        slices: &refs(&slices),
-        local_imports: &refs(&local_imports),
-        broker_imports: &refs(&broker_imports),
-        broker_slices: &refs(&broker_slices),
-        now: &now,
-        globalnet: global.as_ref(),
-    });
+    let last = std::mem::take(&mut *ctx.memo.lock().unwrap_or_else(|e| e.into_inner()));
+    let (actions, memo) = plan_with(
+        &World {
+            cluster: &ctx.cluster,
+            broker_ns: &ctx.broker_ns,
+            exports: &exports.iter().collect::<Vec<_>>(),
+            services: &refs(&services),
+            slices: &refs(&slices),
+            local_imports: &refs(&local_imports),
+            broker_imports: &refs(&broker_imports),
+            broker_slices: &refs(&broker_slices),
+            now: &now,
+            globalnet: global.as_ref(),
+        },
+        &last,
+    );
+    *ctx.memo.lock().unwrap_or_else(|e| e.into_inner()) = memo;
     // A broker failure ends the pass (the broker is likely unreachable: the backoff retries);
     // a local one is reported after the other actions ran, so one bad object blocks no other.
     let mut first_local_error = None;

@@ -15,6 +15,10 @@ struct Sim {
     broker_imports: Vec<ServiceImport>,
     broker_slices: Vec<EndpointSlice>,
     globalnet: Option<crate::globalnet::GlobalIps>,
+    /// The last pass's memo: every plan is made with and without it, and must not differ.
+    memo: std::cell::RefCell<Memo>,
+    /// The last resourceVersion handed out: written objects get the next, as from a server.
+    rv: u64,
 }
 
 fn upsert<T>(list: &mut Vec<T>, obj: T, meta: impl Fn(&T) -> &ObjectMeta) {
@@ -32,7 +36,7 @@ impl Sim {
         let local_imports: Vec<&ServiceImport> = self.local_imports.iter().collect();
         let broker_imports: Vec<&ServiceImport> = self.broker_imports.iter().collect();
         let broker_slices: Vec<&EndpointSlice> = self.broker_slices.iter().collect();
-        plan(&World {
+        let world = World {
             cluster,
             broker_ns: "broker",
             exports: &exports,
@@ -43,22 +47,36 @@ impl Sim {
             broker_slices: &broker_slices,
             now,
             globalnet: self.globalnet.as_ref(),
-        })
+        };
+        let fresh = plan(&world);
+        let (remembered, memo) = plan_with(&world, &self.memo.borrow());
+        assert_eq!(remembered, fresh, "the memo changed a decision");
+        *self.memo.borrow_mut() = memo;
+        fresh
+    }
+
+    fn stamp(&mut self, meta: &mut ObjectMeta) {
+        self.rv += 1;
+        meta.resource_version = Some(self.rv.to_string());
     }
 
     fn apply(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Apply(Target::Broker, Object::Import(i)) => {
+                Action::Apply(Target::Broker, Object::Import(mut i)) => {
+                    self.stamp(&mut i.metadata);
                     upsert(&mut self.broker_imports, i, |o| &o.metadata)
                 }
-                Action::Apply(Target::Broker, Object::Slice(s)) => {
+                Action::Apply(Target::Broker, Object::Slice(mut s)) => {
+                    self.stamp(&mut s.metadata);
                     upsert(&mut self.broker_slices, s, |o| &o.metadata)
                 }
-                Action::Apply(Target::Local, Object::Import(i)) => {
+                Action::Apply(Target::Local, Object::Import(mut i)) => {
+                    self.stamp(&mut i.metadata);
                     upsert(&mut self.local_imports, i, |o| &o.metadata)
                 }
-                Action::Apply(Target::Local, Object::Slice(s)) => {
+                Action::Apply(Target::Local, Object::Slice(mut s)) => {
+                    self.stamp(&mut s.metadata);
                     upsert(&mut self.slices, s, |o| &o.metadata)
                 }
                 Action::Delete {
@@ -163,6 +181,37 @@ fn a_new_export_is_published_then_imported_and_a_converged_world_needs_no_writes
         sim.plan("c1", "later").is_empty(),
         "a converged world is left alone"
     );
+    assert_eq!(
+        sim.memo.borrow().len(),
+        2,
+        "the local import and slice copy are remembered as holding what they should"
+    );
+}
+
+#[test]
+fn a_remembered_write_is_made_again_once_its_input_changes() {
+    let mut sim = web_cluster();
+    sim.converge("c1");
+    sim.plan("c1", "later");
+    assert!(!sim.memo.borrow().is_empty());
+    // The service gains a port: the broker import changes (new resourceVersion), and the local
+    // aggregate must follow although the memo held it as done.
+    let svc = &mut sim.services[0];
+    svc.spec
+        .as_mut()
+        .expect("spec")
+        .ports
+        .as_mut()
+        .expect("ports")
+        .push(typed(json!({"name": "https", "port": 443, "protocol": "TCP"})));
+    sim.converge("c1");
+    let local = sim
+        .local_imports
+        .iter()
+        .find(|i| key(&i.metadata) == ("shop", "web"))
+        .expect("aggregate");
+    let ports: Vec<i32> = local.spec.ports.iter().map(|p| p.port).collect();
+    assert_eq!(ports, [80, 443]);
 }
 
 #[test]
