@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use futures::StreamExt;
+
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
@@ -89,6 +91,7 @@ pub async fn run(opts: Options) -> Result<()> {
     }
     tracing::info!(cluster = %ctx.cluster, globalnet = ctx.ingress.is_some(), "lighthouse agent running");
     Loop::new("lighthouse-agent")
+        .paced()
         .run(&mut rx, subsea_runtime::shutdown::signal(), |_| async {
             reconcile(&ctx).await.map_err(|e| e.to_string())
         })
@@ -141,10 +144,14 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
         &last,
     );
     *ctx.memo.lock().unwrap_or_else(|e| e.into_inner()) = memo;
+    // Writes go out several at a time: each is durable before the server answers, so one at a
+    // time the agent would wait out a disk sync per object (minutes for a first sync of 10,000
+    // imports); concurrent writes share the server's syncs. No two actions of a pass touch the
+    // same object, and results come back in plan order.
     // A broker failure ends the pass (the broker is likely unreachable: the backoff retries);
     // a local one is reported after the other actions ran, so one bad object blocks no other.
     let mut first_local_error = None;
-    for action in actions {
+    let mut results = futures::stream::iter(actions.into_iter().map(|action| {
         let local = matches!(
             action,
             Action::Apply(Target::Local, _)
@@ -153,7 +160,11 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
                     ..
                 }
         );
-        match execute(ctx, action).await {
+        async move { (local, execute(ctx, action).await) }
+    }))
+    .buffered(IN_FLIGHT);
+    while let Some((local, result)) = results.next().await {
+        match result {
             Ok(()) => {}
             // MCS imports only into namespaces that exist here; the rest waits for them.
             Err(e) if local && e.code() == Some(404) => tracing::debug!(error = %e, "not importing"),
@@ -166,6 +177,9 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
     }
     first_local_error.map_or(Ok(()), Err)
 }
+
+/// Writes of one pass in flight at once.
+const IN_FLIGHT: usize = 16;
 
 fn client(ctx: &Ctx, target: Target) -> &Client {
     match target {

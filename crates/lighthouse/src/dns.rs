@@ -220,6 +220,7 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
     Loop::new("lighthouse-dns snapshot")
         .resync(Duration::from_secs(30))
         .settle(Duration::from_millis(10))
+        .paced()
         .run(&mut rx, subsea_runtime::shutdown::signal(), |pass| {
             let snap = crate::snapshot::build(
                 &local,
