@@ -123,32 +123,38 @@ fn unless_covered<T: Serialize>(desired: &T, existing: Option<&T>) -> bool {
     }
 }
 
-/// Pushes the write of `si` unless `existing` holds it; returns whether it did.
+/// Pushes the write of `desired` (made an [`Object`] by `wrap`) unless `existing` holds it;
+/// returns whether it did.
+fn apply<T: Serialize>(
+    out: &mut Vec<Action>,
+    target: Target,
+    desired: T,
+    existing: Option<&T>,
+    wrap: fn(T) -> Object,
+) -> bool {
+    let needed = unless_covered(&desired, existing);
+    if needed {
+        out.push(Action::Apply(target, wrap(desired)));
+    }
+    needed
+}
+
 fn apply_import(
     out: &mut Vec<Action>,
     target: Target,
     si: ServiceImport,
     existing: Option<&ServiceImport>,
 ) -> bool {
-    let needed = unless_covered(&si, existing);
-    if needed {
-        out.push(Action::Apply(target, Object::Import(si)));
-    }
-    needed
+    apply(out, target, si, existing, Object::Import)
 }
 
-/// Pushes the write of `sl` unless `existing` holds it; returns whether it did.
 fn apply_slice(
     out: &mut Vec<Action>,
     target: Target,
     sl: EndpointSlice,
     existing: Option<&EndpointSlice>,
 ) -> bool {
-    let needed = unless_covered(&sl, existing);
-    if needed {
-        out.push(Action::Apply(target, Object::Slice(sl)));
-    }
-    needed
+    apply(out, target, sl, existing, Object::Slice)
 }
 
 fn delete(target: Target, kind: Kind, (namespace, name): (&str, &str)) -> Action {

@@ -7,15 +7,14 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
-use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
+use subsea_e2e::bench;
 use subsea_nettest::stats;
 
 struct Server {
@@ -61,25 +60,11 @@ fn etcd() -> Option<String> {
 }
 
 async fn client(s: &Server) -> Result<Client> {
-    let kc = kube::config::Kubeconfig::read_from(s.dir.join("admin.kubeconfig"))?;
-    Ok(Client::try_from(
-        kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?,
-    )?)
+    bench::client(&s.dir.join("admin.kubeconfig")).await
 }
 
 fn cm(name: &str, v: &str) -> ConfigMap {
     serde_json::from_value(json!({"metadata": {"name": name}, "data": {"v": v}})).expect("valid ConfigMap")
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Writes `total` objects named `<prefix>-<client>-<i>` with `clients` concurrent writers,
@@ -117,78 +102,6 @@ async fn burst(
     Ok((per * clients) as f64 / started.elapsed().as_secs_f64())
 }
 
-fn now_us() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros())
-        .unwrap_or(0)
-}
-
-/// Watch latency: `watchers` watches, `events` writes stamped with their send time.
-async fn watch_latency(client: &Client, ns: &str, watchers: usize, events: usize) -> Result<(f64, f64)> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let rv = api
-        .list(&ListParams::default().limit(1))
-        .await?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
-    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut tasks = Vec::new();
-    for _ in 0..watchers {
-        let api = api.clone();
-        let rv = rv.clone();
-        let samples = samples.clone();
-        tasks.push(tokio::spawn(async move {
-            let stream = api.watch(&WatchParams::default().timeout(120), &rv).await?;
-            futures::pin_mut!(stream);
-            let mut seen = 0;
-            while let Some(ev) = stream.try_next().await? {
-                if let WatchEvent::Added(c) = ev {
-                    let sent: u128 = c
-                        .data
-                        .and_then(|d| d.get("t").cloned())
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(0);
-                    samples
-                        .lock()
-                        .expect("lock")
-                        .push((now_us() - sent) as f64 / 1000.0);
-                    seen += 1;
-                    if seen == events {
-                        break;
-                    }
-                }
-            }
-            Ok::<_, kube::Error>(())
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for i in 0..events {
-        let c: ConfigMap = serde_json::from_value(
-            json!({"metadata": {"name": format!("w{i}")}, "data": {"t": now_us().to_string()}}),
-        )?;
-        api.create(&PostParams::default(), &c).await?;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    for t in tasks {
-        tokio::time::timeout(Duration::from_secs(60), t).await???;
-    }
-    let mut s = samples.lock().expect("lock").clone();
-    stats::sort(&mut s);
-    Ok((stats::percentile(&s, 0.5), stats::percentile(&s, 0.99)))
-}
-
-async fn namespace(client: &Client, name: &str) -> Result<()> {
-    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": name}}))?,
-    )
-    .await?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let server = start()?;
@@ -196,7 +109,7 @@ async fn main() -> Result<()> {
     let mut rows: Vec<(String, String)> = Vec::new();
     for (clients, total) in [(1usize, 1000usize), (16, 8000)] {
         let ns = format!("rate{clients}");
-        namespace(&c, &ns).await?;
+        bench::namespace(&c, &ns).await?;
         let api: Api<ConfigMap> = Api::namespaced(c.clone(), &ns);
         let cr = burst(&api, "o", total, clients, false).await?;
         let up = burst(&api, "o", total, clients, true).await?;
@@ -209,7 +122,7 @@ async fn main() -> Result<()> {
             format!("{up:.0}"),
         ));
     }
-    namespace(&c, "list").await?;
+    bench::namespace(&c, "list").await?;
     let api: Api<ConfigMap> = Api::namespaced(c.clone(), "list");
     burst(&api, "l", 10_000, 16, false).await?;
     let mut times = Vec::new();
@@ -225,8 +138,8 @@ async fn main() -> Result<()> {
     ));
     for watchers in [1usize, 10, 100] {
         let ns = format!("watch{watchers}");
-        namespace(&c, &ns).await?;
-        let (p50, p99) = watch_latency(&c, &ns, watchers, 200).await?;
+        bench::namespace(&c, &ns).await?;
+        let (p50, p99) = bench::watch_latency(&c, &ns, watchers, 200, Duration::from_millis(5)).await?;
         rows.push((
             format!("watch delivery p50 / p99, {watchers} watcher(s), ms"),
             format!("{p50:.2} / {p99:.2}"),
@@ -236,11 +149,11 @@ async fn main() -> Result<()> {
         print_rows(rows);
         return Ok(());
     }
-    namespace(&c, "mem").await?;
+    bench::namespace(&c, "mem").await?;
     let api: Api<ConfigMap> = Api::namespaced(c.clone(), "mem");
-    let before = rss_kib(server.child.id());
+    let before = bench::rss_kib(server.child.id());
     burst(&api, "m", 100_000, 16, false).await?;
-    let after = rss_kib(server.child.id());
+    let after = bench::rss_kib(server.child.id());
     let sample = serde_json::to_vec(&api.get("m-0-0").await?)?.len();
     let per_object = (after.saturating_sub(before) as f64 * 1024.0) / 100_000.0;
     rows.push((
@@ -256,10 +169,6 @@ async fn main() -> Result<()> {
 }
 
 fn print_rows(rows: Vec<(String, String)>) {
-    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let store = if etcd().is_some() { "etcd" } else { "embedded log" };
-    println!("{:width$}  {} ({store})", "measure", "value");
-    for (k, v) in rows {
-        println!("{k:width$}  {v}");
-    }
+    bench::print_rows(&format!("value ({store})"), &rows);
 }
