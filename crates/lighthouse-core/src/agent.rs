@@ -139,24 +139,6 @@ fn apply<T: Serialize>(
     needed
 }
 
-fn apply_import(
-    out: &mut Vec<Action>,
-    target: Target,
-    si: ServiceImport,
-    existing: Option<&ServiceImport>,
-) -> bool {
-    apply(out, target, si, existing, Object::Import)
-}
-
-fn apply_slice(
-    out: &mut Vec<Action>,
-    target: Target,
-    sl: EndpointSlice,
-    existing: Option<&EndpointSlice>,
-) -> bool {
-    apply(out, target, sl, existing, Object::Slice)
-}
-
 fn delete(target: Target, kind: Kind, (namespace, name): (&str, &str)) -> Action {
     Action::Delete {
         target,
@@ -229,7 +211,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             if !conflict.as_ref().is_some_and(|c| c.blocking) {
                 wanted.insert(export::broker_name(name, ns, w.cluster));
                 let existing = ix.broker_imports.get(&key(&si.metadata)).copied();
-                apply_import(&mut out, Target::Broker, si, existing);
+                apply(&mut out, Target::Broker, si, existing, Object::Import);
                 for mut sl in export::cluster_slices(w.cluster, w.broker_ns, svc, &backends) {
                     if global_headless.is_some() {
                         sl.metadata
@@ -239,7 +221,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
                     }
                     wanted.insert(key(&sl.metadata).1.to_string());
                     let existing = ix.broker_slices.get(&key(&sl.metadata)).copied();
-                    apply_slice(&mut out, Target::Broker, sl, existing);
+                    apply(&mut out, Target::Broker, sl, existing, Object::Slice);
                 }
             }
         }
@@ -293,7 +275,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
         }
         if let Some(mut agg) = export::aggregate(ns, name, exporters) {
             agg.metadata.labels = Some([(AGGREGATE_LABEL.to_string(), MANAGER.to_string())].into());
-            if !apply_import(&mut out, Target::Local, agg, existing) {
+            if !apply(&mut out, Target::Local, agg, existing, Object::Import) {
                 next.record(Of::Imports, (ns, name), print);
             }
         }
@@ -315,7 +297,13 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
         let target = (ns, name.as_str());
         if memo.holds(Of::Slices, target, print) {
             next.record(Of::Slices, target, print);
-        } else if !apply_slice(&mut out, Target::Local, export::local_slice(bs), existing) {
+        } else if !apply(
+            &mut out,
+            Target::Local,
+            export::local_slice(bs),
+            existing,
+            Object::Slice,
+        ) {
             next.record(Of::Slices, target, print);
         }
         copies.insert((ns.to_string(), name));
