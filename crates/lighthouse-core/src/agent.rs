@@ -85,11 +85,21 @@ pub enum Kind {
     EndpointSlice,
 }
 
+/// Whether the agent's watch cache held the object a write is for: the executor creates or
+/// patches without reading it first (and falls back to a read when the cache was stale).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cached {
+    /// Not seen: create it.
+    Absent,
+    /// Seen, saying something else: update it.
+    Present,
+}
+
 /// One write.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Create `object`, or update it to say what it says.
-    Apply(Target, Object),
+    Apply(Target, Object, Cached),
     /// Delete an object (absent is fine).
     Delete {
         /// Where.
@@ -134,7 +144,12 @@ fn apply<T: Serialize>(
 ) -> bool {
     let needed = unless_covered(&desired, existing);
     if needed {
-        out.push(Action::Apply(target, wrap(desired)));
+        let cached = if existing.is_some() {
+            Cached::Present
+        } else {
+            Cached::Absent
+        };
+        out.push(Action::Apply(target, wrap(desired), cached));
     }
     needed
 }

@@ -108,6 +108,37 @@ pub async fn apply(client: &Client, obj: &Value) -> Result<(DynamicObject, bool)
     Ok((created, true))
 }
 
+/// [`apply`] for a caller whose watch cache already says whether the object exists and that it
+/// differs: one request (a create, or a merge patch) instead of a read and a write. A stale
+/// cache (the create finds it exists, the patch finds it gone) falls back to [`apply`].
+pub async fn apply_known(client: &Client, obj: &Value, exists: bool) -> Result<DynamicObject> {
+    let api = api_for(client, obj)?;
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let desc = format!("{} {name:?}", obj["kind"].as_str().unwrap_or("object"));
+    let stale = if exists {
+        api.patch(name, &PatchParams::default(), &Patch::Merge(obj))
+            .await
+            .map_err(|e| (404, e))
+    } else {
+        let typed: DynamicObject = serde_json::from_value(obj.clone())
+            .map_err(|e| Error::Invalid(format!("{desc} is not a valid manifest: {e}")))?;
+        api.create(&PostParams::default(), &typed)
+            .await
+            .map_err(|e| (409, e))
+    };
+    match stale {
+        Ok(stored) => Ok(stored),
+        Err((code, kube::Error::Api(s))) if s.code == code => Ok(apply(client, obj).await?.0),
+        Err((_, e)) => Err(Error::api(
+            format!("failed to {} {desc}", if exists { "update" } else { "create" }),
+            e,
+        )),
+    }
+}
+
 /// Deletes an object if it exists.
 pub async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<()> {
     match api.delete(name, &DeleteParams::default()).await {

@@ -21,10 +21,19 @@ struct Sim {
     rv: u64,
 }
 
-fn upsert<T>(list: &mut Vec<T>, obj: T, meta: impl Fn(&T) -> &ObjectMeta) {
+/// Replaces or adds `obj`, checking the plan's word on whether it existed (the executor
+/// creates or patches on that word without reading first).
+fn upsert<T>(list: &mut Vec<T>, obj: T, cached: Cached, meta: impl Fn(&T) -> &ObjectMeta) {
     let k = key(meta(&obj));
     let k = (k.0.to_string(), k.1.to_string());
+    let before = list.len();
     list.retain(|o| key(meta(o)) != (k.0.as_str(), k.1.as_str()));
+    let existed = if list.len() < before {
+        Cached::Present
+    } else {
+        Cached::Absent
+    };
+    assert_eq!(existed, cached, "the plan's existence hint for {k:?}");
     list.push(obj);
 }
 
@@ -63,21 +72,21 @@ impl Sim {
     fn apply(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Apply(Target::Broker, Object::Import(mut i)) => {
+                Action::Apply(Target::Broker, Object::Import(mut i), cached) => {
                     self.stamp(&mut i.metadata);
-                    upsert(&mut self.broker_imports, i, |o| &o.metadata)
+                    upsert(&mut self.broker_imports, i, cached, |o| &o.metadata)
                 }
-                Action::Apply(Target::Broker, Object::Slice(mut s)) => {
+                Action::Apply(Target::Broker, Object::Slice(mut s), cached) => {
                     self.stamp(&mut s.metadata);
-                    upsert(&mut self.broker_slices, s, |o| &o.metadata)
+                    upsert(&mut self.broker_slices, s, cached, |o| &o.metadata)
                 }
-                Action::Apply(Target::Local, Object::Import(mut i)) => {
+                Action::Apply(Target::Local, Object::Import(mut i), cached) => {
                     self.stamp(&mut i.metadata);
-                    upsert(&mut self.local_imports, i, |o| &o.metadata)
+                    upsert(&mut self.local_imports, i, cached, |o| &o.metadata)
                 }
-                Action::Apply(Target::Local, Object::Slice(mut s)) => {
+                Action::Apply(Target::Local, Object::Slice(mut s), cached) => {
                     self.stamp(&mut s.metadata);
-                    upsert(&mut self.slices, s, |o| &o.metadata)
+                    upsert(&mut self.slices, s, cached, |o| &o.metadata)
                 }
                 Action::Delete {
                     target,
@@ -154,8 +163,8 @@ fn a_new_export_is_published_then_imported_and_a_converged_world_needs_no_writes
     let kinds: Vec<&str> = first
         .iter()
         .map(|a| match a {
-            Action::Apply(Target::Broker, Object::Import(_)) => "publish import",
-            Action::Apply(Target::Broker, Object::Slice(_)) => "publish slice",
+            Action::Apply(Target::Broker, Object::Import(_), _) => "publish import",
+            Action::Apply(Target::Broker, Object::Slice(_), _) => "publish slice",
             Action::ExportConditions { .. } => "conditions",
             other => panic!("unexpected first action {other:?}"),
         })
@@ -252,7 +261,7 @@ fn another_clusters_objects_are_never_withdrawn_and_a_type_conflict_blocks_publi
     assert!(
         !actions.iter().any(|a| matches!(
             a,
-            Action::Apply(Target::Broker, _)
+            Action::Apply(Target::Broker, ..)
                 | Action::Delete {
                     target: Target::Broker,
                     ..
