@@ -24,7 +24,7 @@ fn fixture() -> &'static (Snapshot, Zones) {
         };
         s.services.insert(
             ("default".into(), "web".into()),
-            Service {
+            std::sync::Arc::new(Service {
                 clusters: vec![ClusterAddrs {
                     cluster: "c2".into(),
                     ips: vec!["100.66.0.7".parse().expect("ip"), "fd00:66::7".parse().expect("ip")],
@@ -32,11 +32,11 @@ fn fixture() -> &'static (Snapshot, Zones) {
                 }],
                 ports: vec![port("http", 80), port("grpc", 9000)],
                 ..Default::default()
-            },
+            }),
         );
         s.services.insert(
             ("db".into(), "pg".into()),
-            Service {
+            std::sync::Arc::new(Service {
                 headless: true,
                 backends: vec![Backend {
                     cluster: "c1".into(),
@@ -46,7 +46,7 @@ fn fixture() -> &'static (Snapshot, Zones) {
                 }],
                 ports: vec![port("pg", 5432)],
                 ..Default::default()
-            },
+            }),
         );
         let zones = Zones::new(&["example.org".into()], 5)
             .and_then(|z| z.with_empty(&["cluster.local".into()]))

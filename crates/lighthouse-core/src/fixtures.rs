@@ -15,7 +15,7 @@ pub fn snapshot() -> Snapshot {
     };
     s.services.insert(
         ("default".into(), "payment-service".into()),
-        Service {
+        std::sync::Arc::new(Service {
             clusters: vec![ClusterAddrs {
                 cluster: "c2".into(),
                 ips: vec!["100.66.0.7".parse().expect("ip")],
@@ -27,7 +27,7 @@ pub fn snapshot() -> Snapshot {
                 port: 80,
             }],
             ..Default::default()
-        },
+        }),
     );
     s
 }

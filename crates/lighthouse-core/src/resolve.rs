@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A port of a service.
@@ -60,8 +61,8 @@ pub struct Service {
 /// What the server knows, swapped whole on every change.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// Services by `(namespace, name)`.
-    pub services: HashMap<(String, String), Service>,
+    /// Services by `(namespace, name)`; shared with the next snapshot while unchanged.
+    pub services: HashMap<(String, String), Arc<Service>>,
     /// Clusters whose tunnel is connected (the local one included); `None`: no Gateway status
     /// is known, so every cluster counts as connected (Lighthouse does the same).
     pub connected: Option<HashSet<String>>,

@@ -1,9 +1,14 @@
 //! Builds the resolver's [`Snapshot`] from the objects in the cluster: the aggregated
 //! ServiceImports, the Lighthouse EndpointSlices (one per exporting cluster) and the active
-//! Gateway's connections. Pure.
+//! Gateway's connections. Pure. [`build_with`] reuses the services whose objects did not change
+//! since the last build (by resourceVersion), so a rebuild at 10,000 services after one change
+//! groups objects but builds one service.
 
-use std::collections::HashSet;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use subsea_api::mcs::v1alpha1::ServiceImport;
@@ -14,6 +19,12 @@ use crate::export::{annotation, key, label};
 use crate::labels::*;
 use crate::resolve::{Backend, ClusterAddrs, Port, Service, Snapshot};
 
+/// The services of the last build with a fingerprint of the objects each was built from.
+#[derive(Debug, Default)]
+pub struct Memo {
+    built: HashMap<(String, String), (u64, Arc<Service>)>,
+}
+
 /// The snapshot for `local` from the objects in the cluster.
 pub fn build(
     local: &str,
@@ -22,35 +33,37 @@ pub fn build(
     gateways: &[&Gateway],
     prefer_nearest: bool,
 ) -> Snapshot {
-    let mut snap = Snapshot {
-        local: local.into(),
-        prefer_nearest,
-        ..Default::default()
-    };
+    build_with(local, imports, slices, gateways, prefer_nearest, &Memo::default()).0
+}
+
+/// One service's objects: its aggregated import and its Lighthouse slices in its namespace.
+struct Group<'a> {
+    import: &'a ServiceImport,
+    slices: Vec<&'a EndpointSlice>,
+}
+
+/// [`build`], reusing from `memo` every service whose objects are unchanged; returns the memo
+/// for the next build. Same snapshot as [`build`] (round-robin positions carry over).
+pub fn build_with(
+    local: &str,
+    imports: &[&ServiceImport],
+    slices: &[&EndpointSlice],
+    gateways: &[&Gateway],
+    prefer_nearest: bool,
+    memo: &Memo,
+) -> (Snapshot, Memo) {
+    let mut groups: HashMap<(String, String), Group> = HashMap::new();
     // Per-cluster imports carry the service-name label; the aggregates DNS serves do not.
     for i in imports
         .iter()
         .filter(|i| label(&i.metadata, SERVICE_NAME).is_empty())
     {
         let (ns, name) = key(&i.metadata);
-        let ports = i
-            .spec
-            .ports
-            .iter()
-            .filter_map(|p| {
-                Some(Port {
-                    name: p.name.as_deref().unwrap_or_default().to_lowercase(),
-                    protocol: p.protocol.as_deref().unwrap_or("TCP").to_lowercase(),
-                    port: u16::try_from(p.port).ok()?,
-                })
-            })
-            .collect();
-        snap.services.insert(
+        groups.insert(
             (ns.to_lowercase(), name.to_lowercase()),
-            Service {
-                headless: i.spec.type_ == "Headless",
-                ports,
-                ..Default::default()
+            Group {
+                import: i,
+                slices: Vec::new(),
             },
         );
     }
@@ -67,9 +80,78 @@ pub fn build(
             ns.to_lowercase(),
             label(&sl.metadata, SERVICE_NAME).to_lowercase(),
         );
-        let Some(svc) = snap.services.get_mut(&service_key) else {
-            continue;
-        };
+        if let Some(g) = groups.get_mut(&service_key) {
+            g.slices.push(sl);
+        }
+    }
+    let mut snap = Snapshot {
+        local: local.into(),
+        prefer_nearest,
+        ..Default::default()
+    };
+    let mut next = Memo::default();
+    for (service_key, mut g) in groups {
+        // The same objects in the same order give the same answers, whatever the list order.
+        g.slices
+            .sort_by(|a, b| key(&a.metadata).1.cmp(key(&b.metadata).1));
+        let print = fingerprint(&g, local);
+        let reused = print.and_then(|p| {
+            memo.built
+                .get(&service_key)
+                .filter(|(q, _)| *q == p)
+                .map(|(_, svc)| svc.clone())
+        });
+        let svc = reused.unwrap_or_else(|| Arc::new(service(local, &service_key, &g, slices)));
+        if let Some(p) = print {
+            next.built.insert(service_key.clone(), (p, svc.clone()));
+        }
+        snap.services.insert(service_key, svc);
+    }
+    gateway_health(&mut snap, gateways);
+    (snap, next)
+}
+
+/// A fingerprint of what a service is built from, `None` when it cannot be told apart from a
+/// changed one: an object without a resourceVersion (a fixture), or a headless export of this
+/// cluster under Globalnet, which reads the cluster's own Kubernetes slices too.
+fn fingerprint(g: &Group, local: &str) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    g.import.metadata.resource_version.as_deref()?.hash(&mut h);
+    key(&g.import.metadata).hash(&mut h);
+    for sl in &g.slices {
+        if label(&sl.metadata, SOURCE_CLUSTER) == local
+            && annotation(&sl.metadata, crate::globalnet::GLOBALNET_ENABLED) == "true"
+        {
+            return None;
+        }
+        key(&sl.metadata).hash(&mut h);
+        sl.metadata.resource_version.as_deref()?.hash(&mut h);
+    }
+    Some(h.finish())
+}
+
+/// One service from its import and slices.
+fn service(local: &str, service_key: &(String, String), g: &Group, all: &[&EndpointSlice]) -> Service {
+    let ports = g
+        .import
+        .spec
+        .ports
+        .iter()
+        .filter_map(|p| {
+            Some(Port {
+                name: p.name.as_deref().unwrap_or_default().to_lowercase(),
+                protocol: p.protocol.as_deref().unwrap_or("TCP").to_lowercase(),
+                port: u16::try_from(p.port).ok()?,
+            })
+        })
+        .collect();
+    let mut svc = Service {
+        headless: g.import.spec.type_ == "Headless",
+        ports,
+        ..Default::default()
+    };
+    for sl in &g.slices {
+        let ns = key(&sl.metadata).0;
         let cluster = label(&sl.metadata, SOURCE_CLUSTER).to_string();
         let publish_not_ready = annotation(&sl.metadata, PUBLISH_NOT_READY) == "true";
         // Under Globalnet a headless export carries its pods' global IPs, which are not routable
@@ -79,7 +161,7 @@ pub fn build(
             && cluster == local
             && annotation(&sl.metadata, crate::globalnet::GLOBALNET_ENABLED) == "true"
         {
-            own_pods = slices
+            own_pods = all
                 .iter()
                 .filter(|k| {
                     key(&k.metadata).0 == ns
@@ -123,29 +205,31 @@ pub fn build(
             }
         }
     }
-    for svc in snap.services.values_mut() {
-        svc.clusters.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    svc.clusters.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    svc
+}
+
+/// Only the active gateway's view counts; without any Gateway, every cluster is connected.
+fn gateway_health(snap: &mut Snapshot, gateways: &[&Gateway]) {
+    if gateways.is_empty() {
+        return;
     }
-    // Only the active gateway's view counts; without any Gateway, every cluster is connected.
-    if !gateways.is_empty() {
-        let mut connected = HashSet::new();
-        let active = gateways
-            .iter()
-            .filter_map(|g| g.status.as_ref())
-            .filter(|st| st.ha_status == "active");
-        for c in active.flat_map(|st| &st.connections) {
-            let cluster = c.endpoint.cluster_id.clone();
-            if c.status == "connected" {
-                let rtt = c.latency_rtt.as_ref().and_then(|r| parse_go_duration(&r.average));
-                if let Some(rtt) = rtt {
-                    snap.rtt_us.insert(cluster.clone(), rtt.as_micros() as u64);
-                }
-                connected.insert(cluster);
+    let mut connected = HashSet::new();
+    let active = gateways
+        .iter()
+        .filter_map(|g| g.status.as_ref())
+        .filter(|st| st.ha_status == "active");
+    for c in active.flat_map(|st| &st.connections) {
+        let cluster = c.endpoint.cluster_id.clone();
+        if c.status == "connected" {
+            let rtt = c.latency_rtt.as_ref().and_then(|r| parse_go_duration(&r.average));
+            if let Some(rtt) = rtt {
+                snap.rtt_us.insert(cluster.clone(), rtt.as_micros() as u64);
             }
+            connected.insert(cluster);
         }
-        snap.connected = Some(connected);
     }
-    snap
+    snap.connected = Some(connected);
 }
 
 #[cfg(test)]
@@ -206,6 +290,71 @@ mod tests {
         }
         let no_gateways = build("c1", &imports, &slices, &[], false);
         assert!(no_gateways.connected.is_none());
+    }
+
+    #[test]
+    fn a_rebuild_reuses_unchanged_services_and_answers_as_a_fresh_build() {
+        let import = |name: &str| -> ServiceImport {
+            typed(
+                json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+                "metadata": {"name": name, "namespace": "shop", "resourceVersion": "1"},
+                "spec": {"type": "ClusterSetIP"}}),
+            )
+        };
+        let slice = |name: &str, cluster: &str, ip: &str, rv: &str| -> EndpointSlice {
+            typed(
+                json!({"metadata": {"name": format!("{name}-{cluster}"), "namespace": "shop",
+                "resourceVersion": rv, "labels": {MANAGED_BY: MANAGER, SOURCE_NAMESPACE: "shop",
+                SERVICE_NAME: name, SOURCE_CLUSTER: cluster}},
+                "addressType": "IPv4", "endpoints": [{"addresses": [ip]}]}),
+            )
+        };
+        let imports = [import("web"), import("db")];
+        let imports: Vec<&ServiceImport> = imports.iter().collect();
+        let first = [
+            slice("web", "c2", "100.66.0.5", "2"),
+            slice("db", "c2", "100.66.0.6", "3"),
+        ];
+        let (s1, memo) = build_with(
+            "c1",
+            &imports,
+            &first.iter().collect::<Vec<_>>(),
+            &[],
+            false,
+            &Memo::default(),
+        );
+        // db's slice changes and c3 exports web too.
+        let second = [
+            slice("web", "c2", "100.66.0.5", "2"),
+            slice("db", "c2", "100.66.0.9", "4"),
+            slice("web", "c3", "100.67.0.5", "5"),
+        ];
+        let second: Vec<&EndpointSlice> = second.iter().collect();
+        let (s2, memo) = build_with("c1", &imports, &second, &[], false, &memo);
+        let fresh = build("c1", &imports, &second, &[], false);
+        let svc = |s: &Snapshot, n: &str| s.services[&("shop".to_string(), n.to_string())].clone();
+        assert!(
+            !Arc::ptr_eq(&svc(&s1, "db"), &svc(&s2, "db")),
+            "a changed slice rebuilds"
+        );
+        assert!(
+            !Arc::ptr_eq(&svc(&s1, "web"), &svc(&s2, "web")),
+            "a new slice rebuilds"
+        );
+        for name in ["web", "db"] {
+            assert_eq!(svc(&s2, name).clusters, svc(&fresh, name).clusters, "{name}");
+        }
+        assert_eq!(
+            resolve(&s2, &["db", "shop", "svc"], Qtype::A),
+            Answer::Addrs(vec!["100.66.0.9".parse().expect("ip")])
+        );
+        // Nothing changed: every service is the same one; a withdrawn import disappears.
+        let (s3, memo) = build_with("c1", &imports, &second, &[], false, &memo);
+        assert!(Arc::ptr_eq(&svc(&s2, "db"), &svc(&s3, "db")));
+        assert!(Arc::ptr_eq(&svc(&s2, "web"), &svc(&s3, "web")));
+        let (s4, _) = build_with("c1", &imports[..1], &second, &[], false, &memo);
+        assert_eq!(s4.services.len(), 1);
+        assert_eq!(resolve(&s4, &["db", "shop", "svc"], Qtype::A), Answer::NxDomain);
     }
 
     #[test]

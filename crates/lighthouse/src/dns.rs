@@ -216,19 +216,22 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
     )
     .map_err(|e| Error::Watch(format!("a watch ended before its first list: {e}")))?;
     let synced = AtomicBool::new(false);
+    let mut memo = crate::snapshot::Memo::default();
     // Rebuilding the snapshot cannot fail; the resync only guards against a missed wake-up.
     Loop::new("lighthouse-dns snapshot")
         .resync(Duration::from_secs(30))
         .settle(Duration::from_millis(10))
         .paced()
         .run(&mut rx, subsea_runtime::shutdown::signal(), |pass| {
-            let snap = crate::snapshot::build(
+            let (snap, next) = crate::snapshot::build_with(
                 &local,
                 &refs(&imports.state()),
                 &refs(&slices.state()),
                 &refs(&gateways.state()),
                 opts.prefer_nearest,
+                &memo,
             );
+            memo = next;
             publish(shared, snap);
             if let Some(w) = pass.woken {
                 shared.metrics.programmed(w.elapsed());

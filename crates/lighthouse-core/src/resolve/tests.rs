@@ -11,7 +11,7 @@ fn snap(local: &str) -> Snapshot {
     };
     s.services.insert(
         ("shop".into(), "web".into()),
-        Service {
+        std::sync::Arc::new(Service {
             clusters: vec![
                 ClusterAddrs {
                     cluster: "c1".into(),
@@ -35,11 +35,11 @@ fn snap(local: &str) -> Snapshot {
                 port: 80,
             }],
             ..Default::default()
-        },
+        }),
     );
     s.services.insert(
         ("shop".into(), "db".into()),
-        Service {
+        std::sync::Arc::new(Service {
             headless: true,
             backends: vec![
                 Backend {
@@ -62,7 +62,7 @@ fn snap(local: &str) -> Snapshot {
                 },
             ],
             ..Default::default()
-        },
+        }),
     );
     s
 }

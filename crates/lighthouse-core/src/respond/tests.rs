@@ -106,7 +106,7 @@ fn edns_is_clamped_and_oversized_udp_answers_truncate() {
         .collect();
     s.services.insert(
         ("default".into(), "big".into()),
-        Service {
+        std::sync::Arc::new(Service {
             headless: true,
             backends: many
                 .iter()
@@ -118,7 +118,7 @@ fn edns_is_clamped_and_oversized_udp_answers_truncate() {
                 })
                 .collect(),
             ..Default::default()
-        },
+        }),
     );
     let zones = Zones::new(&[], 5).expect("zones");
     let q = query("big.default.svc.clusterset.local.", RecordType::A, Some(4096));
@@ -170,10 +170,13 @@ fn garbage_never_panics_and_short_junk_is_dropped() {
 #[test]
 fn the_fast_path_answers_exactly_as_the_full_one() {
     let mut s = snap();
-    s.services
-        .get_mut(&("default".to_string(), "payment-service".to_string()))
-        .expect("svc")
-        .clusters[0]
+    std::sync::Arc::get_mut(
+        s.services
+            .get_mut(&("default".to_string(), "payment-service".to_string()))
+            .expect("svc"),
+    )
+    .expect("not shared yet")
+    .clusters[0]
         .ips
         .push("fd00:66::7".parse().expect("ip"));
     let zones = Zones::new(&["example.org".into()], 5).expect("zones");
