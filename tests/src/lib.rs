@@ -360,6 +360,42 @@ impl Drop for ApiServer {
     }
 }
 
+/// A `subsea` component process (agent, DNS server, …), killed on drop; its stderr goes to a
+/// log file so a failing test can show it.
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `subsea ARGS`, logging to `log`.
+    pub fn start(args: &[&str], log: &Path) -> Result<Self> {
+        let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let child = Command::new(binary("subsea"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting subsea {}", args.join(" ")))?;
+        Ok(Self {
+            child,
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs the built `subctl` (in `dir`, with extra environment); returns (success, stdout, stderr).
 pub fn run_subctl(dir: Option<&Path>, args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
     let mut cmd = Command::new(binary("subctl"));

@@ -1,13 +1,15 @@
 //! The cluster <-> broker syncer between two joined clusters, with the clusters' own scoped
 //! broker tokens: publish, copy down, loop prevention, updates, deletes, orphan cleanup at
-//! start, and convergence after the broker was down.
+//! start, and convergence after the broker was down. On a broker of two replicas on etcd, the
+//! gateway's syncer and the real `subsea lighthouse-agent` keep syncing through the surviving
+//! replica when the one in broker-info's `brokerURL` is SIGKILLed.
 
 use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::api::ApiResource;
 use subsea_api::submariner::Endpoint;
-use subsea_integration::{ApiServer, TempDir};
+use subsea_integration::{ApiServer, Daemon, TempDir};
 use subsea_syncer::driver::Syncer;
 use subsea_syncer::plan::{Config, Direction};
 
@@ -88,14 +90,7 @@ fn endpoints(s: &ApiServer, ns: &str) -> String {
 }
 
 async fn eventually(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
+    eventually_or(what, &String::new, f).await;
 }
 
 fn apply(s: &ApiServer, yaml: &str) {
@@ -195,25 +190,55 @@ async fn endpoints_flow_between_clusters_through_the_broker() {
     }
 }
 
-/// The broker as two `subsea apiserver` replicas on one etcd: clusters joined with the replica's
-/// URL in broker-info keep syncing through it when the replica they used is SIGKILLed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endpoints_keep_flowing_when_a_broker_replica_dies() {
+/// A broker of two `subsea apiserver` replicas on one 3-member etcd, deployed naming the second
+/// as the replica URL, and two clusters joined through broker-info.
+struct Replicated {
+    a: ApiServer,
+    b: ApiServer,
+    c1: ApiServer,
+    c2: ApiServer,
+    dir: TempDir,
+    _etcd: subsea_integration::etcd::EtcdCluster,
+}
+
+fn replicated_broker(tag: &str) -> Replicated {
     let etcd = subsea_integration::etcd::EtcdCluster::start(3).expect("etcd");
     let servers = etcd.servers();
-    let mut a = ApiServer::start(&["--context", "broker", "--etcd-servers", &servers]).expect("replica a");
+    let a = ApiServer::start(&["--context", "broker", "--etcd-servers", &servers]).expect("replica a");
     let b = ApiServer::replica_of(&a).expect("replica b");
     let (c1, c2) = (
         ApiServer::simulated_cluster(1).expect("c1"),
         ApiServer::simulated_cluster(2).expect("c2"),
     );
-    let dir = TempDir::new("syncer-replicas");
+    let dir = TempDir::new(tag);
     let (ok, out, err) = a.subctl(&dir.0, &["deploy-broker", "--broker-replica-url", &b.url()]);
     assert!(ok, "{out}{err}");
     for (c, id) in [(&c1, "cluster1"), (&c2, "cluster2")] {
         let (ok, out, err) = c.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", id]);
         assert!(ok, "{out}{err}");
     }
+    Replicated {
+        a,
+        b,
+        c1,
+        c2,
+        dir,
+        _etcd: etcd,
+    }
+}
+
+/// The broker as two `subsea apiserver` replicas on one etcd: clusters joined with the replica's
+/// URL in broker-info keep syncing through it when the replica they used is SIGKILLed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_keep_flowing_when_a_broker_replica_dies() {
+    let Replicated {
+        mut a,
+        b,
+        c1,
+        c2,
+        dir,
+        _etcd,
+    } = replicated_broker("syncer-replicas");
     let b_host = b.url().trim_start_matches("https://").to_string();
     let replicas = c1.ok(&[
         "get",
@@ -276,4 +301,129 @@ async fn endpoints_keep_flowing_when_a_broker_replica_dies() {
     for t in tasks {
         t.abort();
     }
+}
+
+fn exported_service(name: &str, backend: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  ports:\n  - {{name: http, port: 80, protocol: TCP}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-1\n  namespace: default\n  labels: {{kubernetes.io/service-name: {name}}}\naddressType: IPv4\nports:\n- {{name: http, port: 80, protocol: TCP}}\nendpoints:\n- addresses: [\"{backend}\"]\n  conditions: {{ready: true}}\n---\napiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata:\n  name: {name}\n  namespace: default\n"
+    )
+}
+
+/// The aggregated ServiceImports in `default` as "name<-cluster,cluster" words, and the
+/// Lighthouse EndpointSlice copies as "slice@cluster" words, each sorted.
+fn imports(s: &ApiServer) -> String {
+    let list = |args: &[&str]| {
+        let mut words: Vec<String> = s.ok(args).split_whitespace().map(String::from).collect();
+        words.sort();
+        words.join(" ")
+    };
+    let imports = list(&[
+        "get",
+        "serviceimports.multicluster.x-k8s.io",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}<-{range .status.clusters[*]}{.cluster},{end}{\"\\n\"}{end}",
+    ]);
+    let copies = list(&[
+        "get",
+        "endpointslices",
+        "-n",
+        "default",
+        "-l",
+        "endpointslice.kubernetes.io/managed-by=lighthouse-agent.submariner.io",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.labels.multicluster\\.kubernetes\\.io/service-name}@{.metadata.labels.multicluster\\.kubernetes\\.io/source-cluster}{\"\\n\"}{end}",
+    ]);
+    format!("{imports} | {copies}")
+}
+
+/// The Lighthouse agents (real `subsea lighthouse-agent` processes) keep exporting, importing
+/// and withdrawing through the surviving broker replica when the one in `brokerURL` is
+/// SIGKILLed; nothing is duplicated on the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lighthouse_agents_keep_syncing_when_a_broker_replica_dies() {
+    let Replicated {
+        mut a,
+        b,
+        c1,
+        c2,
+        dir,
+        _etcd,
+    } = replicated_broker("lighthouse-replicas");
+    let agents: Vec<Daemon> = [(&c1, "cluster1"), (&c2, "cluster2")]
+        .iter()
+        .map(|(c, id)| {
+            let kc = c.kubeconfig().display().to_string();
+            Daemon::start(
+                &["lighthouse-agent", "--kubeconfig", &kc],
+                &dir.0.join(format!("{id}-agent.log")),
+            )
+            .expect("agent")
+        })
+        .collect();
+    let logs = || agents.iter().map(Daemon::log).collect::<Vec<_>>().join("\n");
+    apply(&c1, &exported_service("web", "10.130.1.5"));
+    eventually_or("cluster1's export is imported in cluster2", &logs, || {
+        imports(&c2) == "web<-cluster1, | web@cluster1"
+    })
+    .await;
+
+    a.kill();
+    apply(&c1, &exported_service("db", "10.130.1.6"));
+    apply(&c2, &exported_service("web", "10.131.1.5"));
+    eventually_or(
+        "exports made after the replica died reach the other cluster",
+        &logs,
+        || {
+            imports(&c2) == "db<-cluster1, web<-cluster1,cluster2, | db@cluster1 web@cluster1 web@cluster2"
+                && imports(&c1)
+                    == "db<-cluster1, web<-cluster1,cluster2, | db@cluster1 web@cluster1 web@cluster2"
+        },
+    )
+    .await;
+    let on_broker = || {
+        let mut names: Vec<String> = b
+            .ok(&[
+                "get",
+                "serviceimports.multicluster.x-k8s.io",
+                "-n",
+                BROKER_NS,
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ])
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        names.sort();
+        names.join(" ")
+    };
+    assert_eq!(
+        on_broker(),
+        "db-default-cluster1 web-default-cluster1 web-default-cluster2",
+        "one broker import per export"
+    );
+    c1.ok(&[
+        "delete",
+        "serviceexports.multicluster.x-k8s.io",
+        "db",
+        "-n",
+        "default",
+    ]);
+    eventually_or("a withdrawal reaches the other cluster", &logs, || {
+        imports(&c2) == "web<-cluster1,cluster2, | web@cluster1 web@cluster2"
+    })
+    .await;
+    assert_eq!(on_broker(), "web-default-cluster1 web-default-cluster2");
+}
+
+async fn eventually_or(what: &str, logs: &dyn Fn() -> String, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}\n{}", logs());
 }
