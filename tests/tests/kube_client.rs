@@ -752,3 +752,189 @@ async fn pages_are_consistent_and_streaming_lists_work() {
     task.abort();
     assert_eq!(reader.state().len(), 7, "live events follow the initial ones");
 }
+
+/// One request with raw headers; the status, Content-Type and body bytes.
+async fn raw(
+    client: &Client,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String, Vec<u8>) {
+    let mut req = http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .send(req.body(kube::client::Body::from(body)).expect("request"))
+        .await
+        .expect("send");
+    let code = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("Content-Type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    (code, ct, bytes.to_vec())
+}
+
+/// The object inside a `k8s\0` + runtime.Unknown body, decoded with kube-rs's prost types.
+fn unwrap_pb<T: prost::Message + Default>(body: &[u8]) -> (String, T) {
+    use prost::Message;
+    let inner = body.strip_prefix(b"k8s\0").expect("the protobuf magic");
+    let unknown = k8s_pb::apimachinery::pkg::runtime::Unknown::decode(inner).expect("Unknown");
+    let kind = unknown.type_meta.and_then(|t| t.kind).unwrap_or_default();
+    (
+        kind,
+        T::decode(unknown.raw.unwrap_or_default().as_slice()).expect("the object"),
+    )
+}
+
+/// Protobuf bodies checked with an encoder and decoder that are not the server's (k8s-pb, the
+/// prost bindings of Kubernetes' protos): a Deployment created in protobuf, answered in
+/// protobuf, listed in protobuf, a 404 Status in protobuf; a custom resource or a watch asked
+/// for in protobuf only is refused with 406, and falls back to JSON when JSON is acceptable.
+#[tokio::test]
+async fn protobuf_bodies_and_answers_read_by_an_independent_decoder() {
+    use k8s_pb::api::apps::v1 as apps;
+    use k8s_pb::api::core::v1 as core;
+    use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
+    use prost::Message;
+    let s = ApiServer::start(&[]).expect("server");
+    let client = client_at(&s, None).await;
+    install_crds(&client).await;
+    let labels = std::collections::BTreeMap::from([("app".to_string(), "web".to_string())]);
+    let deployment = apps::Deployment {
+        metadata: Some(meta::ObjectMeta {
+            name: Some("web".into()),
+            labels: labels.clone(),
+            ..Default::default()
+        }),
+        spec: Some(apps::DeploymentSpec {
+            replicas: Some(0),
+            selector: Some(meta::LabelSelector {
+                match_labels: labels.clone(),
+                ..Default::default()
+            }),
+            template: Some(core::PodTemplateSpec {
+                metadata: Some(meta::ObjectMeta {
+                    labels,
+                    ..Default::default()
+                }),
+                spec: Some(core::PodSpec {
+                    containers: vec![core::Container {
+                        name: Some("nginx".into()),
+                        image: Some("nginx:1.27".into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    };
+    let envelope = k8s_pb::apimachinery::pkg::runtime::Unknown {
+        type_meta: Some(k8s_pb::apimachinery::pkg::runtime::TypeMeta {
+            api_version: Some("apps/v1".into()),
+            kind: Some("Deployment".into()),
+        }),
+        raw: Some(deployment.encode_to_vec()),
+        ..Default::default()
+    };
+    let mut body = b"k8s\0".to_vec();
+    body.extend(envelope.encode_to_vec());
+    let pb = "application/vnd.kubernetes.protobuf";
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    let (code, ct, answer) = raw(
+        &client,
+        "POST",
+        deployments,
+        &[("Content-Type", pb), ("Accept", pb)],
+        body,
+    )
+    .await;
+    assert_eq!(
+        (code, ct.as_str()),
+        (201, pb),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let (kind, created) = unwrap_pb::<apps::Deployment>(&answer);
+    assert_eq!(kind, "Deployment");
+    let meta = created.metadata.expect("metadata");
+    assert_eq!(meta.name.as_deref(), Some("web"));
+    assert!(meta.uid.is_some() && meta.resource_version.is_some(), "{meta:?}");
+    assert!(meta.creation_timestamp.and_then(|t| t.seconds).unwrap_or(0) > 1_700_000_000);
+    let spec = created.spec.expect("spec");
+    assert_eq!(spec.replicas, Some(0), "an explicit 0 survives");
+    let image = spec
+        .template
+        .and_then(|t| t.spec)
+        .map(|p| p.containers[0].image.clone());
+    assert_eq!(image, Some(Some("nginx:1.27".into())));
+
+    let (code, ct, answer) = raw(&client, "GET", deployments, &[("Accept", pb)], Vec::new()).await;
+    assert_eq!((code, ct.as_str()), (200, pb));
+    let (kind, list) = unwrap_pb::<apps::DeploymentList>(&answer);
+    assert_eq!((kind.as_str(), list.items.len()), ("DeploymentList", 1));
+    assert!(list.metadata.and_then(|m| m.resource_version).is_some());
+
+    let (code, ct, answer) = raw(
+        &client,
+        "GET",
+        &format!("{deployments}/nope"),
+        &[("Accept", pb)],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!((code, ct.as_str()), (404, pb));
+    let (kind, status) = unwrap_pb::<meta::Status>(&answer);
+    assert_eq!(
+        (kind.as_str(), status.code, status.reason.as_deref()),
+        ("Status", Some(404), Some("NotFound"))
+    );
+
+    let (code, ct, answer) = raw(
+        &client,
+        "GET",
+        &format!("{deployments}/web"),
+        &[("Accept", "application/json")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!((code, ct.as_str()), (200, "application/json"));
+    let json: serde_json::Value = serde_json::from_slice(&answer).expect("json");
+    assert_eq!(
+        json["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+
+    let custom = "/apis/submariner.io/v1/namespaces/default/endpoints";
+    let (code, _, answer) = raw(&client, "GET", custom, &[("Accept", pb)], Vec::new()).await;
+    assert_eq!(code, 406, "{}", String::from_utf8_lossy(&answer));
+    assert!(String::from_utf8_lossy(&answer).contains("accept application/json"));
+    let (code, ct, _) = raw(
+        &client,
+        "GET",
+        custom,
+        &[("Accept", &format!("{pb}, application/json"))],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!((code, ct.as_str()), (200, "application/json"));
+    let (code, _, _) = raw(
+        &client,
+        "GET",
+        &format!("{deployments}?watch=true&timeoutSeconds=1"),
+        &[("Accept", pb)],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(code, 406, "a watch stream asked for in protobuf only");
+}

@@ -130,10 +130,17 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Api
 async fn serve_request(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let accept = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let reply = match route(shared, req).await {
         Ok(r) => r,
         Err(e) => Reply::error(&e),
-    };
+    }
+    .negotiate(&accept);
     tracing::debug!(%method, %path, code = reply.code, "request");
     Ok(reply.into_response())
 }

@@ -11,6 +11,38 @@ use hyper::{Response, StatusCode};
 use serde_json::Value;
 use subsea_store::ApiError;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wanted {
+    Json,
+    Protobuf,
+    ProtobufOnly,
+}
+
+/// What an Accept header prefers: the first media type listed that this server produces wins.
+/// Protobuf asked with `as=` (a Table, metadata only) is not served, so it does not count.
+fn protobuf_wanted(accept: &str) -> Wanted {
+    let types: Vec<(&str, bool)> = accept
+        .split(',')
+        .map(|part| {
+            let mut params = part.split(';');
+            let media = params.next().unwrap_or_default().trim();
+            (media, params.any(|p| p.trim().starts_with("as=")))
+        })
+        .collect();
+    let is_pb = |(m, with_as): &(&str, bool)| *m == subsea_store::protobuf::MEDIA_TYPE && !with_as;
+    let other = |(m, _): &(&str, bool)| {
+        matches!(
+            *m,
+            "application/json" | "application/*" | "*/*" | "application/yaml"
+        )
+    };
+    match types.iter().find(|t| is_pb(t) || other(t)) {
+        Some(t) if is_pb(t) && types.iter().any(other) => Wanted::Protobuf,
+        Some(t) if is_pb(t) => Wanted::ProtobufOnly,
+        _ => Wanted::Json,
+    }
+}
+
 /// Response body type.
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -87,6 +119,38 @@ impl Reply {
         Self::json(e.code, e.to_status())
     }
 
+    /// The reply in the encoding the client's Accept header prefers: a built-in object, list or
+    /// Status as Kubernetes protobuf when asked for first, else JSON. Where protobuf is the only
+    /// thing accepted and this reply has no protobuf form (a custom resource, a watch stream),
+    /// 406 says so.
+    pub(crate) fn negotiate(self, accept: &str) -> Self {
+        let wanted = protobuf_wanted(accept);
+        if wanted == Wanted::Json {
+            return self;
+        }
+        let only = wanted == Wanted::ProtobufOnly;
+        let refused = |what: String| {
+            Self::error(&ApiError::not_acceptable(format!(
+                "{what} has no protobuf form here; accept application/json"
+            )))
+        };
+        match &self.payload {
+            Payload::Json(v) if v["apiVersion"].is_string() && v["kind"].is_string() => {
+                match subsea_store::protobuf::encode(v) {
+                    Ok(bytes) => Self {
+                        code: self.code,
+                        payload: Payload::Raw(Bytes::from(bytes), subsea_store::protobuf::MEDIA_TYPE),
+                        warnings: self.warnings,
+                    },
+                    Err(_) if only => refused(format!("{} {}", v["apiVersion"], v["kind"])),
+                    Err(_) => self,
+                }
+            }
+            Payload::Stream(_) if only => refused("a watch stream".into()),
+            _ => self,
+        }
+    }
+
     pub(crate) fn into_response(self) -> Response<Body> {
         let mut b = Response::builder()
             .status(StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
@@ -116,5 +180,60 @@ impl Reply {
             .header("Cache-Control", "no-cache, private")
             .body(body)
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_headers() {
+        for (accept, wanted) in [
+            ("", Wanted::Json),
+            ("application/json", Wanted::Json),
+            ("application/vnd.kubernetes.protobuf, */*", Wanted::Protobuf),
+            (
+                "application/vnd.kubernetes.protobuf,application/json",
+                Wanted::Protobuf,
+            ),
+            ("application/vnd.kubernetes.protobuf", Wanted::ProtobufOnly),
+            (
+                "application/json, application/vnd.kubernetes.protobuf",
+                Wanted::Json,
+            ),
+            (
+                "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json",
+                Wanted::Json,
+            ),
+        ] {
+            assert_eq!(protobuf_wanted(accept), wanted, "{accept}");
+        }
+    }
+
+    fn body_of(r: Reply) -> (u16, &'static str) {
+        let code = r.code;
+        match r.payload {
+            Payload::Raw(_, ct) => (code, ct),
+            Payload::Json(_) | Payload::JsonAs(..) => (code, "application/json"),
+            Payload::Stream(_) => (code, "stream"),
+        }
+    }
+
+    #[test]
+    fn built_in_objects_in_protobuf_custom_ones_in_json_or_406() {
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}});
+        let pb = "application/vnd.kubernetes.protobuf";
+        assert_eq!(body_of(Reply::json(200, cm.clone()).negotiate(pb)), (200, pb));
+        assert_eq!(
+            body_of(Reply::json(200, cm).negotiate("application/json")),
+            (200, "application/json")
+        );
+        let ep = serde_json::json!({"apiVersion": "submariner.io/v1", "kind": "Endpoint"});
+        assert_eq!(
+            body_of(Reply::json(200, ep.clone()).negotiate("application/vnd.kubernetes.protobuf, */*")),
+            (200, "application/json")
+        );
+        assert_eq!(body_of(Reply::json(200, ep).negotiate(pb)).0, 406);
     }
 }
