@@ -30,6 +30,8 @@ fn main() {
     let protoc = std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into());
     let status = Command::new(&protoc)
         .arg("--include_imports")
+        // The comments become the descriptions kubectl explain prints.
+        .arg("--include_source_info")
         .arg(format!("--descriptor_set_out={}", out.display()))
         .arg(format!("-I{}", root.display()))
         .args(&files)

@@ -408,3 +408,50 @@ fn kubectl_create_generators_work_for_every_kind_they_make() {
         assert!(!stored.contains(unset), "{unset} stored:\n{stored}");
     }
 }
+
+/// `kubectl explain` reads /openapi/v3: built-in kinds with Kubernetes' descriptions, fields of
+/// inlined Go structs (a Probe's handler) in place, custom resources from their CRD's schema.
+#[test]
+fn kubectl_explain_describes_built_in_and_custom_kinds() {
+    let s = ApiServer::start(&[]).expect("server");
+    let crds = subsea_integration::repo_root().join("manifests/crds");
+    s.ok(&["apply", "-f", crds.to_str().expect("utf-8 path")]);
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["explain", "deployment"],
+            &[
+                "KIND:       Deployment",
+                "VERSION:    v1",
+                "declarative updates for Pods",
+                "spec\t<DeploymentSpec>",
+            ],
+        ),
+        (
+            &["explain", "deployment.spec.replicas"],
+            &["FIELD: replicas <integer>", "Defaults to 1"],
+        ),
+        (
+            &["explain", "pod.spec.containers.livenessProbe"],
+            &["httpGet\t<HTTPGetAction>", "failureThreshold"],
+        ),
+        (
+            &["explain", "svc.spec.ports.targetPort"],
+            &["Number or name of the port"],
+        ),
+        (&["explain", "rolebinding.roleRef"], &["apiGroup", "-required-"]),
+        (
+            &["explain", "endpoints.submariner.io.spec"],
+            &["KIND:       Endpoint", "cable_name", "backend"],
+        ),
+    ];
+    for (args, wants) in cases {
+        let out = s.ok(args);
+        for want in *wants {
+            assert!(
+                out.contains(want),
+                "kubectl {}: no {want:?} in\n{out}",
+                args.join(" ")
+            );
+        }
+    }
+}

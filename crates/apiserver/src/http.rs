@@ -85,6 +85,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Api
             b"",
             "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
         )),
+        Route::OpenApiV3(path) if path.is_empty() => {
+            Ok(Reply::json(200, subsea_store::openapi::index(&shared.registry())))
+        }
+        Route::OpenApiV3(path) => subsea_store::openapi::document(&shared.registry(), &path)
+            .map(|d| Reply::json(200, d))
+            .ok_or_else(ApiError::no_route),
         Route::CoreVersions | Route::Groups if aggregated => Ok(Reply::json_as(
             200,
             discovery::aggregated(&shared.registry(), r == Route::CoreVersions),

@@ -28,8 +28,8 @@ pub enum Route {
     Health,
     /// `/openapi/v2`.
     OpenApiV2,
-    /// `/openapi/v3...`.
-    OpenApiV3,
+    /// `/openapi/v3` (the index) or `/openapi/v3/<group-version path>`.
+    OpenApiV3(String),
     /// `/api`.
     CoreVersions,
     /// `/apis`.
@@ -51,7 +51,7 @@ pub fn parse(path: &str) -> Route {
         ["version"] => Route::Version,
         ["healthz" | "livez" | "readyz", ..] => Route::Health,
         ["openapi", "v2"] => Route::OpenApiV2,
-        ["openapi", "v3", ..] => Route::OpenApiV3,
+        ["openapi", "v3", rest @ ..] => Route::OpenApiV3(rest.join("/")),
         ["api"] => Route::CoreVersions,
         ["apis"] => Route::Groups,
         ["apis", g] => Route::Group(g.to_string()),

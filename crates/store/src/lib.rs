@@ -16,6 +16,7 @@ pub mod history;
 pub mod layout;
 pub mod managed;
 pub mod meta;
+pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod record;

@@ -9,6 +9,7 @@
 //! CRD schema's JSON and Or-types, Verbs and ExtraValue lists).
 
 mod from_json;
+pub mod openapi;
 mod to_json;
 mod wellknown;
 
