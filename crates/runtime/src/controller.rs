@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -51,14 +51,6 @@ pub struct Loop {
 /// core per process. Wall time: on a loaded machine passes take longer and loops back off more.
 pub fn settle_after(settle: Duration, last_pass: Duration) -> Duration {
     settle.max(last_pass.saturating_mul(3).min(MAX_PACE))
-}
-
-/// When a paced loop woken at `woken` runs its next pass: `settle` after the wake-up, and no
-/// sooner than [`settle_after`] from the end of the last pass. Time spent idle counts towards
-/// the pacing, so a change arriving after a quiet spell waits only `settle`, while a stream of
-/// changes is still paced.
-pub fn paced_start(woken: Instant, last_end: Instant, settle: Duration, last_pass: Duration) -> Instant {
-    (woken + settle).max(last_end + settle_after(settle, last_pass))
 }
 
 /// The longest [`settle_after`] waits for pacing.
@@ -134,10 +126,9 @@ impl Loop {
         loop {
             pass.number += 1;
             let span = tracing::info_span!("reconcile", controller = %self.name, pass = pass.number);
-            let began = Instant::now();
+            let began = std::time::Instant::now();
             let result = reconcile(pass).instrument(span).await;
-            let ended = Instant::now();
-            let took = ended - began;
+            let took = began.elapsed();
             match result {
                 Ok(()) => failed_in_a_row = 0,
                 Err(e) => {
@@ -155,18 +146,17 @@ impl Loop {
                     if woken.is_none() {
                         return Stopped::Closed;
                     }
-                    pass.woken = Some(Instant::now());
+                    pass.woken = Some(std::time::Instant::now());
                 }
                 _ = tokio::time::sleep(wait) => {}
             }
-            let now = Instant::now();
-            let start = if self.paced {
-                paced_start(now, ended, self.settle, took)
+            let settle = if self.paced {
+                settle_after(self.settle, took)
             } else {
-                now + self.settle
+                self.settle
             };
-            if start > now {
-                tokio::time::sleep_until(start.into()).await;
+            if !settle.is_zero() {
+                tokio::time::sleep(settle).await;
             }
             while wake.try_recv().is_ok() {}
         }
@@ -188,26 +178,6 @@ mod tests {
         assert_eq!(
             settle_after(settle, Duration::from_secs(120)),
             Duration::from_secs(1)
-        );
-    }
-
-    #[test]
-    fn idle_time_counts_towards_the_pacing() {
-        let settle = Duration::from_millis(20);
-        let end = Instant::now();
-        let pass = Duration::from_millis(300);
-        // Woken right after a 300 ms pass: wait out 900 ms from its end.
-        assert_eq!(
-            paced_start(end + Duration::from_millis(5), end, settle, pass),
-            end + Duration::from_millis(900)
-        );
-        // Woken after two idle seconds: only the settle time.
-        let late = end + Duration::from_secs(2);
-        assert_eq!(paced_start(late, end, settle, pass), late + settle);
-        // A cheap pass never waits less than the settle time.
-        assert_eq!(
-            paced_start(end, end, settle, Duration::from_millis(1)),
-            end + settle
         );
     }
 
