@@ -4,6 +4,20 @@
 
 use subsea_integration::ApiServer;
 
+/// Runs each kubectl command line and checks its output holds every wanted text.
+fn expect_outputs(s: &ApiServer, cases: &[(&[&str], &[&str])]) {
+    for (args, wants) in cases {
+        let out = s.ok(args);
+        for want in *wants {
+            assert!(
+                out.contains(want),
+                "kubectl {}: no {want:?} in\n{out}",
+                args.join(" ")
+            );
+        }
+    }
+}
+
 const MANIFESTS: &str = r#"
 apiVersion: apps/v1
 kind: Deployment
@@ -178,16 +192,7 @@ fn kubectl_users_kinds_are_stored_printed_described_and_scaled() {
         ),
         (&["get", "sts", "db", "-o", "jsonpath={.spec.replicas}"], &["3"]),
     ];
-    for (args, wants) in cases {
-        let out = s.ok(args);
-        for want in *wants {
-            assert!(
-                out.contains(want),
-                "kubectl {}: no {want:?} in\n{out}",
-                args.join(" ")
-            );
-        }
-    }
+    expect_outputs(&s, cases);
     // A malformed workload is refused with the field named.
     let bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad}\nspec: {replicas: many}\n";
     let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(bad)).expect("runs");
@@ -444,14 +449,5 @@ fn kubectl_explain_describes_built_in_and_custom_kinds() {
             &["KIND:       Endpoint", "cable_name", "backend"],
         ),
     ];
-    for (args, wants) in cases {
-        let out = s.ok(args);
-        for want in *wants {
-            assert!(
-                out.contains(want),
-                "kubectl {}: no {want:?} in\n{out}",
-                args.join(" ")
-            );
-        }
-    }
+    expect_outputs(&s, cases);
 }

@@ -74,11 +74,7 @@ pub fn api(client: &Client, api_version: &str, kind: &str, ns: Option<&str>) -> 
 /// one already holds everything). Returns the stored object and whether it was created.
 pub async fn apply(client: &Client, obj: &Value) -> Result<(DynamicObject, bool)> {
     let api = api_for(client, obj)?;
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let desc = format!("{} {name:?}", obj["kind"].as_str().unwrap_or("object"));
+    let (name, desc) = name_and_desc(obj);
     let typed: DynamicObject = serde_json::from_value(obj.clone())
         .map_err(|e| Error::Invalid(format!("{desc} is not a valid manifest: {e}")))?;
     let existing = if name.is_empty() {
@@ -108,16 +104,24 @@ pub async fn apply(client: &Client, obj: &Value) -> Result<(DynamicObject, bool)
     Ok((created, true))
 }
 
+/// An object's name and how errors name it (`ServiceImport "web"`).
+fn name_and_desc(obj: &Value) -> (&str, String) {
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    (
+        name,
+        format!("{} {name:?}", obj["kind"].as_str().unwrap_or("object")),
+    )
+}
+
 /// [`apply`] for a caller whose watch cache already says whether the object exists and that it
 /// differs: one request (a create, or a merge patch) instead of a read and a write. A stale
 /// cache (the create finds it exists, the patch finds it gone) falls back to [`apply`].
 pub async fn apply_known(client: &Client, obj: &Value, exists: bool) -> Result<DynamicObject> {
     let api = api_for(client, obj)?;
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let desc = format!("{} {name:?}", obj["kind"].as_str().unwrap_or("object"));
+    let (name, desc) = name_and_desc(obj);
     let stale = if exists {
         api.patch(name, &PatchParams::default(), &Patch::Merge(obj))
             .await
