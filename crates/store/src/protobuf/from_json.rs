@@ -76,10 +76,11 @@ fn field_of(desc: &MessageDescriptor, key: &str) -> Option<FieldDescriptor> {
     .find(|f| wellknown::json_name(desc.full_name(), f.name()) == key)
 }
 
-fn sub(desc: &MessageDescriptor, name: &str) -> MessageDescriptor {
+/// The message type of field `name` of `desc`.
+fn sub(desc: &MessageDescriptor, name: &str, path: &str) -> Result<MessageDescriptor, ApiError> {
     desc.get_field_by_name(name)
         .and_then(|f| f.kind().as_message().cloned())
-        .unwrap_or_else(|| panic!("{} has a message field {name}", desc.full_name()))
+        .ok_or_else(|| wrong(path, format!("{} has no message field {name}", desc.full_name())))
 }
 
 fn strings(v: &Value, path: &str) -> Result<Pb, ApiError> {
@@ -154,12 +155,12 @@ fn special(s: Special, m: &mut DynamicMessage, v: &Value, path: &str) -> Result<
             };
             match v {
                 Value::Object(_) => {
-                    let schema = message(&sub(&desc, "schema"), v, path)?;
+                    let schema = message(&sub(&desc, "schema", path)?, v, path)?;
                     set(m, "schema", Pb::Message(schema));
                 }
                 Value::Array(_) if s == Special::SchemaOrStringArray => set(m, list, strings(v, path)?),
                 Value::Array(items) => {
-                    let each = sub(&desc, list);
+                    let each = sub(&desc, list, path)?;
                     let items = items
                         .iter()
                         .map(|i| message(&each, i, path).map(Pb::Message))
@@ -172,7 +173,7 @@ fn special(s: Special, m: &mut DynamicMessage, v: &Value, path: &str) -> Result<
         Special::SchemaOrBool => match v {
             Value::Bool(b) => set(m, "allows", Pb::Bool(*b)),
             Value::Object(_) => {
-                let schema = message(&sub(&desc, "schema"), v, path)?;
+                let schema = message(&sub(&desc, "schema", path)?, v, path)?;
                 set(m, "allows", Pb::Bool(true));
                 set(m, "schema", Pb::Message(schema));
             }

@@ -145,12 +145,11 @@ pub fn encode(obj: &Value) -> Result<Vec<u8>, ApiError> {
     })?;
     let msg = from_json::message(&desc, obj, kind)?;
     let unknown_desc = unknown();
-    let mut type_meta = DynamicMessage::new(
-        unknown_desc
-            .get_field_by_name("typeMeta")
-            .and_then(|f| f.kind().as_message().cloned())
-            .expect("Unknown.typeMeta is a message"),
-    );
+    let type_meta_desc = unknown_desc
+        .get_field_by_name("typeMeta")
+        .and_then(|f| f.kind().as_message().cloned())
+        .ok_or_else(|| ApiError::internal("runtime.Unknown has no typeMeta message"))?;
+    let mut type_meta = DynamicMessage::new(type_meta_desc);
     type_meta.set_field_by_name("apiVersion", Pb::String(api_version.into()));
     type_meta.set_field_by_name("kind", Pb::String(kind.into()));
     let mut unknown = DynamicMessage::new(unknown_desc);

@@ -53,11 +53,12 @@ fn clean(comment: &str) -> Option<String> {
             }
             continue;
         }
-        let p = paragraphs.last_mut().expect("one paragraph at least");
-        if !p.is_empty() {
-            p.push(' ');
+        if let Some(p) = paragraphs.last_mut() {
+            if !p.is_empty() {
+                p.push(' ');
+            }
+            p.push_str(line);
         }
-        p.push_str(line);
     }
     let text = paragraphs
         .into_iter()
