@@ -251,6 +251,21 @@ fn kubectl_create_generators_work_for_every_kind_they_make() {
             "service/api created",
         ),
         (
+            &["create", "service", "nodeport", "edge", "--tcp=80:8080"],
+            "service/edge created",
+        ),
+        (
+            &[
+                "create",
+                "service",
+                "nodeport",
+                "edge2",
+                "--tcp=443:8443",
+                "--node-port=30443",
+            ],
+            "service/edge2 created",
+        ),
+        (
             &["create", "job", "migrate", "--image=migrate:1"],
             "job.batch/migrate created",
         ),
@@ -346,6 +361,8 @@ fn kubectl_create_generators_work_for_every_kind_they_make() {
             ],
             "80 8080",
         ),
+        (&["get", "svc", "edge"], "80:30000/TCP"),
+        (&["get", "svc", "edge2"], "443:30443/TCP"),
         (
             &["get", "cronjob", "nightly", "-o", "jsonpath={.spec.schedule}"],
             "0 3 * * *",
@@ -401,6 +418,18 @@ fn kubectl_create_generators_work_for_every_kind_they_make() {
             args.join(" ")
         );
     }
+    let taken = s.fails(&[
+        "create",
+        "service",
+        "nodeport",
+        "edge3",
+        "--tcp=80:80",
+        "--node-port=30443",
+    ]);
+    assert!(
+        taken.contains("spec.ports[0].nodePort: Invalid value: 30443: provided port is already allocated"),
+        "{taken}"
+    );
     let denied = s
         .kubectl(&["auth", "can-i", "delete", "pods", "--as=ann"])
         .expect("runs");

@@ -356,17 +356,32 @@ impl Etcd {
     }
 }
 
-/// Whether an event gives a Service a cluster IP it did not have.
+/// Whether an event gives a Service a cluster IP or a node port it did not have: such writes
+/// go through the allocation guard, so two replicas never hand out the same one.
 fn allocates_service_ip(ev: &subsea_store::Event) -> bool {
     let ips = |o: &Value| {
         o.pointer("/spec/clusterIPs")
             .cloned()
             .or_else(|| o.pointer("/spec/clusterIP").cloned())
     };
+    let node_ports = |o: &Value| -> Vec<Value> {
+        o.pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| p["nodePort"].clone())
+                    .filter(|n| !n.is_null())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let new_ip = ips(&ev.object).is_some_and(|v| v != Value::Null && v != "None" && v != "")
+        && ev.prev.as_deref().map(ips) != Some(ips(&ev.object));
+    let new_port = !node_ports(&ev.object).is_empty()
+        && ev.prev.as_deref().map(node_ports) != Some(node_ports(&ev.object));
     ev.ty == subsea_store::registry::keys::SERVICES
         && ev.kind != subsea_store::EventType::Deleted
-        && ips(&ev.object).is_some_and(|v| v != Value::Null && v != "None" && v != "")
-        && ev.prev.as_deref().map(ips) != Some(ips(&ev.object))
+        && (new_ip || new_port)
 }
 
 /// Feeds the cache from etcd for as long as the process runs: one watch from the cache's

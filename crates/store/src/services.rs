@@ -1,6 +1,7 @@
-//! ClusterIP allocation for Services from the configured service CIDRs, with Kubernetes'
-//! errors for out-of-range, taken or changed addresses. Join discovers the service CIDR from
-//! the "range of valid IPs" message, as Submariner does on clusters that hide it.
+//! ClusterIP and NodePort allocation for Services: cluster IPs from the configured service
+//! CIDRs, node ports from kube-apiserver's default `--service-node-port-range` (30000-32767),
+//! with Kubernetes' errors for out-of-range, taken or changed values. Join discovers the
+//! service CIDR from the "range of valid IPs" message, as Submariner does on clusters that hide it.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -152,6 +153,141 @@ pub fn assign(
     Ok(())
 }
 
+/// kube-apiserver's default `--service-node-port-range`.
+pub const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+
+fn node_ports_of(svc: &Value) -> Vec<u64> {
+    svc["spec"]["ports"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["nodePort"].as_u64())
+                .filter(|n| *n != 0)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a Service of this spec gets node ports: NodePort, and LoadBalancer unless
+/// `allocateLoadBalancerNodePorts` is false.
+fn wants_node_ports(spec: &Value) -> bool {
+    match spec["type"].as_str() {
+        Some("NodePort") => true,
+        Some("LoadBalancer") => spec["allocateLoadBalancerNodePorts"] != false,
+        _ => false,
+    }
+}
+
+/// Assigns (or checks) the node ports of a Service being written, as kube-apiserver does:
+/// a port without one gets the lowest free port of [`NODE_PORTS`] (on update, the one it had);
+/// a given one must be in range and not used by another Service; leaving NodePort for a type
+/// without node ports releases them.
+pub fn assign_node_ports(
+    obj: &mut Value,
+    others: &[Arc<Value>],
+    previous: Option<&Value>,
+) -> Result<(), Vec<Cause>> {
+    let Some(ports) = obj["spec"]["ports"].as_array() else {
+        return Ok(());
+    };
+    let before = previous.map(node_ports_of).unwrap_or_default();
+    if !wants_node_ports(&obj["spec"]) {
+        let now = node_ports_of(obj);
+        if !now.is_empty() && now == before {
+            for p in obj["spec"]["ports"].as_array_mut().into_iter().flatten() {
+                if let Some(m) = p.as_object_mut() {
+                    m.remove("nodePort");
+                }
+            }
+            return Ok(());
+        }
+        let ty = obj["spec"]["type"].as_str().unwrap_or("ClusterIP").to_string();
+        let causes: Vec<Cause> = ports
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p["nodePort"].as_u64().is_some_and(|n| n != 0))
+            .map(|(i, _)| {
+                Cause::new(
+                    "FieldValueForbidden",
+                    format!("spec.ports[{i}].nodePort"),
+                    format!("Forbidden: may not be used when `type` is '{ty}'"),
+                )
+            })
+            .collect();
+        return if causes.is_empty() { Ok(()) } else { Err(causes) };
+    }
+    let used: HashSet<u64> = others.iter().flat_map(|o| node_ports_of(o)).collect();
+    let previous_ports: Vec<&Value> = previous
+        .and_then(|p| p["spec"]["ports"].as_array())
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let range = format!("{}-{}", NODE_PORTS.start(), NODE_PORTS.end());
+    let mut chosen: Vec<Option<u64>> = Vec::new();
+    let mut causes = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let field = format!("spec.ports[{i}].nodePort");
+        match p["nodePort"].as_u64().filter(|n| *n != 0) {
+            Some(n) => {
+                if !(u64::from(*NODE_PORTS.start())..=u64::from(*NODE_PORTS.end())).contains(&n) {
+                    causes.push(Cause::invalid(
+                        field,
+                        &p["nodePort"],
+                        &format!(
+                            "provided port is not in the valid range. The range of valid ports is {range}"
+                        ),
+                    ));
+                } else if used.contains(&n) {
+                    causes.push(Cause::invalid(
+                        field,
+                        &p["nodePort"],
+                        "provided port is already allocated",
+                    ));
+                }
+                chosen.push(Some(n));
+            }
+            None => {
+                // On update a port keeps the node port it had (matched by name, then by port).
+                let kept = previous_ports
+                    .iter()
+                    .find(|q| q["name"] == p["name"] && q["port"] == p["port"])
+                    .and_then(|q| q["nodePort"].as_u64())
+                    .filter(|n| *n != 0 && before.contains(n));
+                chosen.push(kept);
+            }
+        }
+    }
+    if !causes.is_empty() {
+        return Err(causes);
+    }
+    let mut taken: HashSet<u64> = used;
+    taken.extend(chosen.iter().flatten());
+    for (i, c) in chosen.iter_mut().enumerate() {
+        if c.is_none() {
+            let free = NODE_PORTS
+                .map(u64::from)
+                .find(|n| !taken.contains(n))
+                .ok_or_else(|| {
+                    vec![Cause::new(
+                        "FieldValueInvalid",
+                        format!("spec.ports[{i}].nodePort"),
+                        format!("Internal error: range {range} is full"),
+                    )]
+                })?;
+            taken.insert(free);
+            *c = Some(free);
+        }
+    }
+    for (p, n) in obj["spec"]["ports"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .zip(chosen)
+    {
+        p["nodePort"] = json!(n);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +338,46 @@ mod tests {
         assert_eq!(keep["spec"]["clusterIP"], "100.66.0.5");
         let mut change = json!({"spec": {"clusterIP": "100.66.0.6"}});
         assert!(assign(&mut change, &[], &ranges(), Some(&prev)).is_err());
+    }
+
+    #[test]
+    fn node_ports_allocated_kept_checked_and_released() {
+        let taken =
+            Arc::new(json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30000}]}}));
+        let mut svc =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443, "nodePort": 30001}]}});
+        assign_node_ports(&mut svc, std::slice::from_ref(&taken), None).expect("allocates");
+        assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30002);
+        assert_eq!(svc["spec"]["ports"][1]["nodePort"], 30001);
+        let prev = svc.clone();
+        let mut update = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}});
+        assign_node_ports(&mut update, &[], Some(&prev)).expect("kept");
+        assert_eq!(update["spec"]["ports"], prev["spec"]["ports"]);
+        let mut clash = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30000}]}});
+        let err = assign_node_ports(&mut clash, std::slice::from_ref(&taken), None).expect_err("taken");
+        assert_eq!(
+            err[0].message,
+            "Invalid value: 30000: provided port is already allocated"
+        );
+        let mut low = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]}});
+        let err = assign_node_ports(&mut low, &[], None).expect_err("range");
+        assert!(
+            err[0]
+                .message
+                .ends_with("The range of valid ports is 30000-32767"),
+            "{}",
+            err[0].message
+        );
+        let mut back = prev.clone();
+        back["spec"]["type"] = json!("ClusterIP");
+        assign_node_ports(&mut back, &[], Some(&prev)).expect("released");
+        assert!(back["spec"]["ports"][0].get("nodePort").is_none());
+        let mut forbidden =
+            json!({"spec": {"type": "ClusterIP", "ports": [{"port": 80, "nodePort": 30005}]}});
+        let err = assign_node_ports(&mut forbidden, &[], None).expect_err("forbidden");
+        assert_eq!(err[0].field, "spec.ports[0].nodePort");
+        let mut lb = json!({"spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80}]}});
+        assign_node_ports(&mut lb, &[], None).expect("no ports");
+        assert!(lb["spec"]["ports"][0].get("nodePort").is_none());
     }
 }

@@ -70,7 +70,13 @@ fn svc_ports(svc: &Value) -> String {
         .as_array()
         .map(|ps| {
             ps.iter()
-                .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
+                .map(|p| {
+                    let proto = p["protocol"].as_str().unwrap_or("TCP");
+                    match p["nodePort"].as_u64().filter(|n| *n != 0) {
+                        Some(n) => format!("{}:{n}/{proto}", p["port"]),
+                        None => format!("{}/{proto}", p["port"]),
+                    }
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -28,6 +28,7 @@ impl Store {
             .filter(|o| !(meta_str(o, "namespace") == Some(ns) && meta_str(o, "name") == Some(name)))
             .collect();
         crate::services::assign(obj, &others, &self.service_cidrs, previous)
+            .and_then(|()| crate::services::assign_node_ports(obj, &others, previous))
             .map_err(|causes| ApiError::invalid(&info.kind, &info.group, name, causes))
     }
 
