@@ -797,8 +797,9 @@ fn unwrap_pb<T: prost::Message + Default>(body: &[u8]) -> (String, T) {
 
 /// Protobuf bodies checked with an encoder and decoder that are not the server's (k8s-pb, the
 /// prost bindings of Kubernetes' protos): a Deployment created in protobuf, answered in
-/// protobuf, listed in protobuf, a 404 Status in protobuf; a custom resource or a watch asked
-/// for in protobuf only is refused with 406, and falls back to JSON when JSON is acceptable.
+/// protobuf, listed in protobuf, watched in protobuf frames, a 404 Status in protobuf; a custom
+/// resource (object or watch) asked for in protobuf only is refused with 406, and falls back to
+/// JSON when JSON is acceptable.
 #[tokio::test]
 async fn protobuf_bodies_and_answers_read_by_an_independent_decoder() {
     use k8s_pb::api::apps::v1 as apps;
@@ -928,7 +929,7 @@ async fn protobuf_bodies_and_answers_read_by_an_independent_decoder() {
     )
     .await;
     assert_eq!((code, ct.as_str()), (200, "application/json"));
-    let (code, _, _) = raw(
+    let (code, ct, stream) = raw(
         &client,
         "GET",
         &format!("{deployments}?watch=true&timeoutSeconds=1"),
@@ -936,5 +937,41 @@ async fn protobuf_bodies_and_answers_read_by_an_independent_decoder() {
         Vec::new(),
     )
     .await;
-    assert_eq!(code, 406, "a watch stream asked for in protobuf only");
+    assert_eq!(
+        (code, ct.as_str()),
+        (200, "application/vnd.kubernetes.protobuf;stream=watch")
+    );
+    // client-go's length-delimited framing: a 4-byte big-endian length, then a WatchEvent
+    // whose object.raw is the object's full encoding.
+    let mut events = Vec::new();
+    let mut rest = stream.as_slice();
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let (frame, next) = tail.split_at(u32::from_be_bytes(*len) as usize);
+        let event = meta::WatchEvent::decode(frame).expect("a WatchEvent");
+        let raw = event.object.and_then(|o| o.raw).unwrap_or_default();
+        let (kind, d) = unwrap_pb::<apps::Deployment>(&raw);
+        events.push((
+            event.r#type.unwrap_or_default(),
+            kind,
+            d.metadata.and_then(|m| m.name),
+        ));
+        rest = next;
+    }
+    assert_eq!(
+        events,
+        [(
+            "ADDED".to_string(),
+            "Deployment".to_string(),
+            Some("web".to_string())
+        )]
+    );
+    let (code, _, _) = raw(
+        &client,
+        "GET",
+        &format!("{custom}?watch=true&timeoutSeconds=1"),
+        &[("Accept", pb)],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(code, 406, "a custom resource's watch asked for in protobuf only");
 }

@@ -50,7 +50,13 @@ enum Payload {
     Json(Value),
     JsonAs(Value, &'static str),
     Raw(Bytes, &'static str),
-    Stream(Lines),
+    /// Watch events as JSON lines; `protobuf` when the watched kind has a protobuf form.
+    Stream {
+        lines: Lines,
+        protobuf: bool,
+    },
+    /// The same events re-framed for a client that asked for protobuf.
+    ProtobufStream(Lines),
 }
 
 /// The lines of a streamed body, each holding its share of the stream's byte budget until the
@@ -83,11 +89,12 @@ impl Reply {
         }
     }
 
-    /// A streamed (watch) body.
-    pub fn stream(lines: Lines) -> Self {
+    /// A streamed (watch) body of JSON lines; `protobuf` says whether the watched kind has a
+    /// protobuf form, so [`Reply::negotiate`] may re-frame it.
+    pub fn stream(lines: Lines, protobuf: bool) -> Self {
         Self {
             code: 200,
-            payload: Payload::Stream(lines),
+            payload: Payload::Stream { lines, protobuf },
             warnings: Vec::new(),
         }
     }
@@ -134,20 +141,32 @@ impl Reply {
                 "{what} has no protobuf form here; accept application/json"
             )))
         };
-        match &self.payload {
+        let Self {
+            code,
+            payload,
+            warnings,
+        } = self;
+        let payload = match payload {
             Payload::Json(v) if v["apiVersion"].is_string() && v["kind"].is_string() => {
-                match subsea_store::protobuf::encode(v) {
-                    Ok(bytes) => Self {
-                        code: self.code,
-                        payload: Payload::Raw(Bytes::from(bytes), subsea_store::protobuf::MEDIA_TYPE),
-                        warnings: self.warnings,
-                    },
-                    Err(_) if only => refused(format!("{} {}", v["apiVersion"], v["kind"])),
-                    Err(_) => self,
+                match subsea_store::protobuf::encode(&v) {
+                    Ok(bytes) => Payload::Raw(Bytes::from(bytes), subsea_store::protobuf::MEDIA_TYPE),
+                    Err(_) if only => return refused(format!("{} {}", v["apiVersion"], v["kind"])),
+                    Err(_) => Payload::Json(v),
                 }
             }
-            Payload::Stream(_) if only => refused("a watch stream".into()),
-            _ => self,
+            Payload::Stream { protobuf: false, .. } if only => {
+                return refused("a watch stream of this kind".into());
+            }
+            Payload::Stream {
+                lines,
+                protobuf: true,
+            } => Payload::ProtobufStream(lines),
+            other => other,
+        };
+        Self {
+            code,
+            payload,
+            warnings,
         }
     }
 
@@ -167,20 +186,38 @@ impl Reply {
                 Full::new(Bytes::from(serde_json::to_vec(&v).unwrap_or_default())).boxed(),
             ),
             Payload::Raw(bytes, ct) => (ct, Full::new(bytes).boxed()),
-            Payload::Stream(rx) => {
-                // The permit is released here, once the connection has taken the line.
-                let stream = futures::stream::unfold(rx, |mut rx| async move {
-                    rx.recv().await.map(|(b, _permit)| (b, rx))
-                })
-                .map(|b| Ok::<_, Infallible>(Frame::data(b)));
-                ("application/json", BodyExt::boxed(StreamBody::new(stream)))
-            }
+            Payload::Stream { lines, .. } => ("application/json", stream_body(lines, Bytes::from)),
+            Payload::ProtobufStream(lines) => (
+                subsea_store::protobuf::WATCH_MEDIA_TYPE,
+                stream_body(lines, protobuf_frame),
+            ),
         };
         b.header("Content-Type", ct)
             .header("Cache-Control", "no-cache, private")
             .body(body)
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
     }
+}
+
+/// A watch body: each line as `frame` renders it. The permit is released here, once the
+/// connection has taken the line.
+fn stream_body(lines: Lines, frame: fn(Bytes) -> Bytes) -> Body {
+    let stream = futures::stream::unfold(lines, |mut rx| async move {
+        rx.recv().await.map(|(b, _permit)| (b, rx))
+    })
+    .map(move |b| Ok::<_, Infallible>(Frame::data(frame(b))));
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+/// A JSON watch line (`{"type": …, "object": …}`) as a protobuf watch frame. An object without a
+/// protobuf form (none reaches here: the stream's kind has one) becomes an ERROR event.
+fn protobuf_frame(line: Bytes) -> Bytes {
+    let event: Value = serde_json::from_slice(&line).unwrap_or_default();
+    let ty = event["type"].as_str().unwrap_or("ERROR");
+    let frame = subsea_store::protobuf::encode_watch_event(ty, &event["object"]).or_else(|e| {
+        subsea_store::protobuf::encode_watch_event("ERROR", &ApiError::internal(e.message).to_status())
+    });
+    Bytes::from(frame.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -216,7 +253,8 @@ mod tests {
         match r.payload {
             Payload::Raw(_, ct) => (code, ct),
             Payload::Json(_) | Payload::JsonAs(..) => (code, "application/json"),
-            Payload::Stream(_) => (code, "stream"),
+            Payload::Stream { .. } => (code, "stream"),
+            Payload::ProtobufStream(_) => (code, subsea_store::protobuf::WATCH_MEDIA_TYPE),
         }
     }
 
@@ -235,5 +273,27 @@ mod tests {
             (200, "application/json")
         );
         assert_eq!(body_of(Reply::json(200, ep).negotiate(pb)).0, 406);
+        let lines = || tokio::sync::mpsc::unbounded_channel().1;
+        assert_eq!(
+            body_of(Reply::stream(lines(), true).negotiate(pb)),
+            (200, subsea_store::protobuf::WATCH_MEDIA_TYPE)
+        );
+        assert_eq!(body_of(Reply::stream(lines(), false).negotiate(pb)).0, 406);
+        assert_eq!(
+            body_of(Reply::stream(lines(), false).negotiate("application/vnd.kubernetes.protobuf, */*")),
+            (200, "stream")
+        );
+    }
+
+    #[test]
+    fn json_watch_lines_become_protobuf_frames() {
+        let line =
+            br#"{"type":"ADDED","object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}}"#;
+        let frame = protobuf_frame(Bytes::from_static(line));
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}});
+        assert_eq!(
+            frame,
+            subsea_store::protobuf::encode_watch_event("ADDED", &cm).expect("frame")
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Watch streams: newline-delimited JSON events, resumed from a resourceVersion out of the
+//! Watch streams: newline-delimited JSON events (re-framed as protobuf by the reply when asked), resumed from a resourceVersion out of the
 //! per-type history, with bookmarks and selector transitions.
 
 use std::collections::HashMap;
@@ -131,7 +131,10 @@ pub fn start(
         .min(DEFAULT_TIMEOUT);
     let ty = info.type_key();
     let (out, body) = Outbox::new();
-    let reply = Reply::stream(body);
+    let reply = Reply::stream(
+        body,
+        subsea_store::protobuf::understands(&info.api_version(), &info.kind),
+    );
 
     let requested = match q("resourceVersion") {
         None | Some("0") => None,

@@ -159,3 +159,29 @@ pub fn encode(obj: &Value) -> Result<Vec<u8>, ApiError> {
     out.extend(unknown.encode_to_vec());
     Ok(out)
 }
+
+/// The media type of a protobuf watch stream.
+pub const WATCH_MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf;stream=watch";
+
+/// One frame of a protobuf watch stream, as client-go's length-delimited framer reads it: a
+/// 4-byte big-endian length, then a `meta.v1.WatchEvent` (not prefixed) whose `object.raw` is
+/// the object's full encoding ([`encode`], magic and envelope included).
+pub fn encode_watch_event(event_type: &str, object: &Value) -> Result<Vec<u8>, ApiError> {
+    let event_desc = POOL
+        .get_message_by_name("k8s.io.apimachinery.pkg.apis.meta.v1.WatchEvent")
+        .ok_or_else(|| ApiError::internal("meta.v1.WatchEvent is not in the descriptor set"))?;
+    let raw_desc = event_desc
+        .get_field_by_name("object")
+        .and_then(|f| f.kind().as_message().cloned())
+        .ok_or_else(|| ApiError::internal("WatchEvent has no object message"))?;
+    let mut raw = DynamicMessage::new(raw_desc);
+    raw.set_field_by_name("raw", Pb::Bytes(encode(object)?.into()));
+    let mut event = DynamicMessage::new(event_desc);
+    event.set_field_by_name("type", Pb::String(event_type.into()));
+    event.set_field_by_name("object", Pb::Message(raw));
+    let body = event.encode_to_vec();
+    let len = u32::try_from(body.len()).map_err(|_| ApiError::internal("a watch event larger than 4 GiB"))?;
+    let mut out = len.to_be_bytes().to_vec();
+    out.extend(body);
+    Ok(out)
+}

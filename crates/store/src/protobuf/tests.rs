@@ -407,3 +407,20 @@ fn empty_strings_go_wrote_for_unset_fields_are_dropped_but_map_values_stay() {
         ""
     );
 }
+
+#[test]
+fn watch_frames_are_length_prefixed_watch_events_holding_the_full_encoding() {
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}});
+    let object = encode(&cm).expect("encodes");
+    let body = [ld(1, b"MODIFIED"), ld(2, &ld(1, &object))].concat();
+    let mut want = (body.len() as u32).to_be_bytes().to_vec();
+    want.extend(body);
+    assert_eq!(encode_watch_event("MODIFIED", &cm).expect("frame"), want);
+    let crd_object = json!({"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w"}});
+    assert_eq!(
+        encode_watch_event("ADDED", &crd_object)
+            .expect_err("no proto")
+            .code,
+        406
+    );
+}
