@@ -8,7 +8,7 @@
 use std::process::Output;
 
 use subsea_e2e::sandbox::harness::{self, is_root};
-use subsea_e2e::sandbox::{Sandbox, sys};
+use subsea_e2e::sandbox::{Sandbox, kubectl_stdin, sys};
 
 fn subctl(sb: &Sandbox, args: &[&str]) -> Output {
     std::process::Command::new(sb.binary("subctl"))
@@ -260,6 +260,8 @@ fn verify_benchmark_and_gather_work_through_pods() {
         );
     }
 
+    workloads_roll_out(sb);
+
     // Firewall: the path MTU is found, and a black hole (ICMP "fragmentation needed" dropped on
     // cluster1's worker node) is named with its fix.
     let out = subctl(sb, &["diagnose", "firewall"]);
@@ -328,6 +330,128 @@ fn verify_benchmark_and_gather_work_through_pods() {
         text(&out).contains("subctl diagnose connections"),
         "{}",
         text(&out)
+    );
+}
+
+const SETS: &str = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: db:1, command: [sleep, "3600"]}]}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      tolerations: [{operator: Exists}]
+      containers: [{name: agent, image: agent:1, command: [sleep, "3600"]}]
+"#;
+
+/// Workloads made with kubectl run as pods (the sandbox's controller-manager and kubelet
+/// stand-ins) and `kubectl rollout status` follows them as on a real cluster.
+fn workloads_roll_out(sb: &Sandbox) {
+    let k = |args: &[&str]| {
+        sb.kubectl("cluster1", args)
+            .unwrap_or_else(|e| panic!("kubectl {}: {e:#}", args.join(" ")))
+    };
+    let words = |s: String| -> Vec<String> {
+        let mut v: Vec<String> = s.split_whitespace().map(String::from).collect();
+        v.sort();
+        v
+    };
+    k(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=web:1",
+        "--replicas=2",
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    let done = k(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert!(
+        done.contains("deployment \"web\" successfully rolled out"),
+        "{done}"
+    );
+    let phases = k(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].status.phase}",
+    ]);
+    assert_eq!(words(phases), ["Running", "Running"]);
+    k(&["set", "image", "deployment/web", "web=web:2"]);
+    let done = k(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert!(done.contains("successfully rolled out"), "{done}");
+    let sizes = k(&[
+        "get",
+        "rs",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].spec.replicas}",
+    ]);
+    assert_eq!(words(sizes), ["0", "2"], "the old ReplicaSet is scaled to zero");
+    let wide = k(&["get", "deployment", "web", "-o", "wide"]);
+    assert!(wide.contains("2/2") && wide.contains("web:2"), "{wide}");
+    let described = k(&["describe", "deployment", "web"]);
+    assert!(
+        described.contains("StrategyType:           RollingUpdate"),
+        "{described}"
+    );
+    assert!(described.contains("NewReplicaSet:"), "{described}");
+
+    kubectl_stdin(&sb.kubeconfig(), "cluster1", &["apply", "-f", "-"], SETS).expect("apply");
+    let done = k(&["rollout", "status", "statefulset/db", "--timeout=60s"]);
+    assert!(done.contains("roll out complete"), "{done}");
+    let names = k(&[
+        "get",
+        "pods",
+        "-l",
+        "app=db",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    assert_eq!(words(names), ["db-0", "db-1"]);
+    let done = k(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
+    assert!(
+        done.contains("daemon set \"agent\" successfully rolled out"),
+        "{done}"
+    );
+    let nodes = k(&["get", "nodes", "-o", "name"]).lines().count();
+    let agents = k(&["get", "pods", "-l", "app=agent", "-o", "name"])
+        .lines()
+        .count();
+    assert_eq!(agents, nodes, "one agent per node");
+
+    // Deleting the workloads takes their pods (owner references, the API server's GC).
+    k(&["delete", "deployment", "web"]);
+    k(&["delete", "statefulset", "db"]);
+    k(&["delete", "daemonset", "agent"]);
+    let mut left = String::new();
+    for _ in 0..60 {
+        left = k(&["get", "pods", "-l", "app in (web,db,agent)", "-o", "name"]);
+        if left.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(
+        left.trim().is_empty(),
+        "pods left after their workloads went:\n{left}"
     );
 }
 

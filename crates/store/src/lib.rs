@@ -11,6 +11,7 @@ pub mod admit;
 pub mod body;
 pub mod builtin;
 pub mod crd;
+pub mod defaults;
 pub mod error;
 pub mod history;
 pub mod layout;

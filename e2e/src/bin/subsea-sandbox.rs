@@ -169,6 +169,13 @@ enum Command {
         #[arg(long)]
         cluster: String,
     },
+    /// (internal) The controller-manager stand-in of one cluster: pods and status for the
+    /// Deployments, ReplicaSets, StatefulSets and DaemonSets created through its API.
+    #[command(hide = true)]
+    Workloads {
+        #[arg(long)]
+        cluster: String,
+    },
     /// (internal) Relay connections: LISTEN=TARGET, each `HOST:PORT` or `unix:PATH`.
     #[command(hide = true)]
     Relay { mappings: Vec<String> },
@@ -368,6 +375,14 @@ fn run(cli: Cli) -> Result<()> {
             let kubelet = subsea_e2e::sandbox::kubelet::Kubelet::new(&cli.dir, &cluster)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(kubelet.run(&sb.kubeconfig(), &cluster))
+        }
+        Command::Workloads { cluster } => {
+            let sb = Sandbox::load(&cli.dir)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(subsea_e2e::sandbox::workloads::run::run(
+                &sb.kubeconfig(),
+                &cluster,
+            ))
         }
         Command::Watch {
             addr,

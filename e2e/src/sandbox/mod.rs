@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod relay;
 pub mod sys;
 pub mod topology;
+pub mod workloads;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -313,6 +314,15 @@ impl Sandbox {
                 c.id.clone(),
             ];
             self.start(&format!("{}/kubelet", c.id), None, cmd, &[])?;
+            let cmd = vec![
+                self.bin("subsea-sandbox"),
+                "workloads".into(),
+                "--dir".into(),
+                self.dir.to_string_lossy().into_owned(),
+                "--cluster".into(),
+                c.id.clone(),
+            ];
+            self.start(&format!("{}/workloads", c.id), None, cmd, &[])?;
         }
         Ok(())
     }

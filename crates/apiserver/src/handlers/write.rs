@@ -61,6 +61,7 @@ pub(crate) fn admit(
     } else {
         let warnings = subsea_store::admit::admit_builtin(&info.group, &info.plural, obj, fv)?;
         subsea_store::builtin::check(&info.kind, obj)?;
+        subsea_store::defaults::apply(&info.kind, obj);
         Ok(warnings)
     }
 }
