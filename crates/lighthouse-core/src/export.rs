@@ -51,7 +51,8 @@ pub type Invalid = (&'static str, String);
 /// Whether the Service can be exported. Every type with a cluster IP can (the MCS API only
 /// rules out ExternalName): NodePort and LoadBalancer Services are imported by their cluster
 /// IP like ClusterIP ones, and a LoadBalancer's external addresses also go to the external DNS
-/// publisher. Lighthouse accepts only ClusterIP; its reason and words are kept for the rest.
+/// publisher. Lighthouse accepts only ClusterIP; its words are kept, and its reason for types
+/// other than ExternalName.
 pub fn validate(service: Option<&Service>) -> Result<(), Invalid> {
     let Some(svc) = service else {
         return Err((
@@ -66,6 +67,12 @@ pub fn validate(service: Option<&Service>) -> Result<(), Invalid> {
         .unwrap_or_default()
     {
         "" | "ClusterIP" | "NodePort" | "LoadBalancer" => Ok(()),
+        // The MCS API's own reason (v1beta1 `ServiceExportReasonInvalidServiceType`), which
+        // its conformance suite checks; Lighthouse's words.
+        "ExternalName" => Err((
+            "InvalidServiceType",
+            "Service of type ExternalName not supported".into(),
+        )),
         other => Err((
             "UnsupportedServiceType",
             format!("Service of type {other} not supported"),

@@ -32,20 +32,20 @@ fn import_with(mut si: ServiceImport, ports: Value) -> ServiceImport {
 }
 
 #[test]
-fn missing_and_externalname_services_are_invalid_with_lighthouses_reasons() {
+fn missing_and_externalname_services_are_invalid_with_the_mcs_reasons() {
     assert_eq!(validate(None).unwrap_err().0, "ServiceUnavailable");
     let e = validate(Some(&svc("ExternalName", ""))).unwrap_err();
     assert_eq!(
         e,
         (
-            "UnsupportedServiceType",
+            "InvalidServiceType",
             "Service of type ExternalName not supported".to_string()
         )
     );
     assert!(validate(Some(&svc("ClusterIP", "100.65.0.5"))).is_ok());
     assert!(validate(Some(&svc("LoadBalancer", "100.65.0.6"))).is_ok());
     assert!(validate(Some(&svc("NodePort", "100.65.0.7"))).is_ok());
-    assert!(validate(Some(&svc("Bogus", "100.65.0.8"))).is_err());
+    assert_eq!(validate(Some(&svc("Bogus", "100.65.0.8"))).unwrap_err().0, "UnsupportedServiceType");
 }
 
 #[test]
