@@ -6,7 +6,7 @@
 #                                         10 000 000) or MAX_SECONDS (default 3600), then its
 #                                         corpus is minimized (kept in the tree, fuzz/corpus/)
 #
-# JOBS=N runs N targets at once (default 1). Inputs come from fuzz/seeds/ and fuzz/corpus/; new
+# JOBS=N runs N targets at once (default 1); TARGETS="a b" picks targets and their order. Inputs come from fuzz/seeds/ and fuzz/corpus/; new
 # ones go to fuzz/corpus/. A crash leaves its input in fuzz/artifacts/<target>/ and fails the
 # run. Each target's line ends with its executions, corpus size and crashes, the figures of
 # fuzz/REPORT.md. Needs cargo-fuzz (`cargo install cargo-fuzz`); RUSTC_BOOTSTRAP lets the stable
@@ -44,9 +44,10 @@ one() {
   echo "== $t: executions ${execs:-?}, corpus $(ls "corpus/$t" | wc -l), crashes $crashes"
 }
 
+targets=${TARGETS:-$(cargo fuzz list)}
 status=0
 running=0
-for t in $(cargo fuzz list); do
+for t in $targets; do
   one "$t" &
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then
@@ -55,7 +56,7 @@ for t in $(cargo fuzz list); do
   fi
 done
 wait
-for t in $(cargo fuzz list); do
+for t in $targets; do
   if ls "artifacts/$t"/crash-* >/dev/null 2>&1; then
     echo "✗ $t crashed: reproduce with: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O $t artifacts/$t/crash-*" >&2
     status=1

@@ -327,6 +327,12 @@ fn kubectl_create_generators_work_for_every_kind_they_make() {
             "deployment.apps/web scaled",
         ),
         (&["auth", "can-i", "list", "pods", "--as=ann"], "yes"),
+        // A bare API server runs no controller-manager: kubectl says the spec is unobserved,
+        // as it would against a kube-apiserver alone (the sandbox runs one; e2e/tests).
+        (
+            &["rollout", "status", "deployment", "web", "--watch=false"],
+            "Waiting for deployment spec update to be observed...",
+        ),
         (
             &[
                 "get",
