@@ -364,8 +364,21 @@ fn workloads_roll_out(sb: &Sandbox) {
         sb.kubectl("cluster1", args)
             .unwrap_or_else(|e| panic!("kubectl {}: {e:#}", args.join(" ")))
     };
-    let words = |s: String| -> Vec<String> {
-        let mut v: Vec<String> = s.split_whitespace().map(String::from).collect();
+    let rollout = |what: &str, want: &str| {
+        let out = k(&["rollout", "status", what, "--timeout=60s"]);
+        assert!(out.contains(want), "rollout status {what}: no {want:?} in {out}");
+    };
+    // One field of every `kind` object labelled app=`app`, sorted.
+    let fields = |kind: &str, app: &str, path: &str| -> Vec<String> {
+        let out = k(&[
+            "get",
+            kind,
+            "-l",
+            &format!("app={app}"),
+            "-o",
+            &format!("jsonpath={{{path}}}"),
+        ]);
+        let mut v: Vec<String> = out.split_whitespace().map(String::from).collect();
         v.sort();
         v
     };
@@ -379,32 +392,18 @@ fn workloads_roll_out(sb: &Sandbox) {
         "sleep",
         "3600",
     ]);
-    let done = k(&["rollout", "status", "deployment/web", "--timeout=60s"]);
-    assert!(
-        done.contains("deployment \"web\" successfully rolled out"),
-        "{done}"
+    rollout("deployment/web", "deployment \"web\" successfully rolled out");
+    assert_eq!(
+        fields("pods", "web", ".items[*].status.phase"),
+        ["Running", "Running"]
     );
-    let phases = k(&[
-        "get",
-        "pods",
-        "-l",
-        "app=web",
-        "-o",
-        "jsonpath={.items[*].status.phase}",
-    ]);
-    assert_eq!(words(phases), ["Running", "Running"]);
     k(&["set", "image", "deployment/web", "web=web:2"]);
-    let done = k(&["rollout", "status", "deployment/web", "--timeout=60s"]);
-    assert!(done.contains("successfully rolled out"), "{done}");
-    let sizes = k(&[
-        "get",
-        "rs",
-        "-l",
-        "app=web",
-        "-o",
-        "jsonpath={.items[*].spec.replicas}",
-    ]);
-    assert_eq!(words(sizes), ["0", "2"], "the old ReplicaSet is scaled to zero");
+    rollout("deployment/web", "successfully rolled out");
+    assert_eq!(
+        fields("rs", "web", ".items[*].spec.replicas"),
+        ["0", "2"],
+        "the old ReplicaSet is scaled to zero"
+    );
     let wide = k(&["get", "deployment", "web", "-o", "wide"]);
     assert!(wide.contains("2/2") && wide.contains("web:2"), "{wide}");
     let described = k(&["describe", "deployment", "web"]);
@@ -415,27 +414,15 @@ fn workloads_roll_out(sb: &Sandbox) {
     assert!(described.contains("NewReplicaSet:"), "{described}");
 
     kubectl_stdin(&sb.kubeconfig(), "cluster1", &["apply", "-f", "-"], SETS).expect("apply");
-    let done = k(&["rollout", "status", "statefulset/db", "--timeout=60s"]);
-    assert!(done.contains("roll out complete"), "{done}");
-    let names = k(&[
-        "get",
-        "pods",
-        "-l",
-        "app=db",
-        "-o",
-        "jsonpath={.items[*].metadata.name}",
-    ]);
-    assert_eq!(words(names), ["db-0", "db-1"]);
-    let done = k(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
-    assert!(
-        done.contains("daemon set \"agent\" successfully rolled out"),
-        "{done}"
-    );
+    rollout("statefulset/db", "roll out complete");
+    assert_eq!(fields("pods", "db", ".items[*].metadata.name"), ["db-0", "db-1"]);
+    rollout("daemonset/agent", "daemon set \"agent\" successfully rolled out");
     let nodes = k(&["get", "nodes", "-o", "name"]).lines().count();
-    let agents = k(&["get", "pods", "-l", "app=agent", "-o", "name"])
-        .lines()
-        .count();
-    assert_eq!(agents, nodes, "one agent per node");
+    assert_eq!(
+        fields("pods", "agent", ".items[*].metadata.name").len(),
+        nodes,
+        "one agent per node"
+    );
 
     // Deleting the workloads takes their pods (owner references, the API server's GC).
     k(&["delete", "deployment", "web"]);

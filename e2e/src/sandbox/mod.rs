@@ -304,25 +304,19 @@ impl Sandbox {
                 self.start(&format!("{}/kubelet-logs", n.name), Some(&n.netns), cmd, &[])?;
             }
             self.register_components(c)?;
-            // In the root namespace: it only adds namespaces and runs commands in them.
-            let cmd = vec![
-                self.bin("subsea-sandbox"),
-                "kubelet".into(),
-                "--dir".into(),
-                self.dir.to_string_lossy().into_owned(),
-                "--cluster".into(),
-                c.id.clone(),
-            ];
-            self.start(&format!("{}/kubelet", c.id), None, cmd, &[])?;
-            let cmd = vec![
-                self.bin("subsea-sandbox"),
-                "workloads".into(),
-                "--dir".into(),
-                self.dir.to_string_lossy().into_owned(),
-                "--cluster".into(),
-                c.id.clone(),
-            ];
-            self.start(&format!("{}/workloads", c.id), None, cmd, &[])?;
+            // In the root namespace: the kubelet stand-in only adds namespaces and runs
+            // commands in them; the controller-manager stand-in only talks to the API.
+            for stand_in in ["kubelet", "workloads"] {
+                let cmd = vec![
+                    self.bin("subsea-sandbox"),
+                    stand_in.into(),
+                    "--dir".into(),
+                    self.dir.to_string_lossy().into_owned(),
+                    "--cluster".into(),
+                    c.id.clone(),
+                ];
+                self.start(&format!("{}/{stand_in}", c.id), None, cmd, &[])?;
+            }
         }
         Ok(())
     }

@@ -45,7 +45,10 @@ fn missing_and_externalname_services_are_invalid_with_the_mcs_reasons() {
     assert!(validate(Some(&svc("ClusterIP", "100.65.0.5"))).is_ok());
     assert!(validate(Some(&svc("LoadBalancer", "100.65.0.6"))).is_ok());
     assert!(validate(Some(&svc("NodePort", "100.65.0.7"))).is_ok());
-    assert_eq!(validate(Some(&svc("Bogus", "100.65.0.8"))).unwrap_err().0, "UnsupportedServiceType");
+    assert_eq!(
+        validate(Some(&svc("Bogus", "100.65.0.8"))).unwrap_err().0,
+        "UnsupportedServiceType"
+    );
 }
 
 #[test]
