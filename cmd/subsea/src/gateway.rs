@@ -27,16 +27,19 @@ pub struct GatewayArgs {
     /// Address remote health checks ping (default: this node's address inside the cluster CIDR).
     #[arg(long, value_name = "IP")]
     health_check_ip: Option<IpAddr>,
-    /// Lease duration, whole seconds (the Lease API counts in seconds): how long a dead leader
-    /// blocks failover. Passive gateways wake exactly when it runs out.
-    #[arg(long, env = "LEADERSHIP_LEASEDURATION", default_value_t = 2.0)]
+    /// Lease duration, seconds (fractions allowed: the Lease keeps whole seconds, rounded up,
+    /// for other readers and the exact value in the annotation subsea.io/lease-duration-ms):
+    /// how long a dead leader blocks failover. Passive gateways wake exactly when it runs out.
+    #[arg(long, env = "LEADERSHIP_LEASEDURATION", default_value_t = 0.8)]
     lease_duration: f64,
-    /// How long the leader keeps retrying a failed renewal before stepping down, seconds
-    /// (less than the lease duration, so it steps down before another can take over).
-    #[arg(long, env = "LEADERSHIP_RENEWDEADLINE", default_value_t = 1.5)]
+    /// How long the leader keeps retrying a failed renewal before stepping down, seconds. Every
+    /// election call is bounded by what is left of it, so a silent API server cannot keep a
+    /// leader past it; lease duration minus this is the margin that fences two active gateways
+    /// (it must cover the clock skew between gateway nodes).
+    #[arg(long, env = "LEADERSHIP_RENEWDEADLINE", default_value_t = 0.6)]
     renew_deadline: f64,
     /// How often the leader renews (and a passive gateway checks) the lease, seconds.
-    #[arg(long, env = "LEADERSHIP_RETRYPERIOD", default_value_t = 0.25)]
+    #[arg(long, env = "LEADERSHIP_RETRYPERIOD", default_value_t = 0.15)]
     retry_period: f64,
     /// Directory of the WireGuard UAPI socket (`wg show` looks in /var/run/wireguard).
     #[arg(long, default_value = subsea_datapath::uapi::SOCKET_DIR, value_name = "DIR")]
@@ -76,10 +79,10 @@ pub async fn run(a: GatewayArgs) -> Result<()> {
             a.lease_duration
         );
     }
-    if a.lease_duration.fract() != 0.0 {
+    if a.retry_period < 0.01 {
         bail!(
-            "--lease-duration must be whole seconds (the Lease API stores seconds), got {}",
-            a.lease_duration
+            "--retry-period {} is below 0.01 s: the gateway would flood its API server with lease calls",
+            a.retry_period
         );
     }
     if a.mtu < 1280 {

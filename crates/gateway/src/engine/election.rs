@@ -2,12 +2,19 @@
 
 use super::*;
 
+/// subsea's lease duration in milliseconds, kept beside `leaseDurationSeconds` (whole seconds,
+/// rounded up, so a reader that knows only the API field errs on the long side).
+pub const DURATION_ANNOTATION: &str = "subsea.io/lease-duration-ms";
+
 pub(super) fn to_state(l: &Lease) -> LeaseState {
     let spec = l.spec.clone().unwrap_or_default();
     let secs = |t: Option<MicroTime>| t.map(|t| t.0.as_microsecond() as f64 / 1e6);
     LeaseState {
         holder: spec.holder_identity,
-        duration_secs: spec.lease_duration_seconds.unwrap_or(0).max(0) as u32,
+        duration_ms: subsea_health::lease::duration_ms(
+            spec.lease_duration_seconds,
+            l.annotations().get(DURATION_ANNOTATION).map(String::as_str),
+        ),
         renew_time: secs(spec.renew_time),
         acquire_time: secs(spec.acquire_time),
         transitions: spec.lease_transitions.unwrap_or(0).max(0) as u32,
@@ -19,20 +26,8 @@ pub(super) fn micro(t: Option<f64>) -> Option<MicroTime> {
         .map(MicroTime)
 }
 
-/// Writes our lease; `Ok(true)` when we hold it afterwards.
-pub(super) async fn write_lease(
-    api: &Api<Lease>,
-    current: Option<&Lease>,
-    want: &LeaseState,
-) -> Result<bool, kube::Error> {
-    let spec = LeaseSpec {
-        holder_identity: want.holder.clone(),
-        lease_duration_seconds: Some(want.duration_secs as i32),
-        renew_time: micro(want.renew_time),
-        acquire_time: micro(want.acquire_time),
-        lease_transitions: Some(want.transitions as i32),
-        ..Default::default()
-    };
+/// The Lease object that states `want`, on top of the `current` one.
+pub(super) fn lease_object(current: Option<&Lease>, want: &LeaseState) -> Lease {
     let mut lease = current.cloned().unwrap_or_else(|| Lease {
         metadata: kube::api::ObjectMeta {
             name: Some(LOCK.into()),
@@ -40,16 +35,63 @@ pub(super) async fn write_lease(
         },
         ..Default::default()
     });
-    lease.spec = Some(spec);
-    let r = match current {
-        Some(_) => api.replace(LOCK, &PostParams::default(), &lease).await,
-        None => api.create(&PostParams::default(), &lease).await,
+    lease
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(DURATION_ANNOTATION.into(), want.duration_ms.to_string());
+    lease.spec = Some(LeaseSpec {
+        holder_identity: want.holder.clone(),
+        lease_duration_seconds: Some(subsea_health::lease::whole_seconds(want.duration_ms)),
+        renew_time: micro(want.renew_time),
+        acquire_time: micro(want.acquire_time),
+        lease_transitions: Some(want.transitions as i32),
+        ..Default::default()
+    });
+    lease
+}
+
+/// What one round of election found.
+#[derive(Debug)]
+enum Attempt {
+    /// We hold the lease, renewed at the round's start.
+    Held,
+    /// Another gateway holds it, until `expiry` (seconds since the epoch) unless renewed.
+    Lost { holder: String, expiry: Option<f64> },
+    /// No answer, or an error: nothing is known; a leader keeps leading until its deadline.
+    Failed(String),
+}
+
+/// Reads the lease and takes, renews or follows it, as [`decide`] says at `now`.
+async fn attempt(api: &Api<Lease>, me: &str, timing: &Timing, now: f64) -> Attempt {
+    let current = match api.get_opt(LOCK).await {
+        Ok(c) => c,
+        Err(e) => return Attempt::Failed(format!("cannot read the gateway lease: {e}")),
     };
-    match r {
-        Ok(_) => Ok(true),
-        // Someone else wrote first: they lead this round.
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-        Err(e) => Err(e),
+    let state = current.as_ref().map(to_state);
+    match decide(me, state.as_ref(), timing, now) {
+        Decision::Write(want) => {
+            let lease = lease_object(current.as_ref(), &want);
+            let written = match current {
+                Some(_) => api.replace(LOCK, &PostParams::default(), &lease).await,
+                None => api.create(&PostParams::default(), &lease).await,
+            };
+            match written {
+                Ok(_) => Attempt::Held,
+                // Someone wrote the lease between our read and our write: the next round
+                // reads who.
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    Attempt::Failed("the gateway lease changed while we wrote it".into())
+                }
+                Err(e) => Attempt::Failed(format!("cannot write the gateway lease: {e}")),
+            }
+        }
+        Decision::Follow { holder } => Attempt::Lost {
+            holder,
+            expiry: state
+                .as_ref()
+                .and_then(|l| subsea_health::lease::expires_at(l, timing)),
+        },
     }
 }
 
@@ -63,14 +105,25 @@ pub(super) async fn elect(shared: Arc<Shared>) -> Result<()> {
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(shared.local.clone());
     let mut leader: Option<Vec<JoinHandle<()>>> = None;
     let mut last_renew = 0.0;
+    let mut failing = false;
     let (mut eligible, mut checked) = (true, f64::MIN);
     let shutdown = subsea_runtime::shutdown::signal();
     tokio::pin!(shutdown);
+    // What the next API call may take: a leader's is what is left of its renew deadline, so a
+    // silent API server cannot keep it leading past the instant it must be gone.
+    let budget = |leading: bool, last_renew: f64| {
+        if leading {
+            renew_budget(last_renew, &timing, now_secs())
+        } else {
+            timing.renew_deadline
+        }
+    };
     loop {
         let now = now_secs();
         if now - checked >= NODE_CHECK.as_secs_f64() {
             checked = now;
-            if let Ok(node) = nodes.get_opt(&shared.node.hostname).await {
+            let limit = budget(leader.is_some(), last_renew).min(timing.retry);
+            if let Ok(Ok(node)) = tokio::time::timeout(limit, nodes.get_opt(&shared.node.hostname)).await {
                 let was = eligible;
                 eligible = local::eligible(node.as_ref().map(|n| n.labels()));
                 if was != eligible {
@@ -92,38 +145,47 @@ pub(super) async fn elect(shared: Arc<Shared>) -> Result<()> {
                 _ = &mut shutdown => return Ok(()),
             }
         }
-        let current = api.get_opt(LOCK).await;
-        let mut holding = false;
+        let now = now_secs();
+        let round = tokio::time::timeout(
+            budget(leader.is_some(), last_renew),
+            attempt(&api, &me, &timing, now),
+        )
+        .await
+        .unwrap_or_else(|_| Attempt::Failed("the API server did not answer in time".into()));
+        let after = now_secs();
         let mut wait = timing.retry;
-        match &current {
-            Ok(cur) => match decide(&me, cur.as_ref().map(to_state).as_ref(), &timing, now) {
-                Decision::Write(want) => match write_lease(&api, cur.as_ref(), &want).await {
-                    Ok(true) => {
-                        holding = true;
-                        last_renew = now;
-                    }
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot write the gateway lease"),
-                },
-                Decision::Follow { holder } => {
-                    if leader.is_some() {
-                        tracing::warn!(%holder, "another gateway holds the lease");
-                    }
-                    // Wake right when the holder's lease runs out rather than up to a retry
-                    // period later: that is the failover time.
-                    if let Some(expiry) = cur
-                        .as_ref()
-                        .map(to_state)
-                        .and_then(|l| subsea_health::lease::expires_at(&l, &timing))
-                    {
-                        wait = wait.min(Duration::from_secs_f64((expiry - now).max(0.0) + 0.005));
-                    }
+        let keep = match &round {
+            Attempt::Held => {
+                last_renew = now;
+                true
+            }
+            Attempt::Lost { holder, expiry } => {
+                if leader.is_some() {
+                    tracing::warn!(%holder, "another gateway holds the lease");
                 }
-            },
-            Err(e) => tracing::warn!(error = %e, "cannot read the gateway lease"),
+                // Wake right when the holder's lease runs out rather than up to a retry
+                // period later: that is the failover time.
+                if let Some(expiry) = expiry {
+                    wait = wait.min(Duration::from_secs_f64((expiry - after).max(0.0) + 0.005));
+                }
+                false
+            }
+            Attempt::Failed(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, leading = leader.is_some(), "gateway election round failed");
+                }
+                let keep = leader.is_some() && !must_step_down(last_renew, &timing, after);
+                if keep {
+                    wait = wait.min(renew_budget(last_renew, &timing, after));
+                }
+                keep
+            }
+        };
+        let failed = matches!(round, Attempt::Failed(_));
+        if failing && !failed {
+            tracing::info!("gateway election rounds answered again");
         }
-        let keep =
-            holding || (leader.is_some() && !must_step_down(last_renew, &timing, now) && current.is_err());
+        failing = failed;
         match (keep, leader.is_some()) {
             (true, false) => {
                 tracing::info!("became the active gateway");
@@ -166,15 +228,27 @@ pub(super) async fn release(api: &Api<Lease>, me: &str) {
     }
 }
 
+/// Stops everything a leader does and stops forwarding: no tunnel peer (so nothing arriving
+/// from a remote cluster is decrypted and delivered) and no route into the tunnel. "stepped
+/// down" is logged only once all of it is done, so the log bounds when this gateway forwarded.
 pub(super) async fn step_down(shared: &Shared, tasks: Vec<JoinHandle<()>>) {
-    for t in tasks {
+    for t in &tasks {
         t.abort();
+    }
+    // Wait for the tasks to be gone: a tunnel pass in flight on another thread could otherwise
+    // set its peers after we clear them.
+    for t in tasks {
+        let _ = t.await;
     }
     shared.active.store(false, Ordering::SeqCst);
     shared.status_now.notify_one();
+    if let Some(d) = shared.datapath.get() {
+        d.set_peers(&[]);
+    }
     if let Err(e) = withdraw_routes(&shared.netlink).await {
         tracing::warn!(error = %e, "cannot withdraw routes");
     }
+    tracing::info!("stepped down: no tunnel peers, no routes");
 }
 
 pub(super) async fn withdraw_routes(nl: &Netlink) -> Result<()> {
@@ -183,4 +257,53 @@ pub(super) async fn withdraw_routes(nl: &Netlink) -> Result<()> {
         nl.delete_route(dst, TABLE).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sub_second_lease_round_trips_through_the_lease_object() {
+        let want = LeaseState {
+            holder: Some("gw1-submariner-gateway".into()),
+            duration_ms: 800,
+            renew_time: Some(1_700_000_000.25),
+            acquire_time: Some(1_700_000_000.0),
+            transitions: 3,
+        };
+        let lease = lease_object(None, &want);
+        let spec = lease.spec.clone().expect("spec");
+        assert_eq!(
+            spec.lease_duration_seconds,
+            Some(1),
+            "rounded up for other readers"
+        );
+        assert_eq!(lease.metadata.name.as_deref(), Some(LOCK));
+        assert_eq!(to_state(&lease), want);
+        // A writer that knows only the seconds (Submariner's gateway) and leaves our
+        // annotation behind: its seconds count.
+        let mut theirs = lease.clone();
+        theirs.spec.as_mut().expect("spec").lease_duration_seconds = Some(15);
+        assert_eq!(to_state(&theirs).duration_ms, 15_000);
+        // Renewing keeps what else the object carries.
+        let mut other = lease.clone();
+        other
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert("note".into(), "kept".into());
+        let renewed = lease_object(
+            Some(&other),
+            &LeaseState {
+                duration_ms: 2500,
+                ..want
+            },
+        );
+        assert_eq!(
+            renewed.annotations().get("note").map(String::as_str),
+            Some("kept")
+        );
+        assert_eq!(renewed.spec.expect("spec").lease_duration_seconds, Some(3));
+    }
 }

@@ -16,7 +16,7 @@ use kube::api::{Api, ApiResource, DeleteParams, ListParams, Patch, PatchParams, 
 use kube::{Client, ResourceExt};
 use subsea_api::submariner::{Cluster, Endpoint, EndpointSpec, Gateway};
 use subsea_datapath::Datapath;
-use subsea_health::lease::{Decision, LeaseState, Timing, decide, must_step_down};
+use subsea_health::lease::{Decision, LeaseState, Timing, decide, must_step_down, renew_budget};
 use subsea_netlink::{Netlink, RULE_PRIORITY, Route, TABLE};
 use subsea_plan::{Local, Plan, Remote};
 use subsea_runtime::controller::Loop;
