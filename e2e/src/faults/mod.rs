@@ -2,16 +2,20 @@
 //! sandbox with an echo server in cluster1, watched from a pod in cluster2 (a new connection
 //! every 50 ms and one long-lived connection) while each fault is injected and healed, round
 //! after round. One table row per fault: outage median and max, whether the long-lived
-//! connection survived every round, rounds recovered, and stale objects left on the broker.
+//! connection survived every round, rounds recovered, stale objects left on the broker, and how
+//! long two of cluster1's gateways were active at once (from their logs: see [`spans`]).
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod spans;
+
 use crate::sandbox::echo::Watch;
 use crate::sandbox::harness::{
-    self, active_gateway, broker_imports, export, heal, partition, partition_between,
+    self, active_gateway, broker_imports, cut_node, cut_node_from_api, export, heal, partition,
+    partition_between, restore_node,
 };
 use crate::sandbox::{Pod, Sandbox, sys};
 
@@ -21,6 +25,8 @@ struct Fault {
     hold: Duration,
     inject: fn(&mut Sandbox) -> Result<String>,
     heal: fn(&mut Sandbox, &str) -> Result<()>,
+    /// Whether `inject` SIGKILLs the process it names.
+    kills: bool,
 }
 
 fn kill(sb: &mut Sandbox, label: &str) -> Result<String> {
@@ -78,30 +84,59 @@ fn faults(broker_seconds: u64) -> Vec<Fault> {
                 kill(sb, &format!("{g}/gateway"))
             },
             heal: restart,
+            kills: true,
+        },
+        Fault {
+            // The split brain the fencing exists for: the old leader still has its tunnels
+            // and routes but can renew nothing; it must be gone before the other takes over.
+            name: "active gateway's API server unreachable (cluster1), 5 s",
+            hold: Duration::from_secs(5),
+            inject: |sb| {
+                let g = active_gateway(sb, "cluster1")?;
+                cut_node_from_api(sb, &g)?;
+                Ok(g)
+            },
+            heal: |sb, g| restore_node(sb, g),
+            kills: false,
+        },
+        Fault {
+            name: "active gateway node's links cut (cluster1), 5 s",
+            hold: Duration::from_secs(5),
+            inject: |sb| {
+                let g = active_gateway(sb, "cluster1")?;
+                cut_node(sb, &g)?;
+                Ok(g)
+            },
+            heal: |sb, g| restore_node(sb, g),
+            kills: false,
         },
         Fault {
             name: "route agent killed (client's node)",
             hold: Duration::from_secs(3),
             inject: |sb| kill(sb, "cluster2-worker/route-agent"),
             heal: restart,
+            kills: true,
         },
         Fault {
             name: "Lighthouse agent killed (cluster1)",
             hold: Duration::from_secs(3),
             inject: |sb| kill(sb, "cluster1/lighthouse-agent"),
             heal: restart,
+            kills: true,
         },
         Fault {
             name: "Lighthouse DNS killed (cluster2, the client's)",
             hold: Duration::from_secs(3),
             inject: |sb| kill(sb, "cluster2/lighthouse-dns"),
             heal: restart,
+            kills: true,
         },
         Fault {
             name: "cluster1 API server SIGKILL, back after 3 s",
             hold: Duration::from_secs(3),
             inject: |sb| kill(sb, "cluster1/apiserver"),
             heal: restart,
+            kills: true,
         },
         Fault {
             name: if broker_seconds >= 60 {
@@ -112,6 +147,7 @@ fn faults(broker_seconds: u64) -> Vec<Fault> {
             hold: Duration::from_secs(broker_seconds),
             inject: broker_down,
             heal: broker_back,
+            kills: true,
         },
         Fault {
             name: "WAN cut between cluster1 and cluster3 only",
@@ -121,6 +157,7 @@ fn faults(broker_seconds: u64) -> Vec<Fault> {
                 Ok("cluster1".into())
             },
             heal: |sb, c| heal(sb, c),
+            kills: false,
         },
         Fault {
             name: "cluster1 cut off the WAN for 8 s",
@@ -130,6 +167,7 @@ fn faults(broker_seconds: u64) -> Vec<Fault> {
                 Ok("cluster1".into())
             },
             heal: |sb, c| heal(sb, c),
+            kills: false,
         },
     ]
 }
@@ -149,8 +187,12 @@ pub struct Row {
     pub stale: Vec<String>,
     /// Longest run of failed or wrong DNS answers per round, seconds.
     pub dns_bad: Vec<f64>,
+    /// The cluster whose probe saw the longest bad run.
+    pub dns_worst: String,
     /// Wrong DNS answers (an address that is not the service's) over all rounds.
     pub dns_wrong: u64,
+    /// Seconds during which two of cluster1's gateways were active at once.
+    pub both_active: f64,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -168,7 +210,7 @@ impl Row {
     pub fn line(&self, rounds: usize) -> String {
         let max = self.outages.iter().copied().fold(0.0, f64::max);
         format!(
-            "| {} | {rounds} | {:.2} s | {max:.2} s | {} | {}/{rounds} | {} | {:.2} s | {} |",
+            "| {} | {rounds} | {:.2} s | {max:.2} s | {} | {}/{rounds} | {} | {:.2} s{} | {} | {:.3} s |",
             self.fault,
             median(&self.outages),
             if self.survived == rounds {
@@ -183,7 +225,13 @@ impl Row {
                 self.stale.join(", ")
             },
             self.dns_bad.iter().copied().fold(0.0, f64::max),
-            self.dns_wrong
+            if self.dns_worst.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.dns_worst)
+            },
+            self.dns_wrong,
+            self.both_active
         )
     }
 }
@@ -244,8 +292,41 @@ fn row(fault: &'static str) -> Row {
         recovered: 0,
         stale: Vec::new(),
         dns_bad: Vec::new(),
+        dns_worst: String::new(),
         dns_wrong: 0,
+        both_active: 0.0,
     }
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// Seconds in `[from, to]` during which two of `cluster`'s gateways were active, given the
+/// gateway kills the suite made (label, time).
+fn both_active(sb: &Sandbox, cluster: &str, kills: &[(String, f64)], from: f64, to: f64) -> Result<f64> {
+    let t = sb.topology()?;
+    let c = t.cluster(cluster).context("no such cluster")?;
+    let mut all = Vec::new();
+    for n in c
+        .nodes
+        .iter()
+        .filter(|n| n.role == crate::sandbox::topology::Role::Gateway)
+    {
+        let label = format!("{}/gateway", n.name);
+        let log = std::fs::read_to_string(sb.logs().join(format!("{}-gateway.log", n.name)))
+            .with_context(|| format!("the log of {label}"))?;
+        let at: Vec<f64> = kills
+            .iter()
+            .filter(|(l, _)| *l == label)
+            .map(|(_, t)| *t)
+            .collect();
+        all.push(spans::spans(&log, &at));
+    }
+    Ok(spans::overlap(&all, from, to))
 }
 
 fn record(row: &mut Row, w: &Watch) {
@@ -269,57 +350,146 @@ fn settled(sb: &Sandbox, clusters: usize) -> Result<Vec<String>> {
     Ok(left)
 }
 
+/// The probes of one round: the TCP and DNS watcher in cluster2's client pod (whose outage the
+/// table reports), and a DNS watcher in every other cluster.
+struct Probes {
+    client: Pod,
+    others: Vec<Pod>,
+    addr: String,
+    expect: String,
+}
+
+impl Probes {
+    fn start(
+        &self,
+        sb: &Sandbox,
+        secs: f64,
+        with_others: usize,
+    ) -> Result<Vec<(String, std::process::Child)>> {
+        let mut out = Vec::new();
+        for p in std::iter::once(&self.client).chain(self.others.iter().take(with_others)) {
+            out.push((p.cluster.clone(), watch(sb, p, &self.addr, &self.expect, secs)?));
+        }
+        Ok(out)
+    }
+}
+
+/// Records a round: the connection figures from the client's watcher, the DNS figures from
+/// every cluster's.
+fn record_all(row: &mut Row, watchers: Vec<(String, std::process::Child)>) -> Result<()> {
+    let mut results = Vec::new();
+    for (cluster, w) in watchers {
+        results.push((cluster, result(w)?));
+    }
+    let Some(((_, first), others)) = results.split_first_mut() else {
+        bail!("no watcher")
+    };
+    let seen = row.dns_bad.iter().copied().fold(0.0, f64::max);
+    let mut worst = (first.dns_longest_bad, "cluster2".to_string());
+    for (cluster, o) in others.iter() {
+        if o.dns_longest_bad > worst.0 {
+            worst = (o.dns_longest_bad, cluster.clone());
+        }
+        first.dns_wrong += o.dns_wrong;
+    }
+    first.dns_longest_bad = worst.0;
+    if worst.0 > seen && worst.0 > 0.0 {
+        row.dns_worst = worst.1;
+    }
+    record(row, first);
+    Ok(())
+}
+
+fn cluster_ip(sb: &Sandbox, cluster: &str, service: &str) -> Result<String> {
+    Ok(sb
+        .kubectl(
+            cluster,
+            &[
+                "get",
+                "service",
+                service,
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ],
+        )?
+        .trim()
+        .to_string())
+}
+
 /// Runs every fault `rounds` times (the broker outage lasting `broker_seconds`), then
 /// uninstalls cluster3 while traffic flows; returns the table rows, printing them as it goes.
-pub fn run(rounds: usize, broker_seconds: u64) -> Result<Vec<Row>> {
+/// With `only`, just the faults whose name contains it (and no uninstall).
+pub fn run(rounds: usize, broker_seconds: u64, only: Option<&str>) -> Result<Vec<Row>> {
     let mut up = harness::up("faults", 3, false)?;
     let sb = &mut up.0;
     let (client, addr) = harness::echo_pair(sb)?;
+    let others = vec![
+        sb.add_pod("cluster1", "cluster1-worker", "dns-probe", "default")?,
+        sb.add_pod("cluster3", "cluster3-worker", "dns-probe", "default")?,
+    ];
     let bin = sb.binary("subsea-sandbox");
-    // The DNS probe's service, exported by cluster1; and one cluster2 exports during a fault.
+    // The DNS probes' service, exported by cluster1 and cluster3 (so a name stays answerable
+    // while either is cut off); and one cluster2 exports during a fault.
     sb.deploy("cluster1", "web", "default", 1, false, 80, 8080)?;
+    sb.deploy("cluster3", "web", "default", 1, false, 80, 8080)?;
     sb.deploy("cluster2", "late", "default", 1, false, 80, 8080)?;
     export(sb, "export", "web", "cluster1")?;
-    let web_ip = sb.kubectl(
-        "cluster1",
-        &[
-            "get",
-            "service",
-            "web",
-            "-n",
-            "default",
-            "-o",
-            "jsonpath={.spec.clusterIP}",
-        ],
-    )?;
-    harness::eventually("web resolves from cluster2", Duration::from_secs(60), || {
-        let got = sys::exec_in(&client.netns, &["dig", "+short", "+time=1", "+tries=1", NAME])?;
-        if got.trim() != web_ip.trim() {
-            bail!("{got:?}");
-        }
-        Ok(())
-    });
+    export(sb, "export", "web", "cluster3")?;
+    let web_ips = [
+        cluster_ip(sb, "cluster1", "web")?,
+        cluster_ip(sb, "cluster3", "web")?,
+    ];
+    for p in std::iter::once(&client).chain(&others) {
+        harness::eventually(
+            &format!("web resolves from {}", p.cluster),
+            Duration::from_secs(60),
+            || {
+                let got = sys::exec_in(&p.netns, &["dig", "+short", "+time=1", "+tries=1", NAME])?;
+                if !web_ips.iter().any(|ip| got.trim() == ip) {
+                    bail!("{got:?}, want one of {web_ips:?}");
+                }
+                Ok(())
+            },
+        );
+    }
     sys::exec_in(
         &client.netns,
         &[&bin, "probe", &addr, "--start", "0", "--deadline", "90"],
     )
     .context("no cross-cluster connection before the faults")?;
+    let probes = Probes {
+        client: client.clone(),
+        others,
+        addr: addr.clone(),
+        expect: web_ips.join(","),
+    };
     println!(
-        "| fault | rounds | outage median | outage max | long-lived connection survived | recovered | stale objects | DNS bad (max) | wrong DNS answers |"
+        "| fault | rounds | outage median | outage max | long-lived connection survived | recovered | stale objects | DNS bad (max) | wrong DNS answers | two active gateways |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut kills: Vec<(String, f64)> = Vec::new();
     let mut rows = Vec::new();
-    for f in faults(broker_seconds) {
+    for f in faults(broker_seconds)
+        .into_iter()
+        .filter(|f| only.is_none_or(|o| f.name.contains(o)))
+    {
         let mut r = row(f.name);
+        let from = now();
         for _ in 0..rounds {
             // The watch spans the fault and the recovery: 1 s before, the hold, and 8 s after.
             let secs = 1.0 + f.hold.as_secs_f64() + 8.0;
-            let watcher = watch(sb, &client, &addr, &web_ip, secs)?;
+            let watchers = probes.start(sb, secs, 2)?;
             std::thread::sleep(Duration::from_secs(1));
             let what = (f.inject)(sb)?;
+            if f.kills {
+                // Taken after the kill returned: a span is never cut short of the real end.
+                kills.push((what.clone(), now()));
+            }
             std::thread::sleep(f.hold);
             (f.heal)(sb, &what)?;
-            record(&mut r, &result(watcher)?);
+            record_all(&mut r, watchers)?;
             // Settle before the next round: the path must work again.
             sys::exec_in(
                 &client.netns,
@@ -330,12 +500,17 @@ pub fn run(rounds: usize, broker_seconds: u64) -> Result<Vec<Row>> {
         // Objects a failover or restart may leave behind take the gateways' stale-Endpoint
         // cleanup to go: allow it a moment.
         r.stale = settled(sb, 3)?;
+        r.both_active = both_active(sb, "cluster1", &kills, from, now())?;
         println!("{}", r.line(rounds));
         rows.push(r);
     }
-    // One cluster leaves while the others keep running.
+    if only.is_some() {
+        return Ok(rows);
+    }
+    // One cluster leaves while the others keep running (cluster1's DNS probe stays: the name
+    // must keep resolving to cluster1's export).
     let mut r = row("cluster3 uninstalled");
-    let watcher = watch(sb, &client, &addr, &web_ip, 12.0)?;
+    let watchers = probes.start(sb, 12.0, 1)?;
     std::thread::sleep(Duration::from_secs(1));
     let t = sb.topology()?.clone();
     let cp = t
@@ -349,7 +524,7 @@ pub fn run(rounds: usize, broker_seconds: u64) -> Result<Vec<Row>> {
         &cp,
         &[&sb.binary("subctl"), "uninstall", "--kubeconfig", &kc, "-y"],
     )?;
-    record(&mut r, &result(watcher)?);
+    record_all(&mut r, watchers)?;
     r.stale = settled(sb, 2)?;
     println!("{}", r.line(1));
     rows.push(r);

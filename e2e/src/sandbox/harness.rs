@@ -129,6 +129,9 @@ pub fn kill_active_gateway(sb: &Sandbox, cluster: &str) -> anyhow::Result<String
 
 /// The nftables table that cuts a cluster off the WAN.
 const PARTITION_TABLE: &str = "subsea-partition";
+/// The underlay, the sandbox's WAN. Only underlay addresses are cut: pod traffic between a
+/// cluster's own nodes crosses the same link with pod addresses and must keep flowing.
+const UNDERLAY: &str = "172.30.0.0/16";
 
 /// Cuts `cluster` off from everything outside its own part of the underlay (other clusters and
 /// the broker), on every node; traffic inside the cluster keeps flowing. Undone by [`heal`]
@@ -144,9 +147,9 @@ pub fn partition(sb: &Sandbox, cluster: &str) -> anyhow::Result<()> {
     let own = format!("{}.{}.{}.0/24", o[0], o[1], o[2]);
     let rules = format!(
         "table inet {PARTITION_TABLE} {{\n\
-         chain input {{ type filter hook input priority -300; iifname \"eth0\" ip saddr != {own} drop; }}\n\
-         chain forward {{ type filter hook forward priority -300; oifname \"eth0\" ip daddr != {own} drop; iifname \"eth0\" ip saddr != {own} drop; }}\n\
-         chain output {{ type filter hook output priority -300; oifname \"eth0\" ip daddr != {own} drop; }}\n}}\n"
+         chain input {{ type filter hook input priority -300; iifname \"eth0\" ip saddr {UNDERLAY} ip saddr != {own} drop; }}\n\
+         chain forward {{ type filter hook forward priority -300; oifname \"eth0\" ip daddr {UNDERLAY} ip daddr != {own} drop; iifname \"eth0\" ip saddr {UNDERLAY} ip saddr != {own} drop; }}\n\
+         chain output {{ type filter hook output priority -300; oifname \"eth0\" ip daddr {UNDERLAY} ip daddr != {own} drop; }}\n}}\n"
     );
     let file = sb.logs().join(format!("partition-{cluster}.nft"));
     std::fs::write(&file, rules)?;
@@ -164,6 +167,61 @@ pub fn heal(sb: &Sandbox, cluster: &str) -> anyhow::Result<()> {
             super::sys::exec_in(&n.netns, &["nft", "delete", "table", "inet", PARTITION_TABLE])?;
         }
     }
+    Ok(())
+}
+
+/// The nftables table of a fault on one node ([`cut_node`], [`cut_node_from_api`]).
+const NODE_FAULT_TABLE: &str = "subsea-node-fault";
+
+fn node_netns(sb: &Sandbox, node: &str) -> anyhow::Result<(String, std::net::Ipv4Addr)> {
+    let t = sb.topology()?;
+    let c = t
+        .clusters
+        .iter()
+        .find(|c| c.nodes.iter().any(|n| n.name == node))
+        .ok_or_else(|| anyhow::anyhow!("no node {node}"))?;
+    let n = c.nodes.iter().find(|n| n.name == node).expect("found above");
+    Ok((n.netns.clone(), c.control_plane().ip))
+}
+
+fn node_fault(sb: &Sandbox, node: &str, rules: &str) -> anyhow::Result<()> {
+    let (netns, _) = node_netns(sb, node)?;
+    let file = sb.logs().join(format!("fault-{node}.nft"));
+    std::fs::write(&file, format!("table inet {NODE_FAULT_TABLE} {{\n{rules}}}\n"))?;
+    super::sys::exec_in(&netns, &["nft", "-f", &file.display().to_string()])?;
+    Ok(())
+}
+
+/// Drops every packet on `node`'s underlay link, both ways (as a pulled cable: the processes
+/// live on, their peers and API server stop answering). Undone by [`restore_node`].
+pub fn cut_node(sb: &Sandbox, node: &str) -> anyhow::Result<()> {
+    node_fault(
+        sb,
+        node,
+        "chain input { type filter hook input priority -300; iifname \"eth0\" drop; }\n\
+         chain forward { type filter hook forward priority -300; iifname \"eth0\" drop; oifname \"eth0\" drop; }\n\
+         chain output { type filter hook output priority -300; oifname \"eth0\" drop; }\n",
+    )
+}
+
+/// Silently drops `node`'s traffic with its cluster's API server (no reset: calls hang, as
+/// behind a dead router), nothing else. Undone by [`restore_node`].
+pub fn cut_node_from_api(sb: &Sandbox, node: &str) -> anyhow::Result<()> {
+    let (_, api) = node_netns(sb, node)?;
+    node_fault(
+        sb,
+        node,
+        &format!(
+            "chain input {{ type filter hook input priority -300; ip saddr {api} tcp sport 6443 drop; }}\n\
+             chain output {{ type filter hook output priority -300; ip daddr {api} tcp dport 6443 drop; }}\n"
+        ),
+    )
+}
+
+/// Undoes [`cut_node`] and [`cut_node_from_api`].
+pub fn restore_node(sb: &Sandbox, node: &str) -> anyhow::Result<()> {
+    let (netns, _) = node_netns(sb, node)?;
+    super::sys::exec_in(&netns, &["nft", "delete", "table", "inet", NODE_FAULT_TABLE])?;
     Ok(())
 }
 
