@@ -44,7 +44,10 @@ fn raw_socket(src: Option<Ipv4Addr>) -> std::io::Result<tokio::net::UdpSocket> {
     tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(s))
 }
 
-/// Pings `target` every `interval` until the task is dropped.
+/// Pings `target` every `interval` until the task is dropped; calls `changed` when the
+/// connection's state (connecting, connected, error) changes, so the Gateway status — which
+/// Lighthouse DNS reads to stop answering with an unreachable cluster — follows at once rather
+/// than at the next status period.
 pub async fn ping(
     table: Table,
     cable: String,
@@ -52,6 +55,7 @@ pub async fn ping(
     src: Option<Ipv4Addr>,
     interval: Duration,
     max_loss: u32,
+    changed: impl Fn() + Send + 'static,
 ) {
     table
         .lock()
@@ -73,8 +77,21 @@ pub async fn ping(
     let mut seq: u16 = 0;
     let mut buf = [0u8; 1500];
     let mut tick = tokio::time::interval(interval);
+    let status = |table: &Table| {
+        table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cable)
+            .map(|(_, p)| p.status())
+    };
+    let mut last = status(&table);
     loop {
         tick.tick().await;
+        let now = status(&table);
+        if now != last {
+            last = now;
+            changed();
+        }
         seq = seq.wrapping_add(1);
         // An unanswered ping moves to a new ICMP id: conntrack keys ICMP flows by id, and a flow
         // first seen before NAT rules existed (a gateway that just became active under

@@ -72,6 +72,26 @@ fn broker_back(sb: &mut Sandbox, label: &str) -> Result<()> {
     Ok(())
 }
 
+/// After a cluster was cut off for longer than the health-check budget (5 pings at 1 s), the
+/// other clusters answer `web` with the other exporter's address only.
+fn withdrawn(sb: &mut Sandbox, cut: &str) -> Result<()> {
+    let unreachable = cluster_ip(sb, cut, "web")?;
+    for (cluster, pod) in [("cluster2", "client"), ("cluster3", "dns-probe")] {
+        let p = sb.pod(cluster, pod)?;
+        // Answers rotate over the exporters: ask a few times so a stale address shows.
+        for _ in 0..4 {
+            let got = sys::exec_in(&p.netns, &["dig", "+short", "+time=1", "+tries=1", NAME])?;
+            let answers: Vec<&str> = got.split_whitespace().collect();
+            if answers.is_empty() || answers.contains(&unreachable.as_str()) {
+                bail!(
+                    "{cluster} answers {NAME} with {answers:?} while {cut} ({unreachable}) is cut off: the unreachable cluster's address must go and the other exporter's stay"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn faults(broker_seconds: u64) -> Vec<Fault> {
     vec![
         Fault {
@@ -166,7 +186,11 @@ fn faults(broker_seconds: u64) -> Vec<Fault> {
                 partition(sb, "cluster1")?;
                 Ok("cluster1".into())
             },
-            heal: |sb, c| heal(sb, c),
+            heal: |sb, c| {
+                let left = withdrawn(sb, c);
+                heal(sb, c)?;
+                left
+            },
             kills: false,
         },
     ]

@@ -111,6 +111,10 @@ pub(super) fn reconcile_pingers(
             src,
             Duration::from_secs(shared.settings.health_interval.max(1)),
             shared.settings.health_max_loss,
+            {
+                let shared = shared.clone();
+                move || shared.status_now.notify_one()
+            },
         ));
         pingers.insert(cable, (ip, Owned(task)));
     }
