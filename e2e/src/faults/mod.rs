@@ -72,6 +72,24 @@ fn broker_back(sb: &mut Sandbox, label: &str) -> Result<()> {
     Ok(())
 }
 
+/// Applies `cut` to cluster1's active gateway node; returns the node.
+fn cut_active(sb: &mut Sandbox, cut: fn(&Sandbox, &str) -> Result<()>) -> Result<String> {
+    let g = active_gateway(sb, "cluster1")?;
+    cut(sb, &g)?;
+    Ok(g)
+}
+
+/// A 5 s fault on one node, undone by [`restore_node`].
+fn node_fault(name: &'static str, inject: fn(&mut Sandbox) -> Result<String>) -> Fault {
+    Fault {
+        name,
+        hold: Duration::from_secs(5),
+        inject,
+        heal: |sb, g| restore_node(sb, g),
+        kills: false,
+    }
+}
+
 /// After a cluster was cut off for longer than the health-check budget (5 pings at 1 s), the
 /// other clusters answer `web` with the other exporter's address only.
 fn withdrawn(sb: &mut Sandbox, cut: &str) -> Result<()> {
@@ -106,30 +124,14 @@ fn faults(broker_seconds: u64) -> Vec<Fault> {
             heal: restart,
             kills: true,
         },
-        Fault {
-            // The split brain the fencing exists for: the old leader still has its tunnels
-            // and routes but can renew nothing; it must be gone before the other takes over.
-            name: "active gateway's API server unreachable (cluster1), 5 s",
-            hold: Duration::from_secs(5),
-            inject: |sb| {
-                let g = active_gateway(sb, "cluster1")?;
-                cut_node_from_api(sb, &g)?;
-                Ok(g)
-            },
-            heal: |sb, g| restore_node(sb, g),
-            kills: false,
-        },
-        Fault {
-            name: "active gateway node's links cut (cluster1), 5 s",
-            hold: Duration::from_secs(5),
-            inject: |sb| {
-                let g = active_gateway(sb, "cluster1")?;
-                cut_node(sb, &g)?;
-                Ok(g)
-            },
-            heal: |sb, g| restore_node(sb, g),
-            kills: false,
-        },
+        // The split brain the fencing exists for: the old leader still has its tunnels and
+        // routes but can renew nothing; it must be gone before the other takes over.
+        node_fault("active gateway's API server unreachable (cluster1), 5 s", |sb| {
+            cut_active(sb, cut_node_from_api)
+        }),
+        node_fault("active gateway node's links cut (cluster1), 5 s", |sb| {
+            cut_active(sb, cut_node)
+        }),
         Fault {
             name: "route agent killed (client's node)",
             hold: Duration::from_secs(3),
