@@ -325,10 +325,7 @@ fn row(fault: &'static str) -> Row {
 }
 
 fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
+    crate::sandbox::echo::epoch_micros() as f64 / 1e6
 }
 
 /// Seconds in `[from, to]` during which two of `cluster`'s gateways were active, given the
@@ -407,11 +404,11 @@ fn record_all(row: &mut Row, watchers: Vec<(String, std::process::Child)>) -> Re
     for (cluster, w) in watchers {
         results.push((cluster, result(w)?));
     }
-    let Some(((_, first), others)) = results.split_first_mut() else {
+    let Some(((client, first), others)) = results.split_first_mut() else {
         bail!("no watcher")
     };
     let seen = row.dns_bad.iter().copied().fold(0.0, f64::max);
-    let mut worst = (first.dns_longest_bad, "cluster2".to_string());
+    let mut worst = (first.dns_longest_bad, client.clone());
     for (cluster, o) in others.iter() {
         if o.dns_longest_bad > worst.0 {
             worst = (o.dns_longest_bad, cluster.clone());
