@@ -13,6 +13,7 @@ use subsea_api::mcs::v1alpha1::ServiceImport;
 use subsea_api::mcs::{Condition, ServiceExportStatus};
 
 use crate::export::{self, key, label};
+use crate::exported::{self, ExportSpec};
 use crate::labels::*;
 
 mod index;
@@ -22,12 +23,16 @@ use index::{Index, Of};
 /// Marks the aggregated imports the agent writes in service namespaces.
 pub const AGGREGATE_LABEL: &str = "app.kubernetes.io/managed-by";
 
-/// A ServiceExport as the agent reads it. The v1alpha1 spec is empty and usually absent from
-/// what users write, which the derived `ServiceExport` type (spec required) would refuse.
+/// A ServiceExport as the agent reads it, of either version. The v1alpha1 spec is empty and
+/// usually absent from what users write, which the derived `ServiceExport` type (spec
+/// required) would refuse; a v1beta1 one may carry labels and annotations to export.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct Export {
     /// The export's metadata; namespace and name are the Service's.
     pub metadata: ObjectMeta,
+    /// Its labels and annotations for the ServiceImport.
+    #[serde(default)]
+    pub spec: ExportSpec,
     /// Its conditions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ServiceExportStatus>,
@@ -58,6 +63,39 @@ pub struct World<'a> {
     pub globalnet: Option<&'a crate::globalnet::GlobalIps>,
 }
 
+/// Labels and annotations an update must remove: the executor's merge patch keeps every key
+/// it does not name, and the agent owns the whole metadata of the imports it writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stale {
+    /// Label keys.
+    pub labels: Vec<String>,
+    /// Annotation keys.
+    pub annotations: Vec<String>,
+}
+
+impl Stale {
+    /// The keys `existing` has and `desired` does not.
+    pub fn between(existing: &ObjectMeta, desired: &ObjectMeta) -> Self {
+        let gone = |old: &Option<std::collections::BTreeMap<String, String>>,
+                    new: &Option<std::collections::BTreeMap<String, String>>| {
+            old.iter()
+                .flatten()
+                .filter(|(k, _)| !new.as_ref().is_some_and(|n| n.contains_key(*k)))
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        Self {
+            labels: gone(&existing.labels, &desired.labels),
+            annotations: gone(&existing.annotations, &desired.annotations),
+        }
+    }
+
+    /// Whether nothing is to be removed.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.annotations.is_empty()
+    }
+}
+
 /// Which API an action goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -70,8 +108,9 @@ pub enum Target {
 /// An object to create or update.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Object {
-    /// A ServiceImport (with its status, written through the status subresource).
-    Import(ServiceImport),
+    /// A ServiceImport (with its status, written through the status subresource), and the
+    /// labels and annotations the update must remove.
+    Import(ServiceImport, Stale),
     /// An EndpointSlice.
     Slice(EndpointSlice),
 }
@@ -154,6 +193,28 @@ fn apply<T: Serialize>(
     needed
 }
 
+/// [`apply`] for a ServiceImport: also written when `existing` has labels or annotations that
+/// `desired` no longer has.
+fn apply_import(
+    out: &mut Vec<Action>,
+    target: Target,
+    desired: ServiceImport,
+    existing: Option<&ServiceImport>,
+) -> bool {
+    let stale = existing.map_or_else(Stale::default, |e| Stale::between(&e.metadata, &desired.metadata));
+    if stale.is_empty() {
+        return apply(out, target, desired, existing, |i| {
+            Object::Import(i, Stale::default())
+        });
+    }
+    out.push(Action::Apply(
+        target,
+        Object::Import(desired, stale),
+        Cached::Present,
+    ));
+    true
+}
+
 fn delete(target: Target, kind: Kind, (namespace, name): (&str, &str)) -> Action {
     Action::Delete {
         target,
@@ -187,7 +248,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
     {
         let (ns, name) = key(&e.metadata);
         let svc = ix.services.get(&(ns, name)).copied();
-        let mut valid = export::validate(svc);
+        let mut valid = export::validate(svc).and_then(|()| exported::validate(&e.spec));
         // Under Globalnet the Service is published as other clusters reach it.
         let global_svc = match (&valid, svc, w.globalnet) {
             (Ok(()), Some(s), Some(g)) if !export::headless(s) => match crate::globalnet::service(s, g) {
@@ -216,7 +277,11 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
                 .as_ref()
                 .map(|t| format!("{:.0}", t.0))
                 .unwrap_or_default();
-            let si = export::cluster_import(w.cluster, w.broker_ns, svc, &exported_at);
+            let mut si = export::cluster_import(w.cluster, w.broker_ns, svc, &exported_at);
+            si.metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .extend(exported::carry(&e.spec));
             let exporters = ix
                 .exporters
                 .get(&(ns, name))
@@ -226,7 +291,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             if !conflict.as_ref().is_some_and(|c| c.blocking) {
                 wanted.insert(export::broker_name(name, ns, w.cluster));
                 let existing = ix.broker_imports.get(&key(&si.metadata)).copied();
-                apply(&mut out, Target::Broker, si, existing, Object::Import);
+                apply_import(&mut out, Target::Broker, si, existing);
                 for mut sl in export::cluster_slices(w.cluster, w.broker_ns, svc, &backends) {
                     if global_headless.is_some() {
                         sl.metadata
@@ -289,8 +354,11 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             continue;
         }
         if let Some(mut agg) = export::aggregate(ns, name, exporters) {
-            agg.metadata.labels = Some([(AGGREGATE_LABEL.to_string(), MANAGER.to_string())].into());
-            if !apply(&mut out, Target::Local, agg, existing, Object::Import) {
+            agg.metadata
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert(AGGREGATE_LABEL.to_string(), MANAGER.to_string());
+            if !apply_import(&mut out, Target::Local, agg, existing) {
                 next.record(Of::Imports, (ns, name), print);
             }
         }

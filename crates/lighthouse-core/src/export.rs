@@ -339,8 +339,9 @@ fn exports_of<'a>(
 }
 
 /// The `ServiceImport` a cluster holds for `<ns>/<svc>`, aggregated from every cluster's
-/// import on the broker: type and session affinity of the oldest export, ports the union by
-/// name in oldest-first order, `status.clusters` every exporter. `None` when nobody exports.
+/// import on the broker: type, session affinity, exported labels and annotations of the oldest
+/// export, ports the union by name in oldest-first order, `status.clusters` every exporter.
+/// `None` when nobody exports.
 pub fn aggregate(ns: &str, svc: &str, imports: &[&ServiceImport]) -> Option<ServiceImport> {
     let mine = exports_of(ns, svc, imports);
     let (_, _, oldest) = mine.first()?;
@@ -357,12 +358,14 @@ pub fn aggregate(ns: &str, svc: &str, imports: &[&ServiceImport]) -> Option<Serv
         session_affinity: oldest.spec.session_affinity.clone(),
         session_affinity_config: oldest.spec.session_affinity_config.clone(),
     };
-    let annotations = mine
-        .iter()
-        .map(|(ts, c, _)| (format!("{TIMESTAMP_PREFIX}{c}"), ts.to_string()))
-        .collect();
+    let (labels, mut annotations) = crate::exported::read(&oldest.metadata);
+    annotations.extend(
+        mine.iter()
+            .map(|(ts, c, _)| (format!("{TIMESTAMP_PREFIX}{c}"), ts.to_string())),
+    );
     let mut agg = ServiceImport::new(svc, spec);
     agg.metadata.namespace = Some(ns.into());
+    agg.metadata.labels = Some(labels);
     agg.metadata.annotations = Some(annotations);
     agg.status = Some(ServiceImportStatus {
         clusters: mine
@@ -520,7 +523,8 @@ fn oldest_cluster(agg: &ServiceImport) -> &str {
 /// Every conflict of this cluster's import `mine` with the other clusters' imports of the same
 /// service (among `imports`, everything on the broker): type (blocking), ports differing
 /// between clusters (the aggregate serves the union by name, the oldest export's port on a
-/// clash), session affinity and its config (the oldest export's are served).
+/// clash), session affinity and its config, exported labels and annotations (the oldest
+/// export's are served).
 pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport]) -> Option<Conflict> {
     let (ns, svc) = (
         label(&mine.metadata, SOURCE_NAMESPACE),
@@ -556,12 +560,25 @@ pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport])
     if oldest != cluster {
         let affinity = mine.spec.session_affinity != agg.spec.session_affinity;
         let config = mine.spec.session_affinity_config != agg.spec.session_affinity_config;
+        let (my_labels, my_annotations) = crate::exported::read(&mine.metadata);
+        let first = exports_of(ns, svc, &all);
+        let (their_labels, their_annotations) = first
+            .first()
+            .map(|(_, _, i)| crate::exported::read(&i.metadata))
+            .unwrap_or_default();
         for (differs, field, reason) in [
             (affinity, "sessionAffinity", "ConflictingSessionAffinity"),
             (
                 config,
                 "sessionAffinityConfig",
                 "ConflictingSessionAffinityConfig",
+            ),
+            // Lighthouse has no words for these two; they are the MCS API's.
+            (my_labels != their_labels, "exportedLabels", "LabelsConflict"),
+            (
+                my_annotations != their_annotations,
+                "exportedAnnotations",
+                "AnnotationsConflict",
             ),
         ] {
             if differs {

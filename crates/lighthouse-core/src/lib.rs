@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod export;
+pub mod exported;
 pub mod external;
 pub mod fixtures;
 pub mod globalnet;

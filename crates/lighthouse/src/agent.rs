@@ -15,7 +15,9 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use subsea_api::globalnet::GlobalIngressIP;
 use subsea_api::mcs::v1alpha1::{ServiceExport, ServiceImport};
-use subsea_lighthouse_core::agent::{Action, Cached, Export, Kind, Memo, Object, Target, World, plan_with};
+use subsea_lighthouse_core::agent::{
+    Action, Cached, Export, Kind, Memo, Object, Stale, Target, World, plan_with,
+};
 use subsea_runtime::controller::Loop;
 use subsea_runtime::reflect::{Reflector, reflect, reflect_with, values};
 
@@ -190,7 +192,9 @@ fn client(ctx: &Ctx, target: Target) -> &Client {
 
 async fn execute(ctx: &Ctx, action: Action) -> Result<()> {
     match action {
-        Action::Apply(target, Object::Import(si), cached) => put(client(ctx, target), si, cached).await,
+        Action::Apply(target, Object::Import(si, stale), cached) => {
+            put(client(ctx, target), si, &stale, cached).await
+        }
         Action::Apply(target, Object::Slice(sl), cached) => {
             write(client(ctx, target), &serde_json::to_value(&sl)?, cached).await?;
             Ok(())
@@ -241,9 +245,16 @@ async fn write(client: &Client, obj: &serde_json::Value, cached: Cached) -> Resu
     Ok(subsea_runtime::objects::apply_known(client, obj, cached == Cached::Present).await?)
 }
 
-/// Creates or updates a ServiceImport, then its status through the status subresource.
-async fn put(client: &Client, si: ServiceImport, cached: Cached) -> Result<()> {
-    let stored = write(client, &serde_json::to_value(&si)?, cached).await?;
+/// Creates or updates a ServiceImport, removing the `stale` labels and annotations, then its
+/// status through the status subresource.
+async fn put(client: &Client, si: ServiceImport, stale: &Stale, cached: Cached) -> Result<()> {
+    let mut obj = serde_json::to_value(&si)?;
+    for (field, keys) in [("labels", &stale.labels), ("annotations", &stale.annotations)] {
+        for k in keys {
+            obj["metadata"][field][k.as_str()] = serde_json::Value::Null;
+        }
+    }
+    let stored = write(client, &obj, cached).await?;
     let Some(status) = si.status.as_ref() else {
         return Ok(());
     };

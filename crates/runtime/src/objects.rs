@@ -75,7 +75,7 @@ pub fn api(client: &Client, api_version: &str, kind: &str, ns: Option<&str>) -> 
 pub async fn apply(client: &Client, obj: &Value) -> Result<(DynamicObject, bool)> {
     let api = api_for(client, obj)?;
     let (name, desc) = name_and_desc(obj);
-    let typed: DynamicObject = serde_json::from_value(obj.clone())
+    let typed: DynamicObject = serde_json::from_value(without_nulls(obj))
         .map_err(|e| Error::Invalid(format!("{desc} is not a valid manifest: {e}")))?;
     let existing = if name.is_empty() {
         None
@@ -104,6 +104,20 @@ pub async fn apply(client: &Client, obj: &Value) -> Result<(DynamicObject, bool)
     Ok((created, true))
 }
 
+/// `obj` with the keys a merge patch would remove (null values) left out: what creating from
+/// the patch must store.
+fn without_nulls(obj: &Value) -> Value {
+    match obj {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// An object's name and how errors name it (`ServiceImport "web"`).
 fn name_and_desc(obj: &Value) -> (&str, String) {
     let name = obj
@@ -127,7 +141,7 @@ pub async fn apply_known(client: &Client, obj: &Value, exists: bool) -> Result<D
             .await
             .map_err(|e| (404, e))
     } else {
-        let typed: DynamicObject = serde_json::from_value(obj.clone())
+        let typed: DynamicObject = serde_json::from_value(without_nulls(obj))
             .map_err(|e| Error::Invalid(format!("{desc} is not a valid manifest: {e}")))?;
         api.create(&PostParams::default(), &typed)
             .await

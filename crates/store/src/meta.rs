@@ -10,7 +10,7 @@ const MAX_SUBDOMAIN: usize = 253;
 /// Longest DNS-1123 label.
 const MAX_LABEL: usize = 63;
 /// Total size allowed for all annotations of an object.
-const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 
 /// Why `name` is not a DNS-1123 label, if it is not one.
 pub fn dns1123_label_error(name: &str) -> Option<String> {
@@ -64,8 +64,8 @@ fn is_qualified_name_part(s: &str) -> bool {
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
 
-/// Checks a label or annotation key (`[prefix/]name`).
-fn key_error(key: &str) -> Option<String> {
+/// Why `key` is not a valid label or annotation key (`[prefix/]name`), if it is not one.
+pub fn key_error(key: &str) -> Option<String> {
     let (prefix, name) = match key.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
@@ -81,6 +81,13 @@ fn key_error(key: &str) -> Option<String> {
     None
 }
 
+/// Why `value` is not a valid label value, if it is not one.
+pub fn label_value_error(value: &str) -> Option<&'static str> {
+    (!value.is_empty() && !is_qualified_name_part(value)).then_some(
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+    )
+}
+
 /// Validates `metadata.labels` and `metadata.annotations`, returning field causes.
 pub fn validate_labels_and_annotations(meta: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
@@ -91,12 +98,11 @@ pub fn validate_labels_and_annotations(meta: &Value) -> Vec<Cause> {
                 causes.push(Cause::invalid(field.clone(), &Value::String(k.clone()), &e));
             }
             match v.as_str() {
-                Some(s) if s.is_empty() || is_qualified_name_part(s) => {}
-                Some(_) => causes.push(Cause::invalid(
-                    field,
-                    v,
-                    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
-                )),
+                Some(s) => {
+                    if let Some(e) = label_value_error(s) {
+                        causes.push(Cause::invalid(field, v, e));
+                    }
+                }
                 None => causes.push(Cause::invalid(field, v, "label values must be strings")),
             }
         }

@@ -37,6 +37,27 @@ fn upsert<T>(list: &mut Vec<T>, obj: T, cached: Cached, meta: impl Fn(&T) -> &Ob
     list.push(obj);
 }
 
+/// What the executor's merge patch does to labels and annotations: the existing ones stay
+/// unless the patch names them, and the stale ones go.
+fn merge_meta(list: &[ServiceImport], new: &mut ServiceImport, stale: &Stale) {
+    let Some(old) = list.iter().find(|o| key(&o.metadata) == key(&new.metadata)) else {
+        return;
+    };
+    for (was, now, gone) in [
+        (&old.metadata.labels, &mut new.metadata.labels, &stale.labels),
+        (
+            &old.metadata.annotations,
+            &mut new.metadata.annotations,
+            &stale.annotations,
+        ),
+    ] {
+        let mut merged = was.clone().unwrap_or_default();
+        merged.extend(now.take().unwrap_or_default());
+        merged.retain(|k, _| !gone.contains(k));
+        *now = Some(merged);
+    }
+}
+
 impl Sim {
     fn plan(&self, cluster: &str, now: &str) -> Vec<Action> {
         let exports: Vec<&Export> = self.exports.iter().collect();
@@ -72,16 +93,18 @@ impl Sim {
     fn apply(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Apply(Target::Broker, Object::Import(mut i), cached) => {
+                Action::Apply(Target::Broker, Object::Import(mut i, stale), cached) => {
                     self.stamp(&mut i.metadata);
+                    merge_meta(&self.broker_imports, &mut i, &stale);
                     upsert(&mut self.broker_imports, i, cached, |o| &o.metadata)
                 }
                 Action::Apply(Target::Broker, Object::Slice(mut s), cached) => {
                     self.stamp(&mut s.metadata);
                     upsert(&mut self.broker_slices, s, cached, |o| &o.metadata)
                 }
-                Action::Apply(Target::Local, Object::Import(mut i), cached) => {
+                Action::Apply(Target::Local, Object::Import(mut i, stale), cached) => {
                     self.stamp(&mut i.metadata);
+                    merge_meta(&self.local_imports, &mut i, &stale);
                     upsert(&mut self.local_imports, i, cached, |o| &o.metadata)
                 }
                 Action::Apply(Target::Local, Object::Slice(mut s), cached) => {
@@ -163,7 +186,7 @@ fn a_new_export_is_published_then_imported_and_a_converged_world_needs_no_writes
     let kinds: Vec<&str> = first
         .iter()
         .map(|a| match a {
-            Action::Apply(Target::Broker, Object::Import(_), _) => "publish import",
+            Action::Apply(Target::Broker, Object::Import(..), _) => "publish import",
             Action::Apply(Target::Broker, Object::Slice(_), _) => "publish slice",
             Action::ExportConditions { .. } => "conditions",
             other => panic!("unexpected first action {other:?}"),
@@ -327,4 +350,108 @@ fn under_globalnet_an_export_waits_for_its_global_ip_and_publishes_only_that() {
     );
     let valid = &sim.exports[0].status.as_ref().expect("status").conditions[0];
     assert_eq!(valid.status, "True");
+}
+
+fn export_spec(labels: Value, annotations: Value) -> ExportSpec {
+    typed(json!({"exportedLabels": labels, "exportedAnnotations": annotations}))
+}
+
+fn local_aggregate(sim: &Sim) -> &ServiceImport {
+    sim.local_imports
+        .iter()
+        .find(|i| key(&i.metadata) == ("shop", "web"))
+        .expect("aggregate")
+}
+
+#[test]
+fn exported_labels_and_annotations_reach_the_import_and_leave_it_when_removed() {
+    let mut sim = web_cluster();
+    sim.exports[0].spec = export_spec(
+        json!({"team": "payments", "tier": "gold"}),
+        json!({"example.com/owner": "alice"}),
+    );
+    sim.converge("c1");
+    let agg = local_aggregate(&sim);
+    assert_eq!(label(&agg.metadata, "team"), "payments");
+    assert_eq!(label(&agg.metadata, "tier"), "gold");
+    assert_eq!(
+        label(&agg.metadata, AGGREGATE_LABEL),
+        MANAGER,
+        "the agent's own label stays"
+    );
+    assert_eq!(export::annotation(&agg.metadata, "example.com/owner"), "alice");
+    assert!(sim.plan("c1", "later").is_empty(), "converged");
+
+    // The user drops a label and every annotation: a merge patch alone would keep them.
+    sim.exports[0].spec = export_spec(json!({"team": "payments"}), json!({}));
+    sim.converge("c1");
+    let agg = local_aggregate(&sim);
+    assert_eq!(label(&agg.metadata, "team"), "payments");
+    assert_eq!(
+        label(&agg.metadata, "tier"),
+        "",
+        "a removed label leaves the import"
+    );
+    assert_eq!(export::annotation(&agg.metadata, "example.com/owner"), "");
+    let broker = &sim.broker_imports[0].metadata;
+    assert_eq!(export::annotation(broker, exported::ANNOTATIONS_ANNOTATION), "");
+    assert!(sim.plan("c1", "later").is_empty(), "converged again");
+}
+
+#[test]
+fn differing_exported_labels_are_a_conflict_and_the_oldest_exports_are_served() {
+    let mut sim = web_cluster();
+    sim.exports[0].spec = export_spec(json!({"team": "web"}), json!({}));
+    let mut other = web_cluster();
+    other.exports[0].metadata.creation_timestamp = Some(typed(json!("2025-01-01T00:00:00Z")));
+    other.exports[0].spec = export_spec(json!({"team": "payments"}), json!({"note": "first"}));
+    other.converge("c2");
+    sim.broker_imports = other.broker_imports.clone();
+    sim.broker_slices = other.broker_slices.clone();
+    sim.converge("c1");
+    let conflict = &sim.exports[0].status.as_ref().expect("status").conditions[2];
+    assert_eq!(conflict.status, "True");
+    assert_eq!(
+        conflict.reason.as_deref(),
+        Some("LabelsConflict,AnnotationsConflict")
+    );
+    assert!(
+        conflict.message.as_deref().unwrap_or_default().contains("\"c2\""),
+        "{conflict:?}"
+    );
+    let agg = local_aggregate(&sim);
+    assert_eq!(
+        label(&agg.metadata, "team"),
+        "payments",
+        "the oldest export's label"
+    );
+    assert_eq!(export::annotation(&agg.metadata, "note"), "first");
+    assert_eq!(
+        sim.broker_imports.len(),
+        2,
+        "a label conflict does not block publishing"
+    );
+}
+
+#[test]
+fn an_export_with_a_bad_or_reserved_label_is_refused_with_the_key_named() {
+    for (labels, named) in [
+        (json!({"team": "two words"}), "two words"),
+        (
+            json!({"multicluster.kubernetes.io/service-name": "x"}),
+            "reserved",
+        ),
+    ] {
+        let mut sim = web_cluster();
+        sim.exports[0].spec = export_spec(labels, json!({}));
+        sim.converge("c1");
+        assert!(sim.broker_imports.is_empty(), "nothing published");
+        let valid = &sim.exports[0].status.as_ref().expect("status").conditions[0];
+        assert_eq!(valid.status, "False");
+        assert_eq!(valid.reason.as_deref(), Some("InvalidExportedLabels"));
+        assert!(
+            valid.message.as_deref().unwrap_or_default().contains(named),
+            "{valid:?}"
+        );
+    }
 }
