@@ -1,6 +1,6 @@
-//! The DNS server's request path: any bytes through the full responder (before and after the
-//! first sync, UDP and TCP limits) and through the fast path, which must answer exactly as the
-//! full one whenever it answers at all.
+//! The DNS server's request path, PTR included: any bytes through the full responder (before
+//! and after the first sync, UDP and TCP limits) and through the fast path, which must answer
+//! exactly as the full one whenever it answers at all.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -48,6 +48,7 @@ fn fixture() -> &'static (Snapshot, Zones) {
                 ..Default::default()
             }),
         );
+        s.index_reverse();
         let zones = Zones::new(&["example.org".into()], 5)
             .and_then(|z| z.with_empty(&["cluster.local".into()]))
             .expect("zones");

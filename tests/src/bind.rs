@@ -171,20 +171,31 @@ impl Drop for Bind {
     }
 }
 
-/// `dig +short` against 127.0.0.1:`port` (one try, one second): its output, trimmed.
-pub fn dig_short(port: u16, name: &str, qtype: &str) -> String {
+/// `dig` against 127.0.0.1:`port` with one try of one second and `flags`: its stdout.
+fn dig_local(port: u16, flags: &[&str], name: &str, qtype: &str) -> String {
+    let port = port.to_string();
+    let mut args = vec!["+time=1", "+tries=1", "-p", &port, "@127.0.0.1"];
+    args.extend_from_slice(flags);
+    args.extend([name, qtype]);
     let out = Command::new("dig")
-        .args([
-            "+short",
-            "+time=1",
-            "+tries=1",
-            "-p",
-            &port.to_string(),
-            "@127.0.0.1",
-            name,
-            qtype,
-        ])
+        .args(&args)
         .output()
         .expect("dig runs (install dnsutils)");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `dig +short` against 127.0.0.1:`port` (one try, one second): its output, trimmed.
+pub fn dig_short(port: u16, name: &str, qtype: &str) -> String {
+    dig_local(port, &["+short"], name, qtype).trim().to_string()
+}
+
+/// The response code (`NOERROR`, `NXDOMAIN`, `REFUSED`, …) `dig` gets from 127.0.0.1:`port`
+/// (one try, one second); empty when no answer came.
+pub fn dig_status(port: u16, name: &str, qtype: &str) -> String {
+    let text = dig_local(port, &["+noall", "+comments"], name, qtype);
+    text.split("status: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_default()
+        .to_string()
 }

@@ -24,14 +24,28 @@ fn a_fixture_of_api_objects_is_answered_and_a_bad_one_is_refused() {
     let fixture = json!({
         "imports": [{"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
             "metadata": {"name": "web", "namespace": "shop"},
-            "spec": {"type": "ClusterSetIP", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}],
+            "spec": {"type": "ClusterSetIP", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}},
+            {"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+            "metadata": {"name": "db", "namespace": "shop"},
+            "spec": {"type": "Headless", "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}}],
         "slices": [{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
             "metadata": {"name": "web-c2", "namespace": "shop", "labels": {
                 "endpointslice.kubernetes.io/managed-by": "lighthouse-agent.submariner.io",
                 "lighthouse.submariner.io/sourceNamespace": "shop",
                 "multicluster.kubernetes.io/service-name": "web",
                 "multicluster.kubernetes.io/source-cluster": "c2"}},
-            "endpoints": [{"addresses": ["100.66.0.9"], "conditions": {"ready": true}}]}]
+            "endpoints": [{"addresses": ["100.66.0.9"], "conditions": {"ready": true}}]},
+            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": "db-c2", "namespace": "shop", "labels": {
+                "endpointslice.kubernetes.io/managed-by": "lighthouse-agent.submariner.io",
+                "lighthouse.submariner.io/sourceNamespace": "shop",
+                "lighthouse.submariner.io/is-headless": "true",
+                "multicluster.kubernetes.io/service-name": "db",
+                "multicluster.kubernetes.io/source-cluster": "c2"}},
+            "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}],
+            "endpoints": [
+                {"addresses": ["10.130.4.11"], "hostname": "db-0", "conditions": {"ready": true}},
+                {"addresses": ["10.130.4.12"], "hostname": "db-1", "conditions": {"ready": true}}]}]
     });
     let path = dir.0.join("fixture.json");
     std::fs::write(&path, fixture.to_string()).expect("write fixture");
@@ -55,10 +69,28 @@ fn a_fixture_of_api_objects_is_answered_and_a_bad_one_is_refused() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let srv = dig(port, "_http._tcp.web.shop.svc.clusterset.local", "SRV");
+    // The MCS DNS spec's headless records: SRV per backend and port, PTR per backend.
+    let headless_srv = dig(port, "_pg._tcp.db.shop.svc.clusterset.local", "SRV");
+    let ptr = dig(port, "12.4.130.10.in-addr.arpa", "PTR");
+    let unknown_ptr = subsea_integration::bind::dig_status(port, "9.9.9.9.in-addr.arpa", "PTR");
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(answer, "100.66.0.9");
     assert!(srv.contains(" 80 "), "SRV names the port: {srv:?}");
+    let mut targets: Vec<&str> = headless_srv.lines().collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "0 50 5432 db-0.c2.db.shop.svc.clusterset.local.",
+            "0 50 5432 db-1.c2.db.shop.svc.clusterset.local.",
+        ]
+    );
+    assert_eq!(ptr, "db-1.c2.db.shop.svc.clusterset.local.");
+    assert_eq!(
+        unknown_ptr, "REFUSED",
+        "an address nobody exports is not ours to answer"
+    );
 
     let bad = dir.0.join("bad.json");
     std::fs::write(&bad, r#"{"imports": [{"metadata": {"name": "x"}}]}"#).expect("write");

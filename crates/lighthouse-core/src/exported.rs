@@ -55,12 +55,10 @@ fn entry_error(key: &str, value: &str, is_label: bool) -> Option<String> {
             crate::agent::AGGREGATE_LABEL
         ));
     }
-    if is_label {
-        if let Some(e) = label_value_error(value) {
-            return Some(format!(
-                "the value {value:?} of key {key:?} is not a valid label value: {e}"
-            ));
-        }
+    if is_label && let Some(e) = label_value_error(value) {
+        return Some(format!(
+            "the value {value:?} of key {key:?} is not a valid label value: {e}"
+        ));
     }
     None
 }

@@ -5,9 +5,10 @@
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::resolve::{ClusterAddrs, Port, Service, Snapshot};
+use crate::resolve::{Backend, ClusterAddrs, Port, Service, Snapshot};
 
-/// A snapshot: `payment-service.default` exported by two clusters, with ports.
+/// A snapshot: `payment-service.default` exported by `c2`, with a port, and the headless
+/// `db.default` of `c2`: `db-0` (IPv4 and IPv6), a backend without a hostname, a not-ready one.
 pub fn snapshot() -> Snapshot {
     let mut s = Snapshot {
         local: "c1".into(),
@@ -29,6 +30,38 @@ pub fn snapshot() -> Snapshot {
             ..Default::default()
         }),
     );
+    let backend = |host: Option<&str>, ip: &str, ready: bool| Backend {
+        cluster: "c2".into(),
+        hostname: host.map(String::from),
+        ips: vec![ip.parse().expect("ip")],
+        ready,
+    };
+    s.services.insert(
+        ("default".into(), "db".into()),
+        std::sync::Arc::new(Service {
+            headless: true,
+            backends: vec![
+                backend(Some("db-0"), "10.130.4.11", true),
+                backend(Some("db-0"), "fd00:130::11", true),
+                backend(None, "10.130.4.12", true),
+                backend(Some("db-2"), "10.130.4.13", false),
+            ],
+            ports: vec![
+                Port {
+                    name: "pg".into(),
+                    protocol: "tcp".into(),
+                    port: 5432,
+                },
+                Port {
+                    name: "metrics".into(),
+                    protocol: "tcp".into(),
+                    port: 9187,
+                },
+            ],
+            ..Default::default()
+        }),
+    );
+    s.index_reverse();
     s
 }
 

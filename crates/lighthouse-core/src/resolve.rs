@@ -1,7 +1,8 @@
 //! Which answer a `clusterset.local` query gets, as a pure function of a [`Snapshot`]: the
 //! name forms of the MCS DNS spec and Lighthouse (`<cluster>.<svc>.<ns>.svc`, headless
-//! `<host>.<cluster>.<svc>.<ns>.svc`, SRV `_port._proto.…`), local-cluster preference, round
-//! robin over healthy connected clusters, and optionally nearest-first by measured RTT.
+//! `<host>.<cluster>.<svc>.<ns>.svc`, SRV `_port._proto.…`, headless SRV per backend and PTR
+//! per backend address), local-cluster preference, round robin over healthy connected clusters,
+//! and optionally nearest-first by measured RTT.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -70,6 +71,9 @@ pub struct Snapshot {
     pub rtt_us: HashMap<String, u64>,
     /// Order by RTT instead of round robin.
     pub prefer_nearest: bool,
+    /// The services each ready headless backend address belongs to, for PTR answers
+    /// ([`Snapshot::index_reverse`]).
+    pub reverse: HashMap<IpAddr, Vec<(String, String)>>,
     /// Our cluster ID.
     pub local: String,
 }
@@ -160,32 +164,77 @@ fn clusterset_ip(snap: &Snapshot, svc: &Service, q: Qtype) -> Answer {
     addrs_or_nodata(family(&pick.ips, q))
 }
 
-fn headless(snap: &Snapshot, svc: &Service, cluster: Option<&str>, host: Option<&str>, q: Qtype) -> Answer {
-    let mut ips: Vec<IpAddr> = svc
-        .backends
+/// The label a headless backend's own name starts with: its hostname, else its first address
+/// with dots or colons as dashes (`10-129-4-11`), as Kubernetes names pods without one.
+pub fn host_label(b: &Backend) -> String {
+    match b.hostname.as_deref().filter(|h| !h.is_empty()) {
+        Some(h) => h.to_lowercase(),
+        None => b
+            .ips
+            .first()
+            .map(|ip| ip.to_string().replace(['.', ':'], "-"))
+            .unwrap_or_default(),
+    }
+}
+
+/// The ready backends of a headless service that an unnamed (`None`) or named cluster offers.
+fn ready_backends<'a>(
+    snap: &'a Snapshot,
+    svc: &'a Service,
+    cluster: Option<&'a str>,
+) -> impl Iterator<Item = &'a Backend> {
+    svc.backends
         .iter()
         .filter(|b| b.ready)
-        .filter(|b| match cluster {
+        .filter(move |b| match cluster {
             Some(c) => b.cluster == c,
             None => snap.connected(&b.cluster),
         })
-        .filter(|b| host.is_none_or(|h| b.hostname.as_deref() == Some(h)))
+}
+
+fn headless(snap: &Snapshot, svc: &Service, cluster: Option<&str>, host: Option<&str>, q: Qtype) -> Answer {
+    let mut ips: Vec<IpAddr> = ready_backends(snap, svc, cluster)
+        .filter(|b| host.is_none_or(|h| host_label(b) == h))
         .flat_map(|b| family(&b.ips, q))
         .collect();
     ips.dedup();
     addrs_or_nodata(ips)
 }
 
-fn srv(svc: &Service, port: Option<(&str, &str)>, cluster: Option<&str>, name: &str, ns: &str) -> Answer {
-    let mut target: Vec<String> = vec![name.into(), ns.into(), "svc".into()];
-    if let Some(c) = cluster {
-        target.insert(0, c.into());
-    }
+/// SRV records. A ClusterSetIP service has one per port, targeting the service's (or the named
+/// cluster's) name; a headless one, as the MCS DNS spec says, one per ready backend and port,
+/// each targeting the backend's own name `<host>.<cluster>.<svc>.<ns>.svc`.
+fn srv(
+    snap: &Snapshot,
+    svc: &Service,
+    port: Option<(&str, &str)>,
+    cluster: Option<&str>,
+    name: &str,
+    ns: &str,
+) -> Answer {
+    let base: Vec<String> = vec![name.into(), ns.into(), "svc".into()];
+    let targets: Vec<Vec<String>> = if svc.headless {
+        let mut seen = HashSet::new();
+        ready_backends(snap, svc, cluster)
+            .map(|b| {
+                let mut t = vec![host_label(b), b.cluster.clone()];
+                t.extend(base.iter().cloned());
+                t
+            })
+            .filter(|t| seen.insert(t.clone()))
+            .collect()
+    } else {
+        let mut t = base;
+        if let Some(c) = cluster {
+            t.insert(0, c.into());
+        }
+        vec![t]
+    };
     let records: Vec<(u16, Vec<String>)> = svc
         .ports
         .iter()
         .filter(|p| port.is_none_or(|(n, proto)| p.name == n && p.protocol == proto))
-        .map(|p| (p.port, target.clone()))
+        .flat_map(|p| targets.iter().map(move |t| (p.port, t.clone())))
         .collect();
     if records.is_empty() {
         Answer::NoData
@@ -229,14 +278,14 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
     let want_addr = matches!(q, Qtype::A | Qtype::Aaaa);
     match prefix {
         [] => match q {
-            Qtype::Srv => srv(svc, None, None, name, ns),
+            Qtype::Srv => srv(snap, svc, None, None, name, ns),
             _ if !want_addr => Answer::NoData,
             _ if svc.headless => headless(snap, svc, None, None, q),
             _ => clusterset_ip(snap, svc, q),
         },
         [p, proto] if p.starts_with('_') && proto.starts_with('_') => {
             if q == Qtype::Srv {
-                srv(svc, Some((&p[1..], &proto[1..])), None, name, ns)
+                srv(snap, svc, Some((&p[1..], &proto[1..])), None, name, ns)
             } else {
                 Answer::NoData
             }
@@ -245,7 +294,7 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
             if !exporter(svc, cluster) {
                 Answer::NxDomain
             } else if q == Qtype::Srv {
-                srv(svc, Some((&p[1..], &proto[1..])), Some(cluster), name, ns)
+                srv(snap, svc, Some((&p[1..], &proto[1..])), Some(cluster), name, ns)
             } else {
                 Answer::NoData
             }
@@ -255,7 +304,7 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
                 return Answer::NxDomain;
             }
             match q {
-                Qtype::Srv => srv(svc, None, Some(cluster), name, ns),
+                Qtype::Srv => srv(snap, svc, None, Some(cluster), name, ns),
                 _ if !want_addr => Answer::NoData,
                 _ if svc.headless => headless(snap, svc, Some(cluster), None, q),
                 // A named cluster answers whatever its health: the caller asked for it.
@@ -272,7 +321,7 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
             let known = svc
                 .backends
                 .iter()
-                .any(|b| b.cluster == *cluster && b.hostname.as_deref() == Some(host));
+                .any(|b| b.cluster == *cluster && host_label(b) == *host);
             if !known {
                 Answer::NxDomain
             } else if want_addr {
@@ -282,6 +331,83 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
             }
         }
         _ => Answer::NxDomain,
+    }
+}
+
+/// The names a reverse (PTR) query for `ip` answers, relative to the zone: for every ready
+/// headless backend with that address, `<host>.<cluster>.<svc>.<ns>.svc` (the MCS DNS spec's
+/// headless PTR). Empty when the address is not one this server knows.
+pub fn reverse(snap: &Snapshot, ip: IpAddr) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let Some(owners) = snap.reverse.get(&ip) else {
+        return out;
+    };
+    for (ns, name) in owners {
+        let Some(svc) = snap.services.get(&(ns.clone(), name.clone())) else {
+            continue;
+        };
+        for b in svc.backends.iter().filter(|b| b.ready && b.ips.contains(&ip)) {
+            let t = vec![
+                host_label(b),
+                b.cluster.clone(),
+                name.clone(),
+                ns.clone(),
+                "svc".into(),
+            ];
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+impl Snapshot {
+    /// Rebuilds [`Snapshot::reverse`] from the services: every ready headless backend address.
+    pub fn index_reverse(&mut self) {
+        let mut reverse: HashMap<IpAddr, Vec<(String, String)>> = HashMap::new();
+        for ((ns, name), svc) in self.services.iter().filter(|(_, s)| s.headless) {
+            for ip in svc.backends.iter().filter(|b| b.ready).flat_map(|b| &b.ips) {
+                let owners = reverse.entry(*ip).or_default();
+                if !owners.iter().any(|(n, s)| n == ns && s == name) {
+                    owners.push((ns.clone(), name.clone()));
+                }
+            }
+        }
+        for owners in reverse.values_mut() {
+            owners.sort();
+        }
+        self.reverse = reverse;
+    }
+}
+
+/// The address a reverse name stands for: `d.c.b.a.in-addr.arpa` or the 32 nibbles of
+/// `….ip6.arpa` (labels leftmost first, lowercase, without the root). `None` for any other name.
+pub fn reverse_name(labels: &[&str]) -> Option<IpAddr> {
+    match labels {
+        [d, c, b, a, "in-addr", "arpa"] => {
+            let octet = |s: &str| -> Option<u8> {
+                // No leading zeros or signs: a reverse name has one spelling per address.
+                (s == "0" || !s.starts_with('0'))
+                    .then(|| s.parse().ok())
+                    .flatten()
+            };
+            Some(IpAddr::V4(std::net::Ipv4Addr::new(
+                octet(a)?,
+                octet(b)?,
+                octet(c)?,
+                octet(d)?,
+            )))
+        }
+        [nibbles @ .., "ip6", "arpa"] if nibbles.len() == 32 => {
+            let mut v: u128 = 0;
+            for n in nibbles.iter().rev() {
+                let [c] = n.as_bytes() else { return None };
+                v = (v << 4) | u128::from((*c as char).to_digit(16)?);
+            }
+            Some(IpAddr::V6(std::net::Ipv6Addr::from(v)))
+        }
+        _ => None,
     }
 }
 

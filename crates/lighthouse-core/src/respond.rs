@@ -1,10 +1,10 @@
 //! The DNS answer as a pure function: [`respond`] turns request bytes into response bytes from a
-//! [`Snapshot`] (A, AAAA, SRV, TXT, SOA on negatives, NXDOMAIN/NODATA, SERVFAIL before the first
-//! sync, REFUSED out of zone, EDNS with its size limit and TC); [`fast`] answers the common
+//! [`Snapshot`] (A, AAAA, SRV, TXT, PTR for headless backends, SOA on negatives, NXDOMAIN/NODATA,
+//! SERVFAIL before the first sync, REFUSED out of zone, EDNS with its size limit and TC); [`fast`] answers the common
 //! single A/AAAA question without allocating, exactly as `respond` would.
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, SOA, SRV, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::resolve::{Answer, Qtype, Snapshot, resolve};
@@ -139,6 +139,12 @@ pub fn respond(
     };
     resp.add_query(q.clone());
     let name = q.name().to_lowercase();
+    if let Some(ip) = reverse_ip(&name) {
+        if !answer_reverse(&mut resp, snapshot, zones, q.query_type(), ip) {
+            resp.metadata.response_code = ResponseCode::Refused;
+        }
+        return finish(resp, udp, limit);
+    }
     let Some(zone) = zones
         .zones
         .iter()
@@ -212,6 +218,11 @@ pub fn respond(
             resp.authorities.push(soa(zone, ttl, serial));
         }
     }
+    finish(resp, udp, limit)
+}
+
+/// The response's bytes; over UDP, an empty truncated one (TC) when they exceed `limit`.
+fn finish(mut resp: Message, udp: bool, limit: usize) -> Option<Vec<u8>> {
     let out = resp.to_vec().ok()?;
     if udp && out.len() > limit {
         resp.answers.clear();
@@ -220,6 +231,55 @@ pub fn respond(
         return resp.to_vec().ok();
     }
     Some(out)
+}
+
+/// The address of an `in-addr.arpa` or `ip6.arpa` name.
+fn reverse_ip(name: &Name) -> Option<std::net::IpAddr> {
+    let labels: Vec<String> = name
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+    crate::resolve::reverse_name(&refs)
+}
+
+/// Answers a reverse query for `ip` with PTR records to the names of the first zone, as the MCS
+/// DNS spec's headless PTR. False (to be REFUSED) when the address is not one this server
+/// knows: the reverse zone is not ours, and another server may know it. SERVFAIL before the
+/// first sync; other types at a known address get an empty answer.
+fn answer_reverse(
+    resp: &mut Message,
+    snapshot: Option<&Snapshot>,
+    zones: &Zones,
+    qtype: RecordType,
+    ip: std::net::IpAddr,
+) -> bool {
+    let Some(snap) = snapshot else {
+        resp.metadata.response_code = ResponseCode::ServFail;
+        return true;
+    };
+    let (Some(zone), targets) = (zones.zones.first(), crate::resolve::reverse(snap, ip)) else {
+        return false;
+    };
+    if targets.is_empty() {
+        return false;
+    }
+    resp.metadata.authoritative = true;
+    if qtype == RecordType::PTR {
+        let qname = resp.queries[0].name().clone();
+        for t in targets {
+            if let Ok(target) =
+                Name::from_labels(t.iter().map(String::as_bytes)).and_then(|n| n.append_domain(zone))
+            {
+                resp.add_answer(Record::from_rdata(
+                    qname.clone(),
+                    zones.ttl,
+                    RData::PTR(PTR(target)),
+                ));
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -108,6 +108,7 @@ pub fn build_with(
         snap.services.insert(service_key, svc);
     }
     gateway_health(&mut snap, gateways);
+    snap.index_reverse();
     (snap, next)
 }
 

@@ -195,3 +195,27 @@ fn empty_non_terminals_are_nodata_and_unknown_names_nxdomain() {
     );
     assert_eq!(resolve(&s, &["web", "shop", "svc"], Qtype::Other), Answer::NoData);
 }
+
+#[test]
+fn reverse_names_parse_to_one_address_each() {
+    let p = |n: &str| reverse_name(&n.split('.').collect::<Vec<_>>());
+    assert_eq!(p("11.4.129.10.in-addr.arpa"), Some(ip("10.129.4.11")));
+    assert_eq!(p("0.0.0.0.in-addr.arpa"), Some(ip("0.0.0.0")));
+    let v6: String = "20010db8000000000000000000000001"
+        .chars()
+        .rev()
+        .map(|c| format!("{c}."))
+        .collect();
+    assert_eq!(p(&format!("{v6}ip6.arpa")), Some(ip("2001:db8::1")));
+    for bad in [
+        "011.4.129.10.in-addr.arpa",
+        "256.4.129.10.in-addr.arpa",
+        "4.129.10.in-addr.arpa",
+        "x.4.129.10.in-addr.arpa",
+        "1.2.ip6.arpa",
+        "web.shop.svc",
+    ] {
+        assert_eq!(p(bad), None, "{bad}");
+    }
+    assert_eq!(p(&format!("g{}ip6.arpa", &v6[1..])), None, "not a nibble");
+}

@@ -286,3 +286,80 @@ fn an_unknown_edns_version_is_answered_badvers() {
     assert!(reply.answers.is_empty());
     assert_eq!(reply.edns.as_ref().map(|e| e.version()), Some(0));
 }
+
+fn names(m: &Message) -> Vec<String> {
+    let mut out: Vec<String> = m
+        .answers
+        .iter()
+        .map(|r| match &r.data {
+            RData::PTR(p) => p.0.to_string(),
+            RData::SRV(s) => format!("{} {}", s.port, s.target),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn headless_srv_lists_every_ready_backend_for_every_port() {
+    let s = snap();
+    let m = ask(
+        Some(&s),
+        "_pg._tcp.db.default.svc.clusterset.local.",
+        RecordType::SRV,
+    );
+    assert_eq!(
+        names(&m),
+        [
+            "5432 10-130-4-12.c2.db.default.svc.clusterset.local.",
+            "5432 db-0.c2.db.default.svc.clusterset.local.",
+        ],
+        "the not-ready db-2 is left out; db-0's two addresses are one target"
+    );
+    let all = ask(Some(&s), "db.default.svc.clusterset.local.", RecordType::SRV);
+    assert_eq!(all.answers.len(), 4, "2 backends × 2 ports: {:?}", names(&all));
+    // Each target resolves, the hostname-less one by its dashed address.
+    let a = ask(
+        Some(&s),
+        "10-130-4-12.c2.db.default.svc.clusterset.local.",
+        RecordType::A,
+    );
+    assert_eq!(a.answers[0].data, RData::A(A("10.130.4.12".parse().expect("ip"))));
+}
+
+#[test]
+fn ptr_names_a_headless_backend_and_unknown_addresses_are_refused() {
+    let s = snap();
+    let v4 = ask(Some(&s), "11.4.130.10.in-addr.arpa.", RecordType::PTR);
+    assert_eq!(v4.metadata.response_code, ResponseCode::NoError);
+    assert!(v4.metadata.authoritative);
+    assert_eq!(names(&v4), ["db-0.c2.db.default.svc.clusterset.local."]);
+    let nibbles: String = "fd000130000000000000000000000011"
+        .chars()
+        .rev()
+        .map(|c| format!("{c}."))
+        .collect();
+    let v6 = ask(Some(&s), &format!("{nibbles}ip6.arpa."), RecordType::PTR);
+    assert_eq!(names(&v6), ["db-0.c2.db.default.svc.clusterset.local."]);
+    let nameless = ask(Some(&s), "12.4.130.10.in-addr.arpa.", RecordType::PTR);
+    assert_eq!(
+        names(&nameless),
+        ["10-130-4-12.c2.db.default.svc.clusterset.local."]
+    );
+    for other in [
+        "13.4.130.10.in-addr.arpa.", // not ready
+        "7.0.66.100.in-addr.arpa.",  // a ClusterSetIP service's cluster IP: not a headless backend
+        "1.2.3.4.in-addr.arpa.",
+        "4.3.2.in-addr.arpa.",
+    ] {
+        let m = ask(Some(&s), other, RecordType::PTR);
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused, "{other}");
+        assert!(m.answers.is_empty());
+    }
+    let before_sync = ask(None, "11.4.130.10.in-addr.arpa.", RecordType::PTR);
+    assert_eq!(before_sync.metadata.response_code, ResponseCode::ServFail);
+    let other_type = ask(Some(&s), "11.4.130.10.in-addr.arpa.", RecordType::A);
+    assert_eq!(other_type.metadata.response_code, ResponseCode::NoError);
+    assert!(other_type.answers.is_empty());
+}
