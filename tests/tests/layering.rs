@@ -64,6 +64,7 @@ fn every_daemon_is_built_on_the_runtime() {
         "subsea-syncer",
         "subsea-globalnet",
         "subsea-extdns",
+        "subsea-clusterset-ip",
         "subsea",
     ] {
         assert!(

@@ -30,6 +30,8 @@ pub struct Options {
     pub psk_from: Option<PathBuf>,
     /// Globalnet requested: range and default cluster size.
     pub globalnet: Option<(String, u64)>,
+    /// ClusterSetIPs on by default for every export: their range.
+    pub clusterset_ip: Option<String>,
     /// Where to write `broker-info.subm`.
     pub output: PathBuf,
 }
@@ -97,6 +99,9 @@ pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Resul
         .as_ref()
         .map(|(range, size)| globalnet::Settings::new(range, *size))
         .transpose()?;
+    if let Some(range) = &opts.clusterset_ip {
+        crate::join::clusterset_ip_range(range, "--clusterset-ip-cidr-range")?;
+    }
     let ns = opts.namespace.as_str();
     subsea_broker::validate::dns_label(ns, "broker namespace (-n)")?;
     for d in &opts.custom_domains {
@@ -144,10 +149,21 @@ pub async fn run(target: &Target, opts: &Options, p: &mut Progress<'_>) -> Resul
     components.dedup();
     cluster::apply(
         client,
-        &obj::broker(ns, &components, &opts.custom_domains, globalnet.as_ref()),
+        &obj::broker(
+            ns,
+            &components,
+            &opts.custom_domains,
+            globalnet.as_ref(),
+            opts.clusterset_ip.as_deref(),
+        ),
     )
     .await?;
     p.done("Created the Broker object");
+    if let Some(range) = &opts.clusterset_ip {
+        p.done(format!(
+            "ClusterSetIPs are on: every export gets a VIP from {range} unless it opts out"
+        ));
+    }
     if let Some(g) = &globalnet {
         p.done(format!(
             "Globalnet is on: clusters get {} global IPs each from {}",

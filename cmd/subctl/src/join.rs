@@ -56,6 +56,10 @@ pub struct Options {
     pub coredns_custom_configmap: Option<String>,
     /// `--broker-url`.
     pub broker_url: Option<String>,
+    /// `--enable-clusterset-ip`.
+    pub enable_clusterset_ip: bool,
+    /// `--clusterset-ip-cidr`.
+    pub clusterset_ip_cidr: Option<String>,
     /// The component image (`--repository`/`--version`).
     pub image: String,
 }
@@ -372,11 +376,18 @@ pub async fn run(local: &Target, opts: &Options, p: &mut Progress<'_>) -> Result
         None
     };
 
+    let clusterset_ip = clusterset_ip(&admin, &ns, opts).await?;
+    if let Some(range) = &clusterset_ip {
+        p.done(format!(
+            "ClusterSetIPs are on: exports get a VIP from {range} unless they opt out"
+        ));
+    }
     let mut created = Created::default();
     let cidrs = Cidrs {
         svc: &svc,
         pods: &pods,
         global: global.as_ref().map(|(c, _)| c.as_str()),
+        clusterset_ip: clusterset_ip.as_deref(),
     };
     let result = register(
         local,
@@ -433,6 +444,41 @@ struct Cidrs<'a> {
     svc: &'a [String],
     pods: &'a [String],
     global: Option<&'a str>,
+    /// The ClusterSetIP range, when exports get a VIP by default.
+    clusterset_ip: Option<&'a str>,
+}
+
+/// Checks a ClusterSetIP range (`flag` names it in the error).
+pub fn clusterset_ip_range(range: &str, flag: &str) -> Result<()> {
+    match Cidr::parse(range) {
+        Ok(c) if c.addr.is_ipv4() && c.prefix <= 30 => Ok(()),
+        _ => bail!("{flag} {range:?} is not an IPv4 CIDR of at least 4 addresses (e.g. 243.0.0.0/8)"),
+    }
+}
+
+/// Whether this cluster's exports get a ClusterSetIP by default, and from which range: the
+/// join flags, else what `deploy-broker --enable-clusterset-ip` recorded on the Broker object.
+async fn clusterset_ip(admin: &Client, ns: &str, opts: &Options) -> Result<Option<String>> {
+    let broker = api(admin, "submariner.io/v1alpha1", "Broker", Some(ns))?
+        .get_opt(obj::BROKER_NAME)
+        .await
+        .map_err(cluster::readable)?;
+    let spec = broker.as_ref().map(|b| &b.data["spec"]);
+    let on_broker = spec.and_then(|s| s["clustersetIPEnabled"].as_bool()) == Some(true);
+    if !opts.enable_clusterset_ip && !on_broker {
+        return Ok(None);
+    }
+    let range = opts
+        .clusterset_ip_cidr
+        .clone()
+        .or_else(|| {
+            spec.and_then(|s| s["clustersetIPCIDRRange"].as_str())
+                .filter(|r| !r.is_empty())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| subsea_lighthouse_core::vip::DEFAULT_RANGE.to_string());
+    clusterset_ip_range(&range, "--clusterset-ip-cidr")?;
+    Ok(Some(range))
 }
 
 impl Cidrs<'_> {
@@ -573,6 +619,7 @@ async fn register(
         custom_domains: custom_domains.clone(),
         coredns_custom: coredns_custom.clone(),
         global_cidr: cidrs.global.map(String::from),
+        clusterset_ip: cidrs.clusterset_ip.map(String::from),
     };
     apply(lc, &obj::submariner(&settings)).await?;
     let sd_enabled = info.components.iter().any(|c| c == "service-discovery");

@@ -297,6 +297,15 @@ struct DeployBrokerArgs {
     /// Default number of global IPs per cluster, rounded up to a power of two.
     #[arg(long, default_value_t = 65536, value_name = "N")]
     globalnet_cluster_size: u64,
+    /// Give every export a routed ClusterSetIP (a VIP for the whole cluster set) unless its
+    /// ServiceExport opts out with the annotation lighthouse.submariner.io/use-clusterset-ip=false
+    /// (clusters joined afterwards take this default; `subctl join --enable-clusterset-ip` sets it
+    /// per cluster). Without it, exports opt in with that annotation set to true.
+    #[arg(long)]
+    enable_clusterset_ip: bool,
+    /// Range ClusterSetIPs are claimed from (IPv4).
+    #[arg(long, default_value = "243.0.0.0/8", value_name = "CIDR")]
+    clusterset_ip_cidr_range: String,
     /// Where to write the broker-info file.
     #[arg(long, default_value = "broker-info.subm", value_name = "FILE")]
     output: PathBuf,
@@ -442,6 +451,15 @@ struct JoinArgs {
     /// Number of global IPs to allocate (default 0: the broker's default size).
     #[arg(long, default_value_t = 0, value_name = "N")]
     globalnet_cluster_size: u64,
+    /// Give this cluster's exports a routed ClusterSetIP by default (also on when the broker was
+    /// deployed with --enable-clusterset-ip); an export opts out with the annotation
+    /// lighthouse.submariner.io/use-clusterset-ip=false.
+    #[arg(long)]
+    enable_clusterset_ip: bool,
+    /// Range ClusterSetIPs are claimed from (default: the broker's, else 243.0.0.0/8); every
+    /// cluster of the set must use the same one.
+    #[arg(long, value_name = "CIDR")]
+    clusterset_ip_cidr: Option<String>,
     /// Verify the broker's certificate against the CA in the broker-info file.
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     check_broker_certificate: bool,
@@ -660,6 +678,7 @@ async fn run(cmd: Command) -> Result<()> {
                 globalnet: a
                     .globalnet
                     .then_some((a.globalnet_cidr_range, a.globalnet_cluster_size)),
+                clusterset_ip: a.enable_clusterset_ip.then_some(a.clusterset_ip_cidr_range),
                 output: a.output,
             };
             deploy_broker::run(&target, &opts, &mut p).await?;
@@ -686,6 +705,8 @@ async fn run(cmd: Command) -> Result<()> {
                 custom_domains: a.custom_domains,
                 coredns_custom_configmap: a.coredns_custom_configmap,
                 broker_url: a.broker_url,
+                enable_clusterset_ip: a.enable_clusterset_ip,
+                clusterset_ip_cidr: a.clusterset_ip_cidr,
                 image: crate::workloads::checked_image(&a.repository, &a.image_version)?,
             };
             join::run(&target, &opts, &mut p).await?;

@@ -1,4 +1,4 @@
-//! `subsea lighthouse-agent` and `subsea lighthouse-dns`.
+//! `subsea lighthouse-agent`, `subsea lighthouse-dns` and `subsea clusterset-ip`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +17,15 @@ pub struct AgentArgs {
 
 pub async fn agent(a: AgentArgs) -> Result<()> {
     subsea_lighthouse::agent::run(subsea_lighthouse::agent::Options {
+        kubeconfig: a.kubeconfig,
+        context: a.context,
+    })
+    .await
+    .map_err(Into::into)
+}
+
+pub async fn clusterset_ip(a: AgentArgs) -> Result<()> {
+    subsea_clusterset_ip::run(subsea_clusterset_ip::Options {
         kubeconfig: a.kubeconfig,
         context: a.context,
     })

@@ -91,6 +91,18 @@ enum Command {
     ///
     /// Example: subsea lighthouse-agent --kubeconfig /etc/subsea/cluster.kubeconfig
     LighthouseAgent(lighthouse::AgentArgs),
+    /// Route ClusterSetIPs on this node (run on every node).
+    ///
+    /// A connection from a pod or the node to a service's ClusterSetIP (its ServiceImport's
+    /// spec.ips, claimed by the Lighthouse agents when the export asks for one with the
+    /// annotation lighthouse.submariner.io/use-clusterset-ip=true or the cluster set enables
+    /// them by default) goes to a ready pod of this cluster when it exports the service, else to
+    /// the service IP of a healthy exporting cluster, chosen at random per connection (by client
+    /// address with ClientIP session affinity). The rules live in the nftables table
+    /// subsea-clusterset-ip, replaced atomically on every change and removed on exit.
+    ///
+    /// Example: subsea clusterset-ip --kubeconfig /etc/subsea/cluster.kubeconfig
+    ClustersetIp(lighthouse::AgentArgs),
     /// Run the clusterset.local DNS server.
     ///
     /// A, AAAA, SRV, headless names, per-cluster names, local preference, then round robin over
@@ -238,6 +250,7 @@ async fn main() -> Result<()> {
         Command::DnsPublisher(args) => dns_publisher::run(args).await,
         Command::Wireguard(args) => wireguard::run(args).await,
         Command::LighthouseAgent(args) => lighthouse::agent(args).await,
+        Command::ClustersetIp(args) => lighthouse::clusterset_ip(args).await,
         Command::LighthouseDns(args) => lighthouse::dns(args).await,
         Command::Nettest(args) => {
             // A short failure line, never a backtrace: the tail of the output is the pod's

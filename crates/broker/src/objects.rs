@@ -101,11 +101,15 @@ pub fn broker(
     components: &[String],
     custom_domains: &[String],
     globalnet: Option<&globalnet::Settings>,
+    clusterset_ip: Option<&str>,
 ) -> Value {
     let mut spec = json!({"components": components, "defaultCustomDomains": custom_domains, "globalnetEnabled": globalnet.is_some(),
-        "clustersetIPEnabled": false, "defaultGlobalnetClusterSize": globalnet.map_or(0, |g| g.cluster_size)});
+        "clustersetIPEnabled": clusterset_ip.is_some(), "defaultGlobalnetClusterSize": globalnet.map_or(0, |g| g.cluster_size)});
     if let Some(g) = globalnet {
         spec["globalnetCIDRRange"] = json!(g.range.to_string());
+    }
+    if let Some(range) = clusterset_ip {
+        spec["clustersetIPCIDRRange"] = json!(range);
     }
     json!({"apiVersion": "submariner.io/v1alpha1", "kind": "Broker", "metadata": {"name": BROKER_NAME, "namespace": ns},
         "spec": spec})
@@ -178,6 +182,8 @@ pub struct JoinSettings {
     pub coredns_custom: Option<(String, String)>,
     /// The cluster's GlobalCIDR, when Globalnet is on.
     pub global_cidr: Option<String>,
+    /// The ClusterSetIP range when exports get a VIP by default.
+    pub clusterset_ip: Option<String>,
 }
 
 /// The broker connection and DNS settings the `Submariner` and `ServiceDiscovery` objects share.
@@ -241,6 +247,10 @@ pub fn submariner(s: &JoinSettings) -> Value {
 pub fn service_discovery(s: &JoinSettings) -> Value {
     let mut spec = common_spec(s);
     spec["globalnetEnabled"] = json!(s.global_cidr.is_some());
+    spec["clustersetIPEnabled"] = json!(s.clusterset_ip.is_some());
+    if let Some(range) = &s.clusterset_ip {
+        spec["clustersetIPCIDR"] = json!(range);
+    }
     json!({"apiVersion": "submariner.io/v1alpha1", "kind": "ServiceDiscovery",
         "metadata": {"name": "service-discovery", "namespace": crate::OPERATOR_NAMESPACE}, "spec": spec})
 }

@@ -61,6 +61,8 @@ pub struct World<'a> {
     pub now: &'a str,
     /// With Globalnet: the cluster's allocated global IPs, which replace its own addresses.
     pub globalnet: Option<&'a crate::globalnet::GlobalIps>,
+    /// ClusterSetIP settings.
+    pub vips: &'a crate::vip::Settings,
 }
 
 /// Labels and annotations an update must remove: the executor's merge patch keeps every key
@@ -71,11 +73,21 @@ pub struct Stale {
     pub labels: Vec<String>,
     /// Annotation keys.
     pub annotations: Vec<String>,
+    /// `spec.ips` must go (a released ClusterSetIP).
+    pub ips: bool,
 }
 
 impl Stale {
-    /// The keys `existing` has and `desired` does not.
-    pub fn between(existing: &ObjectMeta, desired: &ObjectMeta) -> Self {
+    /// What `existing` has and `desired` does not.
+    pub fn between(existing: &ServiceImport, desired: &ServiceImport) -> Self {
+        Self {
+            ips: !existing.spec.ips.is_empty() && desired.spec.ips.is_empty(),
+            ..Self::between_meta(&existing.metadata, &desired.metadata)
+        }
+    }
+
+    /// The label and annotation keys `existing` has and `desired` does not.
+    pub fn between_meta(existing: &ObjectMeta, desired: &ObjectMeta) -> Self {
         let gone = |old: &Option<std::collections::BTreeMap<String, String>>,
                     new: &Option<std::collections::BTreeMap<String, String>>| {
             old.iter()
@@ -87,12 +99,13 @@ impl Stale {
         Self {
             labels: gone(&existing.labels, &desired.labels),
             annotations: gone(&existing.annotations, &desired.annotations),
+            ips: false,
         }
     }
 
     /// Whether nothing is to be removed.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty() && self.annotations.is_empty()
+        self.labels.is_empty() && self.annotations.is_empty() && !self.ips
     }
 }
 
@@ -201,7 +214,7 @@ fn apply_import(
     desired: ServiceImport,
     existing: Option<&ServiceImport>,
 ) -> bool {
-    let stale = existing.map_or_else(Stale::default, |e| Stale::between(&e.metadata, &desired.metadata));
+    let stale = existing.map_or_else(Stale::default, |e| Stale::between(e, &desired));
     if stale.is_empty() {
         return apply(out, target, desired, existing, |i| {
             Object::Import(i, Stale::default())
@@ -240,6 +253,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
         .iter()
         .partition(|sl| label(&sl.metadata, MANAGED_BY) == MANAGER);
     let ix = Index::new(w, &lh_slices, &k8s_slices);
+    let vips = crate::vip::Table::new(w.broker_imports);
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     for e in w
         .exports
@@ -282,6 +296,14 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
                 .annotations
                 .get_or_insert_with(Default::default)
                 .extend(exported::carry(&e.spec));
+            if !export::headless(svc) && crate::vip::wanted(&e.metadata, w.vips.default_on) {
+                if let Some(c) = vips.claim(ns, name, &w.vips.range, w.now) {
+                    si.metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .insert(crate::vip::ANNOTATION.into(), c.value());
+                }
+            }
             let exporters = ix
                 .exporters
                 .get(&(ns, name))
@@ -349,11 +371,15 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             exporters.iter().map(|i| &i.metadata),
             existing.map(|e| &e.metadata),
         );
-        if memo.holds(Of::Imports, (ns, name), print) {
+        // The VIP also follows other services' claims, which the print does not cover.
+        let ips: Vec<String> = vips.of(ns, name).map(|c| c.ip.to_string()).into_iter().collect();
+        let ips_held = existing.is_some_and(|e| e.spec.ips == ips);
+        if ips_held && memo.holds(Of::Imports, (ns, name), print) {
             next.record(Of::Imports, (ns, name), print);
             continue;
         }
         if let Some(mut agg) = export::aggregate(ns, name, exporters) {
+            agg.spec.ips = ips;
             agg.metadata
                 .labels
                 .get_or_insert_with(Default::default)

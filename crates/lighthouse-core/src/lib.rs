@@ -15,3 +15,5 @@ pub mod labels;
 pub mod resolve;
 pub mod respond;
 pub mod snapshot;
+pub mod vip;
+pub mod vip_route;

@@ -55,6 +55,9 @@ pub struct Service {
     pub backends: Vec<Backend>,
     /// Ports.
     pub ports: Vec<Port>,
+    /// ClusterSetIP: the service's VIPs (`ServiceImport.spec.ips`), answered instead of a
+    /// cluster's service IP when there are any.
+    pub vips: Vec<IpAddr>,
     /// Round-robin position.
     pub next: AtomicUsize,
 }
@@ -71,9 +74,9 @@ pub struct Snapshot {
     pub rtt_us: HashMap<String, u64>,
     /// Order by RTT instead of round robin.
     pub prefer_nearest: bool,
-    /// The services each ready headless backend address belongs to, for PTR answers
-    /// ([`Snapshot::index_reverse`]).
-    pub reverse: HashMap<IpAddr, Vec<(String, String)>>,
+    /// The names each VIP and ready headless backend address has, for PTR answers
+    /// ([`Snapshot::index_reverse`]), relative to the zone.
+    pub reverse: HashMap<IpAddr, Vec<Vec<String>>>,
     /// Our cluster ID.
     pub local: String,
 }
@@ -143,6 +146,10 @@ fn addrs_or_nodata(ips: Vec<IpAddr>) -> Answer {
 }
 
 fn clusterset_ip(snap: &Snapshot, svc: &Service, q: Qtype) -> Answer {
+    // A routed VIP is the answer wherever the service is served from (the spec's A record).
+    if !svc.vips.is_empty() {
+        return addrs_or_nodata(family(&svc.vips, q));
+    }
     // Local preference: our own ready export wins.
     if let Some(c) = svc.clusters.iter().find(|c| c.cluster == snap.local && c.ready) {
         return addrs_or_nodata(family(&c.ips, q));
@@ -334,48 +341,45 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
     }
 }
 
-/// The names a reverse (PTR) query for `ip` answers, relative to the zone: for every ready
-/// headless backend with that address, `<host>.<cluster>.<svc>.<ns>.svc` (the MCS DNS spec's
-/// headless PTR). Empty when the address is not one this server knows.
+/// The names a reverse (PTR) query for `ip` answers, relative to the zone, as the MCS DNS spec
+/// says: `<svc>.<ns>.svc` for a VIP, `<host>.<cluster>.<svc>.<ns>.svc` for every ready headless
+/// backend with that address. Empty when the address is not one this server knows.
 pub fn reverse(snap: &Snapshot, ip: IpAddr) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = Vec::new();
-    let Some(owners) = snap.reverse.get(&ip) else {
-        return out;
-    };
-    for (ns, name) in owners {
-        let Some(svc) = snap.services.get(&(ns.clone(), name.clone())) else {
-            continue;
-        };
-        for b in svc.backends.iter().filter(|b| b.ready && b.ips.contains(&ip)) {
-            let t = vec![
-                host_label(b),
-                b.cluster.clone(),
-                name.clone(),
-                ns.clone(),
-                "svc".into(),
-            ];
-            if !out.contains(&t) {
-                out.push(t);
-            }
-        }
-    }
-    out
+    snap.reverse.get(&ip).cloned().unwrap_or_default()
 }
 
 impl Snapshot {
-    /// Rebuilds [`Snapshot::reverse`] from the services: every ready headless backend address.
+    /// Rebuilds [`Snapshot::reverse`] from the services: every ready headless backend address
+    /// names its backend, every VIP its service.
     pub fn index_reverse(&mut self) {
-        let mut reverse: HashMap<IpAddr, Vec<(String, String)>> = HashMap::new();
-        for ((ns, name), svc) in self.services.iter().filter(|(_, s)| s.headless) {
-            for ip in svc.backends.iter().filter(|b| b.ready).flat_map(|b| &b.ips) {
-                let owners = reverse.entry(*ip).or_default();
-                if !owners.iter().any(|(n, s)| n == ns && s == name) {
-                    owners.push((ns.clone(), name.clone()));
+        let mut reverse: HashMap<IpAddr, Vec<Vec<String>>> = HashMap::new();
+        let mut add = |ip: IpAddr, target: Vec<String>| {
+            let targets = reverse.entry(ip).or_default();
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        };
+        for ((ns, name), svc) in &self.services {
+            for ip in &svc.vips {
+                add(*ip, vec![name.clone(), ns.clone(), "svc".into()]);
+            }
+            for b in svc.backends.iter().filter(|b| svc.headless && b.ready) {
+                for ip in &b.ips {
+                    add(
+                        *ip,
+                        vec![
+                            host_label(b),
+                            b.cluster.clone(),
+                            name.clone(),
+                            ns.clone(),
+                            "svc".into(),
+                        ],
+                    );
                 }
             }
         }
-        for owners in reverse.values_mut() {
-            owners.sort();
+        for targets in reverse.values_mut() {
+            targets.sort();
         }
         self.reverse = reverse;
     }

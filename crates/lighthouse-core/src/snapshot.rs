@@ -146,9 +146,20 @@ fn service(local: &str, service_key: &(String, String), g: &Group, all: &[&Endpo
             })
         })
         .collect();
+    let headless = g.import.spec.type_ == "Headless";
     let mut svc = Service {
-        headless: g.import.spec.type_ == "Headless",
+        headless,
         ports,
+        vips: if headless {
+            Vec::new()
+        } else {
+            g.import
+                .spec
+                .ips
+                .iter()
+                .filter_map(|ip| ip.parse().ok())
+                .collect()
+        },
         ..Default::default()
     };
     for sl in &g.slices {
@@ -212,25 +223,38 @@ fn service(local: &str, service_key: &(String, String), g: &Group, all: &[&Endpo
 
 /// Only the active gateway's view counts; without any Gateway, every cluster is connected.
 fn gateway_health(snap: &mut Snapshot, gateways: &[&Gateway]) {
-    if gateways.is_empty() {
-        return;
+    snap.connected = connected(gateways);
+    for (cluster, rtt) in active_connections(gateways).filter_map(|c| {
+        let rtt = c
+            .latency_rtt
+            .as_ref()
+            .and_then(|r| parse_go_duration(&r.average))?;
+        Some((c.endpoint.cluster_id.clone(), rtt))
+    }) {
+        snap.rtt_us.insert(cluster, rtt.as_micros() as u64);
     }
-    let mut connected = HashSet::new();
-    let active = gateways
+}
+
+/// The active gateway's connected connections.
+fn active_connections<'a>(
+    gateways: &'a [&'a Gateway],
+) -> impl Iterator<Item = &'a subsea_api::submariner::Connection> {
+    gateways
         .iter()
         .filter_map(|g| g.status.as_ref())
-        .filter(|st| st.ha_status == "active");
-    for c in active.flat_map(|st| &st.connections) {
-        let cluster = c.endpoint.cluster_id.clone();
-        if c.status == "connected" {
-            let rtt = c.latency_rtt.as_ref().and_then(|r| parse_go_duration(&r.average));
-            if let Some(rtt) = rtt {
-                snap.rtt_us.insert(cluster.clone(), rtt.as_micros() as u64);
-            }
-            connected.insert(cluster);
-        }
-    }
-    snap.connected = Some(connected);
+        .filter(|st| st.ha_status == "active")
+        .flat_map(|st| &st.connections)
+        .filter(|c| c.status == "connected")
+}
+
+/// The clusters the active gateway's tunnels reach; `None` without any Gateway (then every
+/// cluster counts as connected, as Lighthouse does).
+pub fn connected(gateways: &[&Gateway]) -> Option<HashSet<String>> {
+    (!gateways.is_empty()).then(|| {
+        active_connections(gateways)
+            .map(|c| c.endpoint.cluster_id.clone())
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ struct Ctx {
     local_imports: Reflector<ServiceImport>,
     /// With Globalnet: the cluster's GlobalIngressIPs, whose addresses are published instead.
     ingress: Option<Reflector<GlobalIngressIP>>,
+    /// ClusterSetIP settings from `subctl join`.
+    vips: subsea_lighthouse_core::vip::Settings,
     /// The last pass's memo of local writes found unnecessary: a pass on a large cluster set
     /// costs lookups, not a comparison of every imported object.
     memo: std::sync::Mutex<Memo>,
@@ -56,6 +58,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let local = subsea_runtime::client::local(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let join = subsea_runtime::join::service_discovery(&local).await?;
     let access = subsea_runtime::join::broker_access(&join)?;
+    let vips = vip_settings(&join)?;
     let broker = access.client()?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let exports_ar = ApiResource::erase::<ServiceExport>(&());
@@ -70,6 +73,7 @@ pub async fn run(opts: Options) -> Result<()> {
             .globalnet_enabled
             .then(|| reflect_with(Api::all(local.clone()), (), tx)),
         memo: Default::default(),
+        vips,
         cluster: access.cluster_id.clone(),
         broker_ns: access.namespace.clone(),
         local,
@@ -99,6 +103,30 @@ pub async fn run(opts: Options) -> Result<()> {
         })
         .await;
     Ok(())
+}
+
+/// The ClusterSetIP settings `subctl join` wrote: the cluster set's default and its range
+/// (Submariner's default range when none is given).
+fn vip_settings(
+    join: &subsea_api::operator::ServiceDiscoverySpec,
+) -> Result<subsea_lighthouse_core::vip::Settings> {
+    let mut s = subsea_lighthouse_core::vip::Settings {
+        default_on: join.clusterset_ip_enabled,
+        ..Default::default()
+    };
+    if !join.clusterset_ip_cidr.is_empty() {
+        s.range = subsea_cidr::Cidr::parse(&join.clusterset_ip_cidr)
+            .ok()
+            .filter(|c| c.addr.is_ipv4())
+            .ok_or_else(|| {
+                subsea_runtime::Error::Invalid(format!(
+                    "the ServiceDiscovery object's clustersetIPCIDR {:?} is not an IPv4 CIDR; re-run `subctl join` with --clusterset-ip-cidr",
+                    join.clusterset_ip_cidr
+                ))
+            })?;
+    }
+    tracing::info!(default_on = s.default_on, range = %s.range, "clusterset IPs");
+    Ok(s)
 }
 
 /// The exports, typed; one that does not decode is skipped with a warning (it cannot be acted on).
@@ -142,6 +170,7 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
             broker_slices: &refs(&broker_slices),
             now: &now,
             globalnet: global.as_ref(),
+            vips: &ctx.vips,
         },
         &last,
     );
@@ -253,6 +282,9 @@ async fn put(client: &Client, si: ServiceImport, stale: &Stale, cached: Cached) 
         for k in keys {
             obj["metadata"][field][k.as_str()] = serde_json::Value::Null;
         }
+    }
+    if stale.ips {
+        obj["spec"]["ips"] = serde_json::Value::Null;
     }
     let stored = write(client, &obj, cached).await?;
     let Some(status) = si.status.as_ref() else {

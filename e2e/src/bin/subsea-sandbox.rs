@@ -52,6 +52,10 @@ enum Command {
         /// real kind clusters have; needs --globalnet.
         #[arg(long)]
         same_cidrs: bool,
+        /// Deploy the broker with --enable-clusterset-ip (every export gets a routed VIP) and
+        /// run `subsea clusterset-ip` on every node.
+        #[arg(long)]
+        clusterset_ip: bool,
     },
     /// Show clusters, nodes, pods, their addresses and the processes.
     Status {
@@ -486,6 +490,7 @@ fn run(cli: Cli) -> Result<()> {
             gateway_args,
             globalnet,
             same_cidrs,
+            clusterset_ip,
         } => {
             need_root()?;
             let sb = Sandbox::up(&UpOptions {
@@ -497,6 +502,7 @@ fn run(cli: Cli) -> Result<()> {
                 gateway_args,
                 globalnet,
                 same_cidrs,
+                clusterset_ip,
             })?;
             println!("✓ sandbox up: {} cluster(s) joined to the broker", clusters);
             println!("  kubeconfig: {}", sb.kubeconfig().display());

@@ -198,6 +198,9 @@ impl Sandbox {
         if self.state.globalnet {
             deploy.push("--globalnet");
         }
+        if self.state.clusterset_ip {
+            deploy.push("--enable-clusterset-ip");
+        }
         out.push_str(&sys::exec_in(&t.broker_netns, &deploy)?);
         for c in &t.clusters {
             out.push_str(&sys::exec_in(

@@ -54,15 +54,26 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> anyho
 /// Brings up a sandbox named `<tag><pid>` in a fresh temporary directory with the workspace's
 /// binaries, owned by a [`Guard`]: what every test and benchmark starts with.
 pub fn up(tag: &str, clusters: usize, dual_stack: bool) -> anyhow::Result<Guard> {
-    up_with(tag, clusters, dual_stack, false)
+    up_with(tag, clusters, dual_stack, false, false)
 }
 
 /// [`up`] with Globalnet and the same pod and service CIDRs in every cluster.
 pub fn up_globalnet(tag: &str, clusters: usize) -> anyhow::Result<Guard> {
-    up_with(tag, clusters, false, true)
+    up_with(tag, clusters, false, true, false)
 }
 
-fn up_with(tag: &str, clusters: usize, dual_stack: bool, globalnet: bool) -> anyhow::Result<Guard> {
+/// [`up`] with ClusterSetIPs on for every export and routed on every node.
+pub fn up_clusterset_ip(tag: &str, clusters: usize) -> anyhow::Result<Guard> {
+    up_with(tag, clusters, false, false, true)
+}
+
+fn up_with(
+    tag: &str,
+    clusters: usize,
+    dual_stack: bool,
+    globalnet: bool,
+    clusterset_ip: bool,
+) -> anyhow::Result<Guard> {
     let pid = std::process::id();
     let dir = std::env::temp_dir().join(format!("subsea-{tag}-{pid}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -76,6 +87,7 @@ fn up_with(tag: &str, clusters: usize, dual_stack: bool, globalnet: bool) -> any
         gateway_args: vec![],
         globalnet,
         same_cidrs: globalnet,
+        clusterset_ip,
     })?;
     Ok(Guard(sb))
 }

@@ -56,6 +56,8 @@ pub struct UpOptions {
     pub globalnet: bool,
     /// Give every cluster the same pod and service CIDRs (kind's defaults; needs Globalnet).
     pub same_cidrs: bool,
+    /// Deploy the broker with ClusterSetIPs on and run `subsea clusterset-ip` on every node.
+    pub clusterset_ip: bool,
 }
 
 /// A process the sandbox started.
@@ -112,6 +114,9 @@ pub struct State {
     /// Whether the clusters joined with Globalnet.
     #[serde(default)]
     pub globalnet: bool,
+    /// Whether the broker has ClusterSetIPs on.
+    #[serde(default)]
+    pub clusterset_ip: bool,
 }
 
 /// A sandbox on disk.
@@ -217,6 +222,7 @@ impl Sandbox {
                 topology: Some(topology),
                 bin_dir: opts.bin_dir.clone(),
                 globalnet: opts.globalnet,
+                clusterset_ip: opts.clusterset_ip,
                 ..Default::default()
             },
         };
@@ -246,6 +252,20 @@ impl Sandbox {
                     self.inner_kubeconfig(&c.id).to_string_lossy().into_owned(),
                 ];
                 self.start(&format!("{}/kube-proxy", n.name), Some(&n.netns), cmd, &[])?;
+                if self.state.clusterset_ip {
+                    let cmd = vec![
+                        self.bin("subsea"),
+                        "clusterset-ip".into(),
+                        "--kubeconfig".into(),
+                        self.inner_kubeconfig(&c.id).to_string_lossy().into_owned(),
+                    ];
+                    self.start(
+                        &format!("{}/clusterset-ip", n.name),
+                        Some(&n.netns),
+                        cmd,
+                        &[("RUST_LOG", "info")],
+                    )?;
+                }
             }
             for n in c.nodes.iter().filter(|n| n.role != Role::ControlPlane) {
                 let cmd = vec![

@@ -15,6 +15,7 @@ struct Sim {
     broker_imports: Vec<ServiceImport>,
     broker_slices: Vec<EndpointSlice>,
     globalnet: Option<crate::globalnet::GlobalIps>,
+    vips: crate::vip::Settings,
     /// The last pass's memo: every plan is made with and without it, and must not differ.
     memo: std::cell::RefCell<Memo>,
     /// The last resourceVersion handed out: written objects get the next, as from a server.
@@ -56,6 +57,9 @@ fn merge_meta(list: &[ServiceImport], new: &mut ServiceImport, stale: &Stale) {
         merged.retain(|k, _| !gone.contains(k));
         *now = Some(merged);
     }
+    if new.spec.ips.is_empty() && !stale.ips {
+        new.spec.ips = old.spec.ips.clone();
+    }
 }
 
 impl Sim {
@@ -77,6 +81,7 @@ impl Sim {
             broker_slices: &broker_slices,
             now,
             globalnet: self.globalnet.as_ref(),
+            vips: &self.vips,
         };
         let fresh = plan(&world);
         let (remembered, memo) = plan_with(&world, &self.memo.borrow());
@@ -454,4 +459,73 @@ fn an_export_with_a_bad_or_reserved_label_is_refused_with_the_key_named() {
             "{valid:?}"
         );
     }
+}
+
+fn use_vip(sim: &mut Sim, on: &str) {
+    sim.exports[0].metadata.annotations =
+        Some([(crate::vip::USE_CLUSTERSET_IP.to_string(), on.to_string())].into());
+}
+
+#[test]
+fn a_clusterset_ip_is_claimed_once_kept_while_an_exporter_stays_and_released_after() {
+    let mut c1 = web_cluster();
+    use_vip(&mut c1, "true");
+    c1.converge("c1");
+    let vip = local_aggregate(&c1).spec.ips.clone();
+    assert_eq!(vip.len(), 1, "one VIP: {vip:?}");
+    let range = crate::vip::Settings::default().range;
+    assert!(range.contains(vip[0].parse().expect("an address")));
+
+    // c2 exports the same service later: it carries c1's claim, not one of its own.
+    let mut c2 = web_cluster();
+    use_vip(&mut c2, "true");
+    c2.exports[0].metadata.creation_timestamp = Some(typed(json!("2026-02-01T00:00:00Z")));
+    c2.broker_imports = c1.broker_imports.clone();
+    c2.broker_slices = c1.broker_slices.clone();
+    c2.converge("c2");
+    let claims: Vec<&str> = c2
+        .broker_imports
+        .iter()
+        .map(|i| export::annotation(&i.metadata, crate::vip::ANNOTATION))
+        .collect();
+    assert_eq!(claims.len(), 2);
+    assert_eq!(claims[0], claims[1], "both exporters carry the one claim");
+    assert_eq!(local_aggregate(&c2).spec.ips, vip);
+
+    // c1 leaves: the VIP stays with c2's export.
+    c2.broker_imports
+        .retain(|i| label(&i.metadata, CLUSTER_ID) != "c1");
+    c2.converge("c2");
+    assert_eq!(
+        local_aggregate(&c2).spec.ips,
+        vip,
+        "stable while an exporter stays"
+    );
+
+    // c2 opts out: nobody claims it any more, and the import loses it (a merge patch alone
+    // would keep it).
+    use_vip(&mut c2, "false");
+    c2.converge("c2");
+    assert!(local_aggregate(&c2).spec.ips.is_empty(), "released");
+    assert_eq!(
+        export::annotation(&c2.broker_imports[0].metadata, crate::vip::ANNOTATION),
+        ""
+    );
+    assert!(c2.plan("c2", "later").is_empty(), "converged");
+}
+
+#[test]
+fn without_the_annotation_the_cluster_sets_default_decides_and_headless_gets_no_vip() {
+    let mut on = web_cluster();
+    on.vips.default_on = true;
+    on.converge("c1");
+    assert_eq!(local_aggregate(&on).spec.ips.len(), 1);
+    let mut headless = web_cluster();
+    headless.vips.default_on = true;
+    headless.services[0].spec.as_mut().expect("spec").cluster_ip = Some("None".into());
+    headless.converge("c1");
+    assert!(local_aggregate(&headless).spec.ips.is_empty());
+    let mut off = web_cluster();
+    off.converge("c1");
+    assert!(local_aggregate(&off).spec.ips.is_empty());
 }

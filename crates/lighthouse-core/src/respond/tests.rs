@@ -363,3 +363,27 @@ fn ptr_names_a_headless_backend_and_unknown_addresses_are_refused() {
     assert_eq!(other_type.metadata.response_code, ResponseCode::NoError);
     assert!(other_type.answers.is_empty());
 }
+
+#[test]
+fn a_vip_is_the_answer_and_has_a_ptr() {
+    let mut s = snap();
+    let key = ("default".to_string(), "payment-service".to_string());
+    let mut svc = Service {
+        clusters: s.services[&key].clusters.clone(),
+        ports: s.services[&key].ports.clone(),
+        vips: vec!["243.0.0.9".parse().expect("ip")],
+        ..Default::default()
+    };
+    svc.clusters[0].ready = true;
+    s.services.insert(key, std::sync::Arc::new(svc));
+    s.index_reverse();
+    let a = ask(
+        Some(&s),
+        "payment-service.default.svc.clusterset.local.",
+        RecordType::A,
+    );
+    assert_eq!(a.answers.len(), 1);
+    assert_eq!(a.answers[0].data, RData::A(A("243.0.0.9".parse().expect("ip"))));
+    let ptr = ask(Some(&s), "9.0.0.243.in-addr.arpa.", RecordType::PTR);
+    assert_eq!(names(&ptr), ["payment-service.default.svc.clusterset.local."]);
+}
