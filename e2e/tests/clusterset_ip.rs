@@ -3,7 +3,8 @@
 //! whole cluster set appears in every cluster's ServiceImport and in DNS; `curl` to it from
 //! cluster2 reaches both exporters, from cluster1 its own pods (local first); while cluster3 is
 //! partitioned its backends leave the VIP within the health-check budget and come back after the
-//! heal; unexported, the VIP is released and its rules are gone from every node.
+//! heal; an export opting out (`subctl export --use-clusterset-ip=false`) gets none; unexported,
+//! the VIP is released and its rules are gone from every node.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -123,6 +124,43 @@ fn one_vip_per_service_is_routed_to_every_healthy_exporter_local_first() {
         }
         Ok(())
     });
+
+    // An export that opts out gets no VIP: DNS answers the exporting cluster's service IP.
+    sb.deploy("cluster1", "inventory", "default", 1, false, 80, 8080)
+        .expect("deploy");
+    harness::subctl(
+        sb,
+        &[
+            "export",
+            "service",
+            "inventory",
+            "-n",
+            "default",
+            "--use-clusterset-ip=false",
+            "--context",
+            "cluster1",
+        ],
+    )
+    .expect("export without a VIP");
+    eventually(
+        "inventory resolves to cluster1's service IP",
+        Duration::from_secs(30),
+        || {
+            let name = "inventory.default.svc.clusterset.local";
+            let out = sys::exec_in(&client2.netns, &["dig", "+short", "+time=1", "+tries=1", name])?;
+            if !out.trim().starts_with("100.65.") {
+                bail!("{out:?}");
+            }
+            Ok(())
+        },
+    );
+    let ips = sb
+        .kubectl(
+            "cluster2",
+            &["get", "serviceimport", "inventory", "-o", "jsonpath={.spec.ips}"],
+        )
+        .expect("imported");
+    assert!(ips.is_empty(), "no VIP for an export that opted out: {ips}");
 
     // Unexported everywhere: the VIP is released and no node keeps a rule for it.
     for c in ["cluster1", "cluster3"] {

@@ -655,7 +655,7 @@ async fn register(
             apply(lc, &o).await?;
         }
         p.done(format!(
-            "Deployed the Lighthouse agent and DNS server ({})",
+            "Deployed the Lighthouse agent, the DNS server and the ClusterSetIP router ({})",
             opts.image
         ));
         configure_dns(lc, &custom_domains, coredns_custom.as_ref(), p).await?;

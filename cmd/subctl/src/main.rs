@@ -65,6 +65,11 @@ enum ExportCommand {
         /// Its namespace.
         #[arg(short, long, default_value = "default")]
         namespace: String,
+        /// Export only: give the service a routed ClusterSetIP (=false: none, even where the
+        /// cluster set gives one by default). Sets the ServiceExport annotation
+        /// lighthouse.submariner.io/use-clusterset-ip.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        use_clusterset_ip: Option<bool>,
         #[command(flatten)]
         kube: KubeArgs,
     },
@@ -629,16 +634,21 @@ async fn run(cmd: Command) -> Result<()> {
         Command::Export(ExportCommand::Service {
             name,
             namespace,
+            use_clusterset_ip,
             kube,
         }) => {
             let target = cluster::open(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
-            crate::export::export(&target.client, &namespace, &name, &mut p).await?;
+            crate::export::export(&target.client, &namespace, &name, use_clusterset_ip, &mut p).await?;
         }
         Command::Unexport(ExportCommand::Service {
             name,
             namespace,
+            use_clusterset_ip,
             kube,
         }) => {
+            if use_clusterset_ip.is_some() {
+                anyhow::bail!("--use-clusterset-ip is an option of `subctl export`, not of unexport");
+            }
             let target = cluster::open(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?;
             crate::export::unexport(&target.client, &namespace, &name, &mut p).await?;
         }

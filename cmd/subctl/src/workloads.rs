@@ -7,6 +7,7 @@ use serde_json::Value;
 const CONNECTIVITY: &str = include_str!("../../../manifests/deploy/connectivity.yaml");
 const SERVICE_DISCOVERY: &str = include_str!("../../../manifests/deploy/service-discovery.yaml");
 const GLOBALNET: &str = include_str!("../../../manifests/deploy/globalnet.yaml");
+const CLUSTERSET_IP: &str = include_str!("../../../manifests/deploy/clusterset-ip.yaml");
 /// Placeholder the manifests carry where the image goes.
 pub const IMAGE_PLACEHOLDER: &str = "SUBSEA_IMAGE";
 /// Default image repository.
@@ -48,9 +49,12 @@ pub fn globalnet(image: &str) -> Result<Vec<Value>> {
     documents(GLOBALNET, image)
 }
 
-/// Lighthouse agent and DNS server: service accounts, RBAC, Deployments, the DNS Service.
+/// Lighthouse agent and DNS server (service accounts, RBAC, Deployments, the DNS Service), and
+/// the ClusterSetIP DaemonSet on every node.
 pub fn service_discovery(image: &str) -> Result<Vec<Value>> {
-    documents(SERVICE_DISCOVERY, image)
+    let mut docs = documents(SERVICE_DISCOVERY, image)?;
+    docs.extend(documents(CLUSTERSET_IP, image)?);
+    Ok(docs)
 }
 
 #[cfg(test)]
@@ -104,5 +108,11 @@ mod tests {
             deployments,
             ["submariner-lighthouse-agent", "submariner-lighthouse-coredns"]
         );
+        let daemonsets: Vec<&str> = sd
+            .iter()
+            .filter(|d| d["kind"] == "DaemonSet")
+            .filter_map(|d| d["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(daemonsets, ["submariner-clusterset-ip"]);
     }
 }

@@ -52,8 +52,8 @@ enum Command {
         /// real kind clusters have; needs --globalnet.
         #[arg(long)]
         same_cidrs: bool,
-        /// Deploy the broker with --enable-clusterset-ip (every export gets a routed VIP) and
-        /// run `subsea clusterset-ip` on every node.
+        /// Deploy the broker with --enable-clusterset-ip: every export gets a routed VIP, not
+        /// only those that ask with `subctl export --use-clusterset-ip`.
         #[arg(long)]
         clusterset_ip: bool,
     },

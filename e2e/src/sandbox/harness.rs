@@ -62,7 +62,7 @@ pub fn up_globalnet(tag: &str, clusters: usize) -> anyhow::Result<Guard> {
     up_with(tag, clusters, false, true, false)
 }
 
-/// [`up`] with ClusterSetIPs on for every export and routed on every node.
+/// [`up`] with ClusterSetIPs on by default for every export.
 pub fn up_clusterset_ip(tag: &str, clusters: usize) -> anyhow::Result<Guard> {
     up_with(tag, clusters, false, false, true)
 }

@@ -56,7 +56,7 @@ pub struct UpOptions {
     pub globalnet: bool,
     /// Give every cluster the same pod and service CIDRs (kind's defaults; needs Globalnet).
     pub same_cidrs: bool,
-    /// Deploy the broker with ClusterSetIPs on and run `subsea clusterset-ip` on every node.
+    /// Deploy the broker with ClusterSetIPs on by default (every node routes them either way).
     pub clusterset_ip: bool,
 }
 
@@ -114,7 +114,7 @@ pub struct State {
     /// Whether the clusters joined with Globalnet.
     #[serde(default)]
     pub globalnet: bool,
-    /// Whether the broker has ClusterSetIPs on.
+    /// Whether the broker has ClusterSetIPs on by default.
     #[serde(default)]
     pub clusterset_ip: bool,
 }
@@ -252,20 +252,19 @@ impl Sandbox {
                     self.inner_kubeconfig(&c.id).to_string_lossy().into_owned(),
                 ];
                 self.start(&format!("{}/kube-proxy", n.name), Some(&n.netns), cmd, &[])?;
-                if self.state.clusterset_ip {
-                    let cmd = vec![
-                        self.bin("subsea"),
-                        "clusterset-ip".into(),
-                        "--kubeconfig".into(),
-                        self.inner_kubeconfig(&c.id).to_string_lossy().into_owned(),
-                    ];
-                    self.start(
-                        &format!("{}/clusterset-ip", n.name),
-                        Some(&n.netns),
-                        cmd,
-                        &[("RUST_LOG", "info")],
-                    )?;
-                }
+                // Every node routes ClusterSetIPs, as the DaemonSet `subctl join` deploys does.
+                let cmd = vec![
+                    self.bin("subsea"),
+                    "clusterset-ip".into(),
+                    "--kubeconfig".into(),
+                    self.inner_kubeconfig(&c.id).to_string_lossy().into_owned(),
+                ];
+                self.start(
+                    &format!("{}/clusterset-ip", n.name),
+                    Some(&n.netns),
+                    cmd,
+                    &[("RUST_LOG", "info")],
+                )?;
             }
             for n in c.nodes.iter().filter(|n| n.role != Role::ControlPlane) {
                 let cmd = vec![
