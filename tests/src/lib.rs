@@ -389,6 +389,21 @@ impl Daemon {
     }
 }
 
+/// A real `subsea lighthouse-agent` per `(cluster, id)`, logging to `<dir>/<id>-agent.log`.
+pub fn lighthouse_agents(clusters: &[(&ApiServer, &str)], dir: &Path) -> Vec<Daemon> {
+    clusters
+        .iter()
+        .map(|(c, id)| {
+            let kc = c.kubeconfig().display().to_string();
+            Daemon::start(
+                &["lighthouse-agent", "--kubeconfig", &kc],
+                &dir.join(format!("{id}-agent.log")),
+            )
+            .expect("the agent starts")
+        })
+        .collect()
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -70,17 +70,7 @@ fn exported_labels_reach_every_cluster_conflicts_are_reported_and_external_names
         let (ok, out, err) = c.subctl(&dir.0, &["join", "broker-info.subm", "--clusterid", id]);
         assert!(ok, "{out}{err}");
     }
-    let agents: Vec<Daemon> = [(&c1, "cluster1"), (&c2, "cluster2")]
-        .iter()
-        .map(|(c, id)| {
-            let kc = c.kubeconfig().display().to_string();
-            Daemon::start(
-                &["lighthouse-agent", "--kubeconfig", &kc],
-                &dir.0.join(format!("{id}-agent.log")),
-            )
-            .expect("agent")
-        })
-        .collect();
+    let agents = subsea_integration::lighthouse_agents(&[(&c1, "cluster1"), (&c2, "cluster2")], &dir.0);
     let logs = || agents.iter().map(Daemon::log).collect::<Vec<_>>().join("\n");
 
     apply(&c1, &service("web", "10.130.1.5"));

@@ -351,17 +351,7 @@ async fn lighthouse_agents_keep_syncing_when_a_broker_replica_dies() {
         dir,
         _etcd,
     } = replicated_broker("lighthouse-replicas");
-    let agents: Vec<Daemon> = [(&c1, "cluster1"), (&c2, "cluster2")]
-        .iter()
-        .map(|(c, id)| {
-            let kc = c.kubeconfig().display().to_string();
-            Daemon::start(
-                &["lighthouse-agent", "--kubeconfig", &kc],
-                &dir.0.join(format!("{id}-agent.log")),
-            )
-            .expect("agent")
-        })
-        .collect();
+    let agents = subsea_integration::lighthouse_agents(&[(&c1, "cluster1"), (&c2, "cluster2")], &dir.0);
     let logs = || agents.iter().map(Daemon::log).collect::<Vec<_>>().join("\n");
     apply(&c1, &exported_service("web", "10.130.1.5"));
     eventually_or("cluster1's export is imported in cluster2", &logs, || {
