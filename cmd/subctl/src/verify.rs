@@ -419,6 +419,25 @@ impl Run<'_> {
             };
             self.record(name, t, r, p);
         }
+        let name = format!("service-discovery: the ClusterSetIP of {fqdn} from {from} reaches {to}");
+        match (&setup, clusterset_ip_default(&self.from.client).await) {
+            (Ok(()), true) => {
+                let t = Instant::now();
+                let r = match wait_vip(&self.from.client, &ns, WEB, self.opts.timeout).await {
+                    Ok(vip) => self
+                        .client::<Fetched>(false, get(&vip))
+                        .await
+                        .map(|(f, _)| format!("{vip} answered {} from {}", f.body.trim(), f.address)),
+                    Err(e) => Err(e),
+                };
+                self.record(name, t, r, p);
+            }
+            // Not a skipped check: most cluster sets do not use ClusterSetIPs at all.
+            (Ok(()), false) => p.info(format!(
+                "Not checking a ClusterSetIP: {from} does not give exports one by default (subctl deploy-broker or join --enable-clusterset-ip)"
+            )),
+            (Err(_), _) => {}
+        }
         let name = format!("service-discovery: after unexport, {fqdn} no longer resolves in {from}");
         let t = Instant::now();
         let r = match &setup {
@@ -441,6 +460,44 @@ impl Run<'_> {
         };
         self.record(name, t, r, p);
         Ok(())
+    }
+}
+
+/// Whether the cluster's exports get a ClusterSetIP by default (its ServiceDiscovery object).
+async fn clusterset_ip_default(client: &Client) -> bool {
+    let Ok(api) = cluster::api(
+        client,
+        "submariner.io/v1alpha1",
+        "ServiceDiscovery",
+        Some(subsea_broker::OPERATOR_NAMESPACE),
+    ) else {
+        return false;
+    };
+    match api.get_opt("service-discovery").await {
+        Ok(Some(sd)) => sd.data["spec"]["clustersetIPEnabled"] == true,
+        _ => false,
+    }
+}
+
+/// Waits for the ClusterSetIP of the ServiceImport `ns/svc`.
+async fn wait_vip(client: &Client, ns: &str, svc: &str, timeout: Duration) -> Result<String> {
+    let api = cluster::api(
+        client,
+        "multicluster.x-k8s.io/v1alpha1",
+        "ServiceImport",
+        Some(ns),
+    )?;
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(si)) = api.get_opt(svc).await {
+            if let Some(ip) = si.data["spec"]["ips"][0].as_str() {
+                return Ok(ip.to_string());
+            }
+        }
+        if start.elapsed() > timeout {
+            bail!("ServiceImport {ns}/{svc} got no ClusterSetIP within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
