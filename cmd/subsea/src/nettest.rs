@@ -112,6 +112,9 @@ enum Nettest {
         /// Keep retrying the connection for this many seconds.
         #[arg(long, default_value_t = 30)]
         wait: u64,
+        /// A new connection per transaction (netperf TCP_CRR): measures connection setup.
+        #[arg(long)]
+        new_connections: bool,
     },
     /// Measure TCP throughput with iperf3 to an `iperf3 -s` server and summarize its report.
     ///
@@ -233,11 +236,20 @@ fn checks(args: NettestArgs) -> Result<()> {
             emit(&f)
         }
         Nettest::LatencyServer { port } => Ok(latency::serve(port)?),
-        Nettest::Latency { addr, seconds, wait } => {
+        Nettest::Latency {
+            addr,
+            seconds,
+            wait,
+            new_connections,
+        } => {
             retrying(secs(wait), || {
                 std::net::TcpStream::connect_timeout(&addr, secs(2)).map_err(Into::into)
             })?;
-            let s = latency::run(addr, secs(seconds), 10_000_000)?;
+            let s = if new_connections {
+                latency::run_new_connections(addr, secs(seconds), 10_000_000)?
+            } else {
+                latency::run(addr, secs(seconds), 10_000_000)?
+            };
             emit(&s)
         }
         Nettest::Throughput {

@@ -57,26 +57,53 @@ pub fn summarize(mut samples: Vec<f64>, elapsed: Duration) -> Option<Summary> {
     })
 }
 
-/// Runs transactions against `addr` for `duration` (at most `max` of them).
-pub fn run(addr: SocketAddr, duration: Duration, max: usize) -> Result<Summary> {
-    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .doing(|| format!("cannot connect to the latency server at {addr}"))?;
-    c.set_nodelay(true)?;
-    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+/// Times `transaction` for `duration` (at most `max` times).
+fn measure(
+    addr: SocketAddr,
+    duration: Duration,
+    max: usize,
+    mut transaction: impl FnMut() -> Result<()>,
+) -> Result<Summary> {
     let mut samples = Vec::with_capacity(max.min(1 << 20));
-    let mut buf = [0u8; SIZE];
     let start = Instant::now();
     while start.elapsed() < duration && samples.len() < max {
         let t = Instant::now();
-        c.write_all(&[b'r'; SIZE])?;
-        c.read_exact(&mut buf)
-            .doing(|| format!("{addr} stopped answering"))?;
+        transaction()?;
         samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
     match summarize(samples, start.elapsed()) {
         Some(s) => Ok(s),
         None => Err(peer!("no transaction completed with {addr}")),
     }
+}
+
+fn connect(addr: SocketAddr) -> Result<TcpStream> {
+    let c = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .doing(|| format!("cannot connect to the latency server at {addr}"))?;
+    c.set_nodelay(true)?;
+    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+    Ok(c)
+}
+
+fn transact(c: &mut TcpStream, addr: SocketAddr) -> Result<()> {
+    let mut buf = [0u8; SIZE];
+    c.write_all(&[b'r'; SIZE])?;
+    c.read_exact(&mut buf)
+        .doing(|| format!("{addr} stopped answering"))?;
+    Ok(())
+}
+
+/// Runs transactions against `addr` for `duration` (at most `max` of them) on one connection.
+pub fn run(addr: SocketAddr, duration: Duration, max: usize) -> Result<Summary> {
+    let mut c = connect(addr)?;
+    measure(addr, duration, max, || transact(&mut c, addr))
+}
+
+/// [`run`] with a new connection per transaction (connect, request, response, close:
+/// netperf's TCP_CRR), so a transaction's time includes the connection setup through every
+/// NAT on the way.
+pub fn run_new_connections(addr: SocketAddr, duration: Duration, max: usize) -> Result<Summary> {
+    measure(addr, duration, max, || transact(&mut connect(addr)?, addr))
 }
 
 #[cfg(test)]
@@ -112,5 +139,8 @@ mod tests {
             .expect("a run");
         assert_eq!(s.transactions, 200);
         assert!(s.p50_us > 0.0 && s.p50_us <= s.p99_us, "{s:?}");
+        let crr = run_new_connections(addr, Duration::from_secs(5), 50).expect("a run");
+        assert_eq!(crr.transactions, 50);
+        assert!(crr.p50_us > 0.0, "{crr:?}");
     }
 }
