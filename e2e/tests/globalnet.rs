@@ -3,7 +3,8 @@
 //! `curl http://payment-service.default.svc.clusterset.local/health` reaches the exporting
 //! cluster; the server sees the client cluster's global egress IP, or its namespace's
 //! GlobalEgressIP; headless per-pod names answer per-pod global IPs; a gateway failover keeps
-//! the global IPs working; bad egress requests get a reason; unexport releases the address.
+//! the global IPs working; bad egress requests get a reason; a routed ClusterSetIP reaches the
+//! pods through the global IP; unexport releases the address.
 
 use std::time::Duration;
 
@@ -293,6 +294,47 @@ fn clusters_with_the_same_cidrs_reach_each_other_through_global_ips() {
             Ok(())
         },
     );
+
+    // A routed ClusterSetIP under Globalnet: the export asks for one, and the VIP reaches the
+    // pods through the Service's global IP from the other clusters (and locally from cluster1).
+    subctl(
+        sb,
+        &[
+            "export",
+            "service",
+            "payment-service",
+            "-n",
+            "default",
+            "--use-clusterset-ip",
+            "--context",
+            "cluster1",
+        ],
+    )
+    .expect("ask for a VIP");
+    let vip = eventually("cluster2 imports a VIP", Duration::from_secs(30), || {
+        let ips = sb.kubectl(
+            "cluster2",
+            &[
+                "get",
+                "serviceimport",
+                "payment-service",
+                "-o",
+                "jsonpath={.spec.ips[0]}",
+            ],
+        )?;
+        if !ips.starts_with("243.") {
+            bail!("no VIP yet: {ips:?}");
+        }
+        Ok(ips)
+    });
+    for client in &clients {
+        let body = eventually(
+            &format!("curl the VIP from {}", client.cluster),
+            Duration::from_secs(30),
+            || curl(client, &format!("http://{vip}/health")),
+        );
+        assert!(body.contains("cluster=cluster1"), "{}: {body}", client.cluster);
+    }
 
     // Unexport releases the global IP.
     subctl(

@@ -27,7 +27,13 @@ fn run(rounds: usize, seconds: u64) -> Result<()> {
         "cluster1",
         "server",
         "latency",
-        vec![subsea.clone(), "nettest".into(), "latency-server".into(), "--port".into(), PORT.to_string()],
+        vec![
+            subsea.clone(),
+            "nettest".into(),
+            "latency-server".into(),
+            "--port".into(),
+            PORT.to_string(),
+        ],
     )?;
     let kc = sb.kubeconfig();
     let objects = format!(
@@ -73,7 +79,15 @@ fn run(rounds: usize, seconds: u64) -> Result<()> {
         harness::eventually("the path answers", Duration::from_secs(60), || {
             sys::exec_in(
                 &client.netns,
-                &[&subsea, "nettest", "latency", &format!("{addr}:{PORT}"), "--seconds", "1", "--new-connections"],
+                &[
+                    &subsea,
+                    "nettest",
+                    "latency",
+                    &format!("{addr}:{PORT}"),
+                    "--seconds",
+                    "1",
+                    "--new-connections",
+                ],
             )
         });
     }
@@ -96,11 +110,16 @@ fn run(rounds: usize, seconds: u64) -> Result<()> {
         stats::percentile(&v, 0.5)
     };
     let rows = [
-        ("connections/s", (|s: &Summary| s.per_second) as fn(&Summary) -> f64),
+        (
+            "connections/s",
+            (|s: &Summary| s.per_second) as fn(&Summary) -> f64,
+        ),
         ("p50 µs", |s: &Summary| s.p50_us),
         ("p99 µs", |s: &Summary| s.p99_us),
     ];
-    println!("| measure (median of {rounds} rounds × {seconds} s, TCP_CRR) | service IP | VIP | VIP / service IP |");
+    println!(
+        "| measure (median of {rounds} rounds × {seconds} s, TCP_CRR) | service IP | VIP | VIP / service IP |"
+    );
     println!("|---|---|---|---|");
     for (name, f) in rows {
         let (d, v) = (median(&direct, f), median(&via_vip, f));
