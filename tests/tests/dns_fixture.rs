@@ -1,5 +1,6 @@
 //! `subsea lighthouse-dns --fixture`: the format the DNS benchmark feeds it (objects as the API
-//! returns them) is served, and a file that is not a fixture is refused by name.
+//! returns them) is served (headless SRV and PTR included; cluster-specific names only without
+//! `--strict-mcs-names`), and a file that is not a fixture is refused by name.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +17,32 @@ fn free_port() -> u16 {
 
 fn dig(port: u16, name: &str, qtype: &str) -> String {
     subsea_integration::bind::dig_short(port, name, qtype)
+}
+
+/// `subsea lighthouse-dns --fixture PATH EXTRA…` on a free port, once it answers `web`'s A
+/// record: the process, the port and that answer.
+fn serve(path: &std::path::Path, extra: &[&str]) -> (std::process::Child, u16, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(binary("subsea"))
+        .args(["lighthouse-dns", "--fixture"])
+        .arg(path)
+        .args(["--listen", &listen, "--metrics-listen", "off"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("subsea starts");
+    let start = Instant::now();
+    let mut answer = String::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        answer = dig(port, "web.shop.svc.clusterset.local", "A");
+        if !answer.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (child, port, answer)
 }
 
 #[test]
@@ -49,33 +76,20 @@ fn a_fixture_of_api_objects_is_answered_and_a_bad_one_is_refused() {
     });
     let path = dir.0.join("fixture.json");
     std::fs::write(&path, fixture.to_string()).expect("write fixture");
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(binary("subsea"))
-        .args(["lighthouse-dns", "--fixture"])
-        .arg(&path)
-        .args(["--listen", &listen, "--metrics-listen", "off"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("subsea starts");
-    let start = Instant::now();
-    let mut answer = String::new();
-    while start.elapsed() < Duration::from_secs(20) {
-        answer = dig(port, "web.shop.svc.clusterset.local", "A");
-        if !answer.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (mut child, port, answer) = serve(&path, &[]);
     let srv = dig(port, "_http._tcp.web.shop.svc.clusterset.local", "SRV");
     // The MCS DNS spec's headless records: SRV per backend and port, PTR per backend.
     let headless_srv = dig(port, "_pg._tcp.db.shop.svc.clusterset.local", "SRV");
     let ptr = dig(port, "12.4.130.10.in-addr.arpa", "PTR");
     let unknown_ptr = subsea_integration::bind::dig_status(port, "9.9.9.9.in-addr.arpa", "PTR");
+    let cluster_name = dig(port, "c2.web.shop.svc.clusterset.local", "A");
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(answer, "100.66.0.9");
+    assert_eq!(
+        cluster_name, "100.66.0.9",
+        "Lighthouse's cluster-specific names by default"
+    );
     assert!(srv.contains(" 80 "), "SRV names the port: {srv:?}");
     let mut targets: Vec<&str> = headless_srv.lines().collect();
     targets.sort();
@@ -90,6 +104,17 @@ fn a_fixture_of_api_objects_is_answered_and_a_bad_one_is_refused() {
     assert_eq!(
         unknown_ptr, "REFUSED",
         "an address nobody exports is not ours to answer"
+    );
+
+    // Only the spec's names with --strict-mcs-names.
+    let (mut strict, port, answer) = serve(&path, &["--strict-mcs-names"]);
+    let cluster_name = subsea_integration::bind::dig_status(port, "c2.web.shop.svc.clusterset.local", "A");
+    let _ = strict.kill();
+    let _ = strict.wait();
+    assert_eq!(answer, "100.66.0.9");
+    assert_eq!(
+        cluster_name, "NXDOMAIN",
+        "the MCS DNS spec forbids <cluster>.<svc> names"
     );
 
     let bad = dir.0.join("bad.json");

@@ -61,6 +61,12 @@ pub struct DnsArgs {
     /// robin (beyond Lighthouse; the local cluster still comes first when it exports).
     #[arg(long)]
     prefer_nearest: bool,
+    /// Serve only the names of the MCS DNS specification: no cluster-specific
+    /// `<cluster>.<svc>.<ns>.svc` names (nor their SRV), which the spec forbids. The default
+    /// serves them, as Lighthouse does (`subctl verify` and Submariner users rely on them);
+    /// headless `<host>.<cluster>.<svc>.<ns>.svc` names are served either way.
+    #[arg(long)]
+    strict_mcs_names: bool,
     /// Where to serve Prometheus /metrics (queries by type and rcode, programming latency);
     /// "off" to disable.
     #[arg(long, default_value = "0.0.0.0:9153", value_name = "ADDR:PORT|off")]
@@ -94,6 +100,7 @@ pub async fn dns(a: DnsArgs) -> Result<()> {
         zones: subsea_lighthouse::dns::Zones::new(&a.custom_domains, a.ttl)?.with_empty(&a.empty_zones)?,
         cluster_id: a.cluster_id,
         prefer_nearest: a.prefer_nearest,
+        strict: a.strict_mcs_names,
         fixture: a.fixture,
         udp_workers: a.udp_workers,
         metrics_listen: match a.metrics_listen.as_str() {

@@ -74,6 +74,10 @@ pub struct Snapshot {
     pub rtt_us: HashMap<String, u64>,
     /// Order by RTT instead of round robin.
     pub prefer_nearest: bool,
+    /// Serve only the names of the MCS DNS spec: no `<cluster>.<svc>` names (nor their SRV),
+    /// which the spec forbids and Lighthouse serves; per-backend `<host>.<cluster>.<svc>` names
+    /// of headless services stay.
+    pub strict: bool,
     /// The names each VIP and ready headless backend address has, for PTR answers
     /// ([`Snapshot::index_reverse`]), relative to the zone.
     pub reverse: HashMap<IpAddr, Vec<Vec<String>>>,
@@ -298,7 +302,7 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
             }
         }
         [p, proto, cluster] if p.starts_with('_') && proto.starts_with('_') => {
-            if !exporter(svc, cluster) {
+            if !exporter(svc, cluster) || snap.strict {
                 Answer::NxDomain
             } else if q == Qtype::Srv {
                 srv(snap, svc, Some((&p[1..], &proto[1..])), Some(cluster), name, ns)
@@ -309,6 +313,14 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
         [cluster] => {
             if !exporter(svc, cluster) {
                 return Answer::NxDomain;
+            }
+            if snap.strict {
+                // Under a headless service the name is an empty non-terminal of its backends'.
+                return if svc.headless {
+                    Answer::NoData
+                } else {
+                    Answer::NxDomain
+                };
             }
             match q {
                 Qtype::Srv => srv(snap, svc, None, Some(cluster), name, ns),

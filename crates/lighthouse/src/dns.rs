@@ -40,6 +40,8 @@ pub struct Options {
     pub cluster_id: Option<String>,
     /// Nearest cluster first by measured RTT, instead of round robin.
     pub prefer_nearest: bool,
+    /// Only the MCS DNS spec's names ([`crate::resolve::Snapshot::strict`]).
+    pub strict: bool,
     /// Where to serve Prometheus `/metrics` (`None`: off).
     pub metrics_listen: Option<SocketAddr>,
     /// Serve a fixed snapshot from this JSON file instead of watching a cluster.
@@ -185,13 +187,14 @@ async fn from_fixture(shared: &Shared, path: &std::path::Path, opts: &Options) -
         ))
     })?;
     let local = opts.cluster_id.clone().unwrap_or_else(|| "local".into());
-    let snap = crate::snapshot::build(
+    let mut snap = crate::snapshot::build(
         &local,
         &f.imports.iter().collect::<Vec<_>>(),
         &f.slices.iter().collect::<Vec<_>>(),
         &f.gateways.iter().collect::<Vec<_>>(),
         opts.prefer_nearest,
     );
+    snap.strict = opts.strict;
     tracing::info!(listen = %opts.listen, services = snap.services.len(), fixture = %path.display(), "lighthouse DNS serving a fixed snapshot");
     publish(shared, snap);
     subsea_runtime::shutdown::signal().await;
@@ -223,7 +226,7 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
         .settle(Duration::from_millis(10))
         .paced()
         .run(&mut rx, subsea_runtime::shutdown::signal(), |pass| {
-            let (snap, next) = crate::snapshot::build_with(
+            let (mut snap, next) = crate::snapshot::build_with(
                 &local,
                 &refs(&imports.state()),
                 &refs(&slices.state()),
@@ -232,6 +235,7 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
                 &memo,
             );
             memo = next;
+            snap.strict = opts.strict;
             publish(shared, snap);
             if let Some(w) = pass.woken {
                 shared.metrics.programmed(w.elapsed());

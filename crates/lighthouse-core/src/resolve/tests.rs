@@ -219,3 +219,35 @@ fn reverse_names_parse_to_one_address_each() {
     }
     assert_eq!(p(&format!("g{}ip6.arpa", &v6[1..])), None, "not a nibble");
 }
+
+#[test]
+fn strict_mode_serves_no_cluster_specific_service_names() {
+    let mut s = snap("c1");
+    s.strict = true;
+    assert_eq!(
+        a(&s, "c2.web.shop.svc"),
+        Answer::NxDomain,
+        "forbidden by the MCS DNS spec"
+    );
+    assert_eq!(
+        resolve(&s, &["_http", "_tcp", "c2", "web", "shop", "svc"], Qtype::Srv),
+        Answer::NxDomain
+    );
+    assert_eq!(
+        a(&s, "c2.db.shop.svc"),
+        Answer::NoData,
+        "an empty non-terminal of the backends'"
+    );
+    assert_eq!(
+        a(&s, "db-0.c2.db.shop.svc"),
+        Answer::Addrs(vec![ip("10.130.4.11")]),
+        "per-backend names stay"
+    );
+    assert_eq!(a(&s, "web.shop.svc"), Answer::Addrs(vec![ip("100.65.0.5")]));
+    s.strict = false;
+    assert_eq!(
+        a(&s, "c2.web.shop.svc"),
+        Answer::Addrs(vec![ip("100.66.0.5")]),
+        "Lighthouse's names"
+    );
+}
