@@ -130,6 +130,15 @@ pub mod v1alpha1 {
         /// Session affinity settings.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub session_affinity_config: Option<SessionAffinityConfig>,
+        /// `IPv4` and/or `IPv6` (v1beta1's field, kept here so that both versions carry it).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub ip_families: Vec<String>,
+        /// `Cluster` or `Local` (v1beta1's field).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub internal_traffic_policy: Option<String>,
+        /// Traffic distribution preference, e.g. `PreferClose` (v1beta1's field).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub traffic_distribution: Option<String>,
     }
 }
 

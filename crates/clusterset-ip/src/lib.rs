@@ -17,7 +17,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use subsea_api::mcs::v1alpha1::ServiceImport;
 use subsea_api::submariner::Gateway;
-use subsea_lighthouse_core::vip_route::{Forward, forwards};
+use subsea_lighthouse_core::vip_route::{Forward, Health, forwards};
 use subsea_runtime::controller::Loop;
 use subsea_runtime::reflect::{Reflector, reflect_with};
 
@@ -69,8 +69,14 @@ pub async fn run(opts: Options) -> Result<()> {
         .resync(Duration::from_secs(30))
         .run(&mut rx, subsea_runtime::shutdown::signal(), |_| async {
             let (i, s, g) = (imports.state(), slices.state(), gateways.state());
-            let connected = subsea_lighthouse_core::snapshot::connected(&refs(&g));
-            let want = forwards(&cluster, &refs(&i), &refs(&s), connected.as_ref());
+            let gateways = refs(&g);
+            let connected = subsea_lighthouse_core::snapshot::connected(&gateways);
+            let rtt_us = subsea_lighthouse_core::snapshot::rtts(&gateways);
+            let health = Health {
+                connected: connected.as_ref(),
+                rtt_us: &rtt_us,
+            };
+            let want = forwards(&cluster, &refs(&i), &refs(&s), health);
             let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
             if last.as_ref() != Some(&want) {
                 nft::apply(&want).map_err(|e| e.to_string())?;

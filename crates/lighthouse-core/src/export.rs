@@ -160,12 +160,16 @@ pub fn cluster_import(cluster: &str, broker_ns: &str, svc: &Service, exported_at
     let (ns, name) = key(&svc.metadata);
     let headless = headless(svc);
     let (session_affinity, session_affinity_config) = session_affinity(svc);
+    let s = svc.spec.as_ref();
     let spec = ServiceImportSpec {
         type_: if headless { "Headless" } else { "ClusterSetIP" }.into(),
         ports: ports(svc),
         ips: if headless { Vec::new() } else { cluster_ips(svc) },
         session_affinity,
         session_affinity_config,
+        ip_families: s.and_then(|s| s.ip_families.clone()).unwrap_or_default(),
+        internal_traffic_policy: s.and_then(|s| s.internal_traffic_policy.clone()),
+        traffic_distribution: s.and_then(|s| s.traffic_distribution.clone()),
     };
     let annotations = BTreeMap::from([
         (format!("{TIMESTAMP_PREFIX}{cluster}"), exported_at.to_string()),
@@ -357,6 +361,9 @@ pub fn aggregate(ns: &str, svc: &str, imports: &[&ServiceImport]) -> Option<Serv
         ips: Vec::new(),
         session_affinity: oldest.spec.session_affinity.clone(),
         session_affinity_config: oldest.spec.session_affinity_config.clone(),
+        ip_families: oldest.spec.ip_families.clone(),
+        internal_traffic_policy: oldest.spec.internal_traffic_policy.clone(),
+        traffic_distribution: oldest.spec.traffic_distribution.clone(),
     };
     let (labels, mut annotations) = crate::exported::read(&oldest.metadata);
     annotations.extend(
@@ -573,7 +580,17 @@ pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport])
                 "sessionAffinityConfig",
                 "ConflictingSessionAffinityConfig",
             ),
-            // Lighthouse has no words for these two; they are the MCS API's.
+            // Lighthouse has no words for these; they are the MCS API's.
+            (
+                mine.spec.internal_traffic_policy != agg.spec.internal_traffic_policy,
+                "internalTrafficPolicy",
+                "InternalTrafficPolicyConflict",
+            ),
+            (
+                mine.spec.traffic_distribution != agg.spec.traffic_distribution,
+                "trafficDistribution",
+                "TrafficDistributionConflict",
+            ),
             (my_labels != their_labels, "exportedLabels", "LabelsConflict"),
             (
                 my_annotations != their_annotations,

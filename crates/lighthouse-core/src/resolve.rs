@@ -58,6 +58,9 @@ pub struct Service {
     /// ClusterSetIP: the service's VIPs (`ServiceImport.spec.ips`), answered instead of a
     /// cluster's service IP when there are any.
     pub vips: Vec<IpAddr>,
+    /// `trafficDistribution: PreferClose`: the local cluster, then the nearest by measured RTT
+    /// (as `--prefer-nearest` does for every service).
+    pub prefer_close: bool,
     /// Round-robin position.
     pub next: AtomicUsize,
 }
@@ -115,6 +118,9 @@ pub enum Answer {
     NxDomain,
 }
 
+/// The `trafficDistribution` that asks for the nearest backends.
+pub const PREFER_CLOSE: &str = "PreferClose";
+
 /// The schema version the MCS DNS spec's `dns-version` TXT record announces.
 pub const DNS_VERSION: &str = "1.0.0";
 
@@ -166,7 +172,7 @@ fn clusterset_ip(snap: &Snapshot, svc: &Service, q: Qtype) -> Answer {
     if eligible.is_empty() {
         return Answer::NoData;
     }
-    let pick = if snap.prefer_nearest {
+    let pick = if snap.prefer_nearest || svc.prefer_close {
         eligible.sort_by_key(|c| snap.rtt_us.get(&c.cluster).copied().unwrap_or(u64::MAX));
         eligible[0]
     } else {

@@ -150,6 +150,7 @@ fn service(local: &str, service_key: &(String, String), g: &Group, all: &[&Endpo
     let mut svc = Service {
         headless,
         ports,
+        prefer_close: g.import.spec.traffic_distribution.as_deref() == Some(crate::resolve::PREFER_CLOSE),
         vips: if headless {
             Vec::new()
         } else {
@@ -224,15 +225,20 @@ fn service(local: &str, service_key: &(String, String), g: &Group, all: &[&Endpo
 /// Only the active gateway's view counts; without any Gateway, every cluster is connected.
 fn gateway_health(snap: &mut Snapshot, gateways: &[&Gateway]) {
     snap.connected = connected(gateways);
-    for (cluster, rtt) in active_connections(gateways).filter_map(|c| {
-        let rtt = c
-            .latency_rtt
-            .as_ref()
-            .and_then(|r| parse_go_duration(&r.average))?;
-        Some((c.endpoint.cluster_id.clone(), rtt))
-    }) {
-        snap.rtt_us.insert(cluster, rtt.as_micros() as u64);
-    }
+    snap.rtt_us = rtts(gateways);
+}
+
+/// The average RTT in µs the active gateway measured to each connected cluster.
+pub fn rtts(gateways: &[&Gateway]) -> HashMap<String, u64> {
+    active_connections(gateways)
+        .filter_map(|c| {
+            let rtt = c
+                .latency_rtt
+                .as_ref()
+                .and_then(|r| parse_go_duration(&r.average))?;
+            Some((c.endpoint.cluster_id.clone(), rtt.as_micros() as u64))
+        })
+        .collect()
 }
 
 /// The active gateway's connected connections.

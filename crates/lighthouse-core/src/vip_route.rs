@@ -9,7 +9,7 @@
 //! Local backends are the pods, not the local service IP: a node's NAT runs one destination
 //! translation per connection, so the local service proxy would never see the translated packet.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -55,14 +55,24 @@ fn ready_targets(sl: &EndpointSlice, name: &str, protocol: &str) -> Vec<(Ipv4Add
         .collect()
 }
 
-/// Every VIP forward of the cluster `local`, from its aggregated ServiceImports, its
-/// EndpointSlices (Kubernetes' and Lighthouse's copies) and the connected clusters (`None`:
-/// no Gateway status known, every cluster counts as connected).
+/// What a node knows of the other clusters: which the active gateway's tunnels reach (`None`:
+/// no Gateway status known, every cluster counts as connected) and their measured RTT (µs).
+#[derive(Clone, Copy, Debug)]
+pub struct Health<'a> {
+    /// Connected clusters.
+    pub connected: Option<&'a HashSet<String>>,
+    /// RTT to each, µs.
+    pub rtt_us: &'a HashMap<String, u64>,
+}
+
+/// Every VIP forward of the cluster `local`, from its aggregated ServiceImports and its
+/// EndpointSlices (Kubernetes' and Lighthouse's copies). A service with `trafficDistribution:
+/// PreferClose` that is not served locally goes to the nearest healthy cluster only.
 pub fn forwards(
     local: &str,
     imports: &[&ServiceImport],
     slices: &[&EndpointSlice],
-    connected: Option<&HashSet<String>>,
+    health: Health<'_>,
 ) -> Vec<Forward> {
     let mut out = Vec::new();
     for i in imports
@@ -92,6 +102,7 @@ pub fn forwards(
             .copied()
             .collect();
         let sticky = i.spec.session_affinity.as_deref() == Some("ClientIP");
+        let prefer_close = i.spec.traffic_distribution.as_deref() == Some(crate::resolve::PREFER_CLOSE);
         for p in &i.spec.ports {
             let Ok(port) = u16::try_from(p.port) else { continue };
             let protocol = p.protocol.as_deref().unwrap_or("TCP");
@@ -108,14 +119,26 @@ pub fn forwards(
                 Vec::new()
             };
             if backends.is_empty() {
-                backends = copies
+                let mut remote: Vec<(&str, Vec<(Ipv4Addr, u16)>)> = copies
                     .iter()
-                    .filter(|sl| {
-                        let c = label(&sl.metadata, SOURCE_CLUSTER);
-                        c != local && connected.is_none_or(|set| set.contains(c))
+                    .map(|sl| {
+                        (
+                            label(&sl.metadata, SOURCE_CLUSTER),
+                            ready_targets(sl, pname, protocol),
+                        )
                     })
-                    .flat_map(|sl| ready_targets(sl, pname, protocol))
+                    .filter(|(c, targets)| {
+                        *c != local
+                            && !targets.is_empty()
+                            && health.connected.is_none_or(|set| set.contains(*c))
+                    })
                     .collect();
+                if prefer_close {
+                    let rtt = |c: &str| health.rtt_us.get(c).copied().unwrap_or(u64::MAX);
+                    remote.sort_by_key(|(c, _)| (rtt(c), c.to_string()));
+                    remote.truncate(1);
+                }
+                backends = remote.into_iter().flat_map(|(_, t)| t).collect();
             }
             backends.sort();
             backends.dedup();
@@ -166,6 +189,22 @@ mod tests {
         )
     }
 
+    static NO_RTT: std::sync::LazyLock<HashMap<String, u64>> = std::sync::LazyLock::new(HashMap::new);
+
+    fn anywhere() -> Health<'static> {
+        Health {
+            connected: None,
+            rtt_us: &NO_RTT,
+        }
+    }
+
+    fn only(set: &HashSet<String>) -> Health<'_> {
+        Health {
+            connected: Some(set),
+            rtt_us: &NO_RTT,
+        }
+    }
+
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().expect("ip")
     }
@@ -180,7 +219,7 @@ mod tests {
         );
         let here = pods(true);
         let all = [&c1, &c2, &c3, &here];
-        let f = forwards("c1", &[&i], &all, None);
+        let f = forwards("c1", &[&i], &all, anywhere());
         assert_eq!(f.len(), 1);
         assert_eq!(
             (f[0].vip, f[0].port, f[0].protocol.as_str()),
@@ -195,20 +234,20 @@ mod tests {
 
         // No ready pod here: the other exporting clusters' service IPs, the unready c3 left out.
         let not_ready = pods(false);
-        let f = forwards("c1", &[&i], &[&c1, &c2, &c3, &not_ready], None);
+        let f = forwards("c1", &[&i], &[&c1, &c2, &c3, &not_ready], anywhere());
         assert_eq!(f[0].backends, [(ip("100.66.0.5"), 80)]);
 
         // A cluster that does not export it spreads over every ready remote one.
         let c3_ready = copy("c3", "100.67.0.5", true);
-        let f = forwards("c9", &[&i], &[&c1, &c2, &c3_ready], None);
+        let f = forwards("c9", &[&i], &[&c1, &c2, &c3_ready], anywhere());
         assert_eq!(f[0].backends.len(), 3);
         // ... that is connected.
         let connected: HashSet<String> = ["c2".to_string()].into();
-        let f = forwards("c9", &[&i], &[&c1, &c2, &c3_ready], Some(&connected));
+        let f = forwards("c9", &[&i], &[&c1, &c2, &c3_ready], only(&connected));
         assert_eq!(f[0].backends, [(ip("100.66.0.5"), 80)]);
         let none = HashSet::new();
         assert!(
-            forwards("c9", &[&i], &[&c1, &c2], Some(&none))[0]
+            forwards("c9", &[&i], &[&c1, &c2], only(&none))[0]
                 .backends
                 .is_empty()
         );
@@ -218,15 +257,32 @@ mod tests {
     fn affinity_and_imports_without_a_vip() {
         let sticky = import("ClientIP");
         let c2 = copy("c2", "100.66.0.5", true);
-        assert!(forwards("c1", &[&sticky], &[&c2], None)[0].sticky);
+        assert!(forwards("c1", &[&sticky], &[&c2], anywhere())[0].sticky);
         let mut no_vip = import("None");
         no_vip.spec.ips.clear();
-        assert!(forwards("c1", &[&no_vip], &[&c2], None).is_empty());
+        assert!(forwards("c1", &[&no_vip], &[&c2], anywhere()).is_empty());
         let mut not_ours = import("None");
         not_ours.metadata.labels = None;
         assert!(
-            forwards("c1", &[&not_ours], &[&c2], None).is_empty(),
+            forwards("c1", &[&not_ours], &[&c2], anywhere()).is_empty(),
             "only the agent's aggregates"
         );
+    }
+
+    #[test]
+    fn prefer_close_goes_to_the_nearest_healthy_cluster_only() {
+        let mut i = import("None");
+        i.spec.traffic_distribution = Some("PreferClose".into());
+        let (c2, c3) = (copy("c2", "100.66.0.5", true), copy("c3", "100.67.0.5", true));
+        let rtt: HashMap<String, u64> = [("c2".to_string(), 900), ("c3".to_string(), 300)].into();
+        let health = Health {
+            connected: None,
+            rtt_us: &rtt,
+        };
+        let f = forwards("c1", &[&i], &[&c2, &c3], health);
+        assert_eq!(f[0].backends, [(ip("100.67.0.5"), 80)], "c3 is nearer");
+        let c3_down = copy("c3", "100.67.0.5", false);
+        let f = forwards("c1", &[&i], &[&c2, &c3_down], health);
+        assert_eq!(f[0].backends, [(ip("100.66.0.5"), 80)], "the nearest ready one");
     }
 }

@@ -529,3 +529,21 @@ fn without_the_annotation_the_cluster_sets_default_decides_and_headless_gets_no_
     off.converge("c1");
     assert!(local_aggregate(&off).spec.ips.is_empty());
 }
+
+#[test]
+fn a_differing_traffic_distribution_is_a_conflict_and_the_oldest_is_imported() {
+    let mut sim = web_cluster();
+    let mut other = web_cluster();
+    other.exports[0].metadata.creation_timestamp = Some(typed(json!("2025-01-01T00:00:00Z")));
+    other.services[0].spec.as_mut().expect("spec").traffic_distribution = Some("PreferClose".into());
+    other.converge("c2");
+    sim.broker_imports = other.broker_imports.clone();
+    sim.broker_slices = other.broker_slices.clone();
+    sim.converge("c1");
+    let conflict = &sim.exports[0].status.as_ref().expect("status").conditions[2];
+    assert_eq!(conflict.reason.as_deref(), Some("TrafficDistributionConflict"));
+    assert_eq!(
+        local_aggregate(&sim).spec.traffic_distribution.as_deref(),
+        Some("PreferClose")
+    );
+}

@@ -251,3 +251,26 @@ fn strict_mode_serves_no_cluster_specific_service_names() {
         "Lighthouse's names"
     );
 }
+
+#[test]
+fn prefer_close_services_answer_the_nearest_cluster() {
+    let mut s = snap("c9");
+    s.rtt_us = [("c1".to_string(), 900), ("c2".to_string(), 300)]
+        .into_iter()
+        .collect();
+    let key = ("shop".to_string(), "web".to_string());
+    let mut web = Service {
+        clusters: s.services[&key].clusters.clone(),
+        ports: s.services[&key].ports.clone(),
+        ..Default::default()
+    };
+    let round_robin: std::collections::BTreeSet<String> = (0..4)
+        .map(|_| format!("{:?}", resolve(&s, &["web", "shop", "svc"], Qtype::A)))
+        .collect();
+    assert_eq!(round_robin.len(), 2, "without PreferClose the exporters take turns");
+    web.prefer_close = true;
+    s.services.insert(key, std::sync::Arc::new(web));
+    for _ in 0..3 {
+        assert_eq!(a(&s, "web.shop.svc"), Answer::Addrs(vec![ip("100.66.0.5")]));
+    }
+}
