@@ -98,9 +98,21 @@ impl Table {
     pub fn new(imports: &[&ServiceImport]) -> Self {
         let mut claims: BTreeMap<Ipv4Addr, Vec<(Claim, Svc)>> = BTreeMap::new();
         for i in imports {
-            let Some(c) = Claim::parse(annotation(&i.metadata, ANNOTATION)) else {
+            let Some(mut c) = Claim::parse(annotation(&i.metadata, ANNOTATION)) else {
                 continue;
             };
+            // A claim is no older than the import carrying it (a time the broker set): another
+            // cluster cannot take a held address by backdating its claim.
+            if let Some(created) = i
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| format!("{:.0}", t.0))
+            {
+                if c.at < created {
+                    c.at = created;
+                }
+            }
             let svc = (
                 label(&i.metadata, SOURCE_NAMESPACE).to_string(),
                 label(&i.metadata, SERVICE_NAME).to_string(),
@@ -242,6 +254,13 @@ mod tests {
         let c2 = import("ns", "web", "c2", Some("243.0.0.6 2026-01-01T00:00:01Z"));
         let t = Table::new(&[&c1, &c2]);
         assert_eq!(t.of("ns", "web").map(|c| c.ip), Some(Ipv4Addr::new(243, 0, 0, 6)));
+        // A claim cannot be backdated before the import carrying it was created.
+        let mut thief = import("ns", "thief", "c9", Some("243.0.0.3 1970-01-01T00:00:00Z"));
+        thief.metadata.creation_timestamp =
+            Some(serde_json::from_value(json!("2026-01-01T00:00:09Z")).expect("time"));
+        let t = Table::new(&[&a, &thief]);
+        assert_eq!(t.of("ns", "a").map(|c| c.ip), Some(Ipv4Addr::new(243, 0, 0, 3)));
+        assert_eq!(t.of("ns", "thief"), None, "a backdated claim loses");
         // Garbage claims are ignored.
         let junk = import("ns", "x", "c3", Some("not an address"));
         assert_eq!(Table::new(&[&junk]).of("ns", "x"), None);

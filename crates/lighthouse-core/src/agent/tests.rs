@@ -535,7 +535,11 @@ fn a_differing_traffic_distribution_is_a_conflict_and_the_oldest_is_imported() {
     let mut sim = web_cluster();
     let mut other = web_cluster();
     other.exports[0].metadata.creation_timestamp = Some(typed(json!("2025-01-01T00:00:00Z")));
-    other.services[0].spec.as_mut().expect("spec").traffic_distribution = Some("PreferClose".into());
+    other.services[0]
+        .spec
+        .as_mut()
+        .expect("spec")
+        .traffic_distribution = Some("PreferClose".into());
     other.converge("c2");
     sim.broker_imports = other.broker_imports.clone();
     sim.broker_slices = other.broker_slices.clone();

@@ -267,7 +267,11 @@ fn prefer_close_services_answer_the_nearest_cluster() {
     let round_robin: std::collections::BTreeSet<String> = (0..4)
         .map(|_| format!("{:?}", resolve(&s, &["web", "shop", "svc"], Qtype::A)))
         .collect();
-    assert_eq!(round_robin.len(), 2, "without PreferClose the exporters take turns");
+    assert_eq!(
+        round_robin.len(),
+        2,
+        "without PreferClose the exporters take turns"
+    );
     web.prefer_close = true;
     s.services.insert(key, std::sync::Arc::new(web));
     for _ in 0..3 {
