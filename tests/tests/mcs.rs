@@ -91,6 +91,16 @@ fn exported_labels_reach_every_cluster_conflicts_are_reported_and_external_names
         ) == "payments/gold"
             && field(&c2, IMPORT, "web", "{.metadata.annotations.example\\.com/owner}") == "alice"
     });
+    // kubectl's table shows Submariner's columns.
+    let table = c2.ok(&["get", IMPORT, "-n", "default"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "TYPE", "IP", "AGE"], "{table}");
+    assert!(table.contains("ClusterSetIP"), "{table}");
     // kubectl selects by an exported label in the importing cluster.
     let selected = c2.ok(&[
         "get",

@@ -110,6 +110,9 @@ pub mod v1alpha1 {
         namespaced,
         status = "ServiceImportStatus",
         shortname = "svcim",
+        printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
+        printcolumn(name = "IP", type_ = "string", json_path = ".spec.ips"),
+        printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
         derive = "PartialEq"
     )]
     #[serde(rename_all = "camelCase")]
@@ -178,6 +181,9 @@ pub mod v1beta1 {
         namespaced,
         status = "ServiceImportStatus",
         shortname = "svcim",
+        printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
+        printcolumn(name = "IP", type_ = "string", json_path = ".spec.ips"),
+        printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
         derive = "PartialEq"
     )]
     #[serde(rename_all = "camelCase")]
