@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 #[derive(clap::Args)]
-pub struct AgentArgs {
+pub struct KubeArgs {
     /// Kubeconfig of the local cluster (else $KUBECONFIG, else the pod's service account).
     #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
@@ -15,16 +15,29 @@ pub struct AgentArgs {
     context: Option<String>,
 }
 
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    kube: KubeArgs,
+    /// Write ServiceExport conditions with the MCS API's reasons (Valid, Exported, Pending,
+    /// NoConflicts, TypeConflict, PortConflict, …, which the mcs-api conformance suite reads)
+    /// instead of Lighthouse's (ServiceUnavailable, AwaitingExport, ConflictingType, …, which
+    /// Submariner's tools read).
+    #[arg(long)]
+    mcs_condition_reasons: bool,
+}
+
 pub async fn agent(a: AgentArgs) -> Result<()> {
     subsea_lighthouse::agent::run(subsea_lighthouse::agent::Options {
-        kubeconfig: a.kubeconfig,
-        context: a.context,
+        kubeconfig: a.kube.kubeconfig,
+        context: a.kube.context,
+        mcs_reasons: a.mcs_condition_reasons,
     })
     .await
     .map_err(Into::into)
 }
 
-pub async fn clusterset_ip(a: AgentArgs) -> Result<()> {
+pub async fn clusterset_ip(a: KubeArgs) -> Result<()> {
     subsea_clusterset_ip::run(subsea_clusterset_ip::Options {
         kubeconfig: a.kubeconfig,
         context: a.context,

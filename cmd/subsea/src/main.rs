@@ -102,7 +102,7 @@ enum Command {
     /// subsea-clusterset-ip, replaced atomically on every change and removed on exit.
     ///
     /// Example: subsea clusterset-ip --kubeconfig /etc/subsea/cluster.kubeconfig
-    ClustersetIp(lighthouse::AgentArgs),
+    ClustersetIp(lighthouse::KubeArgs),
     /// Run the clusterset.local DNS server.
     ///
     /// A, AAAA, SRV, headless names, per-cluster names, local preference, then round robin over

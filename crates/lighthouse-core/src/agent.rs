@@ -63,6 +63,8 @@ pub struct World<'a> {
     pub globalnet: Option<&'a crate::globalnet::GlobalIps>,
     /// ClusterSetIP settings.
     pub vips: &'a crate::vip::Settings,
+    /// Condition reasons in the MCS API's words ([`export::mcs_reasons`]), not Lighthouse's.
+    pub mcs_reasons: bool,
 }
 
 /// Labels and annotations an update must remove: the executor's merge patch keeps every key
@@ -335,7 +337,10 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             .as_ref()
             .map(|s| s.conditions.as_slice())
             .unwrap_or_default();
-        let conds = export::conditions(old, &valid, exported && !blocked, conflict.as_ref(), w.now);
+        let mut conds = export::conditions(old, &valid, exported && !blocked, conflict.as_ref(), w.now);
+        if w.mcs_reasons {
+            conds = export::mcs_reasons(conds);
+        }
         if !export::same_conditions(old, &conds) {
             out.push(Action::ExportConditions {
                 namespace: ns.into(),

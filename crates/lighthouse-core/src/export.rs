@@ -480,6 +480,48 @@ pub fn conditions(
     out
 }
 
+/// `conds` in the MCS API's words (v1beta1's condition reasons, which its conformance suite
+/// reads) instead of Lighthouse's: `Valid`/`NoService`/`InvalidServiceType`,
+/// `Exported`/`Pending`/`Failed`, `NoConflicts` and the `…Conflict` reasons.
+pub fn mcs_reasons(conds: Vec<Condition>) -> Vec<Condition> {
+    let word = |t: &str, status: &str, reason: &str| -> String {
+        let mapped = match (t, status, reason) {
+            ("Valid", "True", _) => "Valid",
+            ("Valid", _, "ServiceUnavailable") => "NoService",
+            ("Valid", _, "UnsupportedServiceType") => "InvalidServiceType",
+            ("Ready", "True", _) => "Exported",
+            ("Ready", _, "AwaitingExport") => "Pending",
+            ("Ready", _, _) => "Failed",
+            ("Conflict", "False", _) => "NoConflicts",
+            (_, _, "ConflictingType") => "TypeConflict",
+            (_, _, "ConflictingPorts") => "PortConflict",
+            (_, _, "ConflictingSessionAffinity") => "SessionAffinityConflict",
+            (_, _, "ConflictingSessionAffinityConfig") => "SessionAffinityConfigConflict",
+            (_, _, other) => other,
+        };
+        mapped.to_string()
+    };
+    conds
+        .into_iter()
+        .map(|c| {
+            let status = c.status.clone();
+            let reason = c
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .map(|r| word(&c.type_, &status, r))
+                .collect::<Vec<_>>();
+            let mut reason = reason;
+            reason.dedup();
+            Condition {
+                reason: Some(reason.join(",")),
+                ..c
+            }
+        })
+        .collect()
+}
+
 /// Whether two condition lists say the same, transition times aside.
 pub fn same_conditions(a: &[Condition], b: &[Condition]) -> bool {
     let strip = |v: &[Condition]| -> Vec<Condition> {

@@ -30,6 +30,8 @@ pub struct Options {
     pub kubeconfig: Option<PathBuf>,
     /// Context.
     pub context: Option<String>,
+    /// ServiceExport condition reasons in the MCS API's words, not Lighthouse's.
+    pub mcs_reasons: bool,
 }
 
 struct Ctx {
@@ -48,6 +50,8 @@ struct Ctx {
     ingress: Option<Reflector<GlobalIngressIP>>,
     /// ClusterSetIP settings from `subctl join`.
     vips: subsea_lighthouse_core::vip::Settings,
+    /// Condition reasons in the MCS API's words.
+    mcs_reasons: bool,
     /// The last pass's memo of local writes found unnecessary: a pass on a large cluster set
     /// costs lookups, not a comparison of every imported object.
     memo: std::sync::Mutex<Memo>,
@@ -74,6 +78,7 @@ pub async fn run(opts: Options) -> Result<()> {
             .then(|| reflect_with(Api::all(local.clone()), (), tx)),
         memo: Default::default(),
         vips,
+        mcs_reasons: opts.mcs_reasons,
         cluster: access.cluster_id.clone(),
         broker_ns: access.namespace.clone(),
         local,
@@ -171,6 +176,7 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
             now: &now,
             globalnet: global.as_ref(),
             vips: &ctx.vips,
+            mcs_reasons: ctx.mcs_reasons,
         },
         &last,
     );

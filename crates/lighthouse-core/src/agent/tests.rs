@@ -16,6 +16,7 @@ struct Sim {
     broker_slices: Vec<EndpointSlice>,
     globalnet: Option<crate::globalnet::GlobalIps>,
     vips: crate::vip::Settings,
+    mcs_reasons: bool,
     /// The last pass's memo: every plan is made with and without it, and must not differ.
     memo: std::cell::RefCell<Memo>,
     /// The last resourceVersion handed out: written objects get the next, as from a server.
@@ -82,6 +83,7 @@ impl Sim {
             now,
             globalnet: self.globalnet.as_ref(),
             vips: &self.vips,
+            mcs_reasons: self.mcs_reasons,
         };
         let fresh = plan(&world);
         let (remembered, memo) = plan_with(&world, &self.memo.borrow());
@@ -550,4 +552,49 @@ fn a_differing_traffic_distribution_is_a_conflict_and_the_oldest_is_imported() {
         local_aggregate(&sim).spec.traffic_distribution.as_deref(),
         Some("PreferClose")
     );
+}
+
+#[test]
+fn conditions_speak_the_mcs_apis_words_when_asked() {
+    let mut sim = web_cluster();
+    sim.mcs_reasons = true;
+    sim.converge("c1");
+    let conds = &sim.exports[0].status.as_ref().expect("status").conditions;
+    let reasons: Vec<(&str, &str, &str)> = conds
+        .iter()
+        .map(|c| {
+            (
+                c.type_.as_str(),
+                c.status.as_str(),
+                c.reason.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("Valid", "True", "Valid"),
+            ("Ready", "True", "Exported"),
+            ("Conflict", "False", "NoConflicts")
+        ]
+    );
+    // A type conflict, in both vocabularies.
+    let mut other = web_cluster();
+    other.services[0].spec.as_mut().expect("spec").cluster_ip = Some("None".into());
+    other.exports[0].metadata.creation_timestamp = Some(typed(json!("2025-01-01T00:00:00Z")));
+    other.converge("c2");
+    for (mcs, want) in [(true, "TypeConflict"), (false, "ConflictingType")] {
+        let mut sim = web_cluster();
+        sim.mcs_reasons = mcs;
+        sim.broker_imports = other.broker_imports.clone();
+        sim.converge("c1");
+        let conflict = &sim.exports[0].status.as_ref().expect("status").conditions[2];
+        assert_eq!(conflict.reason.as_deref(), Some(want));
+    }
+    let mut gone = web_cluster();
+    gone.mcs_reasons = true;
+    gone.services.clear();
+    gone.converge("c1");
+    let valid = &gone.exports[0].status.as_ref().expect("status").conditions[0];
+    assert_eq!(valid.reason.as_deref(), Some("NoService"));
 }
