@@ -258,6 +258,13 @@ impl Sandbox {
                     format!("{}/globalnet", n.name),
                 ));
             }
+            wanted.push((
+                format!("submariner-clusterset-ip-{}", n.name),
+                "submariner-clusterset-ip",
+                n,
+                n.ip.to_string(),
+                format!("{}/clusterset-ip", n.name),
+            ));
             if n.role != Role::ControlPlane {
                 wanted.push((
                     format!("submariner-routeagent-{}", n.name),
