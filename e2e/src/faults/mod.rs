@@ -543,6 +543,10 @@ pub fn run(rounds: usize, broker_seconds: u64, only: Option<&str>) -> Result<Vec
         .netns
         .clone();
     let kc = sb.inner_kubeconfig("cluster3").display().to_string();
+    // Its components stop first, as on a real cluster, where they would otherwise re-publish
+    // what the uninstall removes from the broker (the sandbox runs them outside the kubelet
+    // stand-in, so the suite stops them).
+    sb.stop_components("cluster3")?;
     sys::exec_in(
         &cp,
         &[&sb.binary("subctl"), "uninstall", "--kubeconfig", &kc, "-y"],

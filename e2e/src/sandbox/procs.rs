@@ -48,6 +48,34 @@ impl Sandbox {
         })
     }
 
+    /// Kills the subsea components of `cluster` (gateways, route agents, Globalnet, ClusterSetIP
+    /// routers, the Lighthouse agent and DNS server), as a kubelet stops their pods when
+    /// `subctl uninstall` deletes their workloads; the sandbox's stand-ins and API server stay.
+    pub fn stop_components(&self, cluster: &str) -> Result<()> {
+        const COMPONENTS: &[&str] = &[
+            "gateway",
+            "route-agent",
+            "globalnet",
+            "clusterset-ip",
+            "lighthouse-agent",
+            "lighthouse-dns",
+        ];
+        let t = self.topology()?;
+        let c = t
+            .cluster(cluster)
+            .ok_or_else(|| anyhow!("no cluster {cluster:?} in the sandbox"))?;
+        let owners: Vec<&str> = c.nodes.iter().map(|n| n.name.as_str()).chain([cluster]).collect();
+        for p in &self.state.procs {
+            let Some((owner, what)) = p.label.split_once('/') else {
+                continue;
+            };
+            if owners.contains(&owner) && COMPONENTS.contains(&what) && sys::alive(p.pid) {
+                self.kill(&p.label)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Starts a killed process again with the same command (its log is appended to).
     pub fn restart(&mut self, label: &str) -> Result<()> {
         let p = self.proc(label)?.clone();
