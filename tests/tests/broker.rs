@@ -118,7 +118,8 @@ fn deploy_broker_and_join_two_clusters() {
         sub,
         "cluster1 wireguard 100.66.0.0/16 10.130.0.0/16 submariner-k8s-broker 4500"
     );
-    // The connectivity workloads from manifests/deploy, with the default image.
+    // The connectivity workloads from manifests/deploy, with the default image, and the
+    // ClusterSetIP router that comes with service discovery.
     let ds = c1.ok(&[
         "get",
         "daemonsets",
@@ -127,7 +128,10 @@ fn deploy_broker_and_join_two_clusters() {
         "-o",
         "jsonpath={.items[*].metadata.name}",
     ]);
-    assert_eq!(ds, "submariner-gateway submariner-routeagent");
+    assert_eq!(
+        ds,
+        "submariner-clusterset-ip submariner-gateway submariner-routeagent"
+    );
     let image = c1.ok(&[
         "get",
         "daemonset",

@@ -59,7 +59,7 @@ fn run(rounds: usize, seconds: u64) -> Result<()> {
         }
         Ok(ips.trim().to_string())
     });
-    let measure = |addr: &str| -> Result<Summary> {
+    let measure = |addr: &str, secs: u64| -> Result<Summary> {
         let out = sys::exec_in(
             &client.netns,
             &[
@@ -68,7 +68,7 @@ fn run(rounds: usize, seconds: u64) -> Result<()> {
                 "latency",
                 &format!("{addr}:{PORT}"),
                 "--seconds",
-                &seconds.to_string(),
+                &secs.to_string(),
                 "--new-connections",
             ],
         )?;
@@ -76,25 +76,12 @@ fn run(rounds: usize, seconds: u64) -> Result<()> {
     };
     // Both paths answer before anything is timed (routes, tunnel, VIP rules in place).
     for addr in [service_ip.trim(), vip.as_str()] {
-        harness::eventually("the path answers", Duration::from_secs(60), || {
-            sys::exec_in(
-                &client.netns,
-                &[
-                    &subsea,
-                    "nettest",
-                    "latency",
-                    &format!("{addr}:{PORT}"),
-                    "--seconds",
-                    "1",
-                    "--new-connections",
-                ],
-            )
-        });
+        harness::eventually("the path answers", Duration::from_secs(60), || measure(addr, 1));
     }
     let (mut direct, mut via_vip) = (Vec::new(), Vec::new());
     for r in 0..rounds {
-        direct.push(measure(service_ip.trim())?);
-        via_vip.push(measure(&vip)?);
+        direct.push(measure(service_ip.trim(), seconds)?);
+        via_vip.push(measure(&vip, seconds)?);
         eprintln!(
             "round {}: service IP {:.0}/s p50 {:.0} µs, VIP {:.0}/s p50 {:.0} µs",
             r + 1,
