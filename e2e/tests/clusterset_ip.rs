@@ -2,9 +2,10 @@
 //! `--enable-clusterset-ip`, `payment-service` exported by cluster1 and cluster3. One VIP for the
 //! whole cluster set appears in every cluster's ServiceImport and in DNS; `curl` to it from
 //! cluster2 reaches both exporters, from cluster1 its own pods (local first); while cluster3 is
-//! partitioned its backends leave the VIP within the health-check budget and come back after the
-//! heal; an export opting out (`subctl export --use-clusterset-ip=false`) gets none; unexported,
-//! the VIP is released and its rules are gone from every node.
+//! partitioned its backends leave cluster2's VIP within the health-check budget (cluster1 and
+//! cluster3 keep reaching their own) and come back after the heal; an export opting out
+//! (`subctl export --use-clusterset-ip=false`) gets none; unexported, the VIP is released and its
+//! rules are gone from every node.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -61,6 +62,9 @@ fn one_vip_per_service_is_routed_to_every_healthy_exporter_local_first() {
     let client2 = sb
         .add_pod("cluster2", "cluster2-worker", "client", "default")
         .expect("client pod");
+    let client3 = sb
+        .add_pod("cluster3", "cluster3-worker", "client", "default")
+        .expect("client pod");
     for c in ["cluster1", "cluster3"] {
         export(sb, "export", "payment-service", c).expect("export");
     }
@@ -116,6 +120,14 @@ fn one_vip_per_service_is_routed_to_every_healthy_exporter_local_first() {
         }
         Ok(())
     });
+    // Every cluster keeps reaching the VIP meanwhile: the exporters their own pods.
+    for (client, own) in [(&client1, "cluster1"), (&client3, "cluster3")] {
+        assert_eq!(
+            answers(client, &url, 6),
+            BTreeSet::from([own.to_string()]),
+            "{own} during the partition"
+        );
+    }
     harness::heal(sb, "cluster3").expect("heal");
     eventually("cluster3 back behind the VIP", Duration::from_secs(60), || {
         let got = answers(&client2, &url, 12);

@@ -235,6 +235,14 @@ fn finish(mut resp: Message, udp: bool, limit: usize) -> Option<Vec<u8>> {
 
 /// The address of an `in-addr.arpa` or `ip6.arpa` name.
 fn reverse_ip(name: &Name) -> Option<std::net::IpAddr> {
+    // Every query passes here: look at the labels only for a name under `arpa`.
+    if !name
+        .iter()
+        .last()
+        .is_some_and(|l| l.eq_ignore_ascii_case(b"arpa"))
+    {
+        return None;
+    }
     let labels: Vec<String> = name
         .iter()
         .map(|l| String::from_utf8_lossy(l).into_owned())

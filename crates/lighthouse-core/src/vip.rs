@@ -10,7 +10,7 @@
 //! while any exporter does (stable across agent restarts and exporters leaving) and is free
 //! again once the last export goes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -90,7 +90,7 @@ pub struct Table {
     /// Each service's VIP: its earliest claim that it did not lose.
     pub by_service: HashMap<Svc, Claim>,
     /// Every address some import carries (a lost claim included: not free until dropped).
-    taken: HashMap<Ipv4Addr, ()>,
+    taken: HashSet<Ipv4Addr>,
 }
 
 impl Table {
@@ -123,7 +123,7 @@ impl Table {
         // Each address goes to its earliest claim (then the service's name, so every cluster
         // decides alike); a service keeps the earliest of the addresses it won.
         for (ip, mut cs) in claims {
-            table.taken.insert(ip, ());
+            table.taken.insert(ip);
             cs.sort();
             let (claim, svc) = cs.swap_remove(0);
             match table.by_service.get(&svc) {
@@ -158,7 +158,7 @@ impl Table {
         (0..usable).find_map(|k| {
             let offset = 1 + (start + k) % usable;
             let ip = Ipv4Addr::from(u32::from(base).checked_add(u32::try_from(offset).ok()?)?);
-            (!self.taken.contains_key(&ip)).then(|| Claim {
+            (!self.taken.contains(&ip)).then(|| Claim {
                 ip,
                 at: now.to_string(),
             })
