@@ -91,6 +91,19 @@ fn exported_labels_reach_every_cluster_conflicts_are_reported_and_external_names
         ) == "payments/gold"
             && field(&c2, IMPORT, "web", "{.metadata.annotations.example\\.com/owner}") == "alice"
     });
+    // The importing cluster's ServiceImport status (v1beta1): slices here, Ready.
+    eventually(
+        "cluster2's import is Ready with its slices present",
+        &logs,
+        || {
+            field(
+                &c2,
+                IMPORT,
+                "web",
+                "{.status.endpointSliceObjects}/{.status.conditions[?(@.type==\"Ready\")].reason}",
+            ) == "Present/Ready"
+        },
+    );
     // kubectl's table shows Submariner's columns.
     let table = c2.ok(&["get", IMPORT, "-n", "default"]);
     let header: Vec<&str> = table

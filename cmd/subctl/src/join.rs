@@ -60,6 +60,8 @@ pub struct Options {
     pub enable_clusterset_ip: bool,
     /// `--clusterset-ip-cidr`.
     pub clusterset_ip_cidr: Option<String>,
+    /// `--mcs-spec`.
+    pub mcs_spec: bool,
     /// The component image (`--repository`/`--version`).
     pub image: String,
 }
@@ -651,7 +653,7 @@ async fn register(
         label_gateway(lc, p).await?;
     }
     if sd_enabled {
-        for o in crate::workloads::service_discovery(&opts.image)? {
+        for o in crate::workloads::service_discovery(&opts.image, opts.mcs_spec)? {
             apply(lc, &o).await?;
         }
         p.done(format!(

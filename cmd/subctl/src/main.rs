@@ -465,6 +465,11 @@ struct JoinArgs {
     /// cluster of the set must use the same one.
     #[arg(long, value_name = "CIDR")]
     clusterset_ip_cidr: Option<String>,
+    /// Speak the MCS API as specified rather than as Lighthouse does: ServiceExport conditions
+    /// with the MCS API's reasons (Valid, Exported, NoConflicts, PortConflict, ...) and DNS
+    /// serving only the DNS spec's names (no <clusterid>.<svc>.<ns>.svc.clusterset.local).
+    #[arg(long)]
+    mcs_spec: bool,
     /// Verify the broker's certificate against the CA in the broker-info file.
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     check_broker_certificate: bool,
@@ -717,6 +722,7 @@ async fn run(cmd: Command) -> Result<()> {
                 broker_url: a.broker_url,
                 enable_clusterset_ip: a.enable_clusterset_ip,
                 clusterset_ip_cidr: a.clusterset_ip_cidr,
+                mcs_spec: a.mcs_spec,
                 image: crate::workloads::checked_image(&a.repository, &a.image_version)?,
             };
             join::run(&target, &opts, &mut p).await?;

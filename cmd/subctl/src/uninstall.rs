@@ -130,7 +130,7 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
     ));
     // The cluster-scoped RBAC join applied with the workloads: not in the namespace.
     let mut docs = crate::workloads::connectivity("unused")?;
-    docs.extend(crate::workloads::service_discovery("unused")?);
+    docs.extend(crate::workloads::service_discovery("unused", false)?);
     docs.extend(crate::workloads::globalnet("unused")?);
     for d in docs
         .iter()

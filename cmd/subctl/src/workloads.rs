@@ -50,9 +50,24 @@ pub fn globalnet(image: &str) -> Result<Vec<Value>> {
 }
 
 /// Lighthouse agent and DNS server (service accounts, RBAC, Deployments, the DNS Service), and
-/// the ClusterSetIP DaemonSet on every node.
-pub fn service_discovery(image: &str) -> Result<Vec<Value>> {
+/// the ClusterSetIP DaemonSet on every node. `mcs_spec`: the agent writes the MCS API's
+/// condition reasons and the DNS server serves only the DNS spec's names, instead of
+/// Lighthouse's.
+pub fn service_discovery(image: &str, mcs_spec: bool) -> Result<Vec<Value>> {
     let mut docs = documents(SERVICE_DISCOVERY, image)?;
+    if mcs_spec {
+        for (deployment, arg) in [
+            ("submariner-lighthouse-agent", "--mcs-condition-reasons"),
+            ("submariner-lighthouse-coredns", "--strict-mcs-names"),
+        ] {
+            let command = docs
+                .iter_mut()
+                .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == deployment)
+                .and_then(|d| d["spec"]["template"]["spec"]["containers"][0]["command"].as_array_mut())
+                .with_context(|| format!("the bundled manifests have no {deployment} command"))?;
+            command.push(arg.into());
+        }
+    }
     docs.extend(documents(CLUSTERSET_IP, image)?);
     Ok(docs)
 }
@@ -98,7 +113,7 @@ mod tests {
                 .expect("json")
                 .contains(IMAGE_PLACEHOLDER)
         );
-        let sd = service_discovery("x/subsea:1").expect("parses");
+        let sd = service_discovery("x/subsea:1", false).expect("parses");
         let deployments: Vec<&str> = sd
             .iter()
             .filter(|d| d["kind"] == "Deployment")
@@ -114,5 +129,36 @@ mod tests {
             .filter_map(|d| d["metadata"]["name"].as_str())
             .collect();
         assert_eq!(daemonsets, ["submariner-clusterset-ip"]);
+    }
+
+    #[test]
+    fn the_mcs_spec_mode_adds_the_agent_and_dns_flags() {
+        let command = |mcs: bool, name: &str| -> Vec<String> {
+            service_discovery("x/subsea:1", mcs)
+                .expect("parses")
+                .iter()
+                .find(|d| d["metadata"]["name"] == name && d["kind"] == "Deployment")
+                .and_then(|d| {
+                    d["spec"]["template"]["spec"]["containers"][0]["command"]
+                        .as_array()
+                        .cloned()
+                })
+                .expect("a command")
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        };
+        assert_eq!(
+            command(false, "submariner-lighthouse-agent"),
+            ["subsea", "lighthouse-agent"]
+        );
+        assert_eq!(
+            command(true, "submariner-lighthouse-agent"),
+            ["subsea", "lighthouse-agent", "--mcs-condition-reasons"]
+        );
+        assert!(
+            command(true, "submariner-lighthouse-coredns").ends_with(&["--strict-mcs-names".to_string()])
+        );
+        assert!(!command(false, "submariner-lighthouse-coredns").contains(&"--strict-mcs-names".to_string()));
     }
 }

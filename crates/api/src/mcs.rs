@@ -81,6 +81,13 @@ pub struct ServiceImportStatus {
     /// Clusters that export the service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<ClusterStatus>,
+    /// `Present` once the service's EndpointSlices are in this cluster, else `Absent`
+    /// (v1beta1's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_slice_objects: Option<String>,
+    /// The `Ready` condition: reasons `Ready`, `Pending`, `IPFamilyNotSupported` (v1beta1's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
 }
 
 /// MCS `v1alpha1`, the version Submariner stores.

@@ -365,6 +365,11 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
         .copied()
         .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
         .collect();
+    let families = crate::import_status::cluster_families(w.services);
+    let with_copies: BTreeSet<(&str, &str)> = lh_slices
+        .iter()
+        .map(|sl| (key(&sl.metadata).0, label(&sl.metadata, SERVICE_NAME)))
+        .collect();
     for &(ns, name) in &services {
         let exporters = ix
             .exporters
@@ -379,12 +384,31 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
         // The VIP also follows other services' claims, which the print does not cover.
         let ips: Vec<String> = vips.of(ns, name).map(|c| c.ip.to_string()).into_iter().collect();
         let ips_held = existing.is_some_and(|e| e.spec.ips == ips);
-        if ips_held && memo.holds(Of::Imports, (ns, name), print) {
+        // The status also follows the slice copies, which the print does not cover either.
+        let present = with_copies.contains(&(ns, name));
+        let status = |families_of: &[String], old: Option<&ServiceImport>| {
+            let old = old
+                .and_then(|e| e.status.as_ref())
+                .map(|s| s.conditions.as_slice())
+                .unwrap_or_default();
+            crate::import_status::of(old, families_of, &families, present, w.now)
+        };
+        let status_held = existing.is_some_and(|e| {
+            let (objects, ready) = status(&e.spec.ip_families, Some(e));
+            let st = e.status.clone().unwrap_or_default();
+            st.endpoint_slice_objects.as_deref() == Some(objects.as_str())
+                && export::same_conditions(&st.conditions, std::slice::from_ref(&ready))
+        });
+        if ips_held && status_held && memo.holds(Of::Imports, (ns, name), print) {
             next.record(Of::Imports, (ns, name), print);
             continue;
         }
         if let Some(mut agg) = export::aggregate(ns, name, exporters) {
             agg.spec.ips = ips;
+            let (objects, ready) = status(&agg.spec.ip_families, existing);
+            let st = agg.status.get_or_insert_with(Default::default);
+            st.endpoint_slice_objects = Some(objects);
+            st.conditions = vec![ready];
             agg.metadata
                 .labels
                 .get_or_insert_with(Default::default)

@@ -8,7 +8,7 @@
 //! cluster edits; with per-cluster authorization no cluster may edit another's object, and the
 //! local aggregate has no write races.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
@@ -190,6 +190,7 @@ pub fn cluster_import(cluster: &str, broker_ns: &str, svc: &Service, exported_at
         clusters: vec![ClusterStatus {
             cluster: cluster.into(),
         }],
+        ..Default::default()
     });
     si
 }
@@ -381,6 +382,7 @@ pub fn aggregate(ns: &str, svc: &str, imports: &[&ServiceImport]) -> Option<Serv
                 cluster: c.to_string(),
             })
             .collect(),
+        ..Default::default()
     });
     Some(agg)
 }
@@ -429,6 +431,31 @@ pub fn covers(existing: &Value, desired: &Value) -> bool {
     }
 }
 
+/// A condition of type `t`, keeping the `lastTransitionTime` of the one in `old` while its
+/// status stays the same.
+pub(crate) fn condition(
+    old: &[Condition],
+    now: &str,
+    t: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+) -> Condition {
+    let status = if status { "True" } else { "False" };
+    let since = old
+        .iter()
+        .find(|c| c.type_ == t && c.status == status)
+        .and_then(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.to_string());
+    Condition {
+        type_: t.into(),
+        status: status.into(),
+        last_transition_time: Some(since),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+    }
+}
+
 /// MCS conditions for an export; a condition keeps its `lastTransitionTime` while its status
 /// stays the same.
 pub fn conditions(
@@ -438,21 +465,8 @@ pub fn conditions(
     conflict: Option<&Conflict>,
     now: &str,
 ) -> Vec<Condition> {
-    let cond = |t: &str, status: bool, reason: &str, message: &str| {
-        let status = if status { "True" } else { "False" };
-        let since = old
-            .iter()
-            .find(|c| c.type_ == t && c.status == status)
-            .and_then(|c| c.last_transition_time.clone())
-            .unwrap_or_else(|| now.to_string());
-        Condition {
-            type_: t.into(),
-            status: status.into(),
-            last_transition_time: Some(since),
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-        }
-    };
+    let cond =
+        |t: &str, status: bool, reason: &str, message: &str| condition(old, now, t, status, reason, message);
     let mut out = Vec::new();
     match valid {
         Ok(()) => out.push(cond("Valid", true, "", "")),
@@ -560,6 +574,12 @@ fn port_set(i: &ServiceImport) -> BTreeMap<&str, (i32, &str)> {
         .collect()
 }
 
+/// The families as a set: `[IPv4, IPv6]` and `[IPv6, IPv4]` serve the same (only the primary
+/// differs, which the oldest export decides without a conflict).
+fn family_set(i: &ServiceImport) -> BTreeSet<&str> {
+    i.spec.ip_families.iter().map(String::as_str).collect()
+}
+
 fn oldest_cluster(agg: &ServiceImport) -> &str {
     let clusters = agg
         .status
@@ -632,6 +652,11 @@ pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport])
                 mine.spec.traffic_distribution != agg.spec.traffic_distribution,
                 "trafficDistribution",
                 "TrafficDistributionConflict",
+            ),
+            (
+                family_set(mine) != family_set(&agg),
+                "ipFamilies",
+                "IPFamilyConflict",
             ),
             (my_labels != their_labels, "exportedLabels", "LabelsConflict"),
             (

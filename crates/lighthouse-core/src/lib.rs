@@ -11,6 +11,7 @@ pub mod exported;
 pub mod external;
 pub mod fixtures;
 pub mod globalnet;
+pub mod import_status;
 pub mod labels;
 pub mod resolve;
 pub mod respond;

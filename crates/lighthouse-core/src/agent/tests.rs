@@ -598,3 +598,83 @@ fn conditions_speak_the_mcs_apis_words_when_asked() {
     let valid = &gone.exports[0].status.as_ref().expect("status").conditions[0];
     assert_eq!(valid.reason.as_deref(), Some("NoService"));
 }
+
+#[test]
+fn the_import_says_pending_until_the_slices_are_here_then_ready() {
+    let mut sim = web_cluster();
+    // The first pass publishes; the second writes the aggregate and the copies at once, so
+    // that no copy was there when it planned the aggregate's status.
+    for now in ["t0", "t1"] {
+        let pass = sim.plan("c1", now);
+        sim.apply(pass);
+    }
+    let st = local_aggregate(&sim).status.clone().expect("status");
+    assert_eq!(st.endpoint_slice_objects.as_deref(), Some("Absent"));
+    assert_eq!(st.conditions[0].reason.as_deref(), Some("Pending"));
+    sim.converge("c1");
+    let st = local_aggregate(&sim).status.clone().expect("status");
+    assert_eq!(st.endpoint_slice_objects.as_deref(), Some("Present"));
+    assert_eq!(
+        (
+            st.conditions[0].type_.as_str(),
+            st.conditions[0].status.as_str(),
+            st.conditions[0].reason.as_deref()
+        ),
+        ("Ready", "True", Some("Ready"))
+    );
+    assert!(sim.plan("c1", "later").is_empty(), "converged");
+}
+
+#[test]
+fn an_import_of_families_the_cluster_lacks_is_not_ready() {
+    let mut sim = web_cluster();
+    let spec = sim.services[0].spec.as_mut().expect("spec");
+    spec.ip_families = Some(vec!["IPv6".into()]);
+    spec.cluster_ips = Some(vec!["fd00:96::10".into()]);
+    spec.cluster_ip = Some("fd00:96::10".into());
+    // The cluster's other Services are IPv4 only: it serves IPv4, and the IPv6 one is the
+    // export itself; importing it into a cluster without IPv6 is what must be refused.
+    let mut importer = web_cluster();
+    importer.exports.clear();
+    sim.converge("c1");
+    importer.broker_imports = sim.broker_imports.clone();
+    importer.broker_slices = sim.broker_slices.clone();
+    importer.converge("c2");
+    let ready = &local_aggregate(&importer)
+        .status
+        .clone()
+        .expect("status")
+        .conditions[0];
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref()),
+        ("False", Some("IPFamilyNotSupported")),
+        "{ready:?}"
+    );
+    let ready = &local_aggregate(&sim).status.clone().expect("status").conditions[0];
+    assert_eq!(ready.reason.as_deref(), Some("Ready"), "the exporter serves IPv6");
+}
+
+#[test]
+fn differing_ip_families_are_a_conflict_but_their_order_is_not() {
+    let families = |fams: &[&str]| {
+        let mut sim = web_cluster();
+        sim.services[0].spec.as_mut().expect("spec").ip_families =
+            Some(fams.iter().map(|f| f.to_string()).collect());
+        sim
+    };
+    for (theirs, conflict) in [(&["IPv6", "IPv4"][..], false), (&["IPv4"][..], true)] {
+        let mut sim = families(&["IPv4", "IPv6"]);
+        let mut other = families(theirs);
+        other.exports[0].metadata.creation_timestamp = Some(typed(json!("2025-01-01T00:00:00Z")));
+        other.converge("c2");
+        sim.broker_imports = other.broker_imports.clone();
+        sim.broker_slices = other.broker_slices.clone();
+        sim.converge("c1");
+        let c = &sim.exports[0].status.as_ref().expect("status").conditions[2];
+        assert_eq!(
+            c.reason.as_deref() == Some("IPFamilyConflict"),
+            conflict,
+            "theirs {theirs:?}: {c:?}"
+        );
+    }
+}
