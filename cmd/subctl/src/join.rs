@@ -450,11 +450,14 @@ struct Cidrs<'a> {
     clusterset_ip: Option<&'a str>,
 }
 
-/// Checks a ClusterSetIP range (`flag` names it in the error).
+/// Checks a ClusterSetIP range list, at most one CIDR per family (`flag` names it in the error).
 pub fn clusterset_ip_range(range: &str, flag: &str) -> Result<()> {
-    match Cidr::parse(range) {
-        Ok(c) if c.addr.is_ipv4() && c.prefix <= 30 => Ok(()),
-        _ => bail!("{flag} {range:?} is not an IPv4 CIDR of at least 4 addresses (e.g. 243.0.0.0/8)"),
+    match subsea_lighthouse_core::vip::Settings::default().with_ranges(range) {
+        Ok(_) if !range.trim().is_empty() => Ok(()),
+        Ok(_) => {
+            bail!("{flag} is empty: give a CIDR per family, e.g. 243.0.0.0/8 or 243.0.0.0/8,fd00:243::/104")
+        }
+        Err(e) => bail!("{flag}: {e} (e.g. 243.0.0.0/8 or 243.0.0.0/8,fd00:243::/104)"),
     }
 }
 

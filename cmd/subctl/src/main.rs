@@ -308,8 +308,10 @@ struct DeployBrokerArgs {
     /// per cluster). Without it, exports opt in with that annotation set to true.
     #[arg(long)]
     enable_clusterset_ip: bool,
-    /// Range ClusterSetIPs are claimed from (IPv4).
-    #[arg(long, default_value = "243.0.0.0/8", value_name = "CIDR")]
+    /// Ranges ClusterSetIPs are claimed from, one per family, comma-separated (dual-stack
+    /// services get a VIP of each family; the IPv6 default is fd00:243::/104), e.g.
+    /// 243.0.0.0/8,fd00:243::/104.
+    #[arg(long, default_value = "243.0.0.0/8", value_name = "CIDR[,CIDR6]")]
     clusterset_ip_cidr_range: String,
     /// Where to write the broker-info file.
     #[arg(long, default_value = "broker-info.subm", value_name = "FILE")]
@@ -461,9 +463,10 @@ struct JoinArgs {
     /// lighthouse.submariner.io/use-clusterset-ip=false.
     #[arg(long)]
     enable_clusterset_ip: bool,
-    /// Range ClusterSetIPs are claimed from (default: the broker's, else 243.0.0.0/8); every
-    /// cluster of the set must use the same one.
-    #[arg(long, value_name = "CIDR")]
+    /// Ranges ClusterSetIPs are claimed from, one per family, comma-separated (default: the
+    /// broker's, else 243.0.0.0/8 and fd00:243::/104); every cluster of the set must use the
+    /// same.
+    #[arg(long, value_name = "CIDR[,CIDR6]")]
     clusterset_ip_cidr: Option<String>,
     /// Speak the MCS API as specified rather than as Lighthouse does: ServiceExport conditions
     /// with the MCS API's reasons (Valid, Exported, NoConflicts, PortConflict, ...) and DNS

@@ -37,10 +37,21 @@ pub async fn agent(a: AgentArgs) -> Result<()> {
     .map_err(Into::into)
 }
 
-pub async fn clusterset_ip(a: KubeArgs) -> Result<()> {
+#[derive(clap::Args)]
+pub struct ClustersetIpArgs {
+    #[command(flatten)]
+    kube: KubeArgs,
+    /// This node's name: services with internalTrafficPolicy Local go to its pods only
+    /// (default: the host name).
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    node_name: Option<String>,
+}
+
+pub async fn clusterset_ip(a: ClustersetIpArgs) -> Result<()> {
     subsea_clusterset_ip::run(subsea_clusterset_ip::Options {
-        kubeconfig: a.kubeconfig,
-        context: a.context,
+        kubeconfig: a.kube.kubeconfig,
+        context: a.kube.context,
+        node: a.node_name.unwrap_or_else(crate::gateway::hostname),
     })
     .await
     .map_err(Into::into)

@@ -98,11 +98,13 @@ enum Command {
     /// annotation lighthouse.submariner.io/use-clusterset-ip=true or the cluster set enables
     /// them by default) goes to a ready pod of this cluster when it exports the service, else to
     /// the service IP of a healthy exporting cluster, chosen at random per connection (by client
-    /// address with ClientIP session affinity). The rules live in the nftables table
-    /// subsea-clusterset-ip, replaced atomically on every change and removed on exit.
+    /// address with ClientIP session affinity). One VIP per family: IPv4 and IPv6 VIPs go to
+    /// backends of their own family. A service with internalTrafficPolicy Local goes to this
+    /// node's pods only. The rules live in the nftables table subsea-clusterset-ip (family
+    /// inet), replaced atomically on every change and removed on exit.
     ///
-    /// Example: subsea clusterset-ip --kubeconfig /etc/subsea/cluster.kubeconfig
-    ClustersetIp(lighthouse::KubeArgs),
+    /// Example: subsea clusterset-ip --kubeconfig /etc/subsea/cluster.kubeconfig --node-name c1-worker
+    ClustersetIp(lighthouse::ClustersetIpArgs),
     /// Run the clusterset.local DNS server.
     ///
     /// A, AAAA, SRV, headless names, per-cluster names, local preference, then round robin over

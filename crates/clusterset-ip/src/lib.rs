@@ -17,7 +17,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use subsea_api::mcs::v1alpha1::ServiceImport;
 use subsea_api::submariner::Gateway;
-use subsea_lighthouse_core::vip_route::{Forward, Health, forwards};
+use subsea_lighthouse_core::vip_route::{Forward, Health, Here, forwards};
 use subsea_runtime::controller::Loop;
 use subsea_runtime::reflect::{Reflector, reflect_with};
 
@@ -30,6 +30,8 @@ pub struct Options {
     pub kubeconfig: Option<PathBuf>,
     /// Context in it.
     pub context: Option<String>,
+    /// This node's name (`internalTrafficPolicy: Local` keeps connections on its pods).
+    pub node: String,
 }
 
 fn refs<T>(v: &[std::sync::Arc<T>]) -> Vec<&T> {
@@ -63,7 +65,7 @@ pub async fn run(opts: Options) -> Result<()> {
     ready(&imports, "ServiceImport").await?;
     ready(&slices, "EndpointSlice").await?;
     ready(&gateways, "Gateway").await?;
-    tracing::info!(%cluster, table = nft::TABLE, "clusterset-ip running");
+    tracing::info!(%cluster, node = %opts.node, table = nft::TABLE, "clusterset-ip running");
     let last: std::sync::Mutex<Option<Vec<Forward>>> = Default::default();
     Loop::new("clusterset-ip")
         .resync(Duration::from_secs(30))
@@ -76,7 +78,11 @@ pub async fn run(opts: Options) -> Result<()> {
                 connected: connected.as_ref(),
                 rtt_us: &rtt_us,
             };
-            let want = forwards(&cluster, &refs(&i), &refs(&s), health);
+            let here = Here {
+                cluster: &cluster,
+                node: &opts.node,
+            };
+            let want = forwards(here, &refs(&i), &refs(&s), health);
             let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
             if last.as_ref() != Some(&want) {
                 nft::apply(&want).map_err(|e| e.to_string())?;

@@ -4,10 +4,10 @@
 //!
 //! The destination translation runs at priority -110, before a service proxy's (-100): a node
 //! translates a connection's destination once, so the VIP rules name pods or remote service
-//! IPs, never the local service IP.
+//! IPs, never the local service IP. One `inet` table holds both families' VIPs.
 
 use std::borrow::Cow;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use nftables::batch::Batch;
 use nftables::expr::{
@@ -27,15 +27,28 @@ const PRIORITY: i32 = -110;
 
 fn table() -> Table<'static> {
     Table {
-        family: NfFamily::IP,
+        family: NfFamily::INet,
         name: TABLE.into(),
         handle: None,
     }
 }
 
+/// The IPv4-only table of earlier releases, removed where found.
+fn legacy_table() -> Table<'static> {
+    Table {
+        family: NfFamily::IP,
+        ..table()
+    }
+}
+
+/// The payload protocol of a VIP's family: `ip` or `ip6`.
+fn l3(ip: IpAddr) -> &'static str {
+    if ip.is_ipv6() { "ip6" } else { "ip" }
+}
+
 fn chain(name: &'static str, hook: Option<NfHook>) -> Chain<'static> {
     Chain {
-        family: NfFamily::IP,
+        family: NfFamily::INet,
         table: TABLE.into(),
         name: name.into(),
         _type: hook.map(|_| NfChainType::NAT),
@@ -61,21 +74,21 @@ fn is(left: Expression<'static>, right: Expression<'static>) -> Statement<'stati
     })
 }
 
-fn target(ip: Ipv4Addr, port: u16) -> Expression<'static> {
+fn target(ip: IpAddr, port: u16) -> Expression<'static> {
     Expression::Named(NamedExpression::Concat(vec![
         Expression::String(ip.to_string().into()),
         Expression::Number(u32::from(port)),
     ]))
 }
 
-/// `dnat ip addr . port to <numgen random | jhash ip saddr> mod N map { i : addr . port }`.
+/// `dnat ip[6] addr . port to <numgen random | jhash ip[6] saddr> mod N map { i : addr . port }`.
 fn spread(f: &Forward) -> Statement<'static> {
     let n = u32::try_from(f.backends.len()).unwrap_or(u32::MAX);
     let key = if f.sticky {
         Expression::Named(NamedExpression::JHash(JHash {
             hash_mod: n,
             offset: None,
-            expr: Box::new(payload("ip", "saddr")),
+            expr: Box::new(payload(l3(f.vip), "saddr")),
             seed: None,
         }))
     } else {
@@ -96,7 +109,11 @@ fn spread(f: &Forward) -> Statement<'static> {
             key,
             data: Expression::Named(NamedExpression::Set(items)),
         })))),
-        family: Some(NATFamily::IP),
+        family: Some(if f.vip.is_ipv6() {
+            NATFamily::IP6
+        } else {
+            NATFamily::IP
+        }),
         port: None,
         flags: None,
     }))
@@ -107,6 +124,8 @@ fn spread(f: &Forward) -> Statement<'static> {
 pub fn ruleset(forwards: &[Forward]) -> Nftables<'static> {
     let mut b = Batch::new();
     // add + delete + add: replaces the table whether or not it existed, in one transaction.
+    b.add(NfListObject::Table(legacy_table()));
+    b.delete(NfListObject::Table(legacy_table()));
     b.add(NfListObject::Table(table()));
     b.delete(NfListObject::Table(table()));
     b.add(NfListObject::Table(table()));
@@ -119,7 +138,7 @@ pub fn ruleset(forwards: &[Forward]) -> Nftables<'static> {
         };
         b.add(NfListObject::Chain(chain(name, Some(hook))));
         b.add(NfListObject::Rule(Rule {
-            family: NfFamily::IP,
+            family: NfFamily::INet,
             table: TABLE.into(),
             chain: name.into(),
             expr: Cow::Owned(vec![Statement::Jump(nftables::stmt::JumpTarget {
@@ -135,12 +154,12 @@ pub fn ruleset(forwards: &[Forward]) -> Nftables<'static> {
             spread(f)
         };
         b.add(NfListObject::Rule(Rule {
-            family: NfFamily::IP,
+            family: NfFamily::INet,
             table: TABLE.into(),
             chain: VIPS.into(),
             expr: Cow::Owned(vec![
                 is(
-                    payload("ip", "daddr"),
+                    payload(l3(f.vip), "daddr"),
                     Expression::String(f.vip.to_string().into()),
                 ),
                 is(
@@ -163,8 +182,10 @@ pub fn apply(forwards: &[Forward]) -> Result<()> {
 /// Removes the table (shutdown, uninstall); absent is fine.
 pub fn remove() -> Result<()> {
     let mut b = Batch::new();
-    b.add(NfListObject::Table(table()));
-    b.delete(NfListObject::Table(table()));
+    for t in [table(), legacy_table()] {
+        b.add(NfListObject::Table(t.clone()));
+        b.delete(NfListObject::Table(t));
+    }
     nftables::helper::apply_ruleset(&b.to_nftables()).map_err(|source| Error::Nft { table: TABLE, source })
 }
 
@@ -173,8 +194,12 @@ mod tests {
     use super::*;
 
     fn forward(sticky: bool, backends: &[(&str, u16)]) -> Forward {
+        forward_to("243.0.0.9", sticky, backends)
+    }
+
+    fn forward_to(vip: &str, sticky: bool, backends: &[(&str, u16)]) -> Forward {
         Forward {
-            vip: "243.0.0.9".parse().expect("ip"),
+            vip: vip.parse().expect("ip"),
             protocol: "tcp".into(),
             port: 80,
             sticky,
@@ -203,5 +228,26 @@ mod tests {
         );
         assert!(json.contains(r#""reject""#), "{json}");
         assert!(json.contains(r#""prio":-110"#), "{json}");
+    }
+
+    #[test]
+    fn an_ipv6_vip_matches_and_translates_as_ipv6_in_the_inet_table() {
+        let json = serde_json::to_value(ruleset(&[forward_to("fd00:243::9", true, &[("fd00:66::5", 80)])]))
+            .expect("json")
+            .to_string();
+        assert!(json.contains(r#""family":"inet""#), "{json}");
+        assert!(
+            json.contains(r#"{"payload":{"field":"daddr","protocol":"ip6"}}"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""jhash":{"expr":{"payload":{"field":"saddr","protocol":"ip6"}}"#),
+            "{json}"
+        );
+        assert!(json.contains(r#"[0,{"concat":["fd00:66::5",80]}]"#), "{json}");
+        assert!(
+            json.contains(r#""family":"ip6""#),
+            "the dnat names its family: {json}"
+        );
     }
 }

@@ -299,11 +299,14 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
                 .get_or_insert_with(Default::default)
                 .extend(exported::carry(&e.spec));
             if !export::headless(svc) && crate::vip::wanted(&e.metadata, w.vips.default_on) {
-                if let Some(c) = vips.claim(ns, name, &w.vips.range, w.now) {
-                    si.metadata
-                        .annotations
-                        .get_or_insert_with(Default::default)
-                        .insert(crate::vip::ANNOTATION.into(), c.value());
+                let (v4, v6) = export::families(svc);
+                for fam in [v4.then_some(false), v6.then_some(true)].into_iter().flatten() {
+                    if let Some(c) = vips.claim(ns, name, w.vips.range_of(fam), w.now) {
+                        si.metadata
+                            .annotations
+                            .get_or_insert_with(Default::default)
+                            .insert(crate::vip::annotation_of(fam).into(), c.value());
+                    }
                 }
             }
             let exporters = ix
@@ -382,8 +385,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             existing.map(|e| &e.metadata),
         );
         // The VIP also follows other services' claims, which the print does not cover.
-        let ips: Vec<String> = vips.of(ns, name).map(|c| c.ip.to_string()).into_iter().collect();
-        let ips_held = existing.is_some_and(|e| e.spec.ips == ips);
+        let ips_held = existing.is_some_and(|e| e.spec.ips == vips.ips(ns, name, &e.spec.ip_families));
         // The status also follows the slice copies, which the print does not cover either.
         let present = with_copies.contains(&(ns, name));
         let status = |families_of: &[String], old: Option<&ServiceImport>| {
@@ -404,7 +406,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             continue;
         }
         if let Some(mut agg) = export::aggregate(ns, name, exporters) {
-            agg.spec.ips = ips;
+            agg.spec.ips = vips.ips(ns, name, &agg.spec.ip_families);
             let (objects, ready) = status(&agg.spec.ip_families, existing);
             let st = agg.status.get_or_insert_with(Default::default);
             st.endpoint_slice_objects = Some(objects);

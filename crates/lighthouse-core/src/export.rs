@@ -85,6 +85,33 @@ pub fn headless(svc: &Service) -> bool {
     svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None")
 }
 
+/// The Service's address families as `(IPv4, IPv6)`: its `ipFamilies`, else those of its
+/// cluster IPs, else IPv4 alone (a Service without either is an IPv4 one).
+pub fn families(svc: &Service) -> (bool, bool) {
+    let spec = svc.spec.as_ref();
+    let named: Vec<&str> = spec
+        .and_then(|s| s.ip_families.as_ref())
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let (v4, v6) = if named.is_empty() {
+        let ips: Vec<std::net::IpAddr> = spec
+            .and_then(|s| s.cluster_ips.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|ip| ip.parse().ok())
+            .collect();
+        (
+            ips.iter().any(|ip| ip.is_ipv4()),
+            ips.iter().any(|ip| ip.is_ipv6()),
+        )
+    } else {
+        (named.contains(&"IPv4"), named.contains(&"IPv6"))
+    };
+    if v4 || v6 { (v4, v6) } else { (true, false) }
+}
+
 fn ports(svc: &Service) -> Vec<ServicePort> {
     let ports = svc.spec.as_ref().and_then(|s| s.ports.as_ref());
     ports

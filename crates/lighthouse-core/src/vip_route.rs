@@ -10,7 +10,7 @@
 //! translation per connection, so the local service proxy would never see the translated packet.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use subsea_api::mcs::v1alpha1::ServiceImport;
@@ -23,25 +23,39 @@ use crate::labels::*;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Forward {
     /// The VIP.
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// `tcp`, `udp` or `sctp`.
     pub protocol: String,
     /// The port.
     pub port: u16,
     /// Spread by client address (`ClientIP` affinity) rather than at random.
     pub sticky: bool,
-    /// Addresses and ports, sorted; empty: no backend (connections are refused).
-    pub backends: Vec<(Ipv4Addr, u16)>,
+    /// Addresses (of the VIP's family) and ports, sorted; empty: no backend (connections are
+    /// refused).
+    pub backends: Vec<(IpAddr, u16)>,
 }
 
-/// Ready IPv4 addresses of a slice's endpoints, with the port named `name` of the slice.
-fn ready_targets(sl: &EndpointSlice, name: &str, protocol: &str) -> Vec<(Ipv4Addr, u16)> {
+/// Which endpoints of a slice a VIP port takes.
+#[derive(Clone, Copy)]
+struct Wanted<'a> {
+    /// The port's name and protocol.
+    name: &'a str,
+    protocol: &'a str,
+    /// The VIP's family.
+    v6: bool,
+    /// Only endpoints on this node (`internalTrafficPolicy: Local`).
+    node: Option<&'a str>,
+}
+
+/// Ready addresses of the wanted family (and node) of a slice's endpoints, with the slice's
+/// port named as wanted.
+fn ready_targets(sl: &EndpointSlice, w: Wanted<'_>) -> Vec<(IpAddr, u16)> {
     let port = sl.ports.iter().flatten().find(|p| {
-        p.name.as_deref().unwrap_or_default() == name
+        p.name.as_deref().unwrap_or_default() == w.name
             && p.protocol
                 .as_deref()
                 .unwrap_or("TCP")
-                .eq_ignore_ascii_case(protocol)
+                .eq_ignore_ascii_case(w.protocol)
     });
     let Some(port) = port.and_then(|p| p.port).and_then(|p| u16::try_from(p).ok()) else {
         return Vec::new();
@@ -49,10 +63,21 @@ fn ready_targets(sl: &EndpointSlice, name: &str, protocol: &str) -> Vec<(Ipv4Add
     sl.endpoints
         .iter()
         .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        .filter(|e| w.node.is_none_or(|n| e.node_name.as_deref() == Some(n)))
         .flat_map(|e| &e.addresses)
-        .filter_map(|a| a.parse::<Ipv4Addr>().ok())
+        .filter_map(|a| a.parse::<IpAddr>().ok())
+        .filter(|a| a.is_ipv6() == w.v6)
         .map(|a| (a, port))
         .collect()
+}
+
+/// Where the deciding node is.
+#[derive(Clone, Copy, Debug)]
+pub struct Here<'a> {
+    /// Its cluster's ID.
+    pub cluster: &'a str,
+    /// Its node's name.
+    pub node: &'a str,
 }
 
 /// What a node knows of the other clusters: which the active gateway's tunnels reach (`None`:
@@ -65,25 +90,24 @@ pub struct Health<'a> {
     pub rtt_us: &'a HashMap<String, u64>,
 }
 
-/// Every VIP forward of the cluster `local`, from its aggregated ServiceImports and its
-/// EndpointSlices (Kubernetes' and Lighthouse's copies). A service with `trafficDistribution:
-/// PreferClose` that is not served locally goes to the nearest healthy cluster only.
+/// Every VIP forward of the node `here`, from its cluster's aggregated ServiceImports and
+/// EndpointSlices (Kubernetes' and Lighthouse's copies), for each VIP of each family. A service
+/// with `trafficDistribution: PreferClose` that is not served locally goes to the nearest
+/// healthy cluster only; one with `internalTrafficPolicy: Local` only to this node's pods (none
+/// here: refused, as a service proxy does).
 pub fn forwards(
-    local: &str,
+    here: Here<'_>,
     imports: &[&ServiceImport],
     slices: &[&EndpointSlice],
     health: Health<'_>,
 ) -> Vec<Forward> {
+    let local = here.cluster;
     let mut out = Vec::new();
     for i in imports
         .iter()
         .filter(|i| label(&i.metadata, AGGREGATE_LABEL) == MANAGER && i.spec.type_ == "ClusterSetIP")
     {
         let (ns, name) = key(&i.metadata);
-        let Some(vip) = i.spec.ips.iter().find_map(|ip| ip.parse::<IpAddr>().ok()) else {
-            continue;
-        };
-        let IpAddr::V4(vip) = vip else { continue };
         let of_service = |sl: &&&EndpointSlice| key(&sl.metadata).0 == ns;
         let copies: Vec<&EndpointSlice> = slices
             .iter()
@@ -103,30 +127,30 @@ pub fn forwards(
             .collect();
         let sticky = i.spec.session_affinity.as_deref() == Some("ClientIP");
         let prefer_close = i.spec.traffic_distribution.as_deref() == Some(crate::resolve::PREFER_CLOSE);
-        for p in &i.spec.ports {
+        let node_local = i.spec.internal_traffic_policy.as_deref() == Some("Local");
+        let exports_here = copies
+            .iter()
+            .any(|sl| label(&sl.metadata, SOURCE_CLUSTER) == local);
+        let vips = i.spec.ips.iter().filter_map(|ip| ip.parse::<IpAddr>().ok());
+        for (vip, p) in vips.flat_map(|v| i.spec.ports.iter().map(move |p| (v, p))) {
             let Ok(port) = u16::try_from(p.port) else { continue };
             let protocol = p.protocol.as_deref().unwrap_or("TCP");
-            let pname = p.name.as_deref().unwrap_or_default();
-            let exports_here = copies
-                .iter()
-                .any(|sl| label(&sl.metadata, SOURCE_CLUSTER) == local);
-            let mut backends: Vec<(Ipv4Addr, u16)> = if exports_here {
+            let want = Wanted {
+                name: p.name.as_deref().unwrap_or_default(),
+                protocol,
+                v6: vip.is_ipv6(),
+                node: node_local.then_some(here.node),
+            };
+            let mut backends: Vec<(IpAddr, u16)> = if exports_here {
                 // The local Service's ports are named as the import's; its slices carry target ports.
-                pods.iter()
-                    .flat_map(|sl| ready_targets(sl, pname, protocol))
-                    .collect()
+                pods.iter().flat_map(|sl| ready_targets(sl, want)).collect()
             } else {
                 Vec::new()
             };
-            if backends.is_empty() {
-                let mut remote: Vec<(&str, Vec<(Ipv4Addr, u16)>)> = copies
+            if backends.is_empty() && !node_local {
+                let mut remote: Vec<(&str, Vec<(IpAddr, u16)>)> = copies
                     .iter()
-                    .map(|sl| {
-                        (
-                            label(&sl.metadata, SOURCE_CLUSTER),
-                            ready_targets(sl, pname, protocol),
-                        )
-                    })
+                    .map(|sl| (label(&sl.metadata, SOURCE_CLUSTER), ready_targets(sl, want)))
                     .filter(|(c, targets)| {
                         *c != local
                             && !targets.is_empty()
@@ -136,7 +160,10 @@ pub fn forwards(
                 if prefer_close {
                     let rtt = |c: &str| health.rtt_us.get(c).copied().unwrap_or(u64::MAX);
                     remote.sort_by_key(|(c, _)| (rtt(c), c.to_string()));
-                    remote.truncate(1);
+                    // A cluster's IPv4 and IPv6 copies are two entries: keep the nearest's.
+                    if let Some(nearest) = remote.first().map(|r| r.0) {
+                        remote.retain(|r| r.0 == nearest);
+                    }
                 }
                 backends = remote.into_iter().flat_map(|(_, t)| t).collect();
             }
@@ -205,8 +232,12 @@ mod tests {
         }
     }
 
-    fn ip(s: &str) -> Ipv4Addr {
+    fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    fn at(cluster: &str) -> Here<'_> {
+        Here { cluster, node: "n1" }
     }
 
     #[test]
@@ -219,7 +250,7 @@ mod tests {
         );
         let here = pods(true);
         let all = [&c1, &c2, &c3, &here];
-        let f = forwards("c1", &[&i], &all, anywhere());
+        let f = forwards(at("c1"), &[&i], &all, anywhere());
         assert_eq!(f.len(), 1);
         assert_eq!(
             (f[0].vip, f[0].port, f[0].protocol.as_str()),
@@ -234,20 +265,20 @@ mod tests {
 
         // No ready pod here: the other exporting clusters' service IPs, the unready c3 left out.
         let not_ready = pods(false);
-        let f = forwards("c1", &[&i], &[&c1, &c2, &c3, &not_ready], anywhere());
+        let f = forwards(at("c1"), &[&i], &[&c1, &c2, &c3, &not_ready], anywhere());
         assert_eq!(f[0].backends, [(ip("100.66.0.5"), 80)]);
 
         // A cluster that does not export it spreads over every ready remote one.
         let c3_ready = copy("c3", "100.67.0.5", true);
-        let f = forwards("c9", &[&i], &[&c1, &c2, &c3_ready], anywhere());
+        let f = forwards(at("c9"), &[&i], &[&c1, &c2, &c3_ready], anywhere());
         assert_eq!(f[0].backends.len(), 3);
         // ... that is connected.
         let connected: HashSet<String> = ["c2".to_string()].into();
-        let f = forwards("c9", &[&i], &[&c1, &c2, &c3_ready], only(&connected));
+        let f = forwards(at("c9"), &[&i], &[&c1, &c2, &c3_ready], only(&connected));
         assert_eq!(f[0].backends, [(ip("100.66.0.5"), 80)]);
         let none = HashSet::new();
         assert!(
-            forwards("c9", &[&i], &[&c1, &c2], only(&none))[0]
+            forwards(at("c9"), &[&i], &[&c1, &c2], only(&none))[0]
                 .backends
                 .is_empty()
         );
@@ -257,14 +288,14 @@ mod tests {
     fn affinity_and_imports_without_a_vip() {
         let sticky = import("ClientIP");
         let c2 = copy("c2", "100.66.0.5", true);
-        assert!(forwards("c1", &[&sticky], &[&c2], anywhere())[0].sticky);
+        assert!(forwards(at("c1"), &[&sticky], &[&c2], anywhere())[0].sticky);
         let mut no_vip = import("None");
         no_vip.spec.ips.clear();
-        assert!(forwards("c1", &[&no_vip], &[&c2], anywhere()).is_empty());
+        assert!(forwards(at("c1"), &[&no_vip], &[&c2], anywhere()).is_empty());
         let mut not_ours = import("None");
         not_ours.metadata.labels = None;
         assert!(
-            forwards("c1", &[&not_ours], &[&c2], anywhere()).is_empty(),
+            forwards(at("c1"), &[&not_ours], &[&c2], anywhere()).is_empty(),
             "only the agent's aggregates"
         );
     }
@@ -279,10 +310,68 @@ mod tests {
             connected: None,
             rtt_us: &rtt,
         };
-        let f = forwards("c1", &[&i], &[&c2, &c3], health);
+        let f = forwards(at("c1"), &[&i], &[&c2, &c3], health);
         assert_eq!(f[0].backends, [(ip("100.67.0.5"), 80)], "c3 is nearer");
         let c3_down = copy("c3", "100.67.0.5", false);
-        let f = forwards("c1", &[&i], &[&c2, &c3_down], health);
+        let f = forwards(at("c1"), &[&i], &[&c2, &c3_down], health);
         assert_eq!(f[0].backends, [(ip("100.66.0.5"), 80)], "the nearest ready one");
+    }
+
+    fn with_node(mut sl: EndpointSlice, node: &str) -> EndpointSlice {
+        for e in &mut sl.endpoints {
+            e.node_name = Some(node.into());
+        }
+        sl
+    }
+
+    #[test]
+    fn each_family_vip_goes_to_the_backends_of_its_family() {
+        let mut i = import("None");
+        i.spec.ips = vec!["243.0.0.9".into(), "fd00:243::9".into()];
+        let c2 = copy("c2", "100.66.0.5", true);
+        let mut c2_v6 = copy("c2", "fd00:66::5", true);
+        c2_v6.address_type = "IPv6".into();
+        c2_v6.metadata.name = Some("web-c2-v6".into());
+        let f = forwards(at("c1"), &[&i], &[&c2, &c2_v6], anywhere());
+        let by_vip: Vec<(String, Vec<(IpAddr, u16)>)> = f
+            .iter()
+            .map(|f| (f.vip.to_string(), f.backends.clone()))
+            .collect();
+        assert_eq!(
+            by_vip,
+            [
+                ("243.0.0.9".to_string(), vec![(ip("100.66.0.5"), 80)]),
+                ("fd00:243::9".to_string(), vec![(ip("fd00:66::5"), 80)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn internal_traffic_policy_local_keeps_connections_on_the_node() {
+        let mut i = import("None");
+        i.spec.internal_traffic_policy = Some("Local".into());
+        let c1 = copy("c1", "100.65.0.5", true);
+        let c2 = copy("c2", "100.66.0.5", true);
+        let on_n1 = with_node(pods(true), "n1");
+        let f = forwards(at("c1"), &[&i], &[&c1, &c2, &on_n1], anywhere());
+        assert_eq!(f[0].backends, [(ip("10.129.4.11"), 8080)], "this node's pod");
+        let on_n2 = with_node(pods(true), "n2");
+        let f = forwards(at("c1"), &[&i], &[&c1, &c2, &on_n2], anywhere());
+        assert!(
+            f[0].backends.is_empty(),
+            "no pod on this node: refused, not sent away"
+        );
+        let f = forwards(at("c9"), &[&i], &[&c1, &c2], anywhere());
+        assert!(
+            f[0].backends.is_empty(),
+            "a cluster without the service has no local endpoint"
+        );
+        i.spec.internal_traffic_policy = Some("Cluster".into());
+        let f = forwards(at("c1"), &[&i], &[&c1, &c2, &on_n2], anywhere());
+        assert_eq!(
+            f[0].backends,
+            [(ip("10.129.4.11"), 8080)],
+            "Cluster: any node's pod"
+        );
     }
 }

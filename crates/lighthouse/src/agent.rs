@@ -115,22 +115,17 @@ pub async fn run(opts: Options) -> Result<()> {
 fn vip_settings(
     join: &subsea_api::operator::ServiceDiscoverySpec,
 ) -> Result<subsea_lighthouse_core::vip::Settings> {
-    let mut s = subsea_lighthouse_core::vip::Settings {
+    let s = subsea_lighthouse_core::vip::Settings {
         default_on: join.clusterset_ip_enabled,
         ..Default::default()
-    };
-    if !join.clusterset_ip_cidr.is_empty() {
-        s.range = subsea_cidr::Cidr::parse(&join.clusterset_ip_cidr)
-            .ok()
-            .filter(|c| c.addr.is_ipv4())
-            .ok_or_else(|| {
-                subsea_runtime::Error::Invalid(format!(
-                    "the ServiceDiscovery object's clustersetIPCIDR {:?} is not an IPv4 CIDR; re-run `subctl join` with --clusterset-ip-cidr",
-                    join.clusterset_ip_cidr
-                ))
-            })?;
     }
-    tracing::info!(default_on = s.default_on, range = %s.range, "clusterset IPs");
+    .with_ranges(&join.clusterset_ip_cidr)
+    .map_err(|e| {
+        subsea_runtime::Error::Invalid(format!(
+            "the ServiceDiscovery object's clustersetIPCIDR: {e}; re-run `subctl join` with --clusterset-ip-cidr"
+        ))
+    })?;
+    tracing::info!(default_on = s.default_on, range = %s.range, range_v6 = %s.range_v6, "clusterset IPs");
     Ok(s)
 }
 

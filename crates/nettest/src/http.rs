@@ -32,9 +32,12 @@ pub fn serve(port: u16, pod: &str, cluster: &str) -> Result<()> {
                 .peer_addr()
                 .map(|a| format!("source={}\n", a.ip().to_canonical()))
                 .unwrap_or_default();
+            let port = format!("port={port}\n");
             let (status, text) = match path {
                 "/health" => ("200 OK", body.as_str()),
                 "/source" => ("200 OK", source.as_str()),
+                // Which of a pod's ports a connection reached (multi-port services).
+                "/port" => ("200 OK", port.as_str()),
                 _ => ("404 Not Found", "not found\n"),
             };
             let reply = format!(

@@ -18,7 +18,7 @@ use subsea_nettest::stats;
 const PORT: u16 = 7001;
 
 fn run(rounds: usize, seconds: u64) -> Result<()> {
-    let mut guard = harness::up_clusterset_ip("vipbench", 2)?;
+    let mut guard = harness::up_clusterset_ip("vipbench", 2, false)?;
     let sb = &mut guard.0;
     let server = sb.add_pod("cluster1", "cluster1-worker", "server", "default")?;
     let client = sb.add_pod("cluster2", "cluster2-worker", "client", "default")?;

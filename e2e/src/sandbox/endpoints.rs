@@ -63,6 +63,10 @@ pub fn slice(svc: &Value, pods: &[Value], v6: bool) -> Option<Value> {
                 .any(|c| c["type"] == "Ready" && c["status"] == "True");
             let mut e = json!({"addresses": [pod_ips(p, v6)[0]], "conditions": {"ready": ready},
                 "targetRef": {"kind": "Pod", "name": s(p, "/metadata/name"), "namespace": ns}});
+            let node = s(p, "/spec/nodeName");
+            if !node.is_empty() {
+                e["nodeName"] = json!(node);
+            }
             let host = s(p, "/spec/hostname");
             if !host.is_empty() {
                 e["hostname"] = json!(host);
@@ -141,7 +145,7 @@ mod tests {
             "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}});
         let pod = |name: &str, app: &str, ip: &str, ready: &str| {
             json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
-                "spec": {"hostname": name}, "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": ready}]}})
+                "spec": {"hostname": name, "nodeName": "c1-worker"}, "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": ready}]}})
         };
         let pods = vec![
             pod("web-0", "web", "10.129.4.11", "True"),
@@ -154,6 +158,7 @@ mod tests {
         assert_eq!(sl["endpoints"][0]["conditions"]["ready"], true);
         assert_eq!(sl["endpoints"][1]["conditions"]["ready"], false);
         assert_eq!(sl["endpoints"][0]["hostname"], "web-0");
+        assert_eq!(sl["endpoints"][0]["nodeName"], "c1-worker");
         assert_eq!(sl["ports"][0]["port"], 8080);
         let no_selector = json!({"metadata": {"name": "x", "namespace": "default"}, "spec": {}});
         assert!(slices(&no_selector, &pods).is_empty());

@@ -63,8 +63,8 @@ pub fn up_globalnet(tag: &str, clusters: usize) -> anyhow::Result<Guard> {
 }
 
 /// [`up`] with ClusterSetIPs on by default for every export.
-pub fn up_clusterset_ip(tag: &str, clusters: usize) -> anyhow::Result<Guard> {
-    up_with(tag, clusters, false, false, true)
+pub fn up_clusterset_ip(tag: &str, clusters: usize, dual_stack: bool) -> anyhow::Result<Guard> {
+    up_with(tag, clusters, dual_stack, false, true)
 }
 
 fn up_with(

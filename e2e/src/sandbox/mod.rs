@@ -258,6 +258,8 @@ impl Sandbox {
                     "clusterset-ip".into(),
                     "--kubeconfig".into(),
                     self.inner_kubeconfig(&c.id).to_string_lossy().into_owned(),
+                    "--node-name".into(),
+                    n.name.clone(),
                 ];
                 self.start(
                     &format!("{}/clusterset-ip", n.name),

@@ -678,3 +678,22 @@ fn differing_ip_families_are_a_conflict_but_their_order_is_not() {
         );
     }
 }
+
+#[test]
+fn a_dual_stack_service_gets_one_vip_per_family_primary_first() {
+    for (families, v6_first) in [(["IPv4", "IPv6"], false), (["IPv6", "IPv4"], true)] {
+        let mut sim = web_cluster();
+        sim.vips.default_on = true;
+        let spec = sim.services[0].spec.as_mut().expect("spec");
+        spec.ip_families = Some(families.iter().map(|f| f.to_string()).collect());
+        spec.cluster_ips = Some(vec!["100.65.0.5".into(), "fd00:65::5".into()]);
+        sim.converge("c1");
+        let ips = local_aggregate(&sim).spec.ips.clone();
+        assert_eq!(ips.len(), 2, "{ips:?}");
+        let first: std::net::IpAddr = ips[0].parse().expect("ip");
+        assert_eq!(first.is_ipv6(), v6_first, "{families:?}: {ips:?}");
+        let i = &sim.broker_imports[0].metadata;
+        assert!(!export::annotation(i, crate::vip::ANNOTATION_V6).is_empty());
+        assert!(sim.plan("c1", "later").is_empty(), "converged");
+    }
+}
