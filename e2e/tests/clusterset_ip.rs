@@ -312,6 +312,25 @@ fn one_vip_per_service_is_routed_to_every_healthy_exporter_local_first() {
     );
     export(sb, "unexport", "nodelocal", "cluster1").expect("unexport");
 
+    // subctl verify checks the VIP (of each family its test service has) where the default is on.
+    let verify = harness::subctl(
+        sb,
+        &[
+            "verify",
+            "--context",
+            "cluster2",
+            "--tocontext",
+            "cluster3",
+            "--only",
+            "service-discovery",
+        ],
+    )
+    .expect("subctl verify passes");
+    assert!(
+        verify.contains("the ClusterSetIP 243.") && verify.contains("0 failed"),
+        "{verify}"
+    );
+
     // Unexported everywhere: the VIP is released and no node keeps a rule for it.
     for c in ["cluster1", "cluster3"] {
         export(sb, "unexport", "payment-service", c).expect("unexport");

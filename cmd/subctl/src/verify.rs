@@ -419,18 +419,33 @@ impl Run<'_> {
             };
             self.record(name, t, r, p);
         }
-        let name = format!("service-discovery: the ClusterSetIP of {fqdn} from {from} reaches {to}");
         match (&setup, clusterset_ip_default(&self.from.client).await) {
             (Ok(()), true) => {
                 let t = Instant::now();
-                let r = match wait_vip(&self.from.client, &ns, WEB, self.opts.timeout).await {
-                    Ok(vip) => self
-                        .client::<Fetched>(false, get(&vip))
-                        .await
-                        .map(|(f, _)| format!("{vip} answered {} from {}", f.body.trim(), f.address)),
-                    Err(e) => Err(e),
-                };
-                self.record(name, t, r, p);
+                match wait_vips(&self.from.client, &ns, WEB, self.opts.timeout).await {
+                    // One check per family: a dual-stack service has a VIP of each.
+                    Ok(vips) => {
+                        for vip in vips {
+                            let name =
+                                format!("service-discovery: the ClusterSetIP {vip} of {fqdn} from {from} reaches {to}");
+                            let t = Instant::now();
+                            let host = if vip.is_ipv6() {
+                                format!("[{vip}]")
+                            } else {
+                                vip.to_string()
+                            };
+                            let r = self
+                                .client::<Fetched>(false, get(&host))
+                                .await
+                                .map(|(f, _)| format!("answered {} from {}", f.body.trim(), f.address));
+                            self.record(name, t, r, p);
+                        }
+                    }
+                    Err(e) => {
+                        let name = format!("service-discovery: the ClusterSetIP of {fqdn} from {from} reaches {to}");
+                        self.record(name, t, Err(e), p);
+                    }
+                }
             }
             // Not a skipped check: most cluster sets do not use ClusterSetIPs at all.
             (Ok(()), false) => p.info(format!(
@@ -479,8 +494,8 @@ async fn clusterset_ip_default(client: &Client) -> bool {
     }
 }
 
-/// Waits for the ClusterSetIP of the ServiceImport `ns/svc`.
-async fn wait_vip(client: &Client, ns: &str, svc: &str, timeout: Duration) -> Result<String> {
+/// Waits for the ClusterSetIPs (one per family) of the ServiceImport `ns/svc`.
+async fn wait_vips(client: &Client, ns: &str, svc: &str, timeout: Duration) -> Result<Vec<std::net::IpAddr>> {
     let api = cluster::api(
         client,
         "multicluster.x-k8s.io/v1alpha1",
@@ -490,8 +505,14 @@ async fn wait_vip(client: &Client, ns: &str, svc: &str, timeout: Duration) -> Re
     let start = Instant::now();
     loop {
         if let Ok(Some(si)) = api.get_opt(svc).await {
-            if let Some(ip) = si.data["spec"]["ips"][0].as_str() {
-                return Ok(ip.to_string());
+            let ips: Vec<std::net::IpAddr> = si.data["spec"]["ips"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|ip| ip.as_str()?.parse().ok())
+                .collect();
+            if !ips.is_empty() {
+                return Ok(ips);
             }
         }
         if start.elapsed() > timeout {
