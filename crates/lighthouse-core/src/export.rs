@@ -617,10 +617,13 @@ fn oldest_cluster(agg: &ServiceImport) -> &str {
 }
 
 /// Every conflict of this cluster's import `mine` with the other clusters' imports of the same
-/// service (among `imports`, everything on the broker): type (blocking), ports differing
-/// between clusters (the aggregate serves the union by name, the oldest export's port on a
-/// clash), session affinity and its config, exported labels and annotations (the oldest
-/// export's are served).
+/// service (among `imports`, everything on the broker): type, ports differing between clusters
+/// (the aggregate serves the union by name, the oldest export's port on a clash), session
+/// affinity and its config, traffic policies, IP families, exported labels and annotations. The
+/// oldest export's values are served, and every export involved reports the conflict (the MCS
+/// API puts a `Conflict` condition on each): a later one because it differs from the oldest,
+/// the oldest because some later one differs from it. Only a later export of another type is
+/// blocked (not published).
 pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport]) -> Option<Conflict> {
     let (ns, svc) = (
         label(&mine.metadata, SOURCE_NAMESPACE),
@@ -634,7 +637,34 @@ pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport])
     all.push(mine);
     let agg = aggregate(ns, svc, &all)?;
     let oldest = oldest_cluster(&agg);
-    if agg.spec.type_ != mine.spec.type_ && oldest != cluster {
+    let ordered = exports_of(ns, svc, &all);
+    let others: Vec<(&str, &ServiceImport)> = ordered
+        .iter()
+        .filter(|(_, c, _)| *c != cluster)
+        .map(|(_, c, i)| (*c, *i))
+        .collect();
+    // Which clusters `mine` disagrees with on a property: the oldest when this one is later,
+    // every differing later one when this one is the oldest.
+    let against = |differs: &dyn Fn(&ServiceImport) -> bool| -> Vec<&str> {
+        others
+            .iter()
+            .filter(|(c, i)| (oldest == cluster || *c == oldest) && differs(i))
+            .map(|(c, _)| *c)
+            .collect()
+    };
+    let describe = |field: &str, with: &[&str]| {
+        if oldest == cluster {
+            format!(
+                "The service {field} of cluster(s) {with:?} differs from this cluster's, exported first, which is used"
+            )
+        } else {
+            format!(
+                "The local service {field} does not match the one of the service exported first, by cluster {oldest:?}, which is used"
+            )
+        }
+    };
+    let type_with = against(&|o| o.spec.type_ != mine.spec.type_);
+    if !type_with.is_empty() && oldest != cluster {
         return Some(Conflict {
             reason: "ConflictingType".into(),
             message: format!(
@@ -645,59 +675,47 @@ pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport])
         });
     }
     let mut found: Vec<(&str, String)> = Vec::new();
-    let others = exports_of(ns, svc, &all);
-    let others = others.iter().filter(|(_, c, _)| *c != cluster);
-    if mine.spec.type_ == "ClusterSetIP" && others.clone().any(|(_, _, o)| port_set(o) != port_set(mine)) {
+    if !type_with.is_empty() {
+        found.push(("ConflictingType", describe("type", &type_with)));
+    }
+    if mine.spec.type_ == "ClusterSetIP" && others.iter().any(|(_, o)| port_set(o) != port_set(mine)) {
         found.push((
             "ConflictingPorts",
             "The service ports conflict between the constituent clusters: the ServiceImport exposes the union of the ports by name, the oldest export's definition winning on a clash".into(),
         ));
     }
-    if oldest != cluster {
-        let affinity = mine.spec.session_affinity != agg.spec.session_affinity;
-        let config = mine.spec.session_affinity_config != agg.spec.session_affinity_config;
-        let (my_labels, my_annotations) = crate::exported::read(&mine.metadata);
-        let first = exports_of(ns, svc, &all);
-        let (their_labels, their_annotations) = first
-            .first()
-            .map(|(_, _, i)| crate::exported::read(&i.metadata))
-            .unwrap_or_default();
-        for (differs, field, reason) in [
-            (affinity, "sessionAffinity", "ConflictingSessionAffinity"),
-            (
-                config,
-                "sessionAffinityConfig",
-                "ConflictingSessionAffinityConfig",
-            ),
-            // Lighthouse has no words for these; they are the MCS API's.
-            (
-                mine.spec.internal_traffic_policy != agg.spec.internal_traffic_policy,
-                "internalTrafficPolicy",
-                "InternalTrafficPolicyConflict",
-            ),
-            (
-                mine.spec.traffic_distribution != agg.spec.traffic_distribution,
-                "trafficDistribution",
-                "TrafficDistributionConflict",
-            ),
-            (
-                family_set(mine) != family_set(&agg),
-                "ipFamilies",
-                "IPFamilyConflict",
-            ),
-            (my_labels != their_labels, "exportedLabels", "LabelsConflict"),
-            (
-                my_annotations != their_annotations,
-                "exportedAnnotations",
-                "AnnotationsConflict",
-            ),
-        ] {
-            if differs {
-                found.push((
-                    reason,
-                    format!("The local service {field} does not match the one of the service exported first, by cluster {oldest:?}, which is used"),
-                ));
-            }
+    let (my_labels, my_annotations) = crate::exported::read(&mine.metadata);
+    let checks: [(&str, &str, &dyn Fn(&ServiceImport) -> bool); 7] = [
+        ("sessionAffinity", "ConflictingSessionAffinity", &|o| {
+            o.spec.session_affinity != mine.spec.session_affinity
+        }),
+        (
+            "sessionAffinityConfig",
+            "ConflictingSessionAffinityConfig",
+            &|o| o.spec.session_affinity_config != mine.spec.session_affinity_config,
+        ),
+        // Lighthouse has no words for these; they are the MCS API's.
+        ("internalTrafficPolicy", "InternalTrafficPolicyConflict", &|o| {
+            o.spec.internal_traffic_policy != mine.spec.internal_traffic_policy
+        }),
+        ("trafficDistribution", "TrafficDistributionConflict", &|o| {
+            o.spec.traffic_distribution != mine.spec.traffic_distribution
+        }),
+        // [IPv4, IPv6] and [IPv6, IPv4] serve the same; only the primary differs.
+        ("ipFamilies", "IPFamilyConflict", &|o| {
+            family_set(o) != family_set(mine)
+        }),
+        ("exportedLabels", "LabelsConflict", &|o| {
+            crate::exported::read(&o.metadata).0 != my_labels
+        }),
+        ("exportedAnnotations", "AnnotationsConflict", &|o| {
+            crate::exported::read(&o.metadata).1 != my_annotations
+        }),
+    ];
+    for (field, reason, differs) in checks {
+        let with = against(differs);
+        if !with.is_empty() {
+            found.push((reason, describe(field, &with)));
         }
     }
     (!found.is_empty()).then(|| Conflict {

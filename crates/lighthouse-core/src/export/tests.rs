@@ -134,15 +134,21 @@ fn the_aggregate_takes_the_oldest_type_and_the_union_of_ports_by_name() {
         json!([{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "grpc", "port": 9000, "protocol": "TCP"}])
     );
     assert!(aggregate("other", "web", &[&new]).is_none());
-    // A later export of another type conflicts; the first exporter never does.
+    // A later export of another type conflicts and is blocked; the first exporter hears of it
+    // and stays published.
     let headless = cluster_import("c1", "b", &svc("ClusterIP", "None"), "2026-01-03T00:00:00Z");
     assert_eq!(
         conflict("c1", &headless, &[&old, &new]).map(|c| (c.reason, c.blocking)),
         Some(("ConflictingType".to_string(), true))
     );
+    let first = conflict("c2", &old, &[&old, &headless]).expect("the first hears of it");
     assert_eq!(
-        conflict("c2", &old, &[&old, &new, &headless]).map(|c| c.blocking),
-        Some(false),
+        (first.reason.as_str(), first.blocking),
+        ("ConflictingType", false)
+    );
+    assert_eq!(
+        conflict("c2", &old, &[&old, &new]).map(|c| (c.reason, c.blocking)),
+        Some(("ConflictingPorts".to_string(), false)),
         "ports differ"
     );
 }
@@ -215,10 +221,15 @@ fn port_and_session_affinity_differences_conflict_without_blocking() {
         "{}",
         c.message
     );
-    // The oldest exporter is told about ports, never about its own affinity.
-    assert_eq!(
-        conflict("c2", &old, &[&old, &new]).map(|c| c.reason).as_deref(),
-        Some("ConflictingPorts")
+    // The oldest exporter is told too (the MCS API puts a Conflict on each export), with the
+    // later cluster named and its own values kept.
+    let theirs = conflict("c2", &old, &[&old, &new]).expect("the oldest hears of it");
+    assert_eq!(theirs.reason, "ConflictingPorts,ConflictingSessionAffinity");
+    assert!(!theirs.blocking);
+    assert!(
+        theirs.message.contains("[\"c1\"]") && theirs.message.contains("exported first"),
+        "{}",
+        theirs.message
     );
     let elsewhere = cluster_import("c3", "b", &svc("ClusterIP", "None"), "2026-01-01T00:00:00Z");
     let mut moved = elsewhere.clone();
