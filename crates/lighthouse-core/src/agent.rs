@@ -315,7 +315,22 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             conflict = export::conflict(w.cluster, &si, exporters);
-            if !conflict.as_ref().is_some_and(|c| c.blocking) {
+            if conflict.as_ref().is_some_and(|c| c.blocking) {
+                // Held back, but published as such (no VIP claim, no external DNS record, no
+                // slices): the first exporter reports the conflict too.
+                let a = si.metadata.annotations.get_or_insert_with(Default::default);
+                for k in [
+                    crate::vip::ANNOTATION,
+                    crate::vip::ANNOTATION_V6,
+                    subsea_api::extdns::EXTERNAL_ANNOTATION,
+                ] {
+                    a.remove(k);
+                }
+                a.insert(TYPE_CONFLICT.into(), "true".into());
+                wanted.insert(export::broker_name(name, ns, w.cluster));
+                let existing = ix.broker_imports.get(&key(&si.metadata)).copied();
+                apply_import(&mut out, Target::Broker, si, existing);
+            } else {
                 wanted.insert(export::broker_name(name, ns, w.cluster));
                 let existing = ix.broker_imports.get(&key(&si.metadata)).copied();
                 apply_import(&mut out, Target::Broker, si, existing);
@@ -333,7 +348,10 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             }
         }
         let ours = export::broker_name(name, ns, w.cluster);
-        let exported = ix.broker_import_names.contains(ours.as_str());
+        let exported = ix
+            .broker_imports
+            .get(&(w.broker_ns, ours.as_str()))
+            .is_some_and(|i| !export::type_conflicted(i));
         let blocked = conflict.as_ref().is_some_and(|c| c.blocking);
         let old = e
             .status
@@ -364,8 +382,9 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
     // Import: every exported service, aggregated, into its namespace here.
     let services: BTreeSet<(&str, &str)> = ix
         .exporters
-        .keys()
-        .copied()
+        .iter()
+        .filter(|(_, is)| is.iter().any(|i| !export::type_conflicted(i)))
+        .map(|(k, _)| *k)
         .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
         .collect();
     let families = crate::import_status::cluster_families(w.services);

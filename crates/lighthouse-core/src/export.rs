@@ -347,6 +347,11 @@ fn split_families(endpoints: &[Endpoint]) -> (Vec<Endpoint>, Vec<Endpoint>) {
 }
 
 /// The exports of `<ns>/<svc>` among `imports`, oldest first: `(exported at, cluster, import)`.
+/// Whether a broker import is an export held back by a type conflict (not served).
+pub fn type_conflicted(i: &ServiceImport) -> bool {
+    !annotation(&i.metadata, TYPE_CONFLICT).is_empty()
+}
+
 fn exports_of<'a>(
     ns: &str,
     svc: &str,
@@ -355,6 +360,7 @@ fn exports_of<'a>(
     let mut mine: Vec<(&str, &str, &ServiceImport)> = imports
         .iter()
         .filter(|i| label(&i.metadata, SOURCE_NAMESPACE) == ns && label(&i.metadata, SERVICE_NAME) == svc)
+        .filter(|i| !type_conflicted(i))
         .map(|i| {
             let cluster = label(&i.metadata, SOURCE_CLUSTER);
             let ts = i
@@ -663,7 +669,19 @@ pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport])
             )
         }
     };
-    let type_with = against(&|o| o.spec.type_ != mine.spec.type_);
+    let mut type_with = against(&|o| o.spec.type_ != mine.spec.type_);
+    // Later exports of another type are held back, so they are not among the served ones.
+    if oldest == cluster {
+        type_with.extend(
+            imports
+                .iter()
+                .filter(|i| type_conflicted(i) && label(&i.metadata, SOURCE_CLUSTER) != cluster)
+                .filter(|i| {
+                    label(&i.metadata, SOURCE_NAMESPACE) == ns && label(&i.metadata, SERVICE_NAME) == svc
+                })
+                .map(|i| label(&i.metadata, SOURCE_CLUSTER)),
+        );
+    }
     if !type_with.is_empty() && oldest != cluster {
         return Some(Conflict {
             reason: "ConflictingType".into(),

@@ -20,3 +20,7 @@ pub const TIMESTAMP_PREFIX: &str = "timestamp.submariner.io/";
 pub const CLUSTER_ID: &str = "submariner-io/clusterID";
 /// On Lighthouse's imports and slices: the Service's `publishNotReadyAddresses`.
 pub const PUBLISH_NOT_READY: &str = "lighthouse.submariner.io/publish-not-ready-addresses";
+/// On a broker import: this cluster's export has another type than the service exported first
+/// and is not served; published (without slices) so that the first exporter hears of the
+/// conflict too.
+pub const TYPE_CONFLICT: &str = "subsea.io/type-conflict";

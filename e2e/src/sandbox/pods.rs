@@ -142,7 +142,14 @@ impl Sandbox {
                 "--cluster".into(),
                 cluster.into(),
             ];
-            self.start_in_pod(cluster, &pod_name, "http", cmd)?;
+            // By the pod's own namespace: pods of one name may live in several namespaces.
+            let label = if namespace == "default" {
+                format!("{cluster}-{pod_name}/http")
+            } else {
+                format!("{cluster}-{namespace}-{pod_name}/http")
+            };
+            let netns = pod.netns.clone();
+            self.start(&label, Some(&netns), cmd, &[])?;
             self.register_pod(&pod, &serde_json::json!({"app": name}), headless.then_some(name))?;
             out.push(pod);
         }

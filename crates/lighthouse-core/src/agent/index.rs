@@ -2,7 +2,7 @@
 //! objects it sees rather than their product (10,000 imports would otherwise be 10^8 compares),
 //! and the memo of writes already found unnecessary.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use k8s_openapi::api::core::v1::Service;
@@ -28,7 +28,6 @@ pub(super) struct Index<'a> {
     /// Broker imports by `(source namespace, service)`.
     pub exporters: HashMap<Key<'a>, Vec<&'a ServiceImport>>,
     pub broker_imports: HashMap<Key<'a>, &'a ServiceImport>,
-    pub broker_import_names: HashSet<&'a str>,
     pub broker_slices: HashMap<Key<'a>, &'a EndpointSlice>,
     pub local_imports: HashMap<Key<'a>, &'a ServiceImport>,
     /// Lighthouse's local slice copies.
@@ -59,7 +58,6 @@ impl<'a> Index<'a> {
             backends,
             exporters,
             broker_imports: by_key(w.broker_imports, |i| &i.metadata),
-            broker_import_names: w.broker_imports.iter().map(|i| key(&i.metadata).1).collect(),
             broker_slices: by_key(w.broker_slices, |s| &s.metadata),
             local_imports: by_key(w.local_imports, |i| &i.metadata),
             copies: by_key(lh_slices, |s| &s.metadata),

@@ -288,16 +288,27 @@ fn another_clusters_objects_are_never_withdrawn_and_a_type_conflict_blocks_publi
     sim.broker_imports = other.broker_imports.clone();
     sim.broker_slices = other.broker_slices.clone();
     let actions = sim.plan("c1", "t");
+    // c1 publishes its import marked as held back, and no slices; c2's objects stay.
+    let published: Vec<&ServiceImport> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Apply(Target::Broker, Object::Import(i, _), _) => Some(i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(published.len(), 1, "{actions:?}");
+    assert_eq!(label(&published[0].metadata, SOURCE_CLUSTER), "c1");
+    assert!(export::type_conflicted(published[0]));
     assert!(
         !actions.iter().any(|a| matches!(
             a,
-            Action::Apply(Target::Broker, ..)
+            Action::Apply(Target::Broker, Object::Slice(_), _)
                 | Action::Delete {
                     target: Target::Broker,
                     ..
                 }
         )),
-        "c1 neither publishes nor touches c2's objects: {actions:?}"
+        "no slice published, nothing of c2's touched: {actions:?}"
     );
     let conds = actions
         .iter()
@@ -308,6 +319,45 @@ fn another_clusters_objects_are_never_withdrawn_and_a_type_conflict_blocks_publi
         .expect("conditions");
     assert_eq!(conds[2].reason.as_deref(), Some("ConflictingType"));
     assert_eq!(conds[1].status, "False", "not exported while blocked");
+    sim.converge("c1");
+    let conds = &sim.exports[0].status.as_ref().expect("status").conditions;
+    assert_eq!(
+        conds[1].status, "False",
+        "still not exported once published as held back"
+    );
+    assert_eq!(local_aggregate(&sim).spec.type_, "Headless", "c2's is served");
+    let clusters = &local_aggregate(&sim).status.clone().expect("status").clusters;
+    assert_eq!(
+        clusters.len(),
+        1,
+        "the held-back export is not among the exporters"
+    );
+
+    // c2, the first exporter, hears of it; it stays exported.
+    other.broker_imports = sim.broker_imports.clone();
+    other.converge("c2");
+    let conds = &other.exports[0].status.as_ref().expect("status").conditions;
+    assert_eq!(
+        (
+            conds[1].status.as_str(),
+            conds[2].status.as_str(),
+            conds[2].reason.as_deref()
+        ),
+        ("True", "True", Some("ConflictingType"))
+    );
+
+    // c2 unexports: c1's export is no longer in conflict and is published in full.
+    other.exports.clear();
+    other.converge("c2");
+    sim.broker_imports = other.broker_imports.clone();
+    sim.broker_slices = other.broker_slices.clone();
+    sim.converge("c1");
+    assert!(
+        !export::type_conflicted(&sim.broker_imports[0]),
+        "the mark is gone"
+    );
+    assert_eq!(sim.broker_slices.len(), 1);
+    assert_eq!(local_aggregate(&sim).spec.type_, "ClusterSetIP");
 }
 
 #[test]
