@@ -327,7 +327,9 @@ fn one_vip_per_service_is_routed_to_every_healthy_exporter_local_first() {
     )
     .expect("subctl verify passes");
     assert!(
-        verify.contains("the ClusterSetIP 243.") && verify.contains("0 failed"),
+        verify.contains("the ClusterSetIP 243.")
+            && verify.contains("0 failed")
+            && verify.contains("Not checking cluster3."),
         "{verify}"
     );
 

@@ -37,7 +37,8 @@ fn serve(path: &std::path::Path, extra: &[&str]) -> (std::process::Child, u16, S
     let mut answer = String::new();
     while start.elapsed() < Duration::from_secs(20) {
         answer = dig(port, "web.shop.svc.clusterset.local", "A");
-        if !answer.is_empty() {
+        // Before the socket is bound dig reports "connection refused" (a line starting ";;").
+        if !answer.is_empty() && !answer.starts_with(";;") {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));

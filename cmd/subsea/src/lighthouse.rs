@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use subsea_lighthouse::resolve::ClusterNames;
 
 #[derive(clap::Args)]
 pub struct KubeArgs {
@@ -57,6 +58,23 @@ pub async fn clusterset_ip(a: ClustersetIpArgs) -> Result<()> {
     .map_err(Into::into)
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ClusterNamesArg {
+    Always,
+    WithoutVip,
+    Never,
+}
+
+impl From<ClusterNamesArg> for ClusterNames {
+    fn from(a: ClusterNamesArg) -> Self {
+        match a {
+            ClusterNamesArg::Always => Self::Always,
+            ClusterNamesArg::WithoutVip => Self::WithoutVip,
+            ClusterNamesArg::Never => Self::Never,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct DnsArgs {
     /// Kubeconfig of the local cluster (else $KUBECONFIG, else the pod's service account).
@@ -85,10 +103,20 @@ pub struct DnsArgs {
     /// robin (beyond Lighthouse; the local cluster still comes first when it exports).
     #[arg(long)]
     prefer_nearest: bool,
-    /// Serve only the names of the MCS DNS specification: no cluster-specific
-    /// `<cluster>.<svc>.<ns>.svc` names (nor their SRV), which the spec forbids. The default
-    /// serves them, as Lighthouse does (`subctl verify` and Submariner users rely on them);
-    /// headless `<host>.<cluster>.<svc>.<ns>.svc` names are served either way.
+    /// Which services get cluster-specific `<cluster>.<svc>.<ns>.svc` names (and their SRV),
+    /// which the MCS DNS spec forbids and Lighthouse serves: "always" as Lighthouse does
+    /// (Submariner-compatible; `subctl verify` and Submariner users rely on them),
+    /// "without-vip" (services with a ClusterSetIP follow the spec: their VIP is their one
+    /// address; the others Lighthouse), "never" as the spec says. Headless
+    /// `<host>.<cluster>.<svc>.<ns>.svc` names are served in every mode.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "without-vip",
+        conflicts_with = "strict_mcs_names"
+    )]
+    cluster_names: ClusterNamesArg,
+    /// The same as --cluster-names never: only the MCS DNS specification's names.
     #[arg(long)]
     strict_mcs_names: bool,
     /// Where to serve Prometheus /metrics (queries by type and rcode, programming latency);
@@ -124,7 +152,11 @@ pub async fn dns(a: DnsArgs) -> Result<()> {
         zones: subsea_lighthouse::dns::Zones::new(&a.custom_domains, a.ttl)?.with_empty(&a.empty_zones)?,
         cluster_id: a.cluster_id,
         prefer_nearest: a.prefer_nearest,
-        strict: a.strict_mcs_names,
+        cluster_names: if a.strict_mcs_names {
+            ClusterNames::Never
+        } else {
+            a.cluster_names.into()
+        },
         fixture: a.fixture,
         udp_workers: a.udp_workers,
         metrics_listen: match a.metrics_listen.as_str() {

@@ -77,15 +77,40 @@ pub struct Snapshot {
     pub rtt_us: HashMap<String, u64>,
     /// Order by RTT instead of round robin.
     pub prefer_nearest: bool,
-    /// Serve only the names of the MCS DNS spec: no `<cluster>.<svc>` names (nor their SRV),
-    /// which the spec forbids and Lighthouse serves; per-backend `<host>.<cluster>.<svc>` names
-    /// of headless services stay.
-    pub strict: bool,
+    /// Which services have `<cluster>.<svc>` names (and their SRV), which the MCS DNS spec
+    /// forbids and Lighthouse serves; per-backend `<host>.<cluster>.<svc>` names of headless
+    /// services are served in every mode.
+    pub cluster_names: ClusterNames,
     /// The names each VIP and ready headless backend address has, for PTR answers
     /// ([`Snapshot::index_reverse`]), relative to the zone.
     pub reverse: HashMap<IpAddr, Vec<Vec<String>>>,
     /// Our cluster ID.
     pub local: String,
+}
+
+/// Which services are given `<cluster>.<svc>.<ns>.svc` names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClusterNames {
+    /// Every service, as Lighthouse does (Submariner-compatible: `subctl verify` and Submariner
+    /// users rely on them).
+    Always,
+    /// Services without a ClusterSetIP: a service with one follows the spec (its VIP is the
+    /// service's one address), the others Lighthouse.
+    #[default]
+    WithoutVip,
+    /// None, as the MCS DNS spec says.
+    Never,
+}
+
+impl ClusterNames {
+    /// Whether `svc` has them.
+    pub fn of(self, svc: &Service) -> bool {
+        match self {
+            Self::Always => true,
+            Self::WithoutVip => svc.vips.is_empty(),
+            Self::Never => false,
+        }
+    }
 }
 
 /// Query type, as far as the resolver cares.
@@ -308,7 +333,7 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
             }
         }
         [p, proto, cluster] if p.starts_with('_') && proto.starts_with('_') => {
-            if !exporter(svc, cluster) || snap.strict {
+            if !exporter(svc, cluster) || !snap.cluster_names.of(svc) {
                 Answer::NxDomain
             } else if q == Qtype::Srv {
                 srv(snap, svc, Some((&p[1..], &proto[1..])), Some(cluster), name, ns)
@@ -320,7 +345,7 @@ pub fn resolve(snap: &Snapshot, labels: &[&str], q: Qtype) -> Answer {
             if !exporter(svc, cluster) {
                 return Answer::NxDomain;
             }
-            if snap.strict {
+            if !snap.cluster_names.of(svc) {
                 // Under a headless service the name is an empty non-terminal of its backends'.
                 return if svc.headless {
                     Answer::NoData

@@ -40,8 +40,9 @@ pub struct Options {
     pub cluster_id: Option<String>,
     /// Nearest cluster first by measured RTT, instead of round robin.
     pub prefer_nearest: bool,
-    /// Only the MCS DNS spec's names ([`crate::resolve::Snapshot::strict`]).
-    pub strict: bool,
+    /// Which services get `<cluster>.<svc>` names
+    /// ([`crate::resolve::Snapshot::cluster_names`]).
+    pub cluster_names: crate::resolve::ClusterNames,
     /// Where to serve Prometheus `/metrics` (`None`: off).
     pub metrics_listen: Option<SocketAddr>,
     /// Serve a fixed snapshot from this JSON file instead of watching a cluster.
@@ -194,7 +195,7 @@ async fn from_fixture(shared: &Shared, path: &std::path::Path, opts: &Options) -
         &f.gateways.iter().collect::<Vec<_>>(),
         opts.prefer_nearest,
     );
-    snap.strict = opts.strict;
+    snap.cluster_names = opts.cluster_names;
     tracing::info!(listen = %opts.listen, services = snap.services.len(), fixture = %path.display(), "lighthouse DNS serving a fixed snapshot");
     publish(shared, snap);
     subsea_runtime::shutdown::signal().await;
@@ -235,7 +236,7 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
                 &memo,
             );
             memo = next;
-            snap.strict = opts.strict;
+            snap.cluster_names = opts.cluster_names;
             publish(shared, snap);
             if let Some(w) = pass.woken {
                 shared.metrics.programmed(w.elapsed());

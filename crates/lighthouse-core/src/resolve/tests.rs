@@ -223,7 +223,7 @@ fn reverse_names_parse_to_one_address_each() {
 #[test]
 fn strict_mode_serves_no_cluster_specific_service_names() {
     let mut s = snap("c1");
-    s.strict = true;
+    s.cluster_names = ClusterNames::Never;
     assert_eq!(
         a(&s, "c2.web.shop.svc"),
         Answer::NxDomain,
@@ -244,11 +244,29 @@ fn strict_mode_serves_no_cluster_specific_service_names() {
         "per-backend names stay"
     );
     assert_eq!(a(&s, "web.shop.svc"), Answer::Addrs(vec![ip("100.65.0.5")]));
-    s.strict = false;
+    s.cluster_names = ClusterNames::WithoutVip;
     assert_eq!(
         a(&s, "c2.web.shop.svc"),
         Answer::Addrs(vec![ip("100.66.0.5")]),
-        "Lighthouse's names"
+        "Lighthouse's names for a service without a VIP"
+    );
+}
+
+#[test]
+fn a_service_with_a_clusterset_ip_has_cluster_names_only_in_lighthouse_mode() {
+    let mut s = snap("c1");
+    let key = ("shop".to_string(), "web".to_string());
+    let old = s.services.remove(&key).expect("web");
+    let mut web = std::sync::Arc::into_inner(old).expect("not shared");
+    web.vips = vec![ip("243.0.0.9")];
+    s.services.insert(key, std::sync::Arc::new(web));
+    assert_eq!(a(&s, "web.shop.svc"), Answer::Addrs(vec![ip("243.0.0.9")]));
+    assert_eq!(a(&s, "c2.web.shop.svc"), Answer::NxDomain, "the spec's default");
+    s.cluster_names = ClusterNames::Always;
+    assert_eq!(
+        a(&s, "c2.web.shop.svc"),
+        Answer::Addrs(vec![ip("100.66.0.5")]),
+        "Submariner-compatible"
     );
 }
 
