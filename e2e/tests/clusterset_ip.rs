@@ -312,7 +312,8 @@ fn one_vip_per_service_is_routed_to_every_healthy_exporter_local_first() {
     );
     export(sb, "unexport", "nodelocal", "cluster1").expect("unexport");
 
-    // subctl verify checks the VIP (of each family its test service has) where the default is on.
+    // subctl verify checks the VIP of each family (its test service is dual-stack where the
+    // cluster is) where the default is on.
     let verify = harness::subctl(
         sb,
         &[
@@ -328,6 +329,7 @@ fn one_vip_per_service_is_routed_to_every_healthy_exporter_local_first() {
     .expect("subctl verify passes");
     assert!(
         verify.contains("the ClusterSetIP 243.")
+            && verify.contains("the ClusterSetIP fd00:243::")
             && verify.contains("0 failed")
             && verify.contains("Not checking cluster3."),
         "{verify}"

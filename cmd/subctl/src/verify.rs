@@ -361,7 +361,9 @@ impl Run<'_> {
     async fn service(&self, client: &Client, app: &str, port: u16, target: u16) -> Result<String> {
         let svc = json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": app, "namespace": self.opts.namespace, "labels": {pods::LABEL: "true"}},
-            "spec": {"selector": {"app": app}, "ports": [{"name": "tcp", "port": port, "targetPort": target, "protocol": "TCP"}]}});
+            // Dual-stack where the cluster is, so that an IPv6 ClusterSetIP is checked too.
+            "spec": {"selector": {"app": app}, "ipFamilyPolicy": "PreferDualStack",
+                "ports": [{"name": "tcp", "port": port, "targetPort": target, "protocol": "TCP"}]}});
         let (obj, _) = cluster::apply(client, &svc)
             .await
             .with_context(|| format!("creating Service {}/{app}", self.opts.namespace))?;

@@ -67,13 +67,27 @@ pub fn parse_url(url: &str) -> Result<(String, u16, String)> {
         .ok_or_else(|| Error::Invalid(format!("{url:?} is not an http:// URL")))?;
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-            h.trim_matches(['[', ']']),
-            p.parse()
-                .map_err(|_| Error::Invalid(format!("bad port {p:?} in {url:?}")))?,
-        ),
-        _ => (authority, 80),
+    let port_of = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| Error::Invalid(format!("bad port {p:?} in {url:?}")))
+    };
+    // An IPv6 literal is bracketed (`[fd00::1]`, `[fd00::1]:8080`); any other host has no colon.
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| Error::Invalid(format!("unclosed '[' in {url:?}")))?;
+        match after {
+            "" => (h, 80),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (h, port_of(p)?),
+                None => return Err(Error::Invalid(format!("junk after ']' in {url:?}"))),
+            },
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, port_of(p)?),
+            None => (authority, 80),
+        }
     };
     if host.is_empty() {
         return Err(Error::Invalid(format!("{url:?} has no host")));
@@ -137,6 +151,17 @@ mod tests {
         assert_eq!(
             p("http://[fd00::1]:8080/x"),
             ("fd00::1".into(), 8080, "/x".into())
+        );
+        assert_eq!(
+            p("http://[fd00:243::9f:3e46]/health"),
+            ("fd00:243::9f:3e46".into(), 80, "/health".into()),
+            "a bracketed address without a port"
+        );
+        assert!(parse_url("http://[fd00::1/").is_err());
+        assert!(parse_url("http://[fd00::1]x/").is_err());
+        assert!(
+            parse_url("http://fd00::1/").is_err(),
+            "an unbracketed IPv6 literal"
         );
         assert!(parse_url("https://x/").is_err());
         assert!(parse_url("http://x:port/").is_err());
