@@ -162,9 +162,12 @@ enum Command {
     Show(ShowCommand),
     /// Remove subsea from a cluster (and the cluster's records from the broker).
     ///
-    /// Deletes the cluster's Cluster and Endpoint records on the broker (with its own broker
-    /// credentials), the CoreDNS forwarding, the gateway node label, the submariner-operator
-    /// namespace and the subsea CRDs. Asks for -y.
+    /// Stops the components first (deletes their DaemonSets, Deployments and pods and waits up
+    /// to 2 minutes for the pods to go: a running gateway or agent would publish its records
+    /// again), then deletes the cluster's records on the broker (Cluster, Endpoint, its
+    /// ServiceImports and EndpointSlices, with its own broker credentials, which it revokes
+    /// last), the CoreDNS forwarding, the gateway node label, the submariner-operator namespace
+    /// and the subsea CRDs. Asks for -y.
     ///
     /// Example: subctl uninstall --context cluster2 -y
     Uninstall {

@@ -1,5 +1,7 @@
 //! `subctl uninstall`: remove subsea from a cluster, and the cluster's records from the broker.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Result, bail};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -21,6 +23,9 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
         .ok()
         .flatten()
         .and_then(|s| serde_json::to_value(s).ok());
+    // The components first: a gateway or agent still running would publish its records again
+    // right after the broker is cleaned.
+    stop_components(t, STOP_TIMEOUT, p).await?;
     if let Some(sub) = &sub {
         let spec = &sub["spec"];
         let id = spec["clusterID"].as_str().unwrap_or_default();
@@ -129,9 +134,7 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
         "Deleted namespace {OPERATOR_NAMESPACE:?} and everything in it"
     ));
     // The cluster-scoped RBAC join applied with the workloads: not in the namespace.
-    let mut docs = crate::workloads::connectivity("unused")?;
-    docs.extend(crate::workloads::service_discovery("unused", false)?);
-    docs.extend(crate::workloads::globalnet("unused")?);
+    let docs = workloads()?;
     for d in docs
         .iter()
         .filter(|d| matches!(d["kind"].as_str(), Some("ClusterRole" | "ClusterRoleBinding")))
@@ -152,6 +155,96 @@ pub async fn run(t: &Target, yes: bool, p: &mut Progress<'_>) -> Result<()> {
     }
     p.done("Deleted the subsea CRDs");
     Ok(())
+}
+
+/// How long the components' pods get to stop.
+const STOP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The bundled workloads (`manifests/deploy/`), every one `join` may have deployed.
+fn workloads() -> Result<Vec<Value>> {
+    let mut docs = crate::workloads::connectivity("unused")?;
+    docs.extend(crate::workloads::service_discovery("unused", false)?);
+    docs.extend(crate::workloads::globalnet("unused")?);
+    Ok(docs)
+}
+
+/// Deletes the components' DaemonSets and Deployments and their pods, and waits (up to
+/// `timeout`) until no pod of theirs is left. Pods that outlive the wait are reported, not
+/// fatal: uninstall goes on, and says how to finish.
+async fn stop_components(t: &Target, timeout: Duration, p: &mut Progress<'_>) -> Result<()> {
+    let docs = workloads()?;
+    let controllers: Vec<&Value> = docs
+        .iter()
+        .filter(|d| matches!(d["kind"].as_str(), Some("DaemonSet" | "Deployment")))
+        .collect();
+    let apps: Vec<&str> = controllers
+        .iter()
+        .filter_map(|d| d["spec"]["selector"]["matchLabels"]["app"].as_str())
+        .collect();
+    for d in &controllers {
+        if let Some(name) = d["metadata"]["name"].as_str() {
+            let api = api(
+                &t.client,
+                d["apiVersion"].as_str().unwrap_or("apps/v1"),
+                d["kind"].as_str().unwrap_or_default(),
+                Some(OPERATOR_NAMESPACE),
+            )?;
+            match api.delete(name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(cluster::readable(e)),
+            }
+        }
+    }
+    let pods = api(&t.client, "v1", "Pod", Some(OPERATOR_NAMESPACE))?;
+    let selector = ListParams::default().labels(&format!("app in ({})", apps.join(",")));
+    let remaining = || async {
+        pods.list(&selector)
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|p| p.metadata.name)
+                    .collect::<Vec<_>>()
+            })
+            .map_err(cluster::readable)
+    };
+    let first = remaining().await?;
+    if first.is_empty() {
+        return Ok(());
+    }
+    // What their controllers' deletion would do in time, at once: a cluster whose controllers
+    // are gone (or never managed them) has no one else to delete them.
+    for name in &first {
+        match pods.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(cluster::readable(e)),
+        }
+    }
+    p.info(format!("Waiting for {} component pod(s) to stop", first.len()));
+    let start = Instant::now();
+    loop {
+        let left = remaining().await?;
+        if left.is_empty() {
+            p.done(format!(
+                "Stopped the components ({} pod(s)) in {:.1} s",
+                first.len(),
+                start.elapsed().as_secs_f64()
+            ));
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            p.warn(format!(
+                "{} component pod(s) still running after {} s ({}): they may publish this cluster's records to the broker again; once they are gone, re-run `subctl uninstall`",
+                left.len(),
+                timeout.as_secs(),
+                left.join(", ")
+            ));
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn remove_from_broker(b: &cluster::BrokerAccess, id: &str) -> Result<usize> {

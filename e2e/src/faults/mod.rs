@@ -543,16 +543,30 @@ pub fn run(rounds: usize, broker_seconds: u64, only: Option<&str>) -> Result<Vec
         .netns
         .clone();
     let kc = sb.inner_kubeconfig("cluster3").display().to_string();
-    // Its components stop first, as on a real cluster, where they would otherwise re-publish
-    // what the uninstall removes from the broker (the sandbox runs them outside the kubelet
-    // stand-in, so the suite stops them).
-    sb.stop_components("cluster3")?;
+    // subctl uninstall stops the components first (the sandbox's kubelet stand-in stops a
+    // component's process when its pod is deleted), then cleans the broker.
     sys::exec_in(
         &cp,
         &[&sb.binary("subctl"), "uninstall", "--kubeconfig", &kc, "-y"],
     )?;
     record_all(&mut r, watchers)?;
     r.stale = settled(sb, 2)?;
+    // Nothing of cluster3's keeps running or routing: its components were stopped (SIGTERM, so
+    // the ClusterSetIP routers removed their tables).
+    for label in sb.running_components("cluster3")? {
+        r.stale.push(format!("{label} still running"));
+    }
+    for n in &t.cluster("cluster3").context("cluster3")?.nodes {
+        if sys::exec_in(
+            &n.netns,
+            &["nft", "list", "table", "inet", "subsea-clusterset-ip"],
+        )
+        .is_ok()
+        {
+            r.stale
+                .push(format!("{}: nftables table subsea-clusterset-ip", n.name));
+        }
+    }
     println!("{}", r.line(1));
     rows.push(r);
     Ok(rows)

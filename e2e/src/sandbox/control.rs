@@ -296,7 +296,11 @@ impl Sandbox {
             let _ = std::fs::remove_file(&link);
             std::os::unix::fs::symlink(&self.proc(label)?.log, &link)?;
             objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "namespace": subsea_broker_namespace(), "labels": {"app": app}},
+                "metadata": {"name": name, "namespace": subsea_broker_namespace(), "labels": {"app": app},
+                    "annotations": {kubelet::PROCESS_ANNOTATION: label},
+                    // Deleted, the pod stays Terminating until its process stopped, as a
+                    // kubelet's pod does until its containers stopped.
+                    "finalizers": [kubelet::PROCESS_ANNOTATION]},
                 "spec": {"nodeName": node.name, "hostNetwork": *ip == node.ip.to_string(),
                     "containers": [{"name": app, "image": kubelet::STATIC_IMAGE}]},
                 "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": node.ip.to_string(),

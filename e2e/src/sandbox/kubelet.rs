@@ -25,6 +25,38 @@ pub const STATIC_IMAGE: &str = "sandbox";
 
 use subsea_nettest::report::MESSAGE_LIMIT;
 
+/// On a component pod the sandbox registered (it runs the component itself): the label of the
+/// process the pod stands for, which this stand-in stops when the pod is deleted; also the
+/// pod's finalizer, removed once the process stopped.
+pub const PROCESS_ANNOTATION: &str = "sandbox.subsea.io/process";
+
+/// The component pods present (by key, with their process label), and those of `seen` that are
+/// gone or being deleted, whose processes are to stop: as a kubelet stops a deleted pod's
+/// containers.
+pub fn components(
+    pods: &[Value],
+    seen: &BTreeMap<Key, String>,
+) -> (BTreeMap<Key, String>, Vec<(Key, String)>) {
+    let now: BTreeMap<Key, String> = pods
+        .iter()
+        .filter(|p| s(p, "/spec/containers/0/image") == STATIC_IMAGE)
+        .filter(|p| s(p, "/metadata/deletionTimestamp").is_empty())
+        .filter_map(|p| {
+            let label = p
+                .pointer("/metadata/annotations")?
+                .get(PROCESS_ANNOTATION)?
+                .as_str()?;
+            Some((key(p), label.to_string()))
+        })
+        .collect();
+    let gone = seen
+        .iter()
+        .filter(|(k, l)| now.get(*k) != Some(*l))
+        .map(|(k, l)| (k.clone(), l.clone()))
+        .collect();
+    (now, gone)
+}
+
 /// A pod, by namespace and name.
 pub type Key = (String, String);
 
@@ -236,6 +268,8 @@ pub struct Kubelet {
     cluster: Cluster,
     live: BTreeMap<Key, Live>,
     last_slot: BTreeMap<String, u8>,
+    /// The component pods of the last pass ([`components`]).
+    components: BTreeMap<Key, String>,
 }
 
 impl Kubelet {
@@ -254,7 +288,31 @@ impl Kubelet {
             cluster,
             live: BTreeMap::new(),
             last_slot: BTreeMap::new(),
+            components: BTreeMap::new(),
         })
+    }
+
+    /// Stops the sandbox's processes `labels` as a kubelet stops containers: SIGTERM to all,
+    /// then SIGKILL to those still running after a 5 s grace period.
+    fn stop_components(&self, labels: &[&str]) -> Result<()> {
+        let sb = Sandbox::load(&self.dir)?;
+        let pids: Vec<u32> = labels
+            .iter()
+            .filter_map(|l| sb.proc(l).ok().map(|p| p.pid))
+            .collect();
+        for &pid in &pids {
+            sys::signal_group(pid, "TERM");
+        }
+        for _ in 0..50 {
+            if pids.iter().all(|&p| !sys::alive(p)) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for &pid in pids.iter().filter(|&&p| sys::alive(p)) {
+            sys::signal_group(pid, "KILL");
+        }
+        Ok(())
     }
 
     fn save(&self) -> Result<()> {
@@ -492,6 +550,23 @@ impl Kubelet {
                         eprintln!("kubelet stand-in: {action:?}: {e:#}");
                     }
                 }
+                let (present, gone) = components(&objects, &me.borrow().components);
+                me.borrow_mut().components = present;
+                if !gone.is_empty() {
+                    let labels: Vec<&str> = gone.iter().map(|(_, l)| l.as_str()).collect();
+                    if let Err(e) = me.borrow().stop_components(&labels) {
+                        eprintln!("kubelet stand-in: stopping {labels:?}: {e:#}");
+                    }
+                    // Stopped: the pods may go.
+                    for ((ns, name), _) in &gone {
+                        let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+                        match api(ns).patch(name, &PatchParams::default(), &release).await {
+                            Ok(_) => {}
+                            Err(kube::Error::Api(e)) if e.code == 404 => {}
+                            Err(e) => eprintln!("kubelet stand-in: releasing {ns}/{name}: {e:#}"),
+                        }
+                    }
+                }
                 let exited = me.borrow_mut().exited();
                 for ((ns, name), code, message, container) in exited {
                     let status = terminated_status(code, &message, &container);
@@ -543,6 +618,45 @@ pub fn find(dir: &Path, cluster: &str, name: &str) -> Result<Pod> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deleted_component_pod_stops_its_process() {
+        let component = |name: &str, label: &str, deleting: bool| {
+            let mut p = json!({"metadata": {"name": name, "namespace": "submariner-operator",
+                "annotations": {PROCESS_ANNOTATION: label}},
+                "spec": {"containers": [{"name": "c", "image": STATIC_IMAGE}]}});
+            if deleting {
+                p["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+            }
+            p
+        };
+        let gw = component("submariner-gateway-c1-gw", "c1-gw/gateway", false);
+        let dns = component("submariner-lighthouse-coredns", "cluster1/lighthouse-dns", false);
+        let plain = json!({"metadata": {"name": "client", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": STATIC_IMAGE}]}});
+        let (seen, gone) = components(&[gw.clone(), dns.clone(), plain], &BTreeMap::new());
+        assert_eq!(seen.len(), 2, "only annotated pods: {seen:?}");
+        assert!(gone.is_empty());
+        let (seen, gone) = components(&[gw.clone(), dns], &seen);
+        assert!(gone.is_empty(), "nothing changed");
+        let deleting = component("submariner-lighthouse-coredns", "cluster1/lighthouse-dns", true);
+        let (seen, gone) = components(&[gw, deleting], &seen);
+        let labels = |g: &[(Key, String)]| g.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>();
+        assert_eq!(labels(&gone), ["cluster1/lighthouse-dns"]);
+        assert_eq!(
+            gone[0].0,
+            (
+                "submariner-operator".into(),
+                "submariner-lighthouse-coredns".into()
+            )
+        );
+        let (_, gone) = components(&[], &seen);
+        assert_eq!(
+            labels(&gone),
+            ["c1-gw/gateway"],
+            "the gateway pod deleted outright"
+        );
+    }
 
     fn pod(name: &str, uid: &str, node: &str, phase: &str, command: Value) -> Value {
         json!({"metadata": {"name": name, "namespace": "t", "uid": uid},

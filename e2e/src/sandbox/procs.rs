@@ -48,10 +48,10 @@ impl Sandbox {
         })
     }
 
-    /// Kills the subsea components of `cluster` (gateways, route agents, Globalnet, ClusterSetIP
-    /// routers, the Lighthouse agent and DNS server), as a kubelet stops their pods when
-    /// `subctl uninstall` deletes their workloads; the sandbox's stand-ins and API server stay.
-    pub fn stop_components(&self, cluster: &str) -> Result<()> {
+    /// The subsea components of `cluster` still running (gateways, route agents, Globalnet,
+    /// ClusterSetIP routers, the Lighthouse agent and DNS server), by label; the sandbox's
+    /// stand-ins and API server are not among them.
+    pub fn running_components(&self, cluster: &str) -> Result<Vec<String>> {
         const COMPONENTS: &[&str] = &[
             "gateway",
             "route-agent",
@@ -65,15 +65,18 @@ impl Sandbox {
             .cluster(cluster)
             .ok_or_else(|| anyhow!("no cluster {cluster:?} in the sandbox"))?;
         let owners: Vec<&str> = c.nodes.iter().map(|n| n.name.as_str()).chain([cluster]).collect();
-        for p in &self.state.procs {
-            let Some((owner, what)) = p.label.split_once('/') else {
-                continue;
-            };
-            if owners.contains(&owner) && COMPONENTS.contains(&what) && sys::alive(p.pid) {
-                self.kill(&p.label)?;
-            }
-        }
-        Ok(())
+        Ok(self
+            .state
+            .procs
+            .iter()
+            .filter(|p| {
+                p.label
+                    .split_once('/')
+                    .is_some_and(|(owner, what)| owners.contains(&owner) && COMPONENTS.contains(&what))
+            })
+            .filter(|p| sys::alive(p.pid))
+            .map(|p| p.label.clone())
+            .collect())
     }
 
     /// Starts a killed process again with the same command (its log is appended to).
