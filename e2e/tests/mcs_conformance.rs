@@ -21,6 +21,7 @@ const C1: &str = "cluster1";
 const C2: &str = "cluster2";
 const CLUSTERS: [&str; 2] = [C1, C2];
 const WAIT: Duration = Duration::from_secs(30);
+const MCS_SERVICE_NAME: &str = "multicluster.kubernetes.io/service-name";
 
 /// `f` holds on every probe for `within` (one probe a second).
 fn consistently(what: &str, within: Duration, f: impl Fn() -> Result<()>) {
@@ -67,20 +68,12 @@ impl Suite<'_> {
         self.sb
             .deploy(cluster, "hello", ns, replicas, headless, 42, 8080)
             .expect("hello service");
-        self.kubectl(
+        self.patch_service(
             cluster,
-            &[
-                "patch",
-                "service",
-                "hello",
-                "-n",
-                ns,
-                "--type=json",
-                "-p",
-                r#"[{"op":"replace","path":"/spec/ports/0/name","value":"tcp"}]"#,
-            ],
-        )
-        .expect("port named tcp");
+            ns,
+            "json",
+            r#"[{"op":"replace","path":"/spec/ports/0/name","value":"tcp"}]"#,
+        );
     }
 
     fn patch_service(&self, cluster: &str, ns: &str, kind: &str, patch: &str) {
@@ -98,6 +91,21 @@ impl Suite<'_> {
             ],
         )
         .expect("service patch");
+    }
+
+    /// The suite's two-cluster driver: a fresh namespace where cluster1 exports `hello` first,
+    /// then cluster2 exports its own (headless, or with `patch2`, a JSON patch, applied to it).
+    fn exported_by_both(&mut self, name: &str, headless2: bool, patch2: Option<&str>) -> String {
+        let ns = self.namespace(name);
+        self.hello(C1, &ns, false, 1);
+        self.export(C1, &ns);
+        self.await_import(C1, &ns, |_| Ok(()));
+        self.hello(C2, &ns, headless2, 1);
+        if let Some(patch) = patch2 {
+            self.patch_service(C2, &ns, "json", patch);
+        }
+        self.export(C2, &ns);
+        ns
     }
 
     /// Exports `hello` as the suite does: a ServiceExport object.
@@ -205,6 +213,26 @@ impl Suite<'_> {
             .collect()
     }
 
+    /// The EndpointSlices of `hello` in `cluster` selected by `label` (the MCS one or
+    /// Kubernetes' own).
+    fn slices(&self, cluster: &str, ns: &str, label: &str) -> Result<Vec<Value>> {
+        let out = self.kubectl(
+            cluster,
+            &[
+                "get",
+                "endpointslices",
+                "-n",
+                ns,
+                "-l",
+                &format!("{label}=hello"),
+                "-o",
+                "json",
+            ],
+        )?;
+        let list: Value = serde_json::from_str(&out)?;
+        Ok(list["items"].as_array().cloned().unwrap_or_default())
+    }
+
     fn curl(&self, cluster: &str, url: &str) -> String {
         let pod = &self.clients[usize::from(cluster == C2)];
         sys::exec_in(&pod.netns, &["curl", "-s", "-m", "2", url]).unwrap_or_default()
@@ -257,12 +285,7 @@ fn the_mcs_api_conformance_cases_hold() {
 
     // ---- service_import.go: testGeneralServiceImport
     s.spec("A ServiceImport should only exist as long as there's at least one exporting cluster");
-    let ns = s.namespace("lifetime");
-    s.hello(C1, &ns, false, 1);
-    s.export(C1, &ns);
-    s.await_import(C1, &ns, |_| Ok(()));
-    s.hello(C2, &ns, false, 1);
-    s.export(C2, &ns);
+    let ns = s.exported_by_both("lifetime", false, None);
     s.await_import(C1, &ns, |si| {
         let n = si["status"]["clusters"].as_array().map_or(0, Vec::len);
         if n != 2 {
@@ -409,18 +432,11 @@ fn the_mcs_api_conformance_cases_hold() {
     }
 
     s.spec("A ClusterIP service exported on two clusters should expose the union of the constituent service ports");
-    let ns = s.namespace("union");
-    s.hello(C1, &ns, false, 1);
-    s.export(C1, &ns);
-    s.await_import(C1, &ns, |_| Ok(()));
-    s.hello(C2, &ns, false, 1);
-    s.patch_service(
-        C2,
-        &ns,
-        "json",
-        r#"[{"op":"add","path":"/spec/ports/-","value":{"name":"stcp","port":142,"protocol":"SCTP"}}]"#,
+    let ns = s.exported_by_both(
+        "union",
+        false,
+        Some(r#"[{"op":"add","path":"/spec/ports/-","value":{"name":"stcp","port":142,"protocol":"SCTP"}}]"#),
     );
-    s.export(C2, &ns);
     let union = vec![("stcp".to_string(), 142, "SCTP".to_string()), tcp42()];
     s.await_import(C1, &ns, |si| match ports(si) == union {
         true => Ok(()),
@@ -428,18 +444,11 @@ fn the_mcs_api_conformance_cases_hold() {
     });
 
     s.spec("A ClusterIP service exported on two clusters with conflicting ports should apply the conflict resolution policy and report a Conflict condition on each ServiceExport");
-    let ns = s.namespace("portconflict");
-    s.hello(C1, &ns, false, 1);
-    s.export(C1, &ns);
-    s.await_import(C1, &ns, |_| Ok(()));
-    s.hello(C2, &ns, false, 1);
-    s.patch_service(
-        C2,
-        &ns,
-        "json",
-        r#"[{"op":"replace","path":"/spec/ports/0/port","value":43}]"#,
+    let ns = s.exported_by_both(
+        "portconflict",
+        false,
+        Some(r#"[{"op":"replace","path":"/spec/ports/0/port","value":43}]"#),
     );
-    s.export(C2, &ns);
     for c in CLUSTERS {
         s.await_condition(c, &ns, "Conflict", "True");
     }
@@ -495,12 +504,7 @@ fn the_mcs_api_conformance_cases_hold() {
 
     // ---- service_import.go: testServiceTypeConflict
     s.spec("A service exported on two clusters with conflicting headlessness should apply the conflict resolution policy and report a Conflict condition on the ServiceExport");
-    let ns = s.namespace("typeconflict");
-    s.hello(C1, &ns, false, 1);
-    s.export(C1, &ns);
-    s.await_import(C1, &ns, |_| Ok(()));
-    s.hello(C2, &ns, true, 1);
-    s.export(C2, &ns);
+    let ns = s.exported_by_both("typeconflict", true, None);
     for c in CLUSTERS {
         s.await_condition(c, &ns, "Conflict", "True");
     }
@@ -516,21 +520,7 @@ fn the_mcs_api_conformance_cases_hold() {
     let mut names = Vec::new();
     for c in CLUSTERS {
         let name = eventually(&format!("an MCS EndpointSlice in {c}"), WAIT, || {
-            let out = s.kubectl(
-                c,
-                &[
-                    "get",
-                    "endpointslices",
-                    "-n",
-                    &ns,
-                    "-l",
-                    "multicluster.kubernetes.io/service-name=hello",
-                    "-o",
-                    "json",
-                ],
-            )?;
-            let list: Value = serde_json::from_str(&out)?;
-            let Some(sl) = list["items"].as_array().and_then(|a| a.first()).cloned() else {
+            let Some(sl) = s.slices(c, &ns, MCS_SERVICE_NAME)?.into_iter().next() else {
                 bail!("none");
             };
             let labels = &sl["metadata"]["labels"];
@@ -583,24 +573,9 @@ fn the_mcs_api_conformance_cases_hold() {
     let fqdn = format!("hello.{ns}.svc.clusterset.local");
     // The ready endpoints (address, hostname or dashed address) of cluster1's own slices.
     let endpoints: Vec<(String, String)> = eventually("two ready endpoints in cluster1", WAIT, || {
-        let out = s.kubectl(
-            C1,
-            &[
-                "get",
-                "endpointslices",
-                "-n",
-                &ns,
-                "-l",
-                "kubernetes.io/service-name=hello",
-                "-o",
-                "json",
-            ],
-        )?;
-        let list: Value = serde_json::from_str(&out)?;
-        let eps: Vec<(String, String)> = list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let eps: Vec<(String, String)> = s
+            .slices(C1, &ns, "kubernetes.io/service-name")?
+            .iter()
             .filter(|sl| sl["addressType"] == "IPv4")
             .flat_map(|sl| sl["endpoints"].as_array().cloned().unwrap_or_default())
             .filter(|e| e["conditions"]["ready"] != false)
@@ -670,24 +645,10 @@ fn the_mcs_api_conformance_cases_hold() {
             &format!("the StatefulSet's MCS EndpointSlice in {c}"),
             WAIT,
             || {
-                let out = s.kubectl(
-                    c,
-                    &[
-                        "get",
-                        "endpointslices",
-                        "-n",
-                        &ns,
-                        "-l",
-                        "multicluster.kubernetes.io/service-name=hello",
-                        "-o",
-                        "json",
-                    ],
-                )?;
-                let list: Value = serde_json::from_str(&out)?;
-                let Some(sl) = list["items"]
-                    .as_array()
-                    .and_then(|a| a.iter().find(|s| s["addressType"] == "IPv4"))
-                    .cloned()
+                let Some(sl) = s
+                    .slices(c, &ns, MCS_SERVICE_NAME)?
+                    .into_iter()
+                    .find(|s| s["addressType"] == "IPv4")
                 else {
                     bail!("none");
                 };

@@ -46,6 +46,11 @@ pub struct ClustersetIpArgs {
     /// (default: the host name).
     #[arg(long, env = "NODE_NAME", value_name = "NAME")]
     node_name: Option<String>,
+    /// Send a ClusterSetIP connection to the local cluster's pods when it exports the service
+    /// (the default); with false, the local pods share connections with the service IPs of the
+    /// other healthy exporting clusters.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    local_first: bool,
 }
 
 pub async fn clusterset_ip(a: ClustersetIpArgs) -> Result<()> {
@@ -53,6 +58,7 @@ pub async fn clusterset_ip(a: ClustersetIpArgs) -> Result<()> {
         kubeconfig: a.kube.kubeconfig,
         context: a.kube.context,
         node: a.node_name.unwrap_or_else(crate::gateway::hostname),
+        local_first: a.local_first,
     })
     .await
     .map_err(Into::into)

@@ -32,6 +32,8 @@ pub struct Options {
     pub context: Option<String>,
     /// This node's name (`internalTrafficPolicy: Local` keeps connections on its pods).
     pub node: String,
+    /// The local cluster's pods first; else they share with the other exporting clusters.
+    pub local_first: bool,
 }
 
 fn refs<T>(v: &[std::sync::Arc<T>]) -> Vec<&T> {
@@ -81,6 +83,7 @@ pub async fn run(opts: Options) -> Result<()> {
             let here = Here {
                 cluster: &cluster,
                 node: &opts.node,
+                local_first: opts.local_first,
             };
             let want = forwards(here, &refs(&i), &refs(&s), health);
             let mut last = last.lock().unwrap_or_else(|e| e.into_inner());

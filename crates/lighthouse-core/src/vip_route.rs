@@ -71,13 +71,16 @@ fn ready_targets(sl: &EndpointSlice, w: Wanted<'_>) -> Vec<(IpAddr, u16)> {
         .collect()
 }
 
-/// Where the deciding node is.
+/// Where the deciding node is, and how it was told to spread.
 #[derive(Clone, Copy, Debug)]
 pub struct Here<'a> {
     /// Its cluster's ID.
     pub cluster: &'a str,
     /// Its node's name.
     pub node: &'a str,
+    /// The local cluster's pods first (the default); otherwise they share connections with
+    /// every other healthy exporting cluster.
+    pub local_first: bool,
 }
 
 /// What a node knows of the other clusters: which the active gateway's tunnels reach (`None`:
@@ -91,7 +94,8 @@ pub struct Health<'a> {
 }
 
 /// Every VIP forward of the node `here`, from its cluster's aggregated ServiceImports and
-/// EndpointSlices (Kubernetes' and Lighthouse's copies), for each VIP of each family. A service
+/// EndpointSlices (Kubernetes' and Lighthouse's copies), for each VIP of each family; the
+/// local cluster's pods first unless `here` says otherwise. A service
 /// with `trafficDistribution: PreferClose` that is not served locally goes to the nearest
 /// healthy cluster only; one with `internalTrafficPolicy: Local` only to this node's pods (none
 /// here: refused, as a service proxy does).
@@ -147,7 +151,7 @@ pub fn forwards(
             } else {
                 Vec::new()
             };
-            if backends.is_empty() && !node_local {
+            if (backends.is_empty() || !here.local_first) && !node_local {
                 let mut remote: Vec<(&str, Vec<(IpAddr, u16)>)> = copies
                     .iter()
                     .map(|sl| (label(&sl.metadata, SOURCE_CLUSTER), ready_targets(sl, want)))
@@ -165,7 +169,7 @@ pub fn forwards(
                         remote.retain(|r| r.0 == nearest);
                     }
                 }
-                backends = remote.into_iter().flat_map(|(_, t)| t).collect();
+                backends.extend(remote.into_iter().flat_map(|(_, t)| t));
             }
             backends.sort();
             backends.dedup();
@@ -237,7 +241,28 @@ mod tests {
     }
 
     fn at(cluster: &str) -> Here<'_> {
-        Here { cluster, node: "n1" }
+        Here {
+            cluster,
+            node: "n1",
+            local_first: true,
+        }
+    }
+
+    #[test]
+    fn told_not_to_prefer_local_pods_it_spreads_over_every_exporter() {
+        let i = import("None");
+        let (c1, c2) = (copy("c1", "100.65.0.5", true), copy("c2", "100.66.0.5", true));
+        let here = pods(true);
+        let spread = Here {
+            local_first: false,
+            ..at("c1")
+        };
+        let f = forwards(spread, &[&i], &[&c1, &c2, &here], anywhere());
+        assert_eq!(
+            f[0].backends,
+            [(ip("10.129.4.11"), 8080), (ip("100.66.0.5"), 80)],
+            "the local pod and the remote cluster"
+        );
     }
 
     #[test]
