@@ -33,16 +33,7 @@ fn answers(pod: &Pod, url: &str, n: usize) -> BTreeSet<String> {
 
 /// `cluster`'s ServiceImport `payment-service` VIPs.
 fn vips(sb: &Sandbox, cluster: &str) -> Result<Vec<String>> {
-    let out = sb.kubectl(
-        cluster,
-        &[
-            "get",
-            "serviceimport",
-            "payment-service",
-            "-o",
-            "jsonpath={.spec.ips}",
-        ],
-    )?;
+    let out = harness::import_field(sb, cluster, "payment-service", "{.spec.ips}")?;
     if out.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -257,12 +248,7 @@ fn one_vip_per_service_is_routed_to_every_healthy_exporter_local_first() {
             Ok(())
         },
     );
-    let ips = sb
-        .kubectl(
-            "cluster2",
-            &["get", "serviceimport", "inventory", "-o", "jsonpath={.spec.ips}"],
-        )
-        .expect("imported");
+    let ips = harness::import_field(sb, "cluster2", "inventory", "{.spec.ips}").expect("imported");
     assert!(ips.is_empty(), "no VIP for an export that opted out: {ips}");
 
     // internalTrafficPolicy Local: the VIP goes to pods on the client's node only; a cluster
@@ -287,15 +273,11 @@ fn one_vip_per_service_is_routed_to_every_healthy_exporter_local_first() {
         .add_pod("cluster1", &pods[0].node, "beside", "default")
         .expect("client beside the pod");
     let local_vip = eventually("nodelocal's VIP in cluster2", Duration::from_secs(30), || {
-        let out = sb.kubectl(
+        let out = harness::import_field(
+            sb,
             "cluster2",
-            &[
-                "get",
-                "serviceimport",
-                "nodelocal",
-                "-o",
-                "jsonpath={.spec.ips[0]}/{.spec.internalTrafficPolicy}",
-            ],
+            "nodelocal",
+            "{.spec.ips[0]}/{.spec.internalTrafficPolicy}",
         )?;
         match out.trim().split_once('/') {
             Some((ip, "Local")) if !ip.is_empty() => Ok(ip.to_string()),

@@ -312,16 +312,7 @@ fn clusters_with_the_same_cidrs_reach_each_other_through_global_ips() {
     )
     .expect("ask for a VIP");
     let vip = eventually("cluster2 imports a VIP", Duration::from_secs(30), || {
-        let ips = sb.kubectl(
-            "cluster2",
-            &[
-                "get",
-                "serviceimport",
-                "payment-service",
-                "-o",
-                "jsonpath={.spec.ips[0]}",
-            ],
-        )?;
+        let ips = harness::import_field(sb, "cluster2", "payment-service", "{.spec.ips[0]}")?;
         if !ips.starts_with("243.") {
             bail!("no VIP yet: {ips:?}");
         }

@@ -315,9 +315,10 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             conflict = export::conflict(w.cluster, &si, exporters);
-            if conflict.as_ref().is_some_and(|c| c.blocking) {
-                // Held back, but published as such (no VIP claim, no external DNS record, no
-                // slices): the first exporter reports the conflict too.
+            let held_back = conflict.as_ref().is_some_and(|c| c.blocking);
+            if held_back {
+                // Published as held back (no VIP claim, no external DNS record, no slices):
+                // the first exporter reports the conflict too.
                 let a = si.metadata.annotations.get_or_insert_with(Default::default);
                 for k in [
                     crate::vip::ANNOTATION,
@@ -327,13 +328,11 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
                     a.remove(k);
                 }
                 a.insert(TYPE_CONFLICT.into(), "true".into());
-                wanted.insert(export::broker_name(name, ns, w.cluster));
-                let existing = ix.broker_imports.get(&key(&si.metadata)).copied();
-                apply_import(&mut out, Target::Broker, si, existing);
-            } else {
-                wanted.insert(export::broker_name(name, ns, w.cluster));
-                let existing = ix.broker_imports.get(&key(&si.metadata)).copied();
-                apply_import(&mut out, Target::Broker, si, existing);
+            }
+            wanted.insert(export::broker_name(name, ns, w.cluster));
+            let existing = ix.broker_imports.get(&key(&si.metadata)).copied();
+            apply_import(&mut out, Target::Broker, si, existing);
+            if !held_back {
                 for mut sl in export::cluster_slices(w.cluster, w.broker_ns, svc, &backends) {
                     if global_headless.is_some() {
                         sl.metadata
@@ -416,9 +415,10 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
         };
         let status_held = existing.is_some_and(|e| {
             let (objects, ready) = status(&e.spec.ip_families, Some(e));
-            let st = e.status.clone().unwrap_or_default();
-            st.endpoint_slice_objects.as_deref() == Some(objects.as_str())
-                && export::same_conditions(&st.conditions, std::slice::from_ref(&ready))
+            e.status.as_ref().is_some_and(|st| {
+                st.endpoint_slice_objects.as_deref() == Some(objects.as_str())
+                    && export::same_conditions(&st.conditions, std::slice::from_ref(&ready))
+            })
         });
         if ips_held && status_held && memo.holds(Of::Imports, (ns, name), print) {
             next.record(Of::Imports, (ns, name), print);

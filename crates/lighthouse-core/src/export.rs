@@ -347,6 +347,11 @@ fn split_families(endpoints: &[Endpoint]) -> (Vec<Endpoint>, Vec<Endpoint>) {
 }
 
 /// The exports of `<ns>/<svc>` among `imports`, oldest first: `(exported at, cluster, import)`.
+/// Whether a broker import is one of `<ns>/<svc>`.
+fn of_service(i: &ServiceImport, ns: &str, svc: &str) -> bool {
+    label(&i.metadata, SOURCE_NAMESPACE) == ns && label(&i.metadata, SERVICE_NAME) == svc
+}
+
 /// Whether a broker import is an export held back by a type conflict (not served).
 pub fn type_conflicted(i: &ServiceImport) -> bool {
     !annotation(&i.metadata, TYPE_CONFLICT).is_empty()
@@ -359,8 +364,7 @@ fn exports_of<'a>(
 ) -> Vec<(&'a str, &'a str, &'a ServiceImport)> {
     let mut mine: Vec<(&str, &str, &ServiceImport)> = imports
         .iter()
-        .filter(|i| label(&i.metadata, SOURCE_NAMESPACE) == ns && label(&i.metadata, SERVICE_NAME) == svc)
-        .filter(|i| !type_conflicted(i))
+        .filter(|i| of_service(i, ns, svc) && !type_conflicted(i))
         .map(|i| {
             let cluster = label(&i.metadata, SOURCE_CLUSTER);
             let ts = i
@@ -675,10 +679,8 @@ pub fn conflict(cluster: &str, mine: &ServiceImport, imports: &[&ServiceImport])
         type_with.extend(
             imports
                 .iter()
-                .filter(|i| type_conflicted(i) && label(&i.metadata, SOURCE_CLUSTER) != cluster)
-                .filter(|i| {
-                    label(&i.metadata, SOURCE_NAMESPACE) == ns && label(&i.metadata, SERVICE_NAME) == svc
-                })
+                .filter(|i| of_service(i, ns, svc) && type_conflicted(i))
+                .filter(|i| label(&i.metadata, SOURCE_CLUSTER) != cluster)
                 .map(|i| label(&i.metadata, SOURCE_CLUSTER)),
         );
     }

@@ -15,20 +15,27 @@ pub const PRESENT: &str = "Present";
 /// `endpointSliceObjects` before.
 pub const ABSENT: &str = "Absent";
 
-/// The address families this cluster serves: those of its Services' cluster IPs (every
-/// cluster has at least the `kubernetes` Service); IPv4 when it has none to tell.
+/// The address families this cluster serves: those of its Services that have cluster IPs
+/// (every cluster has at least the `kubernetes` Service); IPv4 when it has none to tell.
 pub fn cluster_families(services: &[&Service]) -> BTreeSet<&'static str> {
     let mut out = BTreeSet::new();
-    for ip in services
+    let has_ip = |s: &Service| {
+        s.spec
+            .as_ref()
+            .and_then(|s| s.cluster_ips.as_ref())
+            .is_some_and(|ips| ips.iter().any(|ip| ip.parse::<IpAddr>().is_ok()))
+    };
+    for (v4, v6) in services
         .iter()
-        .filter_map(|s| s.spec.as_ref())
-        .flat_map(|s| s.cluster_ips.iter().flatten().chain(s.cluster_ip.iter()))
+        .filter(|s| has_ip(s))
+        .map(|s| crate::export::families(s))
     {
-        match ip.parse::<IpAddr>() {
-            Ok(IpAddr::V4(_)) => out.insert("IPv4"),
-            Ok(IpAddr::V6(_)) => out.insert("IPv6"),
-            Err(_) => false,
-        };
+        if v4 {
+            out.insert("IPv4");
+        }
+        if v6 {
+            out.insert("IPv6");
+        }
     }
     if out.is_empty() {
         out.insert("IPv4");

@@ -272,6 +272,15 @@ pub fn export(sb: &Sandbox, verb: &str, service: &str, cluster: &str) -> anyhow:
     )
 }
 
+/// One field of `cluster`'s ServiceImport `service` in `default` (a kubectl jsonpath, e.g.
+/// `{.spec.ips}`).
+pub fn import_field(sb: &Sandbox, cluster: &str, service: &str, path: &str) -> anyhow::Result<String> {
+    sb.kubectl(
+        cluster,
+        &["get", "serviceimport", service, "-o", &format!("jsonpath={path}")],
+    )
+}
+
 /// The names of the ServiceImports on the broker, one per line.
 pub fn broker_imports(sb: &Sandbox) -> anyhow::Result<String> {
     sb.kubectl(
