@@ -5,6 +5,7 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// A store kept in step with a watch. The watch runs in its own task, which ends when this
@@ -44,8 +45,11 @@ where
 {
     let writer = reflector::store::Writer::new(dt);
     let store = writer.as_reader();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff())
-        .touched_objects();
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default()).backoff(WatchBackoff::new()),
+    )
+    .touched_objects();
     let task = tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
@@ -57,6 +61,70 @@ where
         }
     });
     Reflector { store, task }
+}
+
+/// Reconnect delays of a watch: 200 ms doubling up to 5 s, each lengthened by up to a quarter
+/// at random so that the agents of many clusters do not return in step; back to 200 ms once an
+/// event arrives. kube-runtime's default (client-go's) grows to 30 s and adds up to 100 %, so
+/// after a minute-long broker outage an agent could go another minute without watching; at
+/// most 6.25 s here keeps a reconnect within a resync period.
+pub struct WatchBackoff {
+    attempt: u32,
+    random: u64,
+}
+
+/// The first reconnect delay.
+const FIRST: Duration = Duration::from_millis(200);
+/// The longest reconnect delay before jitter.
+const MAX: Duration = Duration::from_secs(5);
+
+impl WatchBackoff {
+    /// A fresh backoff, its jitter seeded from the clock and the process.
+    pub fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+        Self {
+            attempt: 0,
+            random: (nanos ^ (u64::from(std::process::id()) << 32)) | 1,
+        }
+    }
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The delay before reconnect `attempt` (0 first), `jitter` in [0, 1) lengthening it by up
+/// to a quarter.
+pub fn reconnect_delay(attempt: u32, jitter: f64) -> Duration {
+    let base = FIRST
+        .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
+        .min(MAX);
+    base.mul_f64(1.0 + jitter.clamp(0.0, 1.0) / 4.0)
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        // xorshift64: enough to spread reconnects, no dependency.
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        let jitter = (self.random >> 11) as f64 / (1u64 << 53) as f64;
+        let d = reconnect_delay(self.attempt, jitter);
+        self.attempt = self.attempt.saturating_add(1);
+        Some(d)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
 }
 
 /// [`reflect_with`] for untyped objects.
@@ -71,4 +139,34 @@ pub fn values(store: &Store<DynamicObject>) -> Vec<Value> {
         .iter()
         .filter_map(|o| serde_json::to_value(&**o).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_double_from_200ms_and_stay_within_six_and_a_quarter_seconds() {
+        assert_eq!(reconnect_delay(0, 0.0), Duration::from_millis(200));
+        assert_eq!(reconnect_delay(1, 0.0), Duration::from_millis(400));
+        assert_eq!(reconnect_delay(4, 0.0), Duration::from_millis(3200));
+        assert_eq!(reconnect_delay(5, 0.0), MAX);
+        assert_eq!(reconnect_delay(u32::MAX, 0.0), MAX);
+        let longest = reconnect_delay(u32::MAX, 0.999_999);
+        assert!(longest > Duration::from_millis(6249) && longest <= Duration::from_millis(6250));
+        assert_eq!(reconnect_delay(0, 7.0), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn the_backoff_jitters_grows_and_resets_after_an_event() {
+        use kube::runtime::utils::Backoff;
+        let mut b = WatchBackoff::new();
+        let first: Vec<Duration> = b.by_ref().take(12).collect();
+        assert!(first[0] >= FIRST && first[0] <= FIRST.mul_f64(1.25));
+        assert!(first.iter().all(|d| *d <= MAX.mul_f64(1.25)), "{first:?}");
+        assert!(first[11] >= MAX);
+        assert!(first[6..].windows(2).any(|w| w[0] != w[1]), "jittered: {first:?}");
+        b.reset();
+        assert!(b.next().is_some_and(|d| d <= FIRST.mul_f64(1.25)));
+    }
 }
