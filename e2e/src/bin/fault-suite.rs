@@ -2,7 +2,8 @@
 //! by default; the broker outage lasting BROKER_SECONDS, 60 by default) over a 3-cluster
 //! sandbox, one table row per fault, then cluster3 uninstalled. Needs root. Exits non-zero when
 //! a round did not recover, objects were left behind or two gateways of a cluster were active
-//! at once. `FAULTS=text` runs only the faults whose name contains it.
+//! at once. `FAULTS=text[,text…]` runs only the faults whose name contains one of the texts
+//! (`FAULTS=broker,WAN,uninstalled`).
 
 fn arg<T: std::str::FromStr>(n: usize, default: T) -> anyhow::Result<T>
 where
