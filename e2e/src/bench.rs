@@ -138,3 +138,65 @@ pub fn print_rows(title: &str, rows: &[(String, String)]) {
         println!("{k:width$}  {v}");
     }
 }
+
+/// When each object of one resource in one namespace was first seen, from a watch started
+/// before the objects are made: the stages of a change's way through the system, timed apart.
+/// The watch stops when this is dropped.
+pub struct Arrivals {
+    seen: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+    listed: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Arrivals {
+    /// Watches `ar` objects in `ns`; [`Arrivals::listed`] waits for the first list.
+    pub fn watch(client: &Client, ns: &str, ar: &kube::api::ApiResource) -> Self {
+        use futures::StreamExt;
+        use kube::ResourceExt;
+        use kube::runtime::watcher::{self, Event};
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
+        let seen: Arc<std::sync::Mutex<std::collections::HashMap<_, _>>> = Arc::default();
+        let listed = Arc::new(tokio::sync::Notify::new());
+        let (into, done) = (seen.clone(), listed.clone());
+        let task = tokio::spawn(async move {
+            let stream = watcher::watcher(api, watcher::Config::default());
+            futures::pin_mut!(stream);
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(Event::Apply(o) | Event::InitApply(o)) => {
+                        let now = std::time::Instant::now();
+                        into.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(o.name_any())
+                            .or_insert(now);
+                    }
+                    Ok(Event::InitDone) => done.notify_one(),
+                    _ => {}
+                }
+            }
+        });
+        Self { seen, listed, task }
+    }
+
+    /// Waits until the watch's first list is in (`limit` at most).
+    pub async fn listed(&self, limit: Duration) -> Result<()> {
+        tokio::time::timeout(limit, self.listed.notified())
+            .await
+            .map_err(|_| anyhow::anyhow!("a watch did not list within {limit:?}"))
+    }
+
+    /// When `name` was first seen, if it was.
+    pub fn at(&self, name: &str) -> Option<std::time::Instant> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+    }
+}
+
+impl Drop for Arrivals {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

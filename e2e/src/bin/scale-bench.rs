@@ -457,6 +457,8 @@ async fn run(a: Args) -> Result<Vec<(String, String)>> {
     stats::sort(&mut per_cluster);
 
     eprintln!("timing {} single exports at this scale", a.samples);
+    let stages = Stages::watch(&broker_client, &members).await?;
+    let (mut to_broker, mut to_api, mut to_dns) = (Vec::new(), Vec::new(), Vec::new());
     let mut everywhere = Vec::new();
     let mut each = Vec::new();
     for s in 0..a.samples {
@@ -480,6 +482,14 @@ async fn run(a: Args) -> Result<Vec<(String, String)>> {
                 }
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let on_broker = stages.on_broker(&name, &m.id, t0);
+        to_broker.extend(on_broker);
+        for (c, dns) in &seen {
+            if let (Some(b), Some(l)) = (on_broker, stages.in_cluster(*c, &name, &m.id, t0)) {
+                to_api.push(l - b);
+                to_dns.push(dns - l);
+            }
         }
         everywhere.push(seen.values().cloned().fold(0.0, f64::max));
         each.extend(seen.into_values());
@@ -537,6 +547,18 @@ async fn run(a: Args) -> Result<Vec<(String, String)>> {
             ),
         ),
         (
+            "  of which: export → on the broker (import and slice), p50 / p99".into(),
+            p50_p99(&mut to_broker),
+        ),
+        (
+            "  on the broker → in a cluster's API server (import and slice), p50 / p99".into(),
+            p50_p99(&mut to_api),
+        ),
+        (
+            "  in the cluster's API server → its DNS answers, p50 / p99".into(),
+            p50_p99(&mut to_dns),
+        ),
+        (
             "broker watch delivery p50 / p99, 50 more watchers".into(),
             format!("{w50:.1} / {w99:.1} ms"),
         ),
@@ -546,6 +568,74 @@ async fn run(a: Args) -> Result<Vec<(String, String)>> {
             format!("{rss:.0} / {hwm:.0} MiB"),
         ),
     ])
+}
+
+fn p50_p99(v: &mut [f64]) -> String {
+    stats::sort(v);
+    format!(
+        "{:.0} / {:.0} ms",
+        stats::percentile(v, 0.5),
+        stats::percentile(v, 0.99)
+    )
+}
+
+/// Where an export's way goes: the broker's copy (import and slice) and each cluster's local
+/// copy, first seen by watches started before the single exports.
+struct Stages {
+    broker: [bench::Arrivals; 2],
+    clusters: Vec<[bench::Arrivals; 2]>,
+}
+
+impl Stages {
+    async fn watch(broker: &Client, members: &[Member]) -> Result<Self> {
+        let (imports, slices) = (import_resource(), slice_resource());
+        let pair = |c: &Client, ns: &str| {
+            [
+                bench::Arrivals::watch(c, ns, &imports),
+                bench::Arrivals::watch(c, ns, &slices),
+            ]
+        };
+        let s = Self {
+            broker: pair(broker, BROKER_NAMESPACE),
+            clusters: members.iter().map(|m| pair(&m.client, "default")).collect(),
+        };
+        for a in s.broker.iter().chain(s.clusters.iter().flatten()) {
+            a.listed(Duration::from_secs(60)).await?;
+        }
+        Ok(s)
+    }
+
+    /// Milliseconds from `t0` until both of `svc`'s broker objects from `cluster` were seen.
+    fn on_broker(&self, svc: &str, cluster: &str, t0: Instant) -> Option<f64> {
+        let name = format!("{svc}-default-{cluster}");
+        latest(&self.broker, [name.as_str(), name.as_str()], t0)
+    }
+
+    /// Milliseconds from `t0` until cluster `c` held `svc`'s import and `cluster`'s slice.
+    fn in_cluster(&self, c: usize, svc: &str, cluster: &str, t0: Instant) -> Option<f64> {
+        let slice = format!("{svc}-{cluster}");
+        latest(&self.clusters[c], [svc, slice.as_str()], t0)
+    }
+}
+
+fn latest(watches: &[bench::Arrivals; 2], names: [&str; 2], t0: Instant) -> Option<f64> {
+    let a = watches[0].at(names[0])?;
+    let b = watches[1].at(names[1])?;
+    Some(a.max(b).saturating_duration_since(t0).as_secs_f64() * 1e3)
+}
+
+fn import_resource() -> ApiResource {
+    ApiResource {
+        group: "multicluster.x-k8s.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "multicluster.x-k8s.io/v1alpha1".into(),
+        kind: "ServiceImport".into(),
+        plural: "serviceimports".into(),
+    }
+}
+
+fn slice_resource() -> ApiResource {
+    ApiResource::erase::<k8s_openapi::api::discovery::v1::EndpointSlice>(&())
 }
 
 #[tokio::main]
