@@ -3,7 +3,7 @@
 //! world in line. Level-triggered: the pass recomputes everything, and on a converged world it
 //! returns no action at all, so an idle agent makes no API calls.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -387,7 +387,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
         .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
         .collect();
     let families = crate::import_status::cluster_families(w.services);
-    let with_copies: BTreeSet<(&str, &str)> = lh_slices
+    let with_copies: HashSet<(&str, &str)> = lh_slices
         .iter()
         .map(|sl| (key(&sl.metadata).0, label(&sl.metadata, SERVICE_NAME)))
         .collect();
@@ -403,7 +403,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             existing.map(|e| &e.metadata),
         );
         // The VIP also follows other services' claims, which the print does not cover.
-        let ips_held = existing.is_some_and(|e| e.spec.ips == vips.ips(ns, name, &e.spec.ip_families));
+        let ips_held = || existing.is_some_and(|e| e.spec.ips == vips.ips(ns, name, &e.spec.ip_families));
         // The status also follows the slice copies, which the print does not cover either.
         let present = with_copies.contains(&(ns, name));
         let status = |families_of: &[String], old: Option<&ServiceImport>| {
@@ -413,14 +413,16 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
                 .unwrap_or_default();
             crate::import_status::of(old, families_of, &families, present, w.now)
         };
-        let status_held = existing.is_some_and(|e| {
-            let (objects, ready) = status(&e.spec.ip_families, Some(e));
-            e.status.as_ref().is_some_and(|st| {
-                st.endpoint_slice_objects.as_deref() == Some(objects.as_str())
-                    && export::same_conditions(&st.conditions, std::slice::from_ref(&ready))
+        let status_held = || {
+            existing.is_some_and(|e| {
+                let (objects, ready) = status(&e.spec.ip_families, Some(e));
+                e.status.as_ref().is_some_and(|st| {
+                    st.endpoint_slice_objects.as_deref() == Some(objects.as_str())
+                        && export::same_conditions(&st.conditions, std::slice::from_ref(&ready))
+                })
             })
-        });
-        if ips_held && status_held && memo.holds(Of::Imports, (ns, name), print) {
+        };
+        if memo.holds(Of::Imports, (ns, name), print) && ips_held() && status_held() {
             next.record(Of::Imports, (ns, name), print);
             continue;
         }
@@ -448,7 +450,7 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
             out.push(delete(Target::Local, Kind::ServiceImport, key(&i.metadata)));
         }
     }
-    let mut copies: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut copies: Vec<(&str, String)> = Vec::with_capacity(w.broker_slices.len());
     for bs in w.broker_slices {
         let (ns, name) = export::local_slice_key(bs);
         let existing = ix.copies.get(&(ns, name.as_str())).copied();
@@ -465,11 +467,12 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
         ) {
             next.record(Of::Slices, target, print);
         }
-        copies.insert((ns.to_string(), name));
+        copies.push((ns, name));
     }
+    let copies: HashSet<(&str, &str)> = copies.iter().map(|(ns, n)| (*ns, n.as_str())).collect();
     for sl in &lh_slices {
         let (ns, name) = key(&sl.metadata);
-        if !copies.contains(&(ns.to_string(), name.to_string())) {
+        if !copies.contains(&(ns, name)) {
             out.push(delete(Target::Local, Kind::EndpointSlice, (ns, name)));
         }
     }

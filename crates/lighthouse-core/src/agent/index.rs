@@ -2,7 +2,7 @@
 //! objects it sees rather than their product (10,000 imports would otherwise be 10^8 compares),
 //! and the memo of writes already found unnecessary.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use k8s_openapi::api::core::v1::Service;
@@ -70,10 +70,15 @@ impl<'a> Index<'a> {
 /// object found holding it. While none of them changes, the next pass skips building and
 /// comparing that object again, which is most of a pass's cost on a large cluster set. A pure
 /// value: [`super::plan_with`] takes the last pass's and returns the next.
+///
+/// Each entry is one 64-bit hash of the target and its print, so that looking one up costs no
+/// allocation (a pass looks up every imported object). A false hit needs two different
+/// targets or prints to collide in 64 bits, and would only delay a write until its inputs
+/// change again.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Memo {
-    imports: HashMap<(String, String), u64>,
-    slices: HashMap<(String, String), u64>,
+    imports: HashSet<u64>,
+    slices: HashSet<u64>,
 }
 
 impl Memo {
@@ -88,15 +93,22 @@ impl Memo {
     }
 }
 
-/// Which of the memo's two maps.
+/// Which of the memo's two sets.
 #[derive(Clone, Copy)]
 pub(super) enum Of {
     Imports,
     Slices,
 }
 
+fn entry(target: Key<'_>, print: u64) -> u64 {
+    let mut h = DefaultHasher::new();
+    target.hash(&mut h);
+    print.hash(&mut h);
+    h.finish()
+}
+
 impl Memo {
-    fn map(&self, of: Of) -> &HashMap<(String, String), u64> {
+    fn set(&self, of: Of) -> &HashSet<u64> {
         match of {
             Of::Imports => &self.imports,
             Of::Slices => &self.slices,
@@ -105,16 +117,16 @@ impl Memo {
 
     /// Whether the write to `target` was found unnecessary with the same `print`.
     pub(super) fn holds(&self, of: Of, target: Key<'_>, print: Option<u64>) -> bool {
-        print.is_some_and(|p| self.map(of).get(&(target.0.to_string(), target.1.to_string())) == Some(&p))
+        print.is_some_and(|p| self.set(of).contains(&entry(target, p)))
     }
 
     pub(super) fn record(&mut self, of: Of, target: Key<'_>, print: Option<u64>) {
         if let Some(p) = print {
-            let map = match of {
+            let set = match of {
                 Of::Imports => &mut self.imports,
                 Of::Slices => &mut self.slices,
             };
-            map.insert((target.0.to_string(), target.1.to_string()), p);
+            set.insert(entry(target, p));
         }
     }
 }
