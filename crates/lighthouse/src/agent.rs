@@ -101,10 +101,11 @@ pub async fn run(opts: Options) -> Result<()> {
         })?;
     }
     tracing::info!(cluster = %ctx.cluster, globalnet = ctx.ingress.is_some(), "lighthouse agent running");
-    Loop::new("lighthouse-agent")
-        .paced()
+    let agent = Loop::new("lighthouse-agent").paced();
+    let cost = agent.cost();
+    agent
         .run(&mut rx, subsea_runtime::shutdown::signal(), |_| async {
-            reconcile(&ctx).await.map_err(|e| e.to_string())
+            reconcile(&ctx, &cost).await.map_err(|e| e.to_string())
         })
         .await;
     Ok(())
@@ -143,7 +144,14 @@ fn exports(ctx: &Ctx) -> Vec<Export> {
         .collect()
 }
 
-async fn reconcile(ctx: &Ctx) -> Result<()> {
+/// One pass; paced on its planning (`cost`), not on the writes it waits for.
+async fn reconcile(ctx: &Ctx, cost: &subsea_runtime::controller::Cost) -> Result<()> {
+    let actions = cost.measure(|| plan(ctx));
+    execute_all(ctx, actions).await
+}
+
+/// What this pass must write, from the reflected lists (synchronous: no await).
+fn plan(ctx: &Ctx) -> Vec<Action> {
     let exports = exports(ctx);
     let (services, slices) = (ctx.services.state(), ctx.slices.state());
     let (local_imports, broker_imports, broker_slices) = (
@@ -176,6 +184,11 @@ async fn reconcile(ctx: &Ctx) -> Result<()> {
         &last,
     );
     *ctx.memo.lock().unwrap_or_else(|e| e.into_inner()) = memo;
+    actions
+}
+
+/// Carries out one pass's writes.
+async fn execute_all(ctx: &Ctx, actions: Vec<Action>) -> Result<()> {
     // Writes go out several at a time: each is durable before the server answers, so one at a
     // time the agent would wait out a disk sync per object (minutes for a first sync of 10,000
     // imports); concurrent writes share the server's syncs. No two actions of a pass touch the

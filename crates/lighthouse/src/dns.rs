@@ -222,22 +222,26 @@ async fn from_cluster(shared: &Shared, opts: &Options) -> Result<()> {
     let synced = AtomicBool::new(false);
     let mut memo = crate::snapshot::Memo::default();
     // Rebuilding the snapshot cannot fail; the resync only guards against a missed wake-up.
-    Loop::new("lighthouse-dns snapshot")
+    let builder = Loop::new("lighthouse-dns snapshot")
         .resync(Duration::from_secs(30))
         .settle(Duration::from_millis(10))
-        .paced()
+        .paced();
+    let cost = builder.cost();
+    builder
         .run(&mut rx, subsea_runtime::shutdown::signal(), |pass| {
-            let (mut snap, next) = crate::snapshot::build_with(
-                &local,
-                &refs(&imports.state()),
-                &refs(&slices.state()),
-                &refs(&gateways.state()),
-                opts.prefer_nearest,
-                &memo,
-            );
-            memo = next;
-            snap.cluster_names = opts.cluster_names;
-            publish(shared, snap);
+            cost.measure(|| {
+                let (mut snap, next) = crate::snapshot::build_with(
+                    &local,
+                    &refs(&imports.state()),
+                    &refs(&slices.state()),
+                    &refs(&gateways.state()),
+                    opts.prefer_nearest,
+                    &memo,
+                );
+                memo = next;
+                snap.cluster_names = opts.cluster_names;
+                publish(shared, snap);
+            });
             if let Some(w) = pass.woken {
                 shared.metrics.programmed(w.elapsed());
             }

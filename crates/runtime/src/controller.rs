@@ -42,6 +42,70 @@ pub struct Loop {
     settle: Duration,
     paced: bool,
     failures: Arc<AtomicU64>,
+    cost: Cost,
+}
+
+/// What a paced loop paces on: a pass's wall time, unless the pass reports the part that is
+/// its own work. A pass that plans and then waits for its writes reports the planning, so a
+/// slow server (a durable write under load) does not lengthen the wait before the next pass:
+/// the pass cannot start again before its writes are done anyway, and planning stays at most
+/// about a quarter of the loop's time.
+#[derive(Clone, Debug)]
+pub struct Cost(Arc<AtomicU64>);
+
+/// CPU time this thread has run, from the scheduler's statistics (nanoseconds, first field).
+fn thread_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    parse_schedstat(&text)
+}
+
+/// The run time in a `schedstat` line (`<ns on cpu> <ns waiting> <timeslices>`).
+pub fn parse_schedstat(text: &str) -> Option<Duration> {
+    text.split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+        .map(Duration::from_nanos)
+}
+
+/// [`Cost`]'s "nothing reported".
+const UNREPORTED: u64 = u64::MAX;
+
+impl Cost {
+    /// Adds `d` to this pass's cost.
+    pub fn report(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(UNREPORTED - 1);
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+            Some(if c == UNREPORTED {
+                nanos
+            } else {
+                c.saturating_add(nanos).min(UNREPORTED - 1)
+            })
+        });
+    }
+
+    /// Runs `work` (synchronous: it stays on this thread) and reports the CPU time it took,
+    /// not its wall time: on a loaded machine a preempted pass would otherwise look costly and
+    /// slow the loop down just when every process is slowed. Wall time where the kernel does
+    /// not say (no `/proc/thread-self/schedstat`).
+    pub fn measure<T>(&self, work: impl FnOnce() -> T) -> T {
+        let (cpu, wall) = (thread_cpu(), std::time::Instant::now());
+        let out = work();
+        let spent = match (cpu, thread_cpu()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => wall.elapsed(),
+        };
+        self.report(spent);
+        out
+    }
+
+    /// This pass's reported cost (none: `None`), clearing it for the next.
+    fn take(&self) -> Option<Duration> {
+        match self.0.swap(UNREPORTED, Ordering::Relaxed) {
+            UNREPORTED => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
 }
 
 /// How long wake-ups settle before the next pass: the configured `settle`, or three times the
@@ -77,6 +141,7 @@ impl Loop {
             settle: Duration::from_millis(20),
             paced: false,
             failures: Arc::default(),
+            cost: Cost(Arc::new(AtomicU64::new(UNREPORTED))),
         }
     }
 
@@ -98,6 +163,11 @@ impl Loop {
     pub fn settle(mut self, d: Duration) -> Self {
         self.settle = d;
         self
+    }
+
+    /// The handle a pass reports its own cost through (see [`Cost`]).
+    pub fn cost(&self) -> Cost {
+        self.cost.clone()
     }
 
     /// Failed passes so far (for metrics).
@@ -127,8 +197,11 @@ impl Loop {
             pass.number += 1;
             let span = tracing::info_span!("reconcile", controller = %self.name, pass = pass.number);
             let began = std::time::Instant::now();
+            self.cost.take();
             let result = reconcile(pass).instrument(span).await;
             let took = began.elapsed();
+            let cost = self.cost.take().unwrap_or(took);
+            tracing::debug!(controller = %self.name, pass = pass.number, took_ms = took.as_secs_f64() * 1e3, cost_ms = cost.as_secs_f64() * 1e3, "pass done");
             match result {
                 Ok(()) => failed_in_a_row = 0,
                 Err(e) => {
@@ -151,7 +224,7 @@ impl Loop {
                 _ = tokio::time::sleep(wait) => {}
             }
             let settle = if self.paced {
-                settle_after(self.settle, took)
+                settle_after(self.settle, cost)
             } else {
                 self.settle
             };
@@ -182,6 +255,46 @@ mod tests {
     }
 
     #[test]
+    fn a_reported_cost_adds_up_and_clears() {
+        let c = Cost(Arc::new(AtomicU64::new(UNREPORTED)));
+        assert_eq!(c.take(), None);
+        c.report(Duration::from_millis(3));
+        c.report(Duration::from_millis(4));
+        assert_eq!(c.take(), Some(Duration::from_millis(7)));
+        assert_eq!(c.take(), None);
+        c.report(Duration::from_secs(u64::MAX));
+        assert!(
+            c.take()
+                .is_some_and(|d| d > Duration::from_secs(500 * 365 * 86400))
+        );
+    }
+
+    #[test]
+    fn schedstat_gives_the_run_time_and_a_busy_thread_measures_its_cpu() {
+        assert_eq!(
+            parse_schedstat("437929 12 1\n"),
+            Some(Duration::from_nanos(437929))
+        );
+        assert_eq!(parse_schedstat(""), None);
+        assert_eq!(parse_schedstat("x 1 2"), None);
+        let c = Cost(Arc::new(AtomicU64::new(UNREPORTED)));
+        // Sleeping costs no CPU: measured by CPU time, far below the 100 ms of wall time.
+        c.measure(|| std::thread::sleep(Duration::from_millis(100)));
+        let slept = c.take().expect("reported");
+        assert!(slept < Duration::from_millis(50), "{slept:?}");
+        let spun = c.measure(|| {
+            let t = std::time::Instant::now();
+            let mut n = 0u64;
+            while t.elapsed() < Duration::from_millis(30) {
+                n = n.wrapping_add(1);
+            }
+            n
+        });
+        assert!(spun > 0);
+        assert!(c.take().is_some_and(|d| d >= Duration::from_millis(5)));
+    }
+
+    #[test]
     fn backoff_doubles_from_100ms_up_to_the_resync_period() {
         let resync = Duration::from_secs(10);
         assert_eq!(next_wait(0, resync), resync);
@@ -190,6 +303,53 @@ mod tests {
         assert_eq!(next_wait(4, resync), Duration::from_millis(800));
         assert_eq!(next_wait(10, resync), resync);
         assert_eq!(next_wait(u32::MAX, resync), resync);
+    }
+
+    #[tokio::test]
+    async fn a_paced_loop_waits_after_its_reported_cost_not_its_wall_time() {
+        for (report, at_least, below) in [(true, 0, 300), (false, 600, 5000)] {
+            let (tx, mut rx) = mpsc::channel(1);
+            let l = Loop::new("paced").resync(Duration::from_secs(3600)).paced();
+            let cost = l.cost();
+            let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let s = starts.clone();
+            let run = tokio::spawn(async move {
+                l.run(&mut rx, std::future::pending(), move |_| {
+                    s.lock().expect("lock").push(std::time::Instant::now());
+                    let cost = cost.clone();
+                    async move {
+                        // 200 ms waiting on "writes", 1 ms of own work.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        if report {
+                            cost.report(Duration::from_millis(1));
+                        }
+                        Ok::<(), &str>(())
+                    }
+                })
+                .await
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let woken = std::time::Instant::now();
+            tx.send(()).await.expect("wake");
+            for _ in 0..300 {
+                if starts.lock().expect("lock").len() >= 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let second = starts
+                .lock()
+                .expect("lock")
+                .get(1)
+                .copied()
+                .expect("a second pass");
+            let waited = second.duration_since(woken);
+            assert!(
+                waited >= Duration::from_millis(at_least) && waited < Duration::from_millis(below),
+                "reporting {report}: the pass after a wake-up began {waited:?} later"
+            );
+            run.abort();
+        }
     }
 
     #[tokio::test]
