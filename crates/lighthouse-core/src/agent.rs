@@ -176,6 +176,12 @@ pub enum Action {
     },
 }
 
+/// Whether the agent writes this local object (an aggregated import or a slice copy): its own
+/// output, whose changes need not wake it.
+pub fn written_here(meta: &ObjectMeta) -> bool {
+    label(meta, MANAGED_BY) == MANAGER || label(meta, AGGREGATE_LABEL) == MANAGER
+}
+
 /// `desired` unless `existing` (same namespace and name) already says all of it.
 fn unless_covered<T: Serialize>(desired: &T, existing: Option<&T>) -> bool {
     let Some(current) = existing else {
@@ -387,9 +393,19 @@ pub fn plan_with(w: &World, memo: &Memo) -> (Vec<Action>, Memo) {
         .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
         .collect();
     let families = crate::import_status::cluster_families(w.services);
-    let with_copies: HashSet<(&str, &str)> = lh_slices
+    // The services whose slice copies exist once this pass's writes are done: every broker
+    // slice is copied (below). Counting those written now, not only those already seen, lets
+    // the first write of an import carry its final status, rather than Absent and then Present
+    // a pass later.
+    let with_copies: HashSet<(&str, &str)> = w
+        .broker_slices
         .iter()
-        .map(|sl| (key(&sl.metadata).0, label(&sl.metadata, SERVICE_NAME)))
+        .map(|sl| {
+            (
+                label(&sl.metadata, SOURCE_NAMESPACE),
+                label(&sl.metadata, SERVICE_NAME),
+            )
+        })
         .collect();
     for &(ns, name) in &services {
         let exporters = ix

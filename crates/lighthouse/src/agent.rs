@@ -19,7 +19,7 @@ use subsea_lighthouse_core::agent::{
     Action, Cached, Export, Kind, Memo, Object, Stale, Target, World, plan_with,
 };
 use subsea_runtime::controller::Loop;
-use subsea_runtime::reflect::{Reflector, reflect, reflect_with, values};
+use subsea_runtime::reflect::{Reflector, reflect, reflect_waking, reflect_with, values};
 
 use crate::{Error, Result, refs};
 
@@ -69,10 +69,16 @@ pub async fn run(opts: Options) -> Result<()> {
     let ctx = Ctx {
         exports: reflect(Api::all_with(local.clone(), &exports_ar), &exports_ar, tx.clone()),
         services: reflect_with(Api::all(local.clone()), (), tx.clone()),
-        slices: reflect_with(Api::all(local.clone()), (), tx.clone()),
+        // The agent's own slice copies and aggregated imports do not wake it (their echoes
+        // would each cost a pass); Kubernetes' slices, the exports' backends, do.
+        slices: reflect_waking(Api::all(local.clone()), (), tx.clone(), |sl| {
+            !subsea_lighthouse_core::agent::written_here(&sl.metadata)
+        }),
         broker_imports: reflect_with(Api::namespaced(broker.clone(), &access.namespace), (), tx.clone()),
         broker_slices: reflect_with(Api::namespaced(broker.clone(), &access.namespace), (), tx.clone()),
-        local_imports: reflect_with(Api::all(local.clone()), (), tx.clone()),
+        local_imports: reflect_waking(Api::all(local.clone()), (), tx.clone(), |i| {
+            !subsea_lighthouse_core::agent::written_here(&i.metadata)
+        }),
         ingress: join
             .globalnet_enabled
             .then(|| reflect_with(Api::all(local.clone()), (), tx)),

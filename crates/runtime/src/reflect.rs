@@ -43,6 +43,23 @@ where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    reflect_waking(api, dt, tx, |_| true)
+}
+
+/// [`reflect_with`], waking `tx` only for objects `wakes` picks: a controller's own output
+/// (objects it alone writes) is kept in the store for its next pass but does not start one,
+/// since each write's echo would cost a whole pass that finds nothing to do. What changes such
+/// objects behind the controller's back is corrected at its next resync.
+pub fn reflect_waking<K>(
+    api: Api<K>,
+    dt: K::DynamicType,
+    tx: mpsc::Sender<()>,
+    wakes: fn(&K) -> bool,
+) -> Reflector<K>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
     let writer = reflector::store::Writer::new(dt);
     let store = writer.as_reader();
     let stream = reflector::reflector(
@@ -53,8 +70,10 @@ where
     let task = tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
-            if let Err(e) = ev {
-                tracing::debug!(error = %e, "watch error; retrying with backoff");
+            match ev {
+                Ok(o) if !wakes(&o) => continue,
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "watch error; retrying with backoff"),
             }
             // A full channel already holds a wake-up.
             let _ = tx.try_send(());

@@ -650,18 +650,26 @@ fn conditions_speak_the_mcs_apis_words_when_asked() {
 }
 
 #[test]
-fn the_import_says_pending_until_the_slices_are_here_then_ready() {
+fn the_import_says_pending_while_the_broker_has_no_slice_and_ready_with_its_copies() {
     let mut sim = web_cluster();
-    // The first pass publishes; the second writes the aggregate and the copies at once, so
-    // that no copy was there when it planned the aggregate's status.
-    for now in ["t0", "t1"] {
-        let pass = sim.plan("c1", now);
-        sim.apply(pass);
-    }
+    let pass = sim.plan("c1", "t0");
+    sim.apply(pass);
+    // The broker lost the slice (it is published again in this pass, after the aggregate was
+    // planned): no copy can follow.
+    sim.broker_slices.clear();
+    let pass = sim.plan("c1", "t1");
+    sim.apply(pass);
     let st = local_aggregate(&sim).status.clone().expect("status");
     assert_eq!(st.endpoint_slice_objects.as_deref(), Some("Absent"));
     assert_eq!(st.conditions[0].reason.as_deref(), Some("Pending"));
-    sim.converge("c1");
+    // The pass that writes the copy writes the status that counts it: no second pass.
+    let pass = sim.plan("c1", "t2");
+    assert!(
+        pass.iter()
+            .any(|a| matches!(a, Action::Apply(Target::Local, Object::Slice(_), _))),
+        "{pass:?}"
+    );
+    sim.apply(pass);
     let st = local_aggregate(&sim).status.clone().expect("status");
     assert_eq!(st.endpoint_slice_objects.as_deref(), Some("Present"));
     assert_eq!(
