@@ -346,7 +346,6 @@ fn split_families(endpoints: &[Endpoint]) -> (Vec<Endpoint>, Vec<Endpoint>) {
     (v4, v6)
 }
 
-/// The exports of `<ns>/<svc>` among `imports`, oldest first: `(exported at, cluster, import)`.
 /// Whether a broker import is one of `<ns>/<svc>`.
 fn of_service(i: &ServiceImport, ns: &str, svc: &str) -> bool {
     label(&i.metadata, SOURCE_NAMESPACE) == ns && label(&i.metadata, SERVICE_NAME) == svc
@@ -357,6 +356,7 @@ pub fn type_conflicted(i: &ServiceImport) -> bool {
     !annotation(&i.metadata, TYPE_CONFLICT).is_empty()
 }
 
+/// The exports of `<ns>/<svc>` among `imports`, oldest first: `(exported at, cluster, import)`.
 fn exports_of<'a>(
     ns: &str,
     svc: &str,

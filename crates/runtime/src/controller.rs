@@ -72,6 +72,10 @@ pub fn parse_schedstat(text: &str) -> Option<Duration> {
 const UNREPORTED: u64 = u64::MAX;
 
 impl Cost {
+    fn new() -> Self {
+        Self(Arc::new(AtomicU64::new(UNREPORTED)))
+    }
+
     /// Adds `d` to this pass's cost.
     pub fn report(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(UNREPORTED - 1);
@@ -141,7 +145,7 @@ impl Loop {
             settle: Duration::from_millis(20),
             paced: false,
             failures: Arc::default(),
-            cost: Cost(Arc::new(AtomicU64::new(UNREPORTED))),
+            cost: Cost::new(),
         }
     }
 
@@ -256,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_reported_cost_adds_up_and_clears() {
-        let c = Cost(Arc::new(AtomicU64::new(UNREPORTED)));
+        let c = Cost::new();
         assert_eq!(c.take(), None);
         c.report(Duration::from_millis(3));
         c.report(Duration::from_millis(4));
@@ -277,7 +281,7 @@ mod tests {
         );
         assert_eq!(parse_schedstat(""), None);
         assert_eq!(parse_schedstat("x 1 2"), None);
-        let c = Cost(Arc::new(AtomicU64::new(UNREPORTED)));
+        let c = Cost::new();
         // Sleeping costs no CPU: measured by CPU time, far below the 100 ms of wall time.
         c.measure(|| std::thread::sleep(Duration::from_millis(100)));
         let slept = c.take().expect("reported");
